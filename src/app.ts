@@ -1,0 +1,50 @@
+/** The Hono app: shared middleware, then one router per resource. */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "./http/context";
+import { ApiError, errorResponse } from "./http/errors";
+import { requestContext } from "./http/request-context";
+import { errorFields } from "./log";
+import { adminRoutes } from "./routes/admin";
+import { contactRoutes } from "./routes/contacts";
+import { projectRoutes } from "./routes/project";
+import { trackRoutes } from "./routes/track";
+
+export const app = new Hono<AppEnv>()
+  .use(requestContext)
+  .use(
+    "/v1/*",
+    cors({
+      origin: "*",
+      allowMethods: ["POST", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+      exposeHeaders: ["X-Request-Id"],
+      maxAge: 86400,
+    }),
+  )
+  .get("/health", (c) => c.json({ ok: true }))
+  .route("/admin", adminRoutes)
+  .route("/v1", trackRoutes)
+  .route("/contacts", contactRoutes)
+  .route("/project", projectRoutes);
+
+app.notFound((c) =>
+  errorResponse(c, new ApiError(404, "NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`)),
+);
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) return errorResponse(c, err);
+  if (err instanceof HTTPException) {
+    const status = Math.min(err.status, 500) as ContentfulStatusCode;
+    return errorResponse(
+      c,
+      new ApiError(status, status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST", err.message),
+    );
+  }
+  c.var.log?.error("unhandled error", errorFields(err));
+  return errorResponse(c, new ApiError(500, "INTERNAL_SERVER_ERROR", "Internal server error"));
+});
+
+export type App = typeof app;

@@ -1,0 +1,79 @@
+/**
+ * The contact writes that must be atomic with the events they cause, as D1 statements for a batch().
+ * A batch runs as one transaction, so "was the status different before this write?" is answered by a
+ * statement placed before the write, with no race between concurrent requests.
+ */
+import type { Env } from "../env";
+
+/**
+ * Shallow merge of two JSON objects in SQL: the keys of `patch` replace those of `base`; others stay.
+ * A value keeps its JSON type (objects and arrays stay JSON, true/false/null stay literals).
+ */
+export function mergeJsonSql(base: string, patch: string): string {
+  const value = `CASE type WHEN 'object' THEN json(value) WHEN 'array' THEN json(value)
+    WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') WHEN 'null' THEN json('null') ELSE value END`;
+  return `(SELECT json_group_object(key, ${value}) FROM (
+    SELECT key, value, type FROM json_each(${base}) WHERE key NOT IN (SELECT key FROM json_each(${patch}))
+    UNION ALL SELECT key, value, type FROM json_each(${patch})))`;
+}
+
+export interface StatusChange {
+  eventId: string;
+  projectId: string;
+  /** The status being written; null writes none and records nothing. */
+  subscribed: boolean | null;
+  now: number;
+}
+
+/**
+ * Records `contact.subscribed` / `contact.unsubscribed` if the contact exists and its status differs from
+ * the one about to be written. Place it in the batch before the write; its `changes` tell whether it did.
+ */
+export function statusChangeEvent(
+  env: Pick<Env, "DB">,
+  where: { email: string } | { contactId: string },
+  change: StatusChange,
+): D1PreparedStatement {
+  const sub = change.subscribed === null ? null : change.subscribed ? 1 : 0;
+  const [column, value] = "email" in where ? ["email", where.email] : ["id", where.contactId];
+  return env.DB.prepare(
+    `INSERT INTO events (id, project_id, contact_id, name, data, created_at)
+     SELECT ?1, project_id, id, CASE WHEN ?2 = 1 THEN 'contact.subscribed' ELSE 'contact.unsubscribed' END, '{}', ?3
+     FROM contacts WHERE project_id = ?4 AND ${column} = ?5 AND ?2 IS NOT NULL AND subscribed != ?2`,
+  ).bind(change.eventId, sub, change.now, change.projectId, value);
+}
+
+export interface ContactUpsert {
+  id: string;
+  projectId: string;
+  email: string;
+  /** null: a new contact gets `defaultSubscribed`, an existing one keeps its status. */
+  subscribed: boolean | null;
+  defaultSubscribed: boolean;
+  data: Record<string, unknown>;
+  now: number;
+}
+
+/** Insert or shallow-merge a contact by (project, email); RETURNING its row (and whether it is new). */
+export function upsertContact(env: Pick<Env, "DB">, u: ContactUpsert): D1PreparedStatement {
+  const sub = u.subscribed === null ? null : u.subscribed ? 1 : 0;
+  return env.DB.prepare(
+    `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
+     VALUES (?1, ?2, ?3, coalesce(?4, ?5), ?6, ?7, ?7)
+     ON CONFLICT (project_id, email) DO UPDATE SET
+       subscribed = coalesce(?4, contacts.subscribed),
+       data = ${mergeJsonSql("contacts.data", "excluded.data")},
+       updated_at = excluded.updated_at
+     RETURNING id, email, subscribed, data, created_at, updated_at, (id = ?1) AS created`,
+  ).bind(u.id, u.projectId, u.email, sub, u.defaultSubscribed ? 1 : 0, JSON.stringify(u.data), u.now);
+}
+
+export interface ContactRowRaw {
+  id: string;
+  email: string;
+  subscribed: number;
+  data: string;
+  created_at: number;
+  updated_at: number;
+  created?: number;
+}

@@ -1,0 +1,15 @@
+/** The Worker's bindings, as wrangler.toml names them. */
+export interface Env {
+  DB: D1Database;
+  EXECUTIONS: DurableObjectNamespace;
+  WEBHOOKS_QUEUE: Queue<unknown>;
+  EMAILS_QUEUE: Queue<unknown>;
+  ENVIRONMENT: string;
+  PUBLIC_URL: string;
+  SES_REGION: string;
+  SES_ENDPOINT: string;
+  SES_CONFIGURATION_SET: string;
+  ADMIN_TOKEN?: string;
+  SES_ACCESS_KEY_ID?: string;
+  SES_SECRET_ACCESS_KEY?: string;
+}

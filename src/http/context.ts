@@ -1,0 +1,18 @@
+import type { Env } from "../env";
+import type { Logger } from "../log";
+
+/** What a request carries once the shared middleware has run. */
+export interface AuthedProject {
+  id: string;
+  name: string;
+  keyType: "public" | "secret";
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    log: Logger;
+    project: AuthedProject;
+  };
+}

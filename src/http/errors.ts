@@ -1,0 +1,57 @@
+/** The one error shape of API.md, and the error type every layer throws to produce it. */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+
+export interface FieldError {
+  field: string;
+  message: string;
+  code: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what = "Resource", code = "NOT_FOUND") =>
+  new ApiError(404, code, `${what} not found`);
+export const conflict = (message: string, code = "CONFLICT") => new ApiError(409, code, message);
+export const validationError = (errors: FieldError[]) =>
+  new ApiError(422, "VALIDATION_ERROR", "Request validation failed", errors);
+export const fieldError = (field: string, message: string, code: string) =>
+  validationError([{ field, message, code }]);
+
+export function zodFieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.map(String).join(".") || "body",
+    message: issue.message,
+    code: issue.code === "custom" && typeof issue.params?.code === "string" ? issue.params.code : issue.code,
+  }));
+}
+
+export function errorBody(requestId: string, err: ApiError) {
+  return {
+    success: false as const,
+    error: {
+      code: err.code,
+      message: err.message,
+      statusCode: err.status,
+      requestId,
+      ...(err.errors ? { errors: err.errors } : {}),
+    },
+    timestamp: new Date().toISOString(),
+  };
+}
+
+export function errorResponse(c: Context, err: ApiError): Response {
+  const requestId = (c.get("requestId") as string | undefined) ?? "";
+  return c.json(errorBody(requestId, err), err.status, err.headers);
+}

@@ -1,0 +1,162 @@
+import { and, eq, like, type SQL } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
+import { contacts, events } from "../db/schema";
+import { dispatchStored } from "../dispatch";
+import { newId } from "../domain/ids";
+import { showContact, showEvent } from "../domain/shapes";
+import { emailField } from "../domain/track";
+import { projectAuth } from "../http/auth";
+import { parseJson, parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import { conflict, notFound } from "../http/errors";
+import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+
+const contactData = z.record(z.string(), z.unknown());
+
+const listContacts = listQuery.extend({
+  subscribed: z.enum(["true", "false"]).optional(),
+  search: z.string().max(254).optional(),
+});
+
+const createContact = z.object({
+  email: emailField,
+  subscribed: z.boolean().optional(),
+  data: contactData.optional(),
+});
+
+const patchContact = z
+  .object({ email: emailField.optional(), subscribed: z.boolean().optional(), data: contactData.optional() })
+  .refine((b) => b.email !== undefined || b.subscribed !== undefined || b.data !== undefined, {
+    message: "Give at least one of email, subscribed, data",
+    path: ["body"],
+  });
+
+const contactNotFound = () => notFound("Contact", "CONTACT_NOT_FOUND");
+
+const fromRaw = (r: ContactRowRaw) =>
+  showContact({ ...r, createdAt: r.created_at, updatedAt: r.updated_at, subscribed: r.subscribed });
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+
+export const contactRoutes = new Hono<AppEnv>()
+  .use(projectAuth())
+  .get("/", async (c) => {
+    const q = parseQuery(c, listContacts);
+    const projectId = c.var.project.id;
+    const filters: (SQL | undefined)[] = [
+      eq(contacts.projectId, projectId),
+      afterCursor(contacts.createdAt, contacts.id, q.cursor),
+    ];
+    if (q.subscribed) filters.push(eq(contacts.subscribed, q.subscribed === "true"));
+    if (q.search) filters.push(like(contacts.email, `%${escapeLike(q.search.toLowerCase())}%`));
+    const rows = await db(c.env)
+      .select()
+      .from(contacts)
+      .where(and(...filters))
+      .orderBy(...newestFirst(contacts.createdAt, contacts.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showContact));
+  })
+  .post("/", async (c) => {
+    const { data } = await parseJson(c, createContact);
+    const projectId = c.var.project.id;
+    const now = Date.now();
+    const statusEventId = newId("evt", now);
+    const subscribed = data.subscribed ?? null;
+    const [status, upsert] = await c.env.DB.batch([
+      statusChangeEvent(c.env, { email: data.email }, { eventId: statusEventId, projectId, subscribed, now }),
+      upsertContact(c.env, {
+        id: newId("ctc", now),
+        projectId,
+        email: data.email,
+        subscribed,
+        defaultSubscribed: true,
+        data: data.data ?? {},
+        now,
+      }),
+    ]);
+    if (status?.meta.changes) await dispatchStored(c.env, c.var.log, [statusEventId]);
+    const row = upsert?.results[0] as ContactRowRaw;
+    return c.json(fromRaw(row), row.created ? 201 : 200);
+  })
+  .get("/:id", async (c) => {
+    const [row] = await db(c.env)
+      .select()
+      .from(contacts)
+      .where(and(eq(contacts.projectId, c.var.project.id), eq(contacts.id, c.req.param("id"))));
+    if (!row) throw contactNotFound();
+    return c.json(showContact(row));
+  })
+  .patch("/:id", async (c) => {
+    const { data } = await parseJson(c, patchContact);
+    const projectId = c.var.project.id;
+    const contactId = c.req.param("id");
+    const now = Date.now();
+    const statusEventId = newId("evt", now);
+    const subscribed = data.subscribed === undefined ? null : data.subscribed ? 1 : 0;
+    let results: D1Result[];
+    try {
+      results = await c.env.DB.batch([
+        statusChangeEvent(
+          c.env,
+          { contactId },
+          { eventId: statusEventId, projectId, subscribed: data.subscribed ?? null, now },
+        ),
+        c.env.DB.prepare(
+          `UPDATE contacts SET email = coalesce(?1, email), subscribed = coalesce(?2, subscribed),
+             data = ${mergeJsonSql("data", "?3")}, updated_at = ?4
+           WHERE project_id = ?5 AND id = ?6
+           RETURNING id, email, subscribed, data, created_at, updated_at`,
+        ).bind(data.email ?? null, subscribed, JSON.stringify(data.data ?? {}), now, projectId, contactId),
+      ]);
+    } catch (err) {
+      if (err instanceof Error && /UNIQUE constraint failed: contacts/.test(err.message)) {
+        throw conflict("Another contact of this project has this email");
+      }
+      throw err;
+    }
+    const row = results[1]?.results[0] as ContactRowRaw | undefined;
+    if (!row) throw contactNotFound();
+    if (results[0]?.meta.changes) await dispatchStored(c.env, c.var.log, [statusEventId]);
+    return c.json(fromRaw(row));
+  })
+  .delete("/:id", async (c) => {
+    const projectId = c.var.project.id;
+    const contactId = c.req.param("id");
+    const [, deleted] = await c.env.DB.batch([
+      c.env.DB.prepare("DELETE FROM events WHERE project_id = ?1 AND contact_id = ?2").bind(
+        projectId,
+        contactId,
+      ),
+      c.env.DB.prepare("DELETE FROM contacts WHERE project_id = ?1 AND id = ?2").bind(projectId, contactId),
+    ]);
+    if (!deleted?.meta.changes) throw contactNotFound();
+    return c.body(null, 204);
+  })
+  .get("/:id/events", async (c) => {
+    const q = parseQuery(c, listQuery);
+    const projectId = c.var.project.id;
+    const contactId = c.req.param("id");
+    const d = db(c.env);
+    const [exists] = await d
+      .select({ id: contacts.id })
+      .from(contacts)
+      .where(and(eq(contacts.projectId, projectId), eq(contacts.id, contactId)));
+    if (!exists) throw contactNotFound();
+    const rows = await d
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.projectId, projectId),
+          eq(events.contactId, contactId),
+          afterCursor(events.createdAt, events.id, q.cursor),
+        ),
+      )
+      .orderBy(...newestFirst(events.createdAt, events.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showEvent));
+  });

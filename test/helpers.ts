@@ -1,0 +1,61 @@
+/** Shared test helpers: requests to the worker, and a fresh project per test. */
+import { exports } from "cloudflare:workers";
+
+export const ADMIN = "test-admin-token";
+const BASE = "http://worker.test";
+
+export interface Call {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function call(
+  method: string,
+  path: string,
+  opts: { key?: string; body?: unknown; raw?: BodyInit; headers?: Record<string, string> } = {},
+): Promise<Call> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  let body: BodyInit | undefined = opts.raw;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await exports.default.fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // keep text
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+export interface TestProject {
+  id: string;
+  name: string;
+  publicKey: string;
+  secretKey: string;
+  webhookSecret: string;
+}
+
+let counter = 0;
+export async function createProject(name = `Test ${++counter}`): Promise<TestProject> {
+  const res = await call("POST", "/admin/projects", { key: ADMIN, body: { name } });
+  if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as TestProject;
+}
+
+export function expectEnvelope(res: Call, status: number, code: string) {
+  if (res.status !== status || res.body?.success !== false || res.body?.error?.code !== code) {
+    throw new Error(`expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  if (res.body.error.statusCode !== status) throw new Error("statusCode mismatch");
+  if (!res.body.error.requestId || res.body.error.requestId !== res.headers.get("x-request-id")) {
+    throw new Error("requestId missing or not the X-Request-Id header");
+  }
+}
+
+export const uniqueEmail = (tag = "user") => `${tag}-${crypto.randomUUID().slice(0, 8)}@example.com`;
