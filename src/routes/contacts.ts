@@ -1,4 +1,4 @@
-import { and, eq, like, type SQL } from "drizzle-orm";
+import { and, eq, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
@@ -51,7 +51,11 @@ export const contactRoutes = new Hono<AppEnv>()
       afterCursor(contacts.createdAt, contacts.id, q.cursor),
     ];
     if (q.subscribed) filters.push(eq(contacts.subscribed, q.subscribed === "true"));
-    if (q.search) filters.push(like(contacts.email, `%${escapeLike(q.search.toLowerCase())}%`));
+    if (q.search) {
+      // SQLite's LIKE has no escape character unless ESCAPE names one.
+      const pattern = `%${escapeLike(q.search.toLowerCase())}%`;
+      filters.push(sql`${contacts.email} LIKE ${pattern} ESCAPE '\\'`);
+    }
     const rows = await db(c.env)
       .select()
       .from(contacts)

@@ -1,0 +1,88 @@
+/**
+ * Starts the worker the way `npm start` does (migrations, then `wrangler dev`), on a free loopback
+ * port with its own state directory, for end-to-end tests run from Node.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
+export const E2E_ADMIN_TOKEN = "e2e-admin-token";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+export interface Stack {
+  base: string;
+  admin: (method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
+  stop: () => Promise<void>;
+  output: () => string;
+}
+
+export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+  const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
+  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+    cwd: root,
+    env: { ...process.env, CI: "1" },
+    encoding: "utf8",
+  });
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
+
+  const port = await freePort();
+  const inspector = await freePort();
+  const allVars = { ENVIRONMENT: "development", ADMIN_TOKEN: E2E_ADMIN_TOKEN, ...vars };
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
+  args.push("--persist-to", persist, "--show-interactive-dev-session=false");
+  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  const child: ChildProcess = spawn(wrangler, args, { cwd: root, env: { ...process.env, CI: "1" } });
+  let out = "";
+  child.stdout?.on("data", (d) => {
+    out += d;
+  });
+  child.stderr?.on("data", (d) => {
+    out += d;
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${out}`);
+    try {
+      const res = await fetch(`${base}/health`);
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > until) throw new Error(`wrangler dev did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    base,
+    output: () => out,
+    async admin(method, p, body) {
+      const res = await fetch(`${base}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      fs.rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}
