@@ -102,7 +102,14 @@ describe("POST /admin/projects", () => {
   });
 
   it("refuses a missing, empty, blank, too long or non-string name with 422 on field name", async () => {
-    for (const body of [{}, { name: "" }, { name: "   " }, { name: "n".repeat(101) }, { name: 42 }, { name: null }]) {
+    for (const body of [
+      {},
+      { name: "" },
+      { name: "   " },
+      { name: "n".repeat(101) },
+      { name: 42 },
+      { name: null },
+    ]) {
       const res = await call("POST", "/admin/projects", { key: ADMIN, body });
       expectEnvelope(res, 422, "VALIDATION_ERROR");
       expect(res.body.error.errors.map((e: { field: string }) => e.field)).toEqual(["name"]);
@@ -186,7 +193,9 @@ describe("POST /admin/projects/:id/rotate-keys", () => {
   it("gives new keys; the old ones answer 401 and the new ones work", async () => {
     const p = await createProject();
     const email = uniqueEmail("rotate");
-    expect((await call("POST", "/v1/track", { key: p.publicKey, body: { event: "a", email } })).status).toBe(200);
+    expect((await call("POST", "/v1/track", { key: p.publicKey, body: { event: "a", email } })).status).toBe(
+      200,
+    );
 
     const res = await call("POST", `/admin/projects/${p.id}/rotate-keys`, { key: ADMIN });
     expect(res.status).toBe(200);
@@ -208,9 +217,9 @@ describe("POST /admin/projects/:id/rotate-keys", () => {
       "INVALID_API_KEY",
     );
 
-    expect((await call("POST", "/v1/track", { key: res.body.publicKey, body: { event: "c", email } })).status).toBe(
-      200,
-    );
+    expect(
+      (await call("POST", "/v1/track", { key: res.body.publicKey, body: { event: "c", email } })).status,
+    ).toBe(200);
     const list = await call("GET", `/contacts?search=${email}`, { key: res.body.secretKey });
     expect(list.status).toBe(200);
     expect(list.body.data).toHaveLength(1);

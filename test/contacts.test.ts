@@ -86,7 +86,8 @@ describe("GET /contacts", () => {
     const p = await createProject();
     const yes = await newContact(p, { email: uniqueEmail("yes") });
     const no = await newContact(p, { email: uniqueEmail("no"), subscribed: false });
-    const alsoNo = (await track(p, { event: "x", email: uniqueEmail("no2"), subscribed: false })).body.data.contact;
+    const alsoNo = (await track(p, { event: "x", email: uniqueEmail("no2"), subscribed: false })).body.data
+      .contact;
     const subscribed = await call("GET", "/contacts?subscribed=true", { key: p.secretKey });
     expect(subscribed.body.data.map((c: { id: string }) => c.id)).toEqual([yes.id]);
     const unsubscribed = await call("GET", "/contacts?subscribed=false", { key: p.secretKey });
@@ -293,7 +294,10 @@ describe("PATCH /contacts/:id", () => {
     const b = await createProject();
     const taken = await newContact(a, { email: uniqueEmail("taken") });
     const mine = await newContact(b, { email: uniqueEmail("mine") });
-    const res = await call("PATCH", `/contacts/${mine.id}`, { key: b.secretKey, body: { email: taken.email } });
+    const res = await call("PATCH", `/contacts/${mine.id}`, {
+      key: b.secretKey,
+      body: { email: taken.email },
+    });
     expect(res.status).toBe(200);
     expect(res.body.email).toBe(taken.email);
   });
@@ -341,7 +345,11 @@ describe("DELETE /contacts/:id", () => {
     expect(res.body).toBeNull();
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expectEnvelope(await call("GET", `/contacts/${id}`, { key: p.secretKey }), 404, "CONTACT_NOT_FOUND");
-    expectEnvelope(await call("GET", `/contacts/${id}/events`, { key: p.secretKey }), 404, "CONTACT_NOT_FOUND");
+    expectEnvelope(
+      await call("GET", `/contacts/${id}/events`, { key: p.secretKey }),
+      404,
+      "CONTACT_NOT_FOUND",
+    );
     expect(await countRows("events", "contact_id = ?1", id)).toBe(0);
     expect(await countRows("contacts", "id = ?1", id)).toBe(0);
     // Other contacts keep theirs.

@@ -69,7 +69,7 @@ describe("X-Request-Id", () => {
   });
 
   it("replaces an unusable client id (too long, or odd characters) with its own", async () => {
-    for (const given of ["x".repeat(129), "has space", "quote\"d", "<script>"]) {
+    for (const given of ["x".repeat(129), "has space", 'quote"d', "<script>"]) {
       const res = await call("GET", "/health", { headers: { "x-request-id": given } });
       expect(res.headers.get("x-request-id")).toMatch(/^req_/);
     }
@@ -270,7 +270,10 @@ describe("CORS", () => {
       expect(pre.status).toBeGreaterThanOrEqual(400);
       for (const [name] of pre.headers) expect(name.startsWith("access-control-")).toBe(false);
     }
-    const get = await call("GET", "/contacts", { key: p.secretKey, headers: { origin: "https://evil.example" } });
+    const get = await call("GET", "/contacts", {
+      key: p.secretKey,
+      headers: { origin: "https://evil.example" },
+    });
     expect(get.status).toBe(200);
     for (const [name] of get.headers) expect(name.startsWith("access-control-")).toBe(false);
   });
@@ -292,7 +295,10 @@ describe("project auth", () => {
       const res = await call("GET", "/contacts", { key });
       expectEnvelope(res, 401, "INVALID_API_KEY");
     }
-    const track = await call("POST", "/v1/track", { key: "pk_nope", body: { event: "x", email: uniqueEmail() } });
+    const track = await call("POST", "/v1/track", {
+      key: "pk_nope",
+      body: { event: "x", email: uniqueEmail() },
+    });
     expectEnvelope(track, 401, "INVALID_API_KEY");
   });
 

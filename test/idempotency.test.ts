@@ -28,7 +28,11 @@ const track = (p: TestProject, body: unknown, key?: string) =>
 async function trackRaw(p: TestProject, body: unknown, key: string) {
   const res = await exports.default.fetch("http://worker.test/v1/track", {
     method: "POST",
-    headers: { authorization: `Bearer ${p.secretKey}`, "content-type": "application/json", "idempotency-key": key },
+    headers: {
+      authorization: `Bearer ${p.secretKey}`,
+      "content-type": "application/json",
+      "idempotency-key": key,
+    },
     body: JSON.stringify(body),
   });
   return { status: res.status, text: await res.text(), headers: res.headers };
@@ -53,6 +57,16 @@ describe("Idempotency-Key", () => {
       .bind(p.id)
       .first<{ id: string }>();
     expect(stored?.id).toBe(first.body.data.event);
+  });
+
+  it("keeps the CORS headers on a replay to a browser", async () => {
+    const p = await createProject();
+    const body = { event: "web", email: uniqueEmail() };
+    const headers = { "idempotency-key": "web-1", origin: "https://shop.example" };
+    const first = await call("POST", "/v1/track", { key: p.publicKey, body, headers });
+    const again = await call("POST", "/v1/track", { key: p.publicKey, body, headers });
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get("access-control-allow-origin")).toBe("*");
   });
 
   it("replays the answer byte for byte", async () => {

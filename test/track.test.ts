@@ -235,15 +235,15 @@ describe("POST /v1/track: data", () => {
       emptyObject: {},
       emptyList: [],
       nested: { deep: { deeper: [true] } },
-      "ключ": "значение",
+      ключ: "значение",
       "emoji 😀": "🎉",
       "with.dot": 1,
-      "quote\"key": "q",
+      'quote"key': "q",
     };
     const first = await track(q.secretKey, { event: "a", email, data: base });
     expect((await contactOf(q, first.body.data.contact)).data).toEqual(base);
     // A second track with other keys goes through the SQL merge for every one of the old keys.
-    const more = { added: false, addedNull: null, addedList: [[1], { x: null }], "日本": 1e-3 };
+    const more = { added: false, addedNull: null, addedList: [[1], { x: null }], 日本: 1e-3 };
     await track(q.secretKey, { event: "b", email, data: more });
     expect((await contactOf(q, first.body.data.contact)).data).toEqual({ ...base, ...more });
     // And replacing keys with values of another type takes the new type.
@@ -330,7 +330,9 @@ describe("POST /v1/track: concurrency and isolation", () => {
     const q = await createProject();
     const email = uniqueEmail("race");
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => track(q.publicKey, { event: `e${i}`, email, data: { [`k${i}`]: i } })),
+      Array.from({ length: 20 }, (_, i) =>
+        track(q.publicKey, { event: `e${i}`, email, data: { [`k${i}`]: i } }),
+      ),
     );
     for (const a of answers) expect(a.status).toBe(200);
     const contactIds = new Set(answers.map((a) => a.body.data.contact));

@@ -39,7 +39,9 @@ describe("@plunk/node against the worker", () => {
 
   it("a bad key raises the client's TokenError (401)", async () => {
     const plunk = new Plunk("pk_not-a-real-key", { baseUrl: `${stack.base}/v1/` });
-    await expect(plunk.events.track({ event: "x", email: "a@example.com" })).rejects.toBeInstanceOf(TokenError);
+    await expect(plunk.events.track({ event: "x", email: "a@example.com" })).rejects.toBeInstanceOf(
+      TokenError,
+    );
   });
 
   it("an unknown route raises the client's NotFoundError (404)", async () => {

@@ -32,11 +32,15 @@ export interface Stack {
 
 export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
   const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
-  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: root,
-    env: { ...process.env, CI: "1" },
-    encoding: "utf8",
-  });
+  const migrate = spawnSync(
+    wrangler,
+    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
+    {
+      cwd: root,
+      env: { ...process.env, CI: "1" },
+      encoding: "utf8",
+    },
+  );
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
 
   const port = await freePort();
