@@ -6,6 +6,7 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     test: {
+      silent: "passed-only",
       projects: [
         {
           plugins: [

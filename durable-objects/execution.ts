@@ -1,5 +1,493 @@
+/**
+ * One workflow execution per object. It keeps the workflow snapshot, the context and the position in
+ * its own storage, runs steps until it has to wait, holds one alarm for the wait's due time, and
+ * mirrors its status and step log to D1 (executions, step_executions, waits, enrollments).
+ *
+ * Every entry point runs one at a time (`serial`), saves after each step, and ends by mirroring. A step's
+ * effects carry ids derived from (execution, step, visit), and the visit count is saved only after the
+ * step, so a retried alarm or call repeats a half-done step under the same ids: its effects are no-ops.
+ */
 import { DurableObject } from "cloudflare:workers";
+import { mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
+import { dispatchStored } from "../src/dispatch";
+import { derivedId } from "../src/domain/ids";
+import { parseJsonObject } from "../src/domain/shapes";
+import { nextStepId } from "../src/domain/workflow/graph";
+import {
+  type ExecutionInit,
+  type ExecutionState,
+  type ExecutionStatus,
+  type ExecutionSummary,
+  isTerminal,
+  type StepLogEntry,
+  type StoredEventRef,
+} from "../src/engine/state";
+import { runStep, type StepEffects } from "../src/engine/steps";
 import type { Env } from "../src/env";
+import { createLogger, errorFields, type Logger } from "../src/log";
 
-/** One workflow execution per object (issue 2/7 gives it its steps). */
-export class ExecutionDO extends DurableObject<Env> {}
+/** A step that cannot succeed however often it is tried: the execution FAILS with this error. */
+export class StepFailure extends Error {}
+
+const STATE_KEY = "state";
+
+export class ExecutionDO extends DurableObject<Env> {
+  private state: ExecutionState | null | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Events stored by steps (status changes), dispatched once the step loop has let go. */
+  private toDispatch: string[] = [];
+  private log: Logger = createLogger({ component: "execution" });
+
+  // ---- entry points -------------------------------------------------------------------------------
+
+  /** Starts the execution; a second call (a retried dispatch) resumes whatever is unfinished. */
+  async start(init: ExecutionInit): Promise<ExecutionSummary> {
+    return this.entry(async () => {
+      let s = await this.load();
+      if (!s) {
+        s = {
+          ...init,
+          status: "RUNNING",
+          currentStepId: init.snapshot.triggerStepId,
+          exitReason: null,
+          completedAt: null,
+          wait: null,
+          visits: {},
+          log: [],
+          dirtyLog: [],
+          dirty: true,
+          alarm: null,
+        };
+        this.state = s;
+        this.log = createLogger({ executionId: s.executionId, projectId: s.projectId });
+        await this.save();
+        this.log.info("execution started", { workflowId: s.workflowId, contactId: s.contactId });
+      } else {
+        // A retried dispatch: mirror again (this also frees the enrollment if the run has ended).
+        s.dirty = true;
+      }
+      return s;
+    });
+  }
+
+  /** An event for this execution's contact: resumes a WAIT_FOR_EVENT that it satisfies. */
+  async deliverEvent(event: StoredEventRef): Promise<{ accepted: boolean }> {
+    let accepted = false;
+    await this.entry(async () => {
+      const s = await this.load();
+      if (!s) return null;
+      accepted = this.acceptEvent(s, event, Date.now());
+      if (accepted) await this.save();
+      return s;
+    });
+    return { accepted };
+  }
+
+  /** Cancels a running or waiting execution; an ended one is left as it is. */
+  async cancel(): Promise<{ cancelled: boolean; status: ExecutionStatus | null }> {
+    let cancelled = false;
+    const s = await this.entry(async () => {
+      const s = await this.load();
+      if (!s || isTerminal(s.status)) return s;
+      const now = Date.now();
+      const current = s.log[s.log.length - 1];
+      if (current && (current.status === "WAITING" || current.status === "RUNNING")) {
+        this.finishEntry(s, current, "CANCELLED", now);
+      }
+      s.status = "CANCELLED";
+      s.completedAt = now;
+      s.wait = null;
+      s.alarm = null;
+      s.dirty = true;
+      await this.ctx.storage.deleteAlarm();
+      await this.save();
+      cancelled = true;
+      this.log.info("execution cancelled");
+      return s;
+    });
+    return { cancelled, status: s?.status ?? null };
+  }
+
+  /** The sweep's nudge: resume a stalled run, re-arm a lost alarm, mirror what D1 has not seen. */
+  async kick(): Promise<ExecutionSummary | null> {
+    return this.entry(async () => {
+      const s = await this.load();
+      if (!s) return null;
+      const now = Date.now();
+      if (s.status === "WAITING" && s.wait?.until != null && s.wait.until <= now) {
+        if ((await this.ctx.storage.getAlarm()) === null) {
+          s.alarm = { at: now, for: "wait" };
+          await this.save();
+          await this.ctx.storage.setAlarm(now);
+          this.log.warn("alarm re-armed by the sweep", { due: s.wait.until });
+        }
+      }
+      s.dirty = true;
+      return s;
+    });
+  }
+
+  override async alarm(): Promise<void> {
+    await this.entry(async () => {
+      const s = await this.load();
+      if (!s) return null;
+      const purpose = s.alarm;
+      s.alarm = null;
+      if (s.status === "WAITING" && s.wait && s.wait.until !== null && purpose?.for === "wait") {
+        const now = Date.now();
+        const entry = this.entryFor(s, s.wait.stepId);
+        const branch = s.wait.kind === "delay" ? null : "timeout";
+        if (entry)
+          this.finishEntry(s, entry, "COMPLETED", now, { ...(entry.output as object), timedOut: true });
+        this.moveOn(s, s.wait.stepId, branch, now);
+      }
+      await this.save();
+      return s;
+    });
+  }
+
+  /** For tests and diagnostics: the state as stored. */
+  async snapshotState(): Promise<ExecutionState | null> {
+    return (await this.load()) ?? null;
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------------
+
+  /** Runs `fn` alone, then the steps until a wait or the end, then mirrors to D1. */
+  private async entry(fn: () => Promise<ExecutionState | null>): Promise<ExecutionSummary> {
+    const run = async () => {
+      try {
+        const s = await fn();
+        if (!s) return null;
+        await this.settle(s);
+        return { id: s.executionId, status: s.status, currentStepId: s.currentStepId };
+      } catch (err) {
+        // Memory may be ahead of storage now: the next entry reads storage again.
+        this.state = undefined;
+        throw err;
+      }
+    };
+    const result = this.chain.then(run, run);
+    this.chain = result.catch(() => undefined);
+    const summary = await result;
+    await this.dispatchPending();
+    return summary as ExecutionSummary;
+  }
+
+  private async settle(s: ExecutionState): Promise<void> {
+    for (;;) {
+      await this.advance(s);
+      await this.mirror(s);
+      if (s.status !== "WAITING" || s.wait?.kind !== "event") break;
+      // The wait row is in D1 now; an event stored before it was there was not handed to us.
+      const missed = await this.env.DB.prepare(
+        `SELECT id, name, data, created_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = ?3
+           AND created_at >= ?4 AND id != ?5 ORDER BY created_at, id LIMIT 1`,
+      )
+        .bind(s.projectId, s.contactId, s.wait.eventName, s.wait.since, s.triggerEventId ?? "")
+        .first<{ id: string; name: string; data: string; created_at: number }>();
+      if (!missed) break;
+      const event = {
+        id: missed.id,
+        name: missed.name,
+        data: parseJsonObject(missed.data),
+        createdAt: missed.created_at,
+      };
+      if (!this.acceptEvent(s, event, Date.now())) break;
+      await this.save();
+    }
+    await this.armAlarm(s);
+  }
+
+  private async advance(s: ExecutionState): Promise<void> {
+    while (s.status === "RUNNING" && s.currentStepId) {
+      const step = s.snapshot.steps[s.currentStepId];
+      const now = Date.now();
+      if (!step) {
+        s.status = "FAILED";
+        s.completedAt = now;
+        s.dirty = true;
+        await this.save();
+        break;
+      }
+      const visit = (s.visits[step.id] ?? 0) + 1;
+      const entry: StepLogEntry = {
+        id: await derivedId("sx", s.executionId, step.id, visit),
+        stepId: step.id,
+        seq: s.log.length,
+        status: "RUNNING",
+        startedAt: now,
+        finishedAt: null,
+        output: null,
+        error: null,
+      };
+      let outcome: Awaited<ReturnType<typeof runStep>>;
+      try {
+        outcome = await runStep(s, step, visit, now, this.effects(s));
+      } catch (err) {
+        if (!(err instanceof StepFailure)) throw err; // transient: the caller or the platform retries
+        s.visits[step.id] = visit;
+        s.log.push(entry);
+        this.finishEntry(s, entry, "FAILED", Date.now(), null, err.message);
+        s.status = "FAILED";
+        s.completedAt = Date.now();
+        s.dirty = true;
+        this.log.warn("step failed", { stepId: step.id, error: err.message });
+        await this.save();
+        break;
+      }
+      s.visits[step.id] = visit;
+      s.log.push(entry);
+      s.dirtyLog.push(entry.seq);
+      s.dirty = true;
+      if (outcome.kind === "wait") {
+        entry.status = "WAITING";
+        entry.output = outcome.output ?? null;
+        s.status = "WAITING";
+        s.wait = outcome.wait;
+      } else if (outcome.kind === "exit") {
+        this.finishEntry(s, entry, "COMPLETED", Date.now(), { reason: outcome.reason });
+        s.status = "EXITED";
+        s.exitReason = outcome.reason;
+        s.completedAt = Date.now();
+      } else {
+        this.finishEntry(s, entry, "COMPLETED", Date.now(), outcome.output ?? null);
+        this.moveOn(s, step.id, outcome.branch, Date.now());
+      }
+      await this.save();
+    }
+  }
+
+  /** Follows `branch` out of `stepId`; with no way on, the execution is COMPLETED. */
+  private moveOn(s: ExecutionState, stepId: string, branch: string | null, now: number) {
+    const next = nextStepId(s.snapshot.transitions, stepId, branch);
+    s.wait = null;
+    s.dirty = true;
+    if (next) {
+      s.status = "RUNNING";
+      s.currentStepId = next;
+    } else {
+      s.status = "COMPLETED";
+      s.completedAt = now;
+    }
+  }
+
+  private acceptEvent(s: ExecutionState, event: StoredEventRef, now: number): boolean {
+    const w = s.wait;
+    if (s.status !== "WAITING" || w?.kind !== "event" || w.eventName !== event.name) return false;
+    if (event.id === s.triggerEventId || event.createdAt < w.since) return false;
+    if (w.until !== null && event.createdAt >= w.until) return false;
+    s.event = { ...s.event, ...event.data };
+    const entry = this.entryFor(s, w.stepId);
+    if (entry)
+      this.finishEntry(s, entry, "COMPLETED", now, { ...(entry.output as object), eventId: event.id });
+    s.alarm = null;
+    this.moveOn(s, w.stepId, "event", now);
+    return true;
+  }
+
+  private entryFor(s: ExecutionState, stepId: string): StepLogEntry | undefined {
+    const last = s.log[s.log.length - 1];
+    return last?.stepId === stepId ? last : undefined;
+  }
+
+  private finishEntry(
+    s: ExecutionState,
+    entry: StepLogEntry,
+    status: StepLogEntry["status"],
+    now: number,
+    output: unknown = entry.output,
+    error: string | null = null,
+  ) {
+    entry.status = status;
+    entry.finishedAt = now;
+    entry.output = output;
+    entry.error = error;
+    if (!s.dirtyLog.includes(entry.seq)) s.dirtyLog.push(entry.seq);
+    s.dirty = true;
+  }
+
+  /** One alarm: set after the state it guards is saved; cleared when nothing is due. */
+  private async armAlarm(s: ExecutionState): Promise<void> {
+    const due = s.status === "WAITING" && s.wait?.until != null ? s.wait.until : null;
+    if (due === null) {
+      if (s.alarm) {
+        s.alarm = null;
+        await this.save();
+      }
+      await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    if (s.alarm?.at !== due) {
+      s.alarm = { at: due, for: "wait" };
+      await this.save();
+    }
+    await this.ctx.storage.setAlarm(due);
+  }
+
+  // ---- effects ------------------------------------------------------------------------------------
+
+  private effects(s: ExecutionState): StepEffects {
+    const env = this.env;
+    return {
+      contact: async () => {
+        const row = await env.DB.prepare(
+          "SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id = ?2",
+        )
+          .bind(s.projectId, s.contactId)
+          .first<{ id: string; email: string; subscribed: number; data: string }>();
+        if (!row) throw new StepFailure("The contact no longer exists");
+        return {
+          id: row.id,
+          email: row.email,
+          subscribed: Boolean(row.subscribed),
+          data: parseJsonObject(row.data),
+        };
+      },
+      enqueueWebhook: async (message) => {
+        await env.WEBHOOKS_QUEUE.send(message, { contentType: "json" });
+      },
+      enqueueEmail: async (message) => {
+        await env.EMAILS_QUEUE.send(message, { contentType: "json" });
+      },
+      updateContact: async (update, statusEventId) => {
+        const now = Date.now();
+        const subscribed = update.subscribed ?? null;
+        const [status, updated] = await env.DB.batch([
+          statusChangeEvent(
+            env,
+            { contactId: s.contactId },
+            { eventId: statusEventId, projectId: s.projectId, subscribed, now },
+          ),
+          env.DB.prepare(
+            `UPDATE contacts SET subscribed = coalesce(?1, subscribed), data = ${mergeJsonSql("data", "?2")},
+               updated_at = ?3 WHERE project_id = ?4 AND id = ?5 RETURNING id`,
+          ).bind(
+            subscribed === null ? null : subscribed ? 1 : 0,
+            JSON.stringify(update.data ?? {}),
+            now,
+            s.projectId,
+            s.contactId,
+          ),
+        ]);
+        if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
+        const statusChanged = (status?.meta.changes ?? 0) > 0;
+        if (statusChanged) this.toDispatch.push(statusEventId);
+        return { statusChanged };
+      },
+    };
+  }
+
+  private async dispatchPending(): Promise<void> {
+    if (this.toDispatch.length === 0) return;
+    const ids = this.toDispatch.splice(0);
+    try {
+      await dispatchStored(this.env, this.log, ids);
+    } catch (err) {
+      // Stored: the sweep finishes the dispatch.
+      this.log.error("dispatch from a step failed; left to the sweep", {
+        eventIds: ids,
+        ...errorFields(err),
+      });
+    }
+  }
+
+  // ---- storage and the D1 mirror ------------------------------------------------------------------
+
+  private async load(): Promise<ExecutionState | null> {
+    if (this.state === undefined) {
+      this.state = (await this.ctx.storage.get<ExecutionState>(STATE_KEY)) ?? null;
+      if (this.state)
+        this.log = createLogger({ executionId: this.state.executionId, projectId: this.state.projectId });
+    }
+    return this.state;
+  }
+
+  private async save(): Promise<void> {
+    await this.ctx.storage.put(STATE_KEY, this.state);
+  }
+
+  /** Writes what D1 has not seen: the executions row, new step log entries, the wait, the enrollment. */
+  private async mirror(s: ExecutionState): Promise<void> {
+    if (!s.dirty && s.dirtyLog.length === 0) return;
+    const db = this.env.DB;
+    const now = Date.now();
+    const wakeAt = s.status === "WAITING" && s.wait?.until != null ? s.wait.until : null;
+    const statements: D1PreparedStatement[] = [
+      db
+        .prepare(
+          `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
+             exit_reason, context, wake_at, started_at, completed_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status, current_step_id = excluded.current_step_id,
+             exit_reason = excluded.exit_reason, context = excluded.context, wake_at = excluded.wake_at,
+             completed_at = excluded.completed_at, updated_at = excluded.updated_at`,
+        )
+        .bind(
+          s.executionId,
+          s.projectId,
+          s.workflowId,
+          s.contactId,
+          s.triggerEventId,
+          s.status,
+          s.currentStepId,
+          s.exitReason,
+          JSON.stringify({ event: s.event }),
+          wakeAt,
+          s.startedAt,
+          s.completedAt,
+          now,
+        ),
+    ];
+    for (const seq of s.dirtyLog) {
+      const e = s.log[seq];
+      if (!e) continue;
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, output, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
+               output = excluded.output, error = excluded.error`,
+          )
+          .bind(
+            e.id,
+            s.executionId,
+            e.stepId,
+            e.seq,
+            e.status,
+            e.startedAt,
+            e.finishedAt,
+            e.output === null ? null : JSON.stringify(e.output),
+            e.error,
+          ),
+      );
+    }
+    if (s.status === "WAITING" && s.wait?.kind === "event") {
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO waits (execution_id, project_id, contact_id, event_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (execution_id) DO UPDATE SET event_name = excluded.event_name, created_at = excluded.created_at`,
+          )
+          .bind(s.executionId, s.projectId, s.contactId, s.wait.eventName, s.wait.since),
+      );
+    } else {
+      statements.push(db.prepare("DELETE FROM waits WHERE execution_id = ?1").bind(s.executionId));
+    }
+    if (isTerminal(s.status)) {
+      statements.push(
+        db
+          .prepare(
+            `UPDATE enrollments SET active_execution_id = NULL, updated_at = ?4
+             WHERE workflow_id = ?1 AND contact_id = ?2 AND active_execution_id = ?3`,
+          )
+          .bind(s.workflowId, s.contactId, s.executionId, now),
+      );
+    }
+    await db.batch(statements);
+    s.dirty = false;
+    s.dirtyLog = [];
+    await this.save();
+  }
+}

@@ -11,6 +11,7 @@ import { adminRoutes } from "./routes/admin";
 import { contactRoutes } from "./routes/contacts";
 import { projectRoutes } from "./routes/project";
 import { trackRoutes } from "./routes/track";
+import { workflowRoutes } from "./routes/workflows";
 
 export const app = new Hono<AppEnv>()
   .use(requestContext)
@@ -28,7 +29,8 @@ export const app = new Hono<AppEnv>()
   .route("/admin", adminRoutes)
   .route("/v1", trackRoutes)
   .route("/contacts", contactRoutes)
-  .route("/project", projectRoutes);
+  .route("/project", projectRoutes)
+  .route("/workflows", workflowRoutes);
 
 app.notFound((c) =>
   errorResponse(c, new ApiError(404, "NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`)),

@@ -1,20 +1,206 @@
 /**
- * Dispatch of stored events (DESIGN.md "One path for every event"). An event row is written before this
- * runs and marked dispatched after, so the cron sweep can finish what a crash cut short.
+ * Dispatch of stored events (DESIGN.md "One path for every event"): for each event, start every enabled
+ * workflow it triggers (the re-entry rule decides, in one statement) and hand it to this contact's
+ * executions waiting for it. The event row is written before this runs and marked dispatched after,
+ * so the cron sweep can finish what a crash cut short; doing it twice starts nothing twice, because an
+ * execution's id is derived from (workflow, event) and its Durable Object starts once.
  */
+import { derivedId } from "./domain/ids";
+import { parseJsonObject } from "./domain/shapes";
+import type { StepType } from "./domain/workflow/config";
+import type { WorkflowSnapshot } from "./domain/workflow/snapshot";
+import type { ExecutionInit, StoredEventRef } from "./engine/state";
 import type { Env } from "./env";
 import type { Logger } from "./log";
 
+interface EventRow {
+  id: string;
+  project_id: string;
+  contact_id: string;
+  name: string;
+  data: string;
+  created_at: number;
+}
+
+interface WorkflowRow {
+  id: string;
+  name: string;
+  event_name: string;
+  allow_reentry: number;
+}
+
 export async function dispatchStored(env: Env, log: Logger, eventIds: string[]): Promise<void> {
   if (eventIds.length === 0) return;
-  const now = Date.now();
-  await env.DB.batch(
-    eventIds.map((id) =>
-      env.DB.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2 AND dispatched_at IS NULL").bind(
-        now,
-        id,
-      ),
+  const { results } = await env.DB.prepare(
+    `SELECT id, project_id, contact_id, name, data, created_at FROM events
+     WHERE id IN (SELECT value FROM json_each(?1)) AND dispatched_at IS NULL ORDER BY created_at, id`,
+  )
+    .bind(JSON.stringify(eventIds))
+    .all<EventRow>();
+  for (const event of results) await dispatchEvent(env, log, event);
+}
+
+async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
+  const db = env.DB;
+  const wfFilter = "w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 1";
+  const [wfs, steps, transitions, waiting] = await db.batch([
+    db
+      .prepare(`SELECT id, name, event_name, allow_reentry FROM workflows w WHERE ${wfFilter}`)
+      .bind(ev.project_id, ev.name),
+    db
+      .prepare(
+        `SELECT s.id, s.workflow_id, s.type, s.name, s.config FROM workflow_steps s
+         JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}`,
+      )
+      .bind(ev.project_id, ev.name),
+    db
+      .prepare(
+        `SELECT t.workflow_id, t.from_step_id, t.to_step_id, t.branch FROM workflow_transitions t
+         JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}`,
+      )
+      .bind(ev.project_id, ev.name),
+    db
+      .prepare("SELECT execution_id FROM waits WHERE project_id = ?1 AND contact_id = ?2 AND event_name = ?3")
+      .bind(ev.project_id, ev.contact_id, ev.name),
+  ]);
+  const workflows = (wfs?.results ?? []) as unknown as WorkflowRow[];
+  const stepRows = (steps?.results ?? []) as unknown as {
+    id: string;
+    workflow_id: string;
+    type: StepType;
+    name: string;
+    config: string;
+  }[];
+  const transitionRows = (transitions?.results ?? []) as unknown as {
+    workflow_id: string;
+    from_step_id: string;
+    to_step_id: string;
+    branch: string | null;
+  }[];
+  const eventRef: StoredEventRef = {
+    id: ev.id,
+    name: ev.name,
+    data: parseJsonObject(ev.data),
+    createdAt: ev.created_at,
+  };
+
+  const inits: ExecutionInit[] = [];
+  for (const wf of workflows) {
+    const snapshot = buildSnapshot(wf, stepRows, transitionRows);
+    if (!snapshot) continue;
+    inits.push({
+      executionId: await derivedId("exec", wf.id, ev.id),
+      projectId: ev.project_id,
+      workflowId: wf.id,
+      contactId: ev.contact_id,
+      triggerEventId: ev.id,
+      snapshot,
+      event: eventRef.data,
+      startedAt: ev.created_at,
+    });
+  }
+  const owned = await claimExecutions(env, inits, Date.now());
+
+  const waitIds = ((waiting?.results ?? []) as { execution_id: string }[]).map((r) => r.execution_id);
+  await Promise.all([
+    ...owned.map((init) => startExecution(env, init)),
+    ...waitIds.map((id) => env.EXECUTIONS.get(env.EXECUTIONS.idFromName(id)).deliverEvent(eventRef)),
+  ]);
+  await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
+  if (owned.length > 0 || waitIds.length > 0) {
+    log.info("event dispatched", {
+      eventId: ev.id,
+      event: ev.name,
+      started: owned.map((i) => i.executionId),
+      delivered: waitIds,
+    });
+  }
+}
+
+export function buildSnapshot(
+  wf: WorkflowRow,
+  steps: { id: string; workflow_id: string; type: StepType; name: string; config: string }[],
+  transitions: { workflow_id: string; from_step_id: string; to_step_id: string; branch: string | null }[],
+): WorkflowSnapshot | null {
+  const own = steps.filter((s) => s.workflow_id === wf.id);
+  const trigger = own.find((s) => s.type === "TRIGGER");
+  if (!trigger) return null;
+  return {
+    id: wf.id,
+    name: wf.name,
+    eventName: wf.event_name,
+    allowReentry: Boolean(wf.allow_reentry),
+    triggerStepId: trigger.id,
+    steps: Object.fromEntries(
+      own.map((s) => [s.id, { id: s.id, type: s.type, name: s.name, config: JSON.parse(s.config) }]),
     ),
-  );
-  log.info("events dispatched", { eventIds });
+    transitions: transitions
+      .filter((t) => t.workflow_id === wf.id)
+      .map((t) => ({ fromStepId: t.from_step_id, toStepId: t.to_step_id, branch: t.branch })),
+  };
+}
+
+/**
+ * The re-entry rule in one statement per workflow: the enrollment row of (workflow, contact) is claimed
+ * only when no run is active and (re-entry is allowed, or no run has ever been). The executions row is
+ * written in the same transaction, only for the winner. Returns the executions this call may start:
+ * those whose enrollment names them as active (a retried dispatch finds its own claim again).
+ */
+export async function claimExecutions(
+  env: Env,
+  inits: ExecutionInit[],
+  now: number,
+): Promise<ExecutionInit[]> {
+  if (inits.length === 0) return [];
+  const db = env.DB;
+  const statements: D1PreparedStatement[] = [];
+  for (const i of inits) {
+    const allowReentry = i.snapshot.allowReentry ? 1 : 0;
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO enrollments (workflow_id, contact_id, active_execution_id, last_execution_id, runs, updated_at)
+           VALUES (?1, ?2, ?3, ?3, 1, ?4)
+           ON CONFLICT (workflow_id, contact_id) DO UPDATE SET
+             active_execution_id = excluded.active_execution_id, last_execution_id = excluded.last_execution_id,
+             runs = enrollments.runs + 1, updated_at = excluded.updated_at
+           WHERE enrollments.active_execution_id IS NULL AND ?5 = 1
+             AND enrollments.last_execution_id != excluded.last_execution_id`,
+        )
+        .bind(i.workflowId, i.contactId, i.executionId, now, allowReentry),
+      db
+        .prepare(
+          `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
+             context, started_at, updated_at)
+           SELECT ?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7, ?8, ?9
+           WHERE EXISTS (SELECT 1 FROM enrollments WHERE workflow_id = ?3 AND contact_id = ?4 AND active_execution_id = ?1)
+           ON CONFLICT (id) DO NOTHING`,
+        )
+        .bind(
+          i.executionId,
+          i.projectId,
+          i.workflowId,
+          i.contactId,
+          i.triggerEventId,
+          i.snapshot.triggerStepId,
+          JSON.stringify({ event: i.event }),
+          i.startedAt,
+          now,
+        ),
+      db
+        .prepare("SELECT active_execution_id FROM enrollments WHERE workflow_id = ?1 AND contact_id = ?2")
+        .bind(i.workflowId, i.contactId),
+    );
+  }
+  const results = await db.batch(statements);
+  return inits.filter((i, n) => {
+    const row = results[n * 3 + 2]?.results[0] as { active_execution_id: string | null } | undefined;
+    return row?.active_execution_id === i.executionId;
+  });
+}
+
+/** Starts (or, on a retry, resumes) one execution's Durable Object. */
+export async function startExecution(env: Env, init: ExecutionInit) {
+  const stub = env.EXECUTIONS.get(env.EXECUTIONS.idFromName(init.executionId));
+  return stub.start(init);
 }

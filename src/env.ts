@@ -1,7 +1,9 @@
+import type { ExecutionDO } from "../durable-objects/execution";
+
 /** The Worker's bindings, as wrangler.toml names them. */
 export interface Env {
   DB: D1Database;
-  EXECUTIONS: DurableObjectNamespace;
+  EXECUTIONS: DurableObjectNamespace<ExecutionDO>;
   WEBHOOKS_QUEUE: Queue<unknown>;
   EMAILS_QUEUE: Queue<unknown>;
   ENVIRONMENT: string;

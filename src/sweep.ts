@@ -2,25 +2,68 @@
 import { dispatchStored } from "./dispatch";
 import type { Env } from "./env";
 import { IDEMPOTENCY_TTL_MS } from "./http/idempotency";
-import type { Logger } from "./log";
+import { errorFields, type Logger } from "./log";
 
 /** Events younger than this may still be in their request's own dispatch: leave them to it. */
 export const DISPATCH_GRACE_MS = 30_000;
+/** A WAITING execution this far past its due time has lost its alarm. */
+export const ALARM_GRACE_MS = 60_000;
+/** A RUNNING execution whose mirror has not moved for this long has stalled. */
+export const RUNNING_GRACE_MS = 5 * 60_000;
 const BATCH = 100;
 
-export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<{ redispatched: number }> {
-  const { results } = await env.DB.prepare(
+export interface SweepResult {
+  redispatched: number;
+  kicked: number;
+}
+
+export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<SweepResult> {
+  const { results: stale } = await env.DB.prepare(
     "SELECT id FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
   )
     .bind(now - DISPATCH_GRACE_MS, BATCH)
     .all<{ id: string }>();
-  const ids = results.map((r) => r.id);
+  const ids = stale.map((r) => r.id);
   if (ids.length > 0) {
     log.warn("sweep: finishing dispatch", { count: ids.length });
     await dispatchStored(env, log, ids);
   }
+
+  const { results: stalled } = await env.DB.prepare(
+    `SELECT id FROM executions WHERE wake_at IS NOT NULL AND wake_at < ?1 AND status = 'WAITING'
+     UNION SELECT id FROM executions WHERE status = 'RUNNING' AND updated_at < ?2 LIMIT ?3`,
+  )
+    .bind(now - ALARM_GRACE_MS, now - RUNNING_GRACE_MS, BATCH)
+    .all<{ id: string }>();
+  let kicked = 0;
+  await Promise.all(
+    stalled.map(async ({ id }) => {
+      try {
+        const summary = await env.EXECUTIONS.get(env.EXECUTIONS.idFromName(id)).kick();
+        if (summary === null) await failNeverStarted(env, id, now);
+        kicked++;
+      } catch (err) {
+        log.error("sweep: kick failed", { executionId: id, ...errorFields(err) });
+      }
+    }),
+  );
+  if (kicked > 0) log.warn("sweep: kicked stalled executions", { count: kicked });
+
   await env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1")
     .bind(now - IDEMPOTENCY_TTL_MS)
     .run();
-  return { redispatched: ids.length };
+  return { redispatched: ids.length, kicked };
+}
+
+/** An executions row whose object never received its start (a manual start cut short): FAILED. */
+async function failNeverStarted(env: Env, id: string, now: number): Promise<void> {
+  await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE executions SET status = 'FAILED', exit_reason = 'never started', completed_at = ?2, updated_at = ?2
+       WHERE id = ?1 AND status IN ('RUNNING', 'WAITING')`,
+    ).bind(id, now),
+    env.DB.prepare("UPDATE enrollments SET active_execution_id = NULL WHERE active_execution_id = ?1").bind(
+      id,
+    ),
+  ]);
 }

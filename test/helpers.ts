@@ -1,5 +1,6 @@
 /** Shared test helpers: requests to the worker, and a fresh project per test. */
 import { exports } from "cloudflare:workers";
+import { vi } from "vitest";
 
 export const ADMIN = "test-admin-token";
 const BASE = "http://worker.test";
@@ -59,3 +60,23 @@ export function expectEnvelope(res: Call, status: number, code: string) {
 }
 
 export const uniqueEmail = (tag = "user") => `${tag}-${crypto.randomUUID().slice(0, 8)}@example.com`;
+
+/**
+ * Records what is sent to a queue producer (the Execution DO runs in this isolate, so its sends are
+ * seen). `fail` makes the next N sends throw, as a queue outage would.
+ */
+export function captureQueue(queue: Queue<unknown>, opts: { fail?: number } = {}) {
+  const sent: any[] = [];
+  let failures = opts.fail ?? 0;
+  const spy = vi.spyOn(queue, "send").mockImplementation(async (message: unknown) => {
+    if (failures > 0) {
+      failures--;
+      throw new Error("injected queue failure");
+    }
+    sent.push(message);
+    return {
+      metadata: { metrics: { backlogCount: 0, backlogBytes: 0, oldestMessageTimestamp: new Date(0) } },
+    };
+  });
+  return { sent, spy, failNext: (n: number) => (failures = n) };
+}

@@ -36,8 +36,9 @@ export function statusChangeEvent(
 ): D1PreparedStatement {
   const sub = change.subscribed === null ? null : change.subscribed ? 1 : 0;
   const [column, value] = "email" in where ? ["email", where.email] : ["id", where.contactId];
+  // OR IGNORE: a derived event id (a retried workflow step) that is already stored is not an error.
   return env.DB.prepare(
-    `INSERT INTO events (id, project_id, contact_id, name, data, created_at)
+    `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
      SELECT ?1, project_id, id, CASE WHEN ?2 = 1 THEN 'contact.subscribed' ELSE 'contact.unsubscribed' END, '{}', ?3
      FROM contacts WHERE project_id = ?4 AND ${column} = ?5 AND ?2 IS NOT NULL AND subscribed != ?2`,
   ).bind(change.eventId, sub, change.now, change.projectId, value);

@@ -77,3 +77,132 @@ export const idempotencyKeys = sqliteTable(
 export type Project = typeof projects.$inferSelect;
 export type Contact = typeof contacts.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+
+export const workflows = sqliteTable(
+  "workflows",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description"),
+    /** Permanent: the trigger event is never changed. */
+    eventName: text("event_name").notNull(),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    allowReentry: integer("allow_reentry", { mode: "boolean" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("workflows_project_created").on(t.projectId, t.createdAt, t.id),
+    index("workflows_trigger").on(t.projectId, t.eventName, t.enabled),
+  ],
+);
+
+export const workflowSteps = sqliteTable(
+  "workflow_steps",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    type: text("type").notNull(),
+    name: text("name").notNull(),
+    config: text("config").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("steps_workflow").on(t.workflowId, t.createdAt)],
+);
+
+export const workflowTransitions = sqliteTable(
+  "workflow_transitions",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    fromStepId: text("from_step_id").notNull(),
+    toStepId: text("to_step_id").notNull(),
+    branch: text("branch"),
+    /** `branch`, or '' for none: one transition per (step, branch), kept by a unique index. */
+    branchKey: text("branch_key").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    index("transitions_workflow").on(t.workflowId),
+    uniqueIndex("transitions_from_branch").on(t.fromStepId, t.branchKey),
+  ],
+);
+
+/** The executions index: the Execution DO owns the state and mirrors it here for listing. */
+export const executions = sqliteTable(
+  "executions",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    triggerEventId: text("trigger_event_id"),
+    status: text("status").notNull(),
+    currentStepId: text("current_step_id"),
+    exitReason: text("exit_reason"),
+    context: text("context").notNull().default("{}"),
+    /** When WAITING with a due time: the sweep re-arms executions whose alarm this far past is lost. */
+    wakeAt: integer("wake_at"),
+    startedAt: integer("started_at").notNull(),
+    completedAt: integer("completed_at"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("executions_workflow_started").on(t.projectId, t.workflowId, t.startedAt, t.id),
+    index("executions_workflow_status").on(t.workflowId, t.status),
+    index("executions_wake").on(t.wakeAt).where(sql`wake_at IS NOT NULL`),
+    index("executions_contact").on(t.contactId, t.status),
+  ],
+);
+
+/** Re-entry in one statement: the active run of (workflow, contact), claimed by a single upsert. */
+export const enrollments = sqliteTable(
+  "enrollments",
+  {
+    workflowId: text("workflow_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    activeExecutionId: text("active_execution_id"),
+    lastExecutionId: text("last_execution_id").notNull(),
+    runs: integer("runs").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workflowId, t.contactId] })],
+);
+
+/** Executions at WAIT_FOR_EVENT, found by (project, contact, event name) when an event arrives. */
+export const waits = sqliteTable(
+  "waits",
+  {
+    executionId: text("execution_id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    eventName: text("event_name").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("waits_lookup").on(t.projectId, t.contactId, t.eventName)],
+);
+
+/** The step log, mirrored from the Execution DO: one row a visit of a step. */
+export const stepExecutions = sqliteTable(
+  "step_executions",
+  {
+    id: text("id").primaryKey(),
+    executionId: text("execution_id").notNull(),
+    stepId: text("step_id").notNull(),
+    seq: integer("seq").notNull(),
+    status: text("status").notNull(),
+    startedAt: integer("started_at").notNull(),
+    finishedAt: integer("finished_at"),
+    output: text("output"),
+    error: text("error"),
+  },
+  (t) => [index("step_executions_execution").on(t.executionId, t.seq)],
+);
+
+export type Workflow = typeof workflows.$inferSelect;
+export type WorkflowStep = typeof workflowSteps.$inferSelect;
+export type WorkflowTransition = typeof workflowTransitions.$inferSelect;
+export type Execution = typeof executions.$inferSelect;

@@ -1,0 +1,81 @@
+/** The graph rules of API.md, and the walk from one step to the next. */
+import { BRANCHES, type StepType } from "./config";
+
+export interface GraphStep {
+  id: string;
+  type: StepType;
+}
+
+export interface GraphTransition {
+  fromStepId: string;
+  toStepId: string;
+  branch: string | null;
+}
+
+export interface TransitionProblem {
+  field: "fromStepId" | "toStepId" | "branch";
+  message: string;
+  code: string;
+}
+
+/** Why a new transition would break the graph, or null if it fits. */
+export function transitionProblem(
+  steps: GraphStep[],
+  transitions: GraphTransition[],
+  t: GraphTransition,
+): TransitionProblem | null {
+  const from = steps.find((s) => s.id === t.fromStepId);
+  const to = steps.find((s) => s.id === t.toStepId);
+  if (!from) return { field: "fromStepId", message: "No such step in this workflow", code: "unknown_step" };
+  if (!to) return { field: "toStepId", message: "No such step in this workflow", code: "unknown_step" };
+  if (from.id === to.id)
+    return { field: "toStepId", message: "A step cannot lead to itself", code: "self_loop" };
+  if (to.type === "TRIGGER") {
+    return { field: "toStepId", message: "Nothing leads back to the trigger", code: "into_trigger" };
+  }
+  const branches = BRANCHES[from.type];
+  if (branches.length === 0) {
+    return { field: "fromStepId", message: `Nothing comes after ${from.type}`, code: "after_exit" };
+  }
+  if (!branches.includes(t.branch)) {
+    const allowed = branches.map((b) => (b === null ? "none" : `"${b}"`)).join(" or ");
+    return {
+      field: "branch",
+      message: `A ${from.type} step takes branch ${allowed}`,
+      code: "invalid_branch",
+    };
+  }
+  if (transitions.some((x) => x.fromStepId === t.fromStepId && x.branch === t.branch)) {
+    return {
+      field: "branch",
+      message: "This step already has a transition on this branch",
+      code: "duplicate_branch",
+    };
+  }
+  if (reaches(transitions, t.toStepId, t.fromStepId)) {
+    return { field: "toStepId", message: "This transition would make a cycle", code: "cycle" };
+  }
+  return null;
+}
+
+function reaches(transitions: GraphTransition[], start: string, target: string): boolean {
+  const seen = new Set<string>();
+  const stack = [start];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    if (id === target) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const t of transitions) if (t.fromStepId === id) stack.push(t.toStepId);
+  }
+  return false;
+}
+
+/** The step after `stepId` on `branch` (null: the unnamed way on), or null when the way ends. */
+export function nextStepId(
+  transitions: GraphTransition[],
+  stepId: string,
+  branch: string | null,
+): string | null {
+  return transitions.find((t) => t.fromStepId === stepId && t.branch === branch)?.toStepId ?? null;
+}

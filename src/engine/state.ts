@@ -1,0 +1,62 @@
+/** The running state of one execution, as its Durable Object keeps it. */
+import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
+
+export const ACTIVE_STATUSES = ["RUNNING", "WAITING"] as const;
+export type ExecutionStatus = "RUNNING" | "WAITING" | "COMPLETED" | "EXITED" | "FAILED" | "CANCELLED";
+export const isTerminal = (s: ExecutionStatus) => s !== "RUNNING" && s !== "WAITING";
+
+export type Wait =
+  | { kind: "delay"; stepId: string; until: number }
+  | { kind: "event"; stepId: string; eventName: string; since: number; until: number | null };
+
+export interface StepLogEntry {
+  id: string;
+  stepId: string;
+  seq: number;
+  status: "RUNNING" | "WAITING" | "COMPLETED" | "FAILED" | "CANCELLED";
+  startedAt: number;
+  finishedAt: number | null;
+  output: unknown;
+  error: string | null;
+}
+
+export interface ExecutionInit {
+  executionId: string;
+  projectId: string;
+  workflowId: string;
+  contactId: string;
+  triggerEventId: string | null;
+  snapshot: WorkflowSnapshot;
+  /** The trigger event's data. */
+  event: Record<string, unknown>;
+  startedAt: number;
+}
+
+export interface ExecutionState extends ExecutionInit {
+  status: ExecutionStatus;
+  currentStepId: string | null;
+  exitReason: string | null;
+  completedAt: number | null;
+  wait: Wait | null;
+  /** Visits per step: part of every side effect's id, so a retried step repeats no effect. */
+  visits: Record<string, number>;
+  log: StepLogEntry[];
+  /** Log entries (by seq) not yet mirrored to D1, and whether the execution row is. */
+  dirtyLog: number[];
+  dirty: boolean;
+  /** What the one alarm is for. */
+  alarm: { at: number; for: "wait" | "mirror" } | null;
+}
+
+export interface StoredEventRef {
+  id: string;
+  name: string;
+  data: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface ExecutionSummary {
+  id: string;
+  status: ExecutionStatus;
+  currentStepId: string | null;
+}

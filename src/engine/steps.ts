@@ -1,0 +1,104 @@
+/**
+ * What each step type does. The Execution DO calls `runStep` and applies the outcome; side effects go
+ * through `StepEffects`, each keyed by an id derived from (execution, step, visit).
+ */
+import { derivedId } from "../domain/ids";
+import { evaluateCondition, resolveField } from "../domain/workflow/conditions";
+import { delayMs, type StepConfig } from "../domain/workflow/config";
+import type { SnapshotStep } from "../domain/workflow/snapshot";
+import type { ContactView, EmailMessage, WebhookMessage } from "../queues/messages";
+import type { ExecutionState, Wait } from "./state";
+
+export interface StepEffects {
+  /** The contact as it is now (throws if it was deleted). */
+  contact(): Promise<ContactView>;
+  enqueueWebhook(message: WebhookMessage): Promise<void>;
+  enqueueEmail(message: EmailMessage): Promise<void>;
+  /** Applies the update; a status change is stored as an event with `statusEventId`. */
+  updateContact(
+    update: StepConfig<"UPDATE_CONTACT">,
+    statusEventId: string,
+  ): Promise<{ statusChanged: boolean }>;
+}
+
+export type StepOutcome =
+  | { kind: "next"; branch: string | null; output?: unknown }
+  | { kind: "wait"; wait: Wait; output?: unknown }
+  | { kind: "exit"; reason: string | null };
+
+export async function runStep(
+  state: ExecutionState,
+  step: SnapshotStep,
+  visit: number,
+  now: number,
+  effects: StepEffects,
+): Promise<StepOutcome> {
+  const effectId = (prefix: "whd" | "eml" | "evt") => derivedId(prefix, state.executionId, step.id, visit);
+  switch (step.type) {
+    case "TRIGGER":
+      return { kind: "next", branch: null };
+    case "DELAY": {
+      const until = now + delayMs(step.config as StepConfig<"DELAY">);
+      return { kind: "wait", wait: { kind: "delay", stepId: step.id, until }, output: { until } };
+    }
+    case "WAIT_FOR_EVENT": {
+      const c = step.config as StepConfig<"WAIT_FOR_EVENT">;
+      const until = c.timeout ? now + c.timeout * 1000 : null;
+      return {
+        kind: "wait",
+        wait: { kind: "event", stepId: step.id, eventName: c.eventName, since: now, until },
+        output: { eventName: c.eventName, until },
+      };
+    }
+    case "CONDITION": {
+      const c = step.config as StepConfig<"CONDITION">;
+      const needsContact = c.field.startsWith("contact.");
+      const contact = needsContact ? await effects.contact() : { email: "", subscribed: false, data: {} };
+      const actual = resolveField(c.field, { contact, event: state.event });
+      const result = evaluateCondition(actual, c.operator, c.value);
+      return { kind: "next", branch: result ? "yes" : "no", output: { result, actual: actual ?? null } };
+    }
+    case "WEBHOOK": {
+      const contact = await effects.contact();
+      const deliveryId = await effectId("whd");
+      await effects.enqueueWebhook({
+        kind: "webhook",
+        deliveryId,
+        projectId: state.projectId,
+        workflowId: state.workflowId,
+        executionId: state.executionId,
+        stepId: step.id,
+        config: step.config as StepConfig<"WEBHOOK">,
+        vars: {
+          contact: { email: contact.email, subscribed: contact.subscribed, data: contact.data },
+          workflow: { id: state.snapshot.id, name: state.snapshot.name },
+          execution: { id: state.executionId, startedAt: new Date(state.startedAt).toISOString() },
+          event: state.event,
+        },
+      });
+      return { kind: "next", branch: null, output: { deliveryId } };
+    }
+    case "SEND_EMAIL": {
+      const emailId = await effectId("eml");
+      await effects.enqueueEmail({
+        kind: "email",
+        emailId,
+        projectId: state.projectId,
+        workflowId: state.workflowId,
+        executionId: state.executionId,
+        stepId: step.id,
+        contactId: state.contactId,
+        templateId: (step.config as StepConfig<"SEND_EMAIL">).templateId,
+        event: state.event,
+      });
+      return { kind: "next", branch: null, output: { emailId } };
+    }
+    case "UPDATE_CONTACT": {
+      const c = step.config as StepConfig<"UPDATE_CONTACT">;
+      const { statusChanged } = await effects.updateContact(c, await effectId("evt"));
+      return { kind: "next", branch: null, output: { statusChanged } };
+    }
+    case "EXIT":
+      return { kind: "exit", reason: (step.config as StepConfig<"EXIT">).reason ?? null };
+  }
+}

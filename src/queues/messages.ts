@@ -1,0 +1,40 @@
+/** What the Execution DO puts on the queues: one message per step visit, its id derived from it. */
+import type { StepConfig } from "../domain/workflow/config";
+
+export interface ContactView {
+  id: string;
+  email: string;
+  subscribed: boolean;
+  data: Record<string, unknown>;
+}
+
+export interface WebhookMessage {
+  kind: "webhook";
+  /** `whd_…`: hash of (execution, step, visit); the consumer sends each id once. */
+  deliveryId: string;
+  projectId: string;
+  workflowId: string;
+  executionId: string;
+  stepId: string;
+  config: StepConfig<"WEBHOOK">;
+  /** The execution's variables when the step ran (the default body, and Liquid's variables). */
+  vars: {
+    contact: Omit<ContactView, "id">;
+    workflow: { id: string; name: string };
+    execution: { id: string; startedAt: string };
+    event: Record<string, unknown>;
+  };
+}
+
+export interface EmailMessage {
+  kind: "email";
+  /** `eml_…`: hash of (execution, step, visit); the consumer sends each id once. */
+  emailId: string;
+  projectId: string;
+  workflowId: string;
+  executionId: string;
+  stepId: string;
+  contactId: string;
+  templateId: string;
+  event: Record<string, unknown>;
+}

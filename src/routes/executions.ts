@@ -1,0 +1,240 @@
+/** Executions of one workflow: list, get with the step log, start by hand, cancel (API.md "Workflows"). */
+import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { upsertContact } from "../db/contact-sql";
+import { contacts, executions, stepExecutions, workflowSteps, workflowTransitions } from "../db/schema";
+import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
+import { derivedId, newId } from "../domain/ids";
+import { iso, parseJsonObject } from "../domain/shapes";
+import { emailField } from "../domain/track";
+import type { StepType } from "../domain/workflow/config";
+import { type ExecutionStatus, isTerminal } from "../engine/state";
+import type { Env } from "../env";
+import { parseJson, parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import { ApiError, conflict, notFound } from "../http/errors";
+import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { loadWorkflow } from "./workflows";
+
+const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
+
+const listExecutions = listQuery.extend({ status: z.enum(STATUSES).optional() });
+
+const startBody = z
+  .strictObject({
+    email: emailField.optional(),
+    contactId: z.string().min(1).max(100).optional(),
+    context: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((b) => (b.email === undefined) !== (b.contactId === undefined), {
+    message: "Give either email or contactId",
+    path: ["email"],
+  });
+
+type ExecutionRow = typeof executions.$inferSelect;
+
+const showExecution = (e: ExecutionRow) => ({
+  id: e.id,
+  workflowId: e.workflowId,
+  contactId: e.contactId,
+  status: e.status,
+  currentStepId: e.currentStepId,
+  exitReason: e.exitReason,
+  context: parseJsonObject(e.context),
+  startedAt: iso(e.startedAt),
+  completedAt: iso(e.completedAt),
+});
+
+async function loadExecution(
+  env: Env,
+  projectId: string,
+  workflowId: string,
+  id: string,
+): Promise<ExecutionRow> {
+  const [row] = await db(env)
+    .select()
+    .from(executions)
+    .where(
+      and(eq(executions.projectId, projectId), eq(executions.workflowId, workflowId), eq(executions.id, id)),
+    );
+  if (!row) throw notFound("Execution", "EXECUTION_NOT_FOUND");
+  return row;
+}
+
+async function withStepLog(env: Env, e: ExecutionRow) {
+  const log = await db(env)
+    .select()
+    .from(stepExecutions)
+    .where(eq(stepExecutions.executionId, e.id))
+    .orderBy(asc(stepExecutions.seq));
+  return {
+    ...showExecution(e),
+    steps: log.map((s) => ({
+      id: s.id,
+      stepId: s.stepId,
+      status: s.status,
+      startedAt: iso(s.startedAt),
+      finishedAt: iso(s.finishedAt),
+      output: s.output === null ? null : (JSON.parse(s.output) as unknown),
+      error: s.error,
+    })),
+  };
+}
+
+/**
+ * Cancels one execution through its Durable Object. One whose object never started (a crash between
+ * the claim and the start) is cancelled in D1 directly. Returns whether this call cancelled it.
+ */
+export async function cancelExecution(env: Env, e: ExecutionRow): Promise<boolean> {
+  const result = await env.EXECUTIONS.get(env.EXECUTIONS.idFromName(e.id)).cancel();
+  if (result.status !== null) return result.cancelled;
+  const now = Date.now();
+  const [updated] = await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE executions SET status = 'CANCELLED', completed_at = ?2, updated_at = ?2, wake_at = NULL
+       WHERE id = ?1 AND status IN ('RUNNING', 'WAITING')`,
+    ).bind(e.id, now),
+    env.DB.prepare(
+      "UPDATE enrollments SET active_execution_id = NULL WHERE workflow_id = ?1 AND contact_id = ?2 AND active_execution_id = ?3",
+    ).bind(e.workflowId, e.contactId, e.id),
+  ]);
+  return (updated?.meta.changes ?? 0) > 0;
+}
+
+const CANCEL_CONCURRENCY = 20;
+
+export const executionRoutes = new Hono<AppEnv>()
+  .get("/", async (c) => {
+    const q = parseQuery(c, listExecutions);
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    const filters: (SQL | undefined)[] = [
+      eq(executions.projectId, c.var.project.id),
+      eq(executions.workflowId, wf.id),
+      afterCursor(executions.startedAt, executions.id, q.cursor),
+    ];
+    if (q.status) filters.push(eq(executions.status, q.status));
+    const rows = await db(c.env)
+      .select()
+      .from(executions)
+      .where(and(...filters))
+      .orderBy(...newestFirst(executions.startedAt, executions.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.startedAt, showExecution));
+  })
+  .post("/cancel-all", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    let cancelled = 0;
+    for (;;) {
+      const active = await db(c.env)
+        .select()
+        .from(executions)
+        .where(and(eq(executions.workflowId, wf.id), inArray(executions.status, ["RUNNING", "WAITING"])))
+        .limit(CANCEL_CONCURRENCY * 5);
+      if (active.length === 0) break;
+      let progress = 0;
+      for (let i = 0; i < active.length; i += CANCEL_CONCURRENCY) {
+        const results = await Promise.all(
+          active.slice(i, i + CANCEL_CONCURRENCY).map((e) => cancelExecution(c.env, e)),
+        );
+        for (const done of results) if (done) cancelled++;
+        progress += results.length;
+      }
+      if (progress === 0) break;
+      // Rows whose objects had already ended are mirrored now and drop out of the next page.
+      const still = await db(c.env)
+        .select({ id: executions.id })
+        .from(executions)
+        .where(and(eq(executions.workflowId, wf.id), inArray(executions.status, ["RUNNING", "WAITING"])))
+        .limit(1);
+      if (still.length === 0 || still[0]?.id === active[0]?.id) break;
+    }
+    c.var.log.info("executions cancelled", { workflowId: wf.id, cancelled });
+    return c.json({ cancelled });
+  })
+  .get("/:eid", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    const e = await loadExecution(c.env, c.var.project.id, wf.id, c.req.param("eid"));
+    return c.json(await withStepLog(c.env, e));
+  })
+  .delete("/:eid", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    const e = await loadExecution(c.env, c.var.project.id, wf.id, c.req.param("eid"));
+    if (isTerminal(e.status as ExecutionStatus))
+      throw conflict(`The execution has already ended (${e.status})`);
+    if (!(await cancelExecution(c.env, e))) throw conflict("The execution has already ended");
+    return c.json(await withStepLog(c.env, await loadExecution(c.env, c.var.project.id, wf.id, e.id)));
+  })
+  .post("/", async (c) => {
+    const { data } = await parseJson(c, startBody);
+    const projectId = c.var.project.id;
+    const wf = await loadWorkflow(c.env, projectId, c.req.param("id") as string);
+    const now = Date.now();
+    let contactId: string;
+    if (data.contactId) {
+      const [row] = await db(c.env)
+        .select({ id: contacts.id })
+        .from(contacts)
+        .where(and(eq(contacts.projectId, projectId), eq(contacts.id, data.contactId)));
+      if (!row) throw notFound("Contact", "CONTACT_NOT_FOUND");
+      contactId = row.id;
+    } else {
+      const res = await upsertContact(c.env, {
+        id: newId("ctc", now),
+        projectId,
+        email: data.email as string,
+        subscribed: null,
+        defaultSubscribed: true,
+        data: {},
+        now,
+      }).first<{ id: string }>();
+      contactId = (res as { id: string }).id;
+    }
+    const d = db(c.env);
+    const [steps, transitions] = await Promise.all([
+      d.select().from(workflowSteps).where(eq(workflowSteps.workflowId, wf.id)),
+      d.select().from(workflowTransitions).where(eq(workflowTransitions.workflowId, wf.id)),
+    ]);
+    const snapshot = buildSnapshot(
+      { id: wf.id, name: wf.name, event_name: wf.eventName, allow_reentry: wf.allowReentry ? 1 : 0 },
+      steps.map((s) => ({
+        id: s.id,
+        workflow_id: s.workflowId,
+        type: s.type as StepType,
+        name: s.name,
+        config: s.config,
+      })),
+      transitions.map((t) => ({
+        workflow_id: t.workflowId,
+        from_step_id: t.fromStepId,
+        to_step_id: t.toStepId,
+        branch: t.branch,
+      })),
+    );
+    if (!snapshot) throw new ApiError(500, "INTERNAL_SERVER_ERROR", "The workflow has no trigger step");
+    const init = {
+      executionId: await derivedId("exec", wf.id, "manual", newId("req", now)),
+      projectId,
+      workflowId: wf.id,
+      contactId,
+      triggerEventId: null,
+      snapshot,
+      event: data.context ?? {},
+      startedAt: now,
+    };
+    const [owned] = await claimExecutions(c.env, [init], now);
+    if (!owned) {
+      throw conflict(
+        wf.allowReentry
+          ? "This contact already has an active execution of this workflow"
+          : "This contact has already entered this workflow, and it does not allow re-entry",
+        "REENTRY_NOT_ALLOWED",
+      );
+    }
+    await startExecution(c.env, init);
+    return c.json(
+      await withStepLog(c.env, await loadExecution(c.env, projectId, wf.id, init.executionId)),
+      201,
+    );
+  });

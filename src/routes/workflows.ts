@@ -1,0 +1,347 @@
+/** Workflow definitions: workflows, their steps and transitions, and the lock (API.md "Workflows"). */
+import { and, asc, eq, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { executions, workflowSteps, workflows, workflowTransitions } from "../db/schema";
+import { newId } from "../domain/ids";
+import { iso } from "../domain/shapes";
+import { eventName } from "../domain/track";
+import { configByType, newStepBody, patchStepBody, type StepType } from "../domain/workflow/config";
+import { transitionProblem } from "../domain/workflow/graph";
+import type { Env } from "../env";
+import { projectAuth } from "../http/auth";
+import { parseJson, parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import { ApiError, conflict, fieldError, notFound, validationError, zodFieldErrors } from "../http/errors";
+import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { executionRoutes } from "./executions";
+
+export const MAX_STEPS_PER_WORKFLOW = 250;
+
+const createWorkflow = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  eventName,
+  description: z.string().max(1000).nullish(),
+  enabled: z.boolean().default(false),
+  allowReentry: z.boolean().default(false),
+});
+
+const patchWorkflow = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).optional(),
+    description: z.string().max(1000).nullish(),
+    enabled: z.boolean().optional(),
+    allowReentry: z.boolean().optional(),
+    eventName: z
+      .never({ error: "The trigger event is permanent: create a new workflow for another" })
+      .optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
+
+const createTransition = z.strictObject({
+  fromStepId: z.string().min(1).max(100),
+  toStepId: z.string().min(1).max(100),
+  branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
+});
+
+type WorkflowRow = typeof workflows.$inferSelect;
+type StepRow = typeof workflowSteps.$inferSelect;
+type TransitionRow = typeof workflowTransitions.$inferSelect;
+
+export const showWorkflow = (w: WorkflowRow) => ({
+  id: w.id,
+  name: w.name,
+  description: w.description,
+  eventName: w.eventName,
+  enabled: w.enabled,
+  allowReentry: w.allowReentry,
+  createdAt: iso(w.createdAt),
+  updatedAt: iso(w.updatedAt),
+});
+export const showStep = (s: StepRow) => ({
+  id: s.id,
+  type: s.type,
+  name: s.name,
+  config: JSON.parse(s.config) as unknown,
+});
+export const showTransition = (t: TransitionRow) => ({
+  id: t.id,
+  fromStepId: t.fromStepId,
+  toStepId: t.toStepId,
+  branch: t.branch,
+});
+
+export async function loadWorkflow(env: Env, projectId: string, id: string): Promise<WorkflowRow> {
+  const [row] = await db(env)
+    .select()
+    .from(workflows)
+    .where(and(eq(workflows.projectId, projectId), eq(workflows.id, id)));
+  if (!row) throw notFound("Workflow", "WORKFLOW_NOT_FOUND");
+  return row;
+}
+
+/** While the workflow has RUNNING or WAITING executions its steps and transitions stay as they are. */
+async function assertUnlocked(env: Env, workflowId: string): Promise<void> {
+  const [active] = await db(env)
+    .select({ id: executions.id })
+    .from(executions)
+    .where(and(eq(executions.workflowId, workflowId), inArray(executions.status, ["RUNNING", "WAITING"])))
+    .limit(1);
+  if (active) {
+    throw conflict(
+      "The workflow has running or waiting executions; cancel them (or let them end) before changing its steps",
+      "WORKFLOW_LOCKED",
+    );
+  }
+}
+
+async function loadGraph(env: Env, workflowId: string) {
+  const d = db(env);
+  const [steps, transitions] = await Promise.all([
+    d
+      .select()
+      .from(workflowSteps)
+      .where(eq(workflowSteps.workflowId, workflowId))
+      .orderBy(asc(workflowSteps.createdAt)),
+    d
+      .select()
+      .from(workflowTransitions)
+      .where(eq(workflowTransitions.workflowId, workflowId))
+      .orderBy(asc(workflowTransitions.createdAt)),
+  ]);
+  return { steps, transitions };
+}
+
+const touch = (env: Env, workflowId: string, now: number) =>
+  db(env).update(workflows).set({ updatedAt: now }).where(eq(workflows.id, workflowId));
+
+export const workflowRoutes = new Hono<AppEnv>()
+  .use(projectAuth())
+  .post("/", async (c) => {
+    const { data } = await parseJson(c, createWorkflow);
+    const projectId = c.var.project.id;
+    const now = Date.now();
+    const id = newId("wf", now);
+    const row: WorkflowRow = {
+      id,
+      projectId,
+      name: data.name,
+      description: data.description ?? null,
+      eventName: data.eventName,
+      enabled: data.enabled,
+      allowReentry: data.allowReentry,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const trigger: StepRow = {
+      id: newId("stp", now),
+      projectId,
+      workflowId: id,
+      type: "TRIGGER",
+      name: "Trigger",
+      config: JSON.stringify({ eventName: data.eventName }),
+      createdAt: now,
+    };
+    const d = db(c.env);
+    await d.batch([d.insert(workflows).values(row), d.insert(workflowSteps).values(trigger)]);
+    return c.json({ ...showWorkflow(row), steps: [showStep(trigger)], transitions: [] }, 201);
+  })
+  .get("/", async (c) => {
+    const q = parseQuery(c, listQuery);
+    const rows = await db(c.env)
+      .select()
+      .from(workflows)
+      .where(
+        and(
+          eq(workflows.projectId, c.var.project.id),
+          afterCursor(workflows.createdAt, workflows.id, q.cursor),
+        ),
+      )
+      .orderBy(...newestFirst(workflows.createdAt, workflows.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showWorkflow));
+  })
+  .get("/:id", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    return c.json({
+      ...showWorkflow(wf),
+      steps: steps.map(showStep),
+      transitions: transitions.map(showTransition),
+    });
+  })
+  .patch("/:id", async (c) => {
+    const { data } = await parseJson(c, patchWorkflow);
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const [row] = await db(c.env)
+      .update(workflows)
+      .set({
+        name: data.name ?? wf.name,
+        description: data.description === undefined ? wf.description : data.description,
+        enabled: data.enabled ?? wf.enabled,
+        allowReentry: data.allowReentry ?? wf.allowReentry,
+        updatedAt: Date.now(),
+      })
+      .where(eq(workflows.id, wf.id))
+      .returning();
+    return c.json(showWorkflow(row as WorkflowRow));
+  })
+  .delete("/:id", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    await assertUnlocked(c.env, wf.id);
+    const d = c.env.DB;
+    await d.batch([
+      d.prepare("DELETE FROM workflow_transitions WHERE workflow_id = ?1").bind(wf.id),
+      d.prepare("DELETE FROM workflow_steps WHERE workflow_id = ?1").bind(wf.id),
+      d.prepare("DELETE FROM enrollments WHERE workflow_id = ?1").bind(wf.id),
+      d
+        .prepare(
+          "DELETE FROM step_executions WHERE execution_id IN (SELECT id FROM executions WHERE workflow_id = ?1)",
+        )
+        .bind(wf.id),
+      d.prepare("DELETE FROM executions WHERE workflow_id = ?1").bind(wf.id),
+      d.prepare("DELETE FROM workflows WHERE id = ?1").bind(wf.id),
+    ]);
+    return c.body(null, 204);
+  })
+  .post("/:id/steps", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const { data } = await parseJson(c, z.unknown());
+    const type = (data as { type?: unknown }).type;
+    if (type === "TRIGGER")
+      throw fieldError("type", "A workflow has one TRIGGER, made with it", "second_trigger");
+    const parsed = newStepBody.safeParse(data);
+    if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
+    await assertUnlocked(c.env, wf.id);
+    const d = db(c.env);
+    const [count] = await d
+      .select({ id: workflowSteps.id })
+      .from(workflowSteps)
+      .where(eq(workflowSteps.workflowId, wf.id))
+      .limit(1)
+      .offset(MAX_STEPS_PER_WORKFLOW - 1);
+    if (count)
+      throw fieldError("type", `A workflow has at most ${MAX_STEPS_PER_WORKFLOW} steps`, "too_many_steps");
+    const now = Date.now();
+    const row: StepRow = {
+      id: newId("stp", now),
+      projectId: c.var.project.id,
+      workflowId: wf.id,
+      type: parsed.data.type,
+      name: parsed.data.name,
+      config: JSON.stringify(parsed.data.config),
+      createdAt: now,
+    };
+    await d.batch([d.insert(workflowSteps).values(row), touch(c.env, wf.id, now)]);
+    return c.json(showStep(row), 201);
+  })
+  .patch("/:id/steps/:stepId", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const { data } = await parseJson(c, patchStepBody);
+    const [step] = await db(c.env)
+      .select()
+      .from(workflowSteps)
+      .where(and(eq(workflowSteps.workflowId, wf.id), eq(workflowSteps.id, c.req.param("stepId"))));
+    if (!step) throw notFound("Step", "STEP_NOT_FOUND");
+    if (data.type !== undefined && data.type !== step.type) {
+      throw fieldError("type", "A step's type cannot change: add a new step instead", "immutable");
+    }
+    if (step.type === "TRIGGER" && data.config !== undefined) {
+      throw fieldError("config", "The trigger event is permanent", "immutable");
+    }
+    let config = step.config;
+    if (data.config !== undefined) {
+      const parsed = configByType[step.type as StepType].safeParse(data.config);
+      if (!parsed.success) {
+        throw validationError(
+          zodFieldErrors(parsed.error).map((e) => ({ ...e, field: `config.${e.field}` })),
+        );
+      }
+      config = JSON.stringify(parsed.data);
+    }
+    await assertUnlocked(c.env, wf.id);
+    const now = Date.now();
+    const d = db(c.env);
+    const [updated] = await d.batch([
+      d
+        .update(workflowSteps)
+        .set({ name: data.name ?? step.name, config })
+        .where(eq(workflowSteps.id, step.id))
+        .returning(),
+      touch(c.env, wf.id, now),
+    ]);
+    return c.json(showStep(updated[0] as StepRow));
+  })
+  .delete("/:id/steps/:stepId", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const stepId = c.req.param("stepId");
+    const [step] = await db(c.env)
+      .select()
+      .from(workflowSteps)
+      .where(and(eq(workflowSteps.workflowId, wf.id), eq(workflowSteps.id, stepId)));
+    if (!step) throw notFound("Step", "STEP_NOT_FOUND");
+    if (step.type === "TRIGGER")
+      throw new ApiError(422, "VALIDATION_ERROR", "The TRIGGER step cannot be deleted");
+    await assertUnlocked(c.env, wf.id);
+    const d = c.env.DB;
+    await d.batch([
+      d
+        .prepare(
+          "DELETE FROM workflow_transitions WHERE workflow_id = ?1 AND (from_step_id = ?2 OR to_step_id = ?2)",
+        )
+        .bind(wf.id, stepId),
+      d.prepare("DELETE FROM workflow_steps WHERE id = ?1").bind(stepId),
+      d.prepare("UPDATE workflows SET updated_at = ?2 WHERE id = ?1").bind(wf.id, Date.now()),
+    ]);
+    return c.body(null, 204);
+  })
+  .post("/:id/transitions", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const { data } = await parseJson(c, createTransition);
+    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    const t = { fromStepId: data.fromStepId, toStepId: data.toStepId, branch: data.branch ?? null };
+    const problem = transitionProblem(
+      steps.map((s) => ({ id: s.id, type: s.type as StepType })),
+      transitions,
+      t,
+    );
+    if (problem) throw fieldError(problem.field, problem.message, problem.code);
+    await assertUnlocked(c.env, wf.id);
+    const now = Date.now();
+    const row: TransitionRow = {
+      id: newId("trn", now),
+      projectId: c.var.project.id,
+      workflowId: wf.id,
+      ...t,
+      branchKey: t.branch ?? "",
+      createdAt: now,
+    };
+    const d = db(c.env);
+    try {
+      await d.batch([d.insert(workflowTransitions).values(row), touch(c.env, wf.id, now)]);
+    } catch (err) {
+      // Two requests raced past the check: the unique index keeps one transition per (step, branch).
+      if (err instanceof Error && /UNIQUE constraint failed: workflow_transitions/.test(err.message)) {
+        throw fieldError("branch", "This step already has a transition on this branch", "duplicate_branch");
+      }
+      throw err;
+    }
+    return c.json(showTransition(row), 201);
+  })
+  .delete("/:id/transitions/:tid", async (c) => {
+    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const [t] = await db(c.env)
+      .select({ id: workflowTransitions.id })
+      .from(workflowTransitions)
+      .where(and(eq(workflowTransitions.workflowId, wf.id), eq(workflowTransitions.id, c.req.param("tid"))));
+    if (!t) throw notFound("Transition", "TRANSITION_NOT_FOUND");
+    await assertUnlocked(c.env, wf.id);
+    const d = db(c.env);
+    await d.batch([
+      d.delete(workflowTransitions).where(eq(workflowTransitions.id, t.id)),
+      touch(c.env, wf.id, Date.now()),
+    ]);
+    return c.body(null, 204);
+  })
+  .route("/:id/executions", executionRoutes);
