@@ -6,7 +6,7 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     test: {
-      silent: "passed-only",
+      silent: "passed-only" as const,
       projects: [
         {
           plugins: [
@@ -26,7 +26,7 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: ["test/e2e/**"],
             setupFiles: ["./test/setup/apply-migrations.ts"],
-            silent: "passed-only",
+            silent: "passed-only" as const,
           },
         },
         {

@@ -9,8 +9,13 @@ import { requestContext } from "./http/request-context";
 import { errorFields } from "./log";
 import { adminRoutes } from "./routes/admin";
 import { contactRoutes } from "./routes/contacts";
+import { deliveryRoutes } from "./routes/deliveries";
+import { emailRoutes } from "./routes/emails";
 import { projectRoutes } from "./routes/project";
+import { sendRoutes } from "./routes/send";
+import { templateRoutes } from "./routes/templates";
 import { trackRoutes } from "./routes/track";
+import { unsubscribeRoutes } from "./routes/unsubscribe";
 import { workflowRoutes } from "./routes/workflows";
 
 export const app = new Hono<AppEnv>()
@@ -28,9 +33,14 @@ export const app = new Hono<AppEnv>()
   .get("/health", (c) => c.json({ ok: true }))
   .route("/admin", adminRoutes)
   .route("/v1", trackRoutes)
+  .route("/v1", sendRoutes)
   .route("/contacts", contactRoutes)
   .route("/project", projectRoutes)
-  .route("/workflows", workflowRoutes);
+  .route("/workflows", workflowRoutes)
+  .route("/templates", templateRoutes)
+  .route("/emails", emailRoutes)
+  .route("/webhook-deliveries", deliveryRoutes)
+  .route("/", unsubscribeRoutes);
 
 app.notFound((c) =>
   errorResponse(c, new ApiError(404, "NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`)),

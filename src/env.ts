@@ -11,6 +11,10 @@ export interface Env {
   SES_REGION: string;
   SES_ENDPOINT: string;
   SES_CONFIGURATION_SET: string;
+  /** Development and tests only: multiplies retry delays (e.g. 0 for immediate retries). */
+  RETRY_DELAY_SCALE?: string;
+  /** The sender used when neither the request nor the template names one. */
+  DEFAULT_FROM?: string;
   ADMIN_TOKEN?: string;
   SES_ACCESS_KEY_ID?: string;
   SES_SECRET_ACCESS_KEY?: string;

@@ -2,12 +2,14 @@
 import { app } from "./app";
 import type { Env } from "./env";
 import { createLogger, errorFields } from "./log";
+import { handleQueue } from "./queues";
 import { sweep } from "./sweep";
 
 export { ExecutionDO } from "../durable-objects/execution";
 
 export default {
   fetch: app.fetch,
+  queue: handleQueue,
   async scheduled(controller, env, ctx) {
     const log = createLogger({ cron: controller.cron, scheduledTime: controller.scheduledTime });
     ctx.waitUntil(

@@ -10,11 +10,14 @@ export const DISPATCH_GRACE_MS = 30_000;
 export const ALARM_GRACE_MS = 60_000;
 /** A RUNNING execution whose mirror has not moved for this long has stalled. */
 export const RUNNING_GRACE_MS = 5 * 60_000;
+/** A QUEUED email untouched this long was never handed to the queue (or its message was lost). */
+export const EMAIL_REQUEUE_MS = 30 * 60_000;
 const BATCH = 100;
 
 export interface SweepResult {
   redispatched: number;
   kicked: number;
+  requeuedEmails: number;
 }
 
 export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<SweepResult> {
@@ -49,10 +52,25 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
   );
   if (kicked > 0) log.warn("sweep: kicked stalled executions", { count: kicked });
 
+  // Emails a crash kept from the queue (or whose sender's lease ran out): hand them over again. The
+  // consumer claims each row before sending, so a second message for one email sends nothing.
+  const { results: unsent } = await env.DB.prepare(
+    `SELECT id FROM emails WHERE (status = 'QUEUED' AND updated_at < ?1) OR (status = 'SENDING' AND lease_until < ?2)
+     LIMIT ?3`,
+  )
+    .bind(now - EMAIL_REQUEUE_MS, now, BATCH)
+    .all<{ id: string }>();
+  if (unsent.length > 0) {
+    await env.EMAILS_QUEUE.sendBatch(
+      unsent.map((r) => ({ body: { kind: "email-send", emailId: r.id }, contentType: "json" as const })),
+    );
+    log.warn("sweep: re-queued emails", { count: unsent.length });
+  }
+
   await env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1")
     .bind(now - IDEMPOTENCY_TTL_MS)
     .run();
-  return { redispatched: ids.length, kicked };
+  return { redispatched: ids.length, kicked, requeuedEmails: unsent.length };
 }
 
 /** An executions row whose object never received its start (a manual start cut short): FAILED. */

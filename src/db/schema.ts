@@ -17,6 +17,8 @@ export const projects = sqliteTable("projects", {
   /** During a rotation the old secret signs beside the new one until this time. */
   previousWebhookSecret: text("previous_webhook_secret"),
   previousWebhookSecretUntil: integer("previous_webhook_secret_until"),
+  /** Signs unsubscribe links (never shown, never rotated: old links keep working). */
+  signingSecret: text("signing_secret"),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
@@ -206,3 +208,97 @@ export type Workflow = typeof workflows.$inferSelect;
 export type WorkflowStep = typeof workflowSteps.$inferSelect;
 export type WorkflowTransition = typeof workflowTransitions.$inferSelect;
 export type Execution = typeof executions.$inferSelect;
+
+export const templates = sqliteTable(
+  "templates",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    subject: text("subject").notNull(),
+    body: text("body").notNull(),
+    from: text("from_email").notNull(),
+    fromName: text("from_name"),
+    replyTo: text("reply_to"),
+    /** MARKETING (never to an unsubscribed contact) or TRANSACTIONAL. */
+    type: text("type").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("templates_project_created").on(t.projectId, t.createdAt, t.id)],
+);
+
+/** Every email, one row per recipient, keyed by an id derived from what asked for it. */
+export const emails = sqliteTable(
+  "emails",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    templateId: text("template_id"),
+    workflowExecutionId: text("workflow_execution_id"),
+    /** TRANSACTIONAL (/v1/send) or WORKFLOW. */
+    sourceType: text("source_type").notNull(),
+    /** MARKETING or TRANSACTIONAL: whether an unsubscribed contact may get it. */
+    type: text("type").notNull(),
+    /** QUEUED, SENDING, SENT, DELIVERED, BOUNCED, COMPLAINED, NOT_SENT, FAILED */
+    status: text("status").notNull(),
+    toEmail: text("to_email").notNull(),
+    from: text("from_email"),
+    fromName: text("from_name"),
+    replyTo: text("reply_to"),
+    subject: text("subject"),
+    body: text("body"),
+    headers: text("headers"),
+    data: text("data"),
+    messageId: text("message_id"),
+    opens: integer("opens").notNull().default(0),
+    clicks: integer("clicks").notNull().default(0),
+    error: text("error"),
+    leaseUntil: integer("lease_until"),
+    sentAt: integer("sent_at"),
+    deliveredAt: integer("delivered_at"),
+    openedAt: integer("opened_at"),
+    clickedAt: integer("clicked_at"),
+    bouncedAt: integer("bounced_at"),
+    complainedAt: integer("complained_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("emails_project_created").on(t.projectId, t.createdAt, t.id),
+    index("emails_message").on(t.messageId),
+  ],
+);
+
+/** Webhook deliveries: one row per (execution, step, visit), with every attempt. */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    executionId: text("execution_id").notNull(),
+    stepId: text("step_id").notNull(),
+    url: text("url").notNull(),
+    method: text("method").notNull(),
+    /** PENDING, DELIVERED, FAILED */
+    status: text("status").notNull(),
+    /** The queue message that asked for it: what a replay sends again. */
+    message: text("message").notNull(),
+    attempts: text("attempts").notNull().default("[]"),
+    /** Bumped by a replay: queue messages of an older generation are stale. */
+    generation: integer("generation").notNull().default(0),
+    leaseUntil: integer("lease_until"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    index("deliveries_project_created").on(t.projectId, t.createdAt, t.id),
+    index("deliveries_execution").on(t.executionId),
+  ],
+);
+
+export type Template = typeof templates.$inferSelect;
+export type EmailRow = typeof emails.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

@@ -7,6 +7,9 @@ export interface FieldError {
   field: string;
   message: string;
   code: string;
+  /** For templates that do not parse: where. */
+  line?: number | null;
+  column?: number | null;
 }
 
 export class ApiError extends Error {

@@ -47,7 +47,15 @@ export const adminRoutes = new Hono<AppEnv>()
     const webhookSecret = newSecret("whsec");
     await db(c.env)
       .insert(projects)
-      .values({ id, name: data.name, ...keys.hashes, webhookSecret, createdAt: now, updatedAt: now });
+      .values({
+        id,
+        name: data.name,
+        ...keys.hashes,
+        webhookSecret,
+        signingSecret: newSecret("sk").slice(3),
+        createdAt: now,
+        updatedAt: now,
+      });
     c.var.log.info("project created", { projectId: id });
     return c.json(
       {

@@ -1,0 +1,227 @@
+/**
+ * The `emails` queue consumer: renders and sends one email per email id through SES, at most once on
+ * our side (a row is claimed with a lease, and a sent row is never sent again), and stores `email.sent`
+ * on the one event path. Workflow emails get their row here, keyed by the id the step derived.
+ */
+import { and, eq } from "drizzle-orm";
+import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
+import { dispatchStored } from "../dispatch";
+import { derivedId } from "../domain/ids";
+import { parseJsonObject } from "../domain/shapes";
+import { renderTemplate } from "../domain/templates";
+import { unsubscribeToken } from "../domain/unsubscribe";
+import type { Env } from "../env";
+import { db } from "../http/db";
+import { sendEmail } from "../integrations/ses";
+import { errorFields, type Logger } from "../log";
+import type { EmailMessage } from "./messages";
+import { templateVariables } from "./variables";
+
+export type EmailQueueMessage = EmailMessage | { kind: "email-send"; emailId: string };
+
+const LEASE_MS = 60_000;
+const MAX_BACKOFF_S = 900;
+
+export async function consumeEmails(batch: MessageBatch<EmailQueueMessage>, env: Env, log: Logger) {
+  await Promise.all(
+    batch.messages.map(async (msg) => {
+      try {
+        await handle(msg, env, log.child({ emailId: msg.body.emailId }));
+      } catch (err) {
+        log.error("email consumer error; retrying", { emailId: msg.body.emailId, ...errorFields(err) });
+        msg.retry({ delaySeconds: backoff(msg.attempts) });
+      }
+    }),
+  );
+}
+
+const backoff = (attempt: number) =>
+  Math.min(MAX_BACKOFF_S, Math.round(5 * 2 ** Math.max(0, attempt - 1) * (0.9 + Math.random() * 0.2)));
+
+/** The links every email can carry, signed for its contact. */
+export async function contactLinks(env: Env, secret: string, contactId: string) {
+  const token = await unsubscribeToken(secret, contactId);
+  const base = env.PUBLIC_URL.replace(/\/$/, "");
+  return {
+    unsubscribeUrl: `${base}/unsubscribe/${token}`,
+    subscribeUrl: `${base}/subscribe/${token}`,
+    manageUrl: `${base}/unsubscribe/${token}`,
+  };
+}
+
+/** A workflow's SEND_EMAIL: the row, made once from the template and the contact. */
+async function recordWorkflowEmail(env: Env, m: EmailMessage, now: number): Promise<void> {
+  const d = db(env);
+  const [template] = await d
+    .select()
+    .from(templates)
+    .where(and(eq(templates.projectId, m.projectId), eq(templates.id, m.templateId)));
+  const [contact] = await d
+    .select()
+    .from(contacts)
+    .where(and(eq(contacts.projectId, m.projectId), eq(contacts.id, m.contactId)));
+  await d
+    .insert(emails)
+    .values({
+      id: m.emailId,
+      projectId: m.projectId,
+      contactId: m.contactId,
+      templateId: m.templateId,
+      workflowExecutionId: m.executionId,
+      sourceType: "WORKFLOW",
+      type: template?.type ?? "TRANSACTIONAL",
+      status: template && contact ? "QUEUED" : "FAILED",
+      error: !template ? "The template no longer exists" : !contact ? "The contact no longer exists" : null,
+      toEmail: contact?.email ?? "",
+      data: JSON.stringify(m.event),
+      createdAt: now,
+      updatedAt: now,
+    })
+    .onConflictDoNothing();
+}
+
+async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
+  const body = msg.body;
+  const now = Date.now();
+  if (body.kind === "email") await recordWorkflowEmail(env, body, now);
+  const claimed = await env.DB.prepare(
+    `UPDATE emails SET status = 'SENDING', lease_until = ?2, updated_at = ?3
+     WHERE id = ?1 AND (status = 'QUEUED' OR (status = 'SENDING' AND lease_until < ?3)) RETURNING id`,
+  )
+    .bind(body.emailId, now + LEASE_MS, now)
+    .first<{ id: string }>();
+  if (!claimed) {
+    const row = await env.DB.prepare("SELECT status, lease_until FROM emails WHERE id = ?1")
+      .bind(body.emailId)
+      .first<{ status: string; lease_until: number | null }>();
+    if (row?.status === "SENDING") msg.retry({ delaySeconds: Math.ceil(LEASE_MS / 1000) });
+    else msg.ack(); // sent, suppressed or failed already: never twice
+    return;
+  }
+  const d = db(env);
+  const [email] = await d.select().from(emails).where(eq(emails.id, body.emailId));
+  if (!email) return msg.ack();
+  const finish = async (status: string, error: string | null) => {
+    await d
+      .update(emails)
+      .set({ status, error, leaseUntil: null, updatedAt: Date.now() })
+      .where(eq(emails.id, email.id));
+  };
+  const [contact] = await d
+    .select()
+    .from(contacts)
+    .where(and(eq(contacts.projectId, email.projectId), eq(contacts.id, email.contactId)));
+  const [project] = await d.select().from(projects).where(eq(projects.id, email.projectId));
+  if (!contact || !project) {
+    await finish("FAILED", "The contact no longer exists");
+    return msg.ack();
+  }
+  if (email.type === "MARKETING" && !contact.subscribed) {
+    await finish("NOT_SENT", "The contact is unsubscribed");
+    log.info("marketing email not sent: contact unsubscribed");
+    return msg.ack();
+  }
+  const template = email.templateId
+    ? (await d.select().from(templates).where(eq(templates.id, email.templateId)))[0]
+    : undefined;
+  if (email.templateId && !template) {
+    await finish("FAILED", "The template no longer exists");
+    return msg.ack();
+  }
+
+  const links = await contactLinks(env, project.signingSecret ?? "", contact.id);
+  const vars = templateVariables({
+    contact: {
+      id: contact.id,
+      email: contact.email,
+      subscribed: contact.subscribed,
+      data: parseJsonObject(contact.data),
+    },
+    event: parseJsonObject(email.data),
+    links,
+  });
+  let subject: string;
+  let html: string;
+  try {
+    subject = await renderTemplate(template?.subject ?? email.subject ?? "", vars);
+    html = await renderTemplate(template?.body ?? email.body ?? "", vars);
+  } catch (err) {
+    await finish("FAILED", `Template error: ${(err as Error).message}`);
+    return msg.ack();
+  }
+  const from = template?.from ?? email.from ?? env.DEFAULT_FROM ?? "";
+  const fromName = template?.fromName ?? email.fromName ?? null;
+  const replyTo = template?.replyTo ?? email.replyTo ?? null;
+  const headers: Record<string, string> = email.headers
+    ? (JSON.parse(email.headers) as Record<string, string>)
+    : {};
+  if (email.type === "MARKETING") {
+    headers["List-Unsubscribe"] = `<${links.unsubscribeUrl}>`;
+    headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
+  }
+
+  const result = await sendEmail(env, { from, fromName, to: contact.email, replyTo, subject, html, headers });
+  if (!result.ok) {
+    if (result.retry) {
+      await finish("QUEUED", result.error);
+      const delaySeconds = Math.max(backoff(msg.attempts), Math.ceil(result.retryAfter ?? 0));
+      log.warn("SES refused for now; retrying", { status: result.status, delaySeconds });
+      msg.retry({ delaySeconds });
+    } else {
+      await finish("FAILED", result.error);
+      log.warn("SES refused the email", { status: result.status, error: result.error });
+      msg.ack();
+    }
+    return;
+  }
+  const sentAt = Date.now();
+  const eventId = await derivedId("evt", "email.sent", email.id);
+  const eventData = sentEventData(email, { subject, from, fromName, messageId: result.messageId, sentAt });
+  await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE emails SET status = 'SENT', message_id = ?2, subject = ?3, from_email = ?4, from_name = ?5,
+         sent_at = ?6, error = NULL, lease_until = NULL, updated_at = ?6 WHERE id = ?1`,
+    ).bind(email.id, result.messageId, subject, from, fromName, sentAt),
+    env.DB.prepare(
+      `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
+       VALUES (?1, ?2, ?3, 'email.sent', ?4, ?5)`,
+    ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
+  ]);
+  log.info("email sent", { messageId: result.messageId });
+  msg.ack();
+  try {
+    await dispatchStored(env, log, [eventId]);
+  } catch (err) {
+    log.error("email.sent dispatch failed; left to the sweep", errorFields(err));
+  }
+}
+
+/** The payload of `email.*` events, as Plunk's webhook guide has it. */
+export function sentEventData(
+  email: EmailRow,
+  sent: { subject: string; from: string; fromName: string | null; messageId: string; sentAt: number },
+) {
+  return {
+    subject: sent.subject,
+    from: sent.from,
+    fromName: sent.fromName,
+    messageId: sent.messageId,
+    templateId: email.templateId,
+    campaignId: null,
+    sourceType: email.sourceType,
+    sentAt: new Date(sent.sentAt).toISOString(),
+  };
+}
+
+export async function consumeEmailDeadLetters(batch: MessageBatch<EmailQueueMessage>, env: Env, log: Logger) {
+  for (const msg of batch.messages) {
+    await env.DB.prepare(
+      `UPDATE emails SET status = 'FAILED', error = coalesce(error, 'Gave up after retries'), lease_until = NULL,
+         updated_at = ?2 WHERE id = ?1 AND status IN ('QUEUED', 'SENDING')`,
+    )
+      .bind(msg.body.emailId, Date.now())
+      .run();
+    log.warn("email dead-lettered", { emailId: msg.body.emailId });
+    msg.ack();
+  }
+}

@@ -1,0 +1,23 @@
+/** The variables Liquid sees, for emails and for webhooks (API.md "Emails"). */
+export interface VariableInput {
+  contact: { id: string; email: string; subscribed: boolean; data: Record<string, unknown> };
+  event: Record<string, unknown>;
+  links: { unsubscribeUrl: string; subscribeUrl: string; manageUrl: string };
+  workflow?: { id: string; name: string };
+  execution?: { id: string; startedAt: string };
+}
+
+export function templateVariables(v: VariableInput): Record<string, unknown> {
+  return {
+    ...v.contact.data,
+    email: v.contact.email,
+    id: v.contact.id,
+    subscribed: v.contact.subscribed,
+    data: v.contact.data,
+    contact: { email: v.contact.email, subscribed: v.contact.subscribed, data: v.contact.data },
+    event: v.event,
+    ...v.links,
+    ...(v.workflow ? { workflow: v.workflow } : {}),
+    ...(v.execution ? { execution: v.execution } : {}),
+  };
+}

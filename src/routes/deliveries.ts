@@ -1,0 +1,94 @@
+/** The webhook delivery log and replay (API.md "Project resources"). */
+import { and, eq, type SQL } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { type WebhookDelivery, webhookDeliveries } from "../db/schema";
+import { iso } from "../domain/shapes";
+import type { Env } from "../env";
+import { projectAuth } from "../http/auth";
+import { parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import { notFound } from "../http/errors";
+import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import type { Attempt } from "../queues/webhooks";
+
+const listDeliveries = listQuery.extend({
+  status: z.enum(["PENDING", "DELIVERED", "FAILED"]).optional(),
+  workflowId: z.string().max(100).optional(),
+  executionId: z.string().max(100).optional(),
+});
+
+const showDelivery = (d: WebhookDelivery, withAttempts: boolean) => {
+  const attempts = JSON.parse(d.attempts) as Attempt[];
+  return {
+    id: d.id,
+    workflowId: d.workflowId,
+    executionId: d.executionId,
+    stepId: d.stepId,
+    url: d.url,
+    method: d.method,
+    status: d.status,
+    attemptCount: attempts.length,
+    replays: d.generation,
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
+    ...(withAttempts ? { attempts } : {}),
+  };
+};
+
+async function loadDelivery(env: Env, projectId: string, id: string): Promise<WebhookDelivery> {
+  const [row] = await db(env)
+    .select()
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.projectId, projectId), eq(webhookDeliveries.id, id)));
+  if (!row) throw notFound("Webhook delivery", "DELIVERY_NOT_FOUND");
+  return row;
+}
+
+export const deliveryRoutes = new Hono<AppEnv>()
+  .use(projectAuth())
+  .get("/", async (c) => {
+    const q = parseQuery(c, listDeliveries);
+    const filters: (SQL | undefined)[] = [
+      eq(webhookDeliveries.projectId, c.var.project.id),
+      afterCursor(webhookDeliveries.createdAt, webhookDeliveries.id, q.cursor),
+    ];
+    if (q.status) filters.push(eq(webhookDeliveries.status, q.status));
+    if (q.workflowId) filters.push(eq(webhookDeliveries.workflowId, q.workflowId));
+    if (q.executionId) filters.push(eq(webhookDeliveries.executionId, q.executionId));
+    const rows = await db(c.env)
+      .select()
+      .from(webhookDeliveries)
+      .where(and(...filters))
+      .orderBy(...newestFirst(webhookDeliveries.createdAt, webhookDeliveries.id))
+      .limit(q.limit + 1);
+    return c.json(
+      toPage(
+        rows,
+        q.limit,
+        (r) => r.createdAt,
+        (r) => showDelivery(r, false),
+      ),
+    );
+  })
+  .get("/:id", async (c) =>
+    c.json(showDelivery(await loadDelivery(c.env, c.var.project.id, c.req.param("id")), true)),
+  )
+  .post("/:id/replay", async (c) => {
+    const d = await loadDelivery(c.env, c.var.project.id, c.req.param("id"));
+    // A new generation: queue messages of the old one are stale and send nothing.
+    const row = await c.env.DB.prepare(
+      `UPDATE webhook_deliveries SET generation = generation + 1, status = 'PENDING', lease_until = NULL, updated_at = ?2
+       WHERE id = ?1 RETURNING generation`,
+    )
+      .bind(d.id, Date.now())
+      .first<{ generation: number }>();
+    const generation = (row as { generation: number }).generation;
+    await c.env.WEBHOOKS_QUEUE.send(
+      { kind: "webhook-replay", deliveryId: d.id, generation },
+      { contentType: "json" },
+    );
+    c.var.log.info("webhook replay queued", { deliveryId: d.id, generation });
+    return c.json(showDelivery(await loadDelivery(c.env, c.var.project.id, d.id), true), 202);
+  });

@@ -1,0 +1,78 @@
+/** Email records (API.md "Emails"): status, SES message id, counters and timestamps. */
+import { and, eq, type SQL } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { type EmailRow, emails } from "../db/schema";
+import { iso } from "../domain/shapes";
+import { projectAuth } from "../http/auth";
+import { parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import { notFound } from "../http/errors";
+import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+
+export const EMAIL_STATUSES = [
+  "QUEUED",
+  "SENDING",
+  "SENT",
+  "DELIVERED",
+  "BOUNCED",
+  "COMPLAINED",
+  "NOT_SENT",
+  "FAILED",
+] as const;
+
+const listEmails = listQuery.extend({
+  contactId: z.string().max(100).optional(),
+  status: z.enum(EMAIL_STATUSES).optional(),
+});
+
+export const showEmail = (e: EmailRow) => ({
+  id: e.id,
+  contactId: e.contactId,
+  to: e.toEmail,
+  templateId: e.templateId,
+  workflowExecutionId: e.workflowExecutionId,
+  sourceType: e.sourceType,
+  type: e.type,
+  status: e.status,
+  subject: e.subject,
+  messageId: e.messageId,
+  opens: e.opens,
+  clicks: e.clicks,
+  error: e.error,
+  createdAt: iso(e.createdAt),
+  sentAt: iso(e.sentAt),
+  deliveredAt: iso(e.deliveredAt),
+  openedAt: iso(e.openedAt),
+  clickedAt: iso(e.clickedAt),
+  bouncedAt: iso(e.bouncedAt),
+  complainedAt: iso(e.complainedAt),
+});
+
+export const emailRoutes = new Hono<AppEnv>()
+  .use(projectAuth())
+  .get("/", async (c) => {
+    const q = parseQuery(c, listEmails);
+    const filters: (SQL | undefined)[] = [
+      eq(emails.projectId, c.var.project.id),
+      afterCursor(emails.createdAt, emails.id, q.cursor),
+    ];
+    if (q.contactId) filters.push(eq(emails.contactId, q.contactId));
+    if (q.status) filters.push(eq(emails.status, q.status));
+    const rows = await db(c.env)
+      .select()
+      .from(emails)
+      .where(and(...filters))
+      .orderBy(...newestFirst(emails.createdAt, emails.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showEmail));
+  })
+  .get("/:id", async (c) => {
+    const [row] = await db(c.env)
+      .select()
+      .from(emails)
+      .where(and(eq(emails.projectId, c.var.project.id), eq(emails.id, c.req.param("id"))));
+    if (!row) throw notFound("Email", "EMAIL_NOT_FOUND");
+    return c.json(showEmail(row));
+  });

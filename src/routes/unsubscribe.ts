@@ -1,0 +1,107 @@
+/**
+ * Unsubscribe and subscribe links (no key: the signed token names one contact). GET shows a page,
+ * POST acts (also the one-click `List-Unsubscribe-Post` of mail clients). A status change is stored as
+ * `contact.unsubscribed` / `contact.subscribed` on the one event path.
+ */
+import { Hono } from "hono";
+import { statusChangeEvent } from "../db/contact-sql";
+import { dispatchStored } from "../dispatch";
+import { newId } from "../domain/ids";
+import { tokenContactId, verifyUnsubscribeToken } from "../domain/unsubscribe";
+import type { Env } from "../env";
+import type { AppEnv } from "../http/context";
+import { ApiError } from "../http/errors";
+
+interface Target {
+  contactId: string;
+  projectId: string;
+  email: string;
+  subscribed: boolean;
+}
+
+async function resolve(env: Env, token: string): Promise<Target> {
+  const refused = new ApiError(404, "INVALID_TOKEN", "This link is not valid");
+  const contactId = tokenContactId(token);
+  if (!contactId) throw refused;
+  const row = await env.DB.prepare(
+    `SELECT c.id, c.project_id, c.email, c.subscribed, p.signing_secret FROM contacts c
+     JOIN projects p ON p.id = c.project_id WHERE c.id = ?1`,
+  )
+    .bind(contactId)
+    .first<{
+      id: string;
+      project_id: string;
+      email: string;
+      subscribed: number;
+      signing_secret: string | null;
+    }>();
+  if (!row?.signing_secret || !(await verifyUnsubscribeToken(row.signing_secret, token))) throw refused;
+  return {
+    contactId: row.id,
+    projectId: row.project_id,
+    email: row.email,
+    subscribed: Boolean(row.subscribed),
+  };
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(
+    /[&<>"']/g,
+    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch] as string,
+  );
+
+function page(title: string, text: string, action?: { path: string; label: string }) {
+  const form = action
+    ? `<form method="post" action="${escapeHtml(action.path)}"><button type="submit">${escapeHtml(action.label)}</button></form>`
+    : "";
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>${escapeHtml(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}
+button{font-size:1rem;padding:.5rem 1rem}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${form}</body></html>`;
+}
+
+async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, subscribed: boolean) {
+  const now = Date.now();
+  const eventId = newId("evt", now);
+  const [changed] = await env.DB.batch([
+    statusChangeEvent(env, { contactId: t.contactId }, { eventId, projectId: t.projectId, subscribed, now }),
+    env.DB.prepare("UPDATE contacts SET subscribed = ?1, updated_at = ?2 WHERE id = ?3").bind(
+      subscribed ? 1 : 0,
+      now,
+      t.contactId,
+    ),
+  ]);
+  if (changed?.meta.changes) await dispatchStored(env, log, [eventId]);
+}
+
+export const unsubscribeRoutes = new Hono<AppEnv>()
+  .get("/unsubscribe/:token", async (c) => {
+    const t = await resolve(c.env, c.req.param("token"));
+    const path = `/unsubscribe/${c.req.param("token")}`;
+    return c.html(
+      t.subscribed
+        ? page("Unsubscribe", `Stop emails to ${t.email}?`, { path, label: "Unsubscribe" })
+        : page("Unsubscribed", `${t.email} gets no more emails.`, {
+            path: `/subscribe/${c.req.param("token")}`,
+            label: "Subscribe again",
+          }),
+    );
+  })
+  .post("/unsubscribe/:token", async (c) => {
+    const t = await resolve(c.env, c.req.param("token"));
+    await setStatus(c.env, c.var.log, t, false);
+    return c.html(page("Unsubscribed", `${t.email} gets no more emails.`));
+  })
+  .get("/subscribe/:token", async (c) => {
+    const t = await resolve(c.env, c.req.param("token"));
+    return c.html(
+      page("Subscribe", `Receive emails at ${t.email} again?`, {
+        path: `/subscribe/${c.req.param("token")}`,
+        label: "Subscribe",
+      }),
+    );
+  })
+  .post("/subscribe/:token", async (c) => {
+    const t = await resolve(c.env, c.req.param("token"));
+    await setStatus(c.env, c.var.log, t, true);
+    return c.html(page("Subscribed", `${t.email} is subscribed again.`));
+  });

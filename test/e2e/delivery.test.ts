@@ -1,0 +1,270 @@
+// Webhooks and emails end to end: wrangler dev, a real webhook consumer on loopback that verifies
+// signatures with the standardwebhooks package, and the local SES server.
+import Plunk from "@plunk/node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Consumer, type LocalSes, startConsumer, startLocalSes, until } from "./local-servers";
+import { type Stack, startStack } from "./stack";
+
+let stack: Stack;
+let ses: LocalSes;
+let consumer: Consumer;
+let project: { id: string; publicKey: string; secretKey: string; webhookSecret: string };
+
+async function api(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${stack.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${project.secretKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** A workflow on `event`: TRIGGER → each step in order; enabled. */
+async function workflow(event: string, steps: { type: string; name: string; config: unknown }[]) {
+  const wf = await api("POST", "/workflows", { name: `wf ${event}`, eventName: event, enabled: true });
+  expect(wf.status).toBe(201);
+  let from = wf.body.steps[0].id;
+  for (const s of steps) {
+    const step = await api("POST", `/workflows/${wf.body.id}/steps`, s);
+    expect(step.status, JSON.stringify(step.body)).toBe(201);
+    const t = await api("POST", `/workflows/${wf.body.id}/transitions`, {
+      fromStepId: from,
+      toStepId: step.body.id,
+    });
+    expect(t.status).toBe(201);
+    from = step.body.id;
+  }
+  return wf.body.id as string;
+}
+
+beforeAll(async () => {
+  ses = await startLocalSes();
+  stack = await startStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
+  const made = await stack.admin("POST", "/admin/projects", { name: "Delivery" });
+  project = made.body;
+  consumer = await startConsumer(project.webhookSecret);
+});
+
+afterAll(async () => {
+  await consumer?.close();
+  await stack?.stop();
+  await ses?.stop();
+});
+
+describe("webhooks", () => {
+  it("a workflow's webhook arrives signed, in the documented shape, and is logged DELIVERED", async () => {
+    await workflow("signup", [
+      {
+        type: "WEBHOOK",
+        name: "Hook",
+        config: { url: `${consumer.url}/hooks/signup`, headers: { "x-plan": "{{ plan }}" } },
+      },
+    ]);
+    const tr = await api("POST", "/v1/track", {
+      event: "signup",
+      email: "ada@example.com",
+      data: { plan: "pro" },
+    });
+    expect(tr.status).toBe(200);
+    const got = await until("the webhook", async () =>
+      consumer.received.find((r) => r.path === "/hooks/signup"),
+    );
+    expect(got.verified).toBe(true);
+    expect(got.headers["x-plan"]).toBe("pro");
+    expect(got.id).toMatch(/^whd_/);
+    expect(got.body).toEqual({
+      contact: { email: "ada@example.com", subscribed: true, data: { plan: "pro" } },
+      workflow: { id: expect.stringMatching(/^wf_/), name: "wf signup" },
+      execution: { id: expect.stringMatching(/^exec_/), startedAt: expect.any(String) },
+      event: { plan: "pro" },
+    });
+    const delivery = await until("DELIVERED", async () => {
+      const d = await api("GET", `/webhook-deliveries/${got.id}`);
+      return d.body.status === "DELIVERED" && d.body;
+    });
+    expect(delivery.attempts).toHaveLength(1);
+    expect(delivery.attempts[0]).toMatchObject({
+      statusCode: 200,
+      error: null,
+      responseSnippet: "answer 200",
+    });
+  });
+
+  it("a consumer that fails twice then succeeds gets one success and three attempts in the log", async () => {
+    consumer.respond = (r, attempt) => ({ status: r.path === "/hooks/flaky" && attempt <= 2 ? 503 : 200 });
+    await workflow("flaky", [
+      { type: "WEBHOOK", name: "Hook", config: { url: `${consumer.url}/hooks/flaky` } },
+    ]);
+    await api("POST", "/v1/track", { event: "flaky", email: "flaky@example.com" });
+    const delivery = await until(
+      "three attempts",
+      async () => {
+        const list = await api("GET", "/webhook-deliveries?status=DELIVERED&limit=100");
+        const hit = list.body.data.find((d: any) => d.url.endsWith("/hooks/flaky"));
+        return hit && (await api("GET", `/webhook-deliveries/${hit.id}`)).body;
+      },
+      30_000,
+    );
+    expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([503, 503, 200]);
+    const arrivals = consumer.received.filter((r) => r.path === "/hooks/flaky");
+    expect(arrivals).toHaveLength(3);
+    expect(new Set(arrivals.map((a) => a.id)).size).toBe(1); // the same webhook-id on every attempt
+    expect(arrivals.every((a) => a.verified)).toBe(true);
+  });
+
+  it("a consumer that always fails ends FAILED after every try, and a replay delivers it", async () => {
+    let down = true;
+    consumer.respond = (r) => ({ status: r.path === "/hooks/down" && down ? 500 : 200 });
+    await workflow("down", [
+      { type: "WEBHOOK", name: "Hook", config: { url: `${consumer.url}/hooks/down` } },
+    ]);
+    await api("POST", "/v1/track", { event: "down", email: "down@example.com" });
+    const failed = await until(
+      "FAILED",
+      async () => {
+        const list = await api("GET", "/webhook-deliveries?status=FAILED&limit=100");
+        return list.body.data.find((d: any) => d.url.endsWith("/hooks/down"));
+      },
+      45_000,
+    );
+    const detail = (await api("GET", `/webhook-deliveries/${failed.id}`)).body;
+    expect(detail.attempts).toHaveLength(8);
+    down = false;
+    const replay = await api("POST", `/webhook-deliveries/${failed.id}/replay`);
+    expect(replay.status).toBe(202);
+    const delivered = await until("the replay", async () => {
+      const d = (await api("GET", `/webhook-deliveries/${failed.id}`)).body;
+      return d.status === "DELIVERED" && d;
+    });
+    expect(delivered.attempts).toHaveLength(9);
+    expect(consumer.received.filter((r) => r.path === "/hooks/down" && r.verified)).toHaveLength(9);
+  });
+
+  it("410 Gone stops at once; a redirect is not followed", async () => {
+    consumer.respond = (r) =>
+      r.path === "/hooks/gone"
+        ? { status: 410 }
+        : r.path === "/hooks/moved"
+          ? { status: 302, headers: { location: `${consumer.url}/hooks/elsewhere` } }
+          : { status: 200 };
+    await workflow("gone", [
+      { type: "WEBHOOK", name: "Gone", config: { url: `${consumer.url}/hooks/gone` } },
+      { type: "WEBHOOK", name: "Moved", config: { url: `${consumer.url}/hooks/moved` } },
+    ]);
+    await api("POST", "/v1/track", { event: "gone", email: "gone@example.com" });
+    const list = await until(
+      "both FAILED",
+      async () => {
+        const l = await api("GET", "/webhook-deliveries?status=FAILED&limit=100");
+        const mine = l.body.data.filter((d: any) => /\/hooks\/(gone|moved)$/.test(d.url));
+        return mine.length === 2 && mine;
+      },
+      45_000,
+    );
+    const gone = (await api("GET", `/webhook-deliveries/${list.find((d: any) => d.url.endsWith("gone")).id}`))
+      .body;
+    expect(gone.attempts).toHaveLength(1);
+    expect(consumer.received.filter((r) => r.path === "/hooks/elsewhere")).toHaveLength(0);
+  });
+
+  it("after a secret rotation requests carry both signatures, and each verifies", async () => {
+    consumer.respond = () => ({ status: 200 });
+    const rotated = await api("POST", "/project/rotate-webhook-secret");
+    expect(rotated.body.webhookSecret).toMatch(/^whsec_/);
+    await workflow("rotated", [
+      { type: "WEBHOOK", name: "Hook", config: { url: `${consumer.url}/hooks/rotated` } },
+    ]);
+    await api("POST", "/v1/track", { event: "rotated", email: "rot@example.com" });
+    const got = await until("the webhook", async () =>
+      consumer.received.find((r) => r.path === "/hooks/rotated"),
+    );
+    expect(String(got.headers["webhook-signature"]).split(" ")).toHaveLength(2);
+    expect(got.verified).toBe(true); // with the old secret
+    consumer.setSecret(rotated.body.webhookSecret);
+    await api("POST", "/v1/track", { event: "rotated", email: "rot2@example.com" });
+    const second = await until(
+      "the second",
+      async () => consumer.received.filter((r) => r.path === "/hooks/rotated")[1],
+    );
+    expect(second.verified).toBe(true); // with the new one
+    project.webhookSecret = rotated.body.webhookSecret;
+  });
+});
+
+describe("emails", () => {
+  it("a workflow email arrives at SES with its variables rendered and unsubscribe headers", async () => {
+    const tpl = await api("POST", "/templates", {
+      name: "Welcome",
+      subject: 'Hi {{ name ?? "there" }}',
+      body: '<p>Plan {{ data.plan }}, event {{ event.source }}. <a href="{{ unsubscribeUrl }}">unsubscribe</a></p>',
+      from: "hello@example.com",
+      fromName: "Team",
+    });
+    expect(tpl.status).toBe(201);
+    await workflow("welcome", [{ type: "SEND_EMAIL", name: "Mail", config: { templateId: tpl.body.id } }]);
+    await api("POST", "/v1/track", {
+      event: "welcome",
+      email: "grace@example.com",
+      data: { name: "Grace", plan: "team", source: { value: "ads", persistent: false } },
+    });
+    const sent = await until("the email at SES", async () =>
+      (await ses.emails()).find((e) => e.destination.to.includes("grace@example.com")),
+    );
+    expect(sent.subject).toBe("Hi Grace");
+    expect(sent.body.html).toContain("Plan team, event ads.");
+    const unsubscribe = sent.headers.find((h: any) => h.name === "List-Unsubscribe").value as string;
+    expect(sent.headers.find((h: any) => h.name === "List-Unsubscribe-Post").value).toBe(
+      "List-Unsubscribe=One-Click",
+    );
+    const email = await until("SENT", async () => {
+      const l = await api("GET", "/emails?status=SENT&limit=100");
+      return l.body.data.find((e: any) => e.to === "grace@example.com");
+    });
+    expect(email.messageId).toBe(sent.messageId);
+    // One-click unsubscribe, then a second marketing email is recorded NOT_SENT.
+    const link = unsubscribe.slice(1, -1).replace(/^https?:\/\/[^/]+/, stack.base);
+    expect((await fetch(link, { method: "POST", body: "List-Unsubscribe=One-Click" })).status).toBe(200);
+    const contact = (await api("GET", `/contacts/${email.contactId}`)).body;
+    expect(contact.subscribed).toBe(false);
+    const forged = link.replace(/.$/, (c) => (c === "A" ? "B" : "A"));
+    expect((await fetch(forged, { method: "POST" })).status).toBe(404);
+    await api("POST", "/workflows", { name: "again", eventName: "x" });
+    const again = await workflow("welcome-again", [
+      { type: "SEND_EMAIL", name: "Mail", config: { templateId: tpl.body.id } },
+    ]);
+    expect(again).toMatch(/^wf_/);
+    await api("POST", "/v1/track", { event: "welcome-again", email: "grace@example.com" });
+    await until("NOT_SENT", async () => {
+      const l = await api("GET", "/emails?status=NOT_SENT&limit=100");
+      return l.body.data.find(
+        (e: any) => e.to === "grace@example.com" && e.error === "The contact is unsubscribed",
+      );
+    });
+  });
+
+  it("@plunk/node emails.send sends html and markdown bodies through SES", async () => {
+    const plunk = new Plunk(project.secretKey, { baseUrl: `${stack.base}/v1/` });
+    const html = (await plunk.emails.send({
+      to: "lin@example.com",
+      subject: "Receipt",
+      body: "<b>Paid</b>",
+    })) as any;
+    expect(html.success).toBe(true);
+    expect(html.data.emails[0].email).toMatch(/^eml_/);
+    const md = (await plunk.emails.send({
+      to: "lin@example.com",
+      subject: "Notes",
+      body: "# Title\n\n**bold**",
+      type: "markdown",
+    } as any)) as any;
+    expect(md.success).toBe(true);
+    const got = await until("both at SES", async () => {
+      const all = (await ses.emails()).filter((e) => e.destination.to.includes("lin@example.com"));
+      return all.length === 2 && all;
+    });
+    expect(got.find((e: any) => e.subject === "Receipt").body.html).toBe("<b>Paid</b>");
+    expect(got.find((e: any) => e.subject === "Notes").body.html).toContain("<h1>Title</h1>");
+    expect(got.find((e: any) => e.subject === "Notes").body.html).toContain("<strong>bold</strong>");
+  });
+});
