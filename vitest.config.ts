@@ -34,7 +34,9 @@ export default defineConfig(async () => {
             name: "e2e",
             include: ["test/e2e/**/*.test.ts"],
             environment: "node",
-            testTimeout: 60_000,
+            // Each file starts its own wrangler dev: one at a time on a 2-core machine.
+            fileParallelism: false,
+            testTimeout: 90_000,
             hookTimeout: 120_000,
           },
         },

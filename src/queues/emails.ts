@@ -16,6 +16,7 @@ import { sendEmail } from "../integrations/ses";
 import { errorFields, type Logger } from "../log";
 import type { EmailMessage } from "./messages";
 import { templateVariables } from "./variables";
+import { retryScale } from "./webhooks";
 
 export type EmailQueueMessage = EmailMessage | { kind: "email-send"; emailId: string };
 
@@ -29,14 +30,18 @@ export async function consumeEmails(batch: MessageBatch<EmailQueueMessage>, env:
         await handle(msg, env, log.child({ emailId: msg.body.emailId }));
       } catch (err) {
         log.error("email consumer error; retrying", { emailId: msg.body.emailId, ...errorFields(err) });
-        msg.retry({ delaySeconds: backoff(msg.attempts) });
+        msg.retry({ delaySeconds: backoff(env, msg.attempts) });
       }
     }),
   );
 }
 
-const backoff = (attempt: number) =>
-  Math.min(MAX_BACKOFF_S, Math.round(5 * 2 ** Math.max(0, attempt - 1) * (0.9 + Math.random() * 0.2)));
+/** 5 s, 10 s, 20 s, … up to 15 min, with jitter. */
+const backoff = (env: Env, attempt: number) =>
+  Math.min(
+    MAX_BACKOFF_S,
+    Math.round(5 * 2 ** Math.max(0, attempt - 1) * (0.9 + Math.random() * 0.2) * retryScale(env)),
+  );
 
 /** The links every email can carry, signed for its contact. */
 export async function contactLinks(env: Env, secret: string, contactId: string) {
@@ -164,7 +169,10 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   if (!result.ok) {
     if (result.retry) {
       await finish("QUEUED", result.error);
-      const delaySeconds = Math.max(backoff(msg.attempts), Math.ceil(result.retryAfter ?? 0));
+      const delaySeconds = Math.max(
+        backoff(env, msg.attempts),
+        Math.ceil((result.retryAfter ?? 0) * retryScale(env)),
+      );
       log.warn("SES refused for now; retrying", { status: result.status, delaySeconds });
       msg.retry({ delaySeconds });
     } else {

@@ -40,10 +40,14 @@ const isDev = (env: Env) => env.ENVIRONMENT === "development";
 function retryDelay(env: Env, attempt: number, retryAfter: number | null): number {
   const base = RETRY_SCHEDULE_S[attempt - 1] ?? RETRY_SCHEDULE_S[RETRY_SCHEDULE_S.length - 1] ?? 5;
   const jittered = base * (0.9 + Math.random() * 0.2);
-  let delay = Math.max(jittered, retryAfter ?? 0);
+  const delay = Math.max(jittered, retryAfter ?? 0);
+  return Math.min(Math.round(delay * retryScale(env)), MAX_DELAY_S);
+}
+
+/** RETRY_DELAY_SCALE (0 to 1) shrinks retry delays in development and tests; production ignores it. */
+export function retryScale(env: Env): number {
   const scale = Number(env.RETRY_DELAY_SCALE ?? "1");
-  if (env.ENVIRONMENT !== "production" && Number.isFinite(scale) && scale >= 0 && scale < 1) delay *= scale;
-  return Math.min(Math.round(delay), MAX_DELAY_S);
+  return env.ENVIRONMENT !== "production" && Number.isFinite(scale) && scale >= 0 && scale < 1 ? scale : 1;
 }
 
 function parseRetryAfter(value: string | null): number | null {

@@ -271,7 +271,9 @@ export const workflowRoutes = new Hono<AppEnv>()
         .returning(),
       touch(c.env, wf.id, now),
     ]);
-    return c.json(showStep(updated[0] as StepRow));
+    // A DELETE of the step may have landed between the read above and this write.
+    if (!updated[0]) throw notFound("Step", "STEP_NOT_FOUND");
+    return c.json(showStep(updated[0]));
   })
   .delete("/:id/steps/:stepId", async (c) => {
     const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
@@ -317,9 +319,33 @@ export const workflowRoutes = new Hono<AppEnv>()
       branchKey: t.branch ?? "",
       createdAt: now,
     };
-    const d = db(c.env);
+    // The check above read the graph before this write: the insert checks again, in one statement, that
+    // both steps still exist and that no cycle has appeared since (a concurrent b→a, a deleted step).
+    let inserted: D1Result;
     try {
-      await d.batch([d.insert(workflowTransitions).values(row), touch(c.env, wf.id, now)]);
+      inserted = await c.env.DB.prepare(
+        `INSERT INTO workflow_transitions
+           (id, project_id, workflow_id, from_step_id, to_step_id, branch, branch_key, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+         WHERE (SELECT count(*) FROM workflow_steps WHERE workflow_id = ?3 AND id IN (?4, ?5)) = 2
+           AND NOT EXISTS (
+             WITH RECURSIVE reach(id) AS (
+               SELECT ?5
+               UNION SELECT t.to_step_id FROM workflow_transitions t JOIN reach r ON t.from_step_id = r.id
+             )
+             SELECT 1 FROM reach WHERE id = ?4)`,
+      )
+        .bind(
+          row.id,
+          row.projectId,
+          row.workflowId,
+          row.fromStepId,
+          row.toStepId,
+          row.branch,
+          row.branchKey,
+          now,
+        )
+        .run();
     } catch (err) {
       // Two requests raced past the check: the unique index keeps one transition per (step, branch).
       if (err instanceof Error && /UNIQUE constraint failed: workflow_transitions/.test(err.message)) {
@@ -327,6 +353,17 @@ export const workflowRoutes = new Hono<AppEnv>()
       }
       throw err;
     }
+    if (inserted.meta.changes === 0) {
+      const again = await loadGraph(c.env, wf.id);
+      const problemNow = transitionProblem(
+        again.steps.map((s) => ({ id: s.id, type: s.type as StepType })),
+        again.transitions,
+        t,
+      );
+      if (problemNow) throw fieldError(problemNow.field, problemNow.message, problemNow.code);
+      throw conflict("The workflow changed while this transition was added; try again");
+    }
+    await touch(c.env, wf.id, now);
     return c.json(showTransition(row), 201);
   })
   .delete("/:id/transitions/:tid", async (c) => {

@@ -2,11 +2,20 @@
 // signatures with the standardwebhooks package, and the local SES server.
 import Plunk from "@plunk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Consumer, type LocalSes, startConsumer, startLocalSes, until } from "./local-servers";
+import {
+  type Consumer,
+  type LocalSes,
+  type SesProxy,
+  startConsumer,
+  startLocalSes,
+  startSesProxy,
+  until,
+} from "./local-servers";
 import { type Stack, startStack } from "./stack";
 
 let stack: Stack;
 let ses: LocalSes;
+let sesProxy: SesProxy;
 let consumer: Consumer;
 let project: { id: string; publicKey: string; secretKey: string; webhookSecret: string };
 
@@ -40,15 +49,26 @@ async function workflow(event: string, steps: { type: string; name: string; conf
 
 beforeAll(async () => {
   ses = await startLocalSes();
-  stack = await startStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
+  sesProxy = await startSesProxy(ses.url);
+  stack = await startStack({ SES_ENDPOINT: sesProxy.url, RETRY_DELAY_SCALE: "0" });
   const made = await stack.admin("POST", "/admin/projects", { name: "Delivery" });
   project = made.body;
   consumer = await startConsumer(project.webhookSecret);
 });
 
 afterAll(async () => {
+  if (process.env.E2E_DEBUG)
+    console.error(
+      stack
+        ?.output()
+        .split("\n")
+        .filter((l) => /email|SES|error/i.test(l))
+        .slice(-30)
+        .join("\n"),
+    );
   await consumer?.close();
   await stack?.stop();
+  await sesProxy?.close();
   await ses?.stop();
 });
 
@@ -126,7 +146,7 @@ describe("webhooks", () => {
         const list = await api("GET", "/webhook-deliveries?status=FAILED&limit=100");
         return list.body.data.find((d: any) => d.url.endsWith("/hooks/down"));
       },
-      45_000,
+      80_000,
     );
     const detail = (await api("GET", `/webhook-deliveries/${failed.id}`)).body;
     expect(detail.attempts).toHaveLength(8);
@@ -160,7 +180,7 @@ describe("webhooks", () => {
         const mine = l.body.data.filter((d: any) => /\/hooks\/(gone|moved)$/.test(d.url));
         return mine.length === 2 && mine;
       },
-      45_000,
+      80_000,
     );
     const gone = (await api("GET", `/webhook-deliveries/${list.find((d: any) => d.url.endsWith("gone")).id}`))
       .body;
@@ -266,5 +286,24 @@ describe("emails", () => {
     expect(got.find((e: any) => e.subject === "Receipt").body.html).toBe("<b>Paid</b>");
     expect(got.find((e: any) => e.subject === "Notes").body.html).toContain("<h1>Title</h1>");
     expect(got.find((e: any) => e.subject === "Notes").body.html).toContain("<strong>bold</strong>");
+  });
+
+  it("SES throttling is retried, and the email is sent once", async () => {
+    const before = sesProxy.sends();
+    sesProxy.throttleNext(2);
+    const res = await api("POST", "/v1/send", {
+      to: "throttled@example.com",
+      subject: "Once",
+      body: "<p>once</p>",
+    });
+    expect(res.status).toBe(200);
+    const email = await until("SENT after throttling", async () => {
+      const e = (await api("GET", `/emails/${res.body.data.emails[0].email}`)).body;
+      return e.status === "SENT" && e;
+    });
+    expect(email.messageId).toBeTruthy();
+    expect(sesProxy.sends() - before).toBe(1);
+    const atSes = (await ses.emails()).filter((e) => e.destination.to.includes("throttled@example.com"));
+    expect(atSes).toHaveLength(1);
   });
 });

@@ -112,3 +112,53 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export interface SesProxy {
+  url: string;
+  /** Answer the next n sends with 429 (SES throttling) before forwarding again. */
+  throttleNext: (n: number) => void;
+  sends: () => number;
+  close: () => Promise<void>;
+}
+
+/** A proxy in front of the local SES that can throttle, as SES does under load. */
+export async function startSesProxy(target: string): Promise<SesProxy> {
+  let throttle = 0;
+  let forwarded = 0;
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (d) => {
+      raw += d;
+    });
+    req.on("end", async () => {
+      if (req.url?.startsWith("/v2/email/outbound-emails") && throttle > 0) {
+        throttle--;
+        res.writeHead(429, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({ message: "Maximum sending rate exceeded.", __type: "TooManyRequestsException" }),
+        );
+        return;
+      }
+      if (req.url?.startsWith("/v2/email/outbound-emails")) forwarded++;
+      const upstream = await fetch(`${target}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(
+          Object.entries(req.headers).filter(([k]) => !["host", "content-length", "connection"].includes(k)),
+        ) as Record<string, string>,
+        body: req.method === "GET" ? undefined : raw,
+      });
+      res.writeHead(upstream.status, { "content-type": "application/json" });
+      res.end(await upstream.text());
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    throttleNext: (n) => {
+      throttle = n;
+    },
+    sends: () => forwarded,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

@@ -45,7 +45,13 @@ export async function startStack(vars: Record<string, string> = {}): Promise<Sta
 
   const port = await freePort();
   const inspector = await freePort();
-  const allVars = { ENVIRONMENT: "development", ADMIN_TOKEN: E2E_ADMIN_TOKEN, ...vars };
+  const allVars = {
+    ENVIRONMENT: "development",
+    ADMIN_TOKEN: E2E_ADMIN_TOKEN,
+    SES_ACCESS_KEY_ID: "local",
+    SES_SECRET_ACCESS_KEY: "local",
+    ...vars,
+  };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
   args.push("--persist-to", persist, "--show-interactive-dev-session=false");
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
