@@ -28,6 +28,8 @@ interface Ctx {
   wf: any;
   wfId: string;
   trigger: string;
+  /** A template of this project, standing for "tpl_x" in step configs. */
+  tpl: string;
 }
 
 async function newWorkflow(p: TestProject, body: Record<string, unknown> = {}): Promise<Ctx> {
@@ -36,14 +38,28 @@ async function newWorkflow(p: TestProject, body: Record<string, unknown> = {}): 
     body: { name: "Flow", eventName: "signup", ...body },
   });
   expect(res.status).toBe(201);
-  return { p, sk: p.secretKey, wf: res.body, wfId: res.body.id, trigger: res.body.steps[0].id };
+  const tpl = await call("POST", "/templates", {
+    key: p.secretKey,
+    body: { name: "T", subject: "Hi", body: "<p>Hi</p>", from: "team@example.com" },
+  });
+  return {
+    p,
+    sk: p.secretKey,
+    wf: res.body,
+    wfId: res.body.id,
+    trigger: res.body.steps[0].id,
+    tpl: tpl.body.id,
+  };
 }
 
 async function setup(body: Record<string, unknown> = {}): Promise<Ctx> {
   return newWorkflow(await createProject(), body);
 }
 
-const postStep = (c: Ctx, body: unknown) => call("POST", `/workflows/${c.wfId}/steps`, { key: c.sk, body });
+const withTemplate = (c: Ctx, body: unknown) =>
+  JSON.parse(JSON.stringify(body).replaceAll('"tpl_x"', JSON.stringify(c.tpl)));
+const postStep = (c: Ctx, body: unknown) =>
+  call("POST", `/workflows/${c.wfId}/steps`, { key: c.sk, body: withTemplate(c, body) });
 
 async function addStep(c: Ctx, type: string, config: unknown, name = `${type} step`): Promise<string> {
   const res = await postStep(c, { type, name, config });
@@ -302,7 +318,7 @@ describe("GET /workflows/:id", () => {
       name: "CONDITION step",
       config: { field: "contact.subscribed", operator: "equals", value: true },
     });
-    expect(byId.get(mail)).toMatchObject({ type: "SEND_EMAIL", config: { templateId: "tpl_x" } });
+    expect(byId.get(mail)).toMatchObject({ type: "SEND_EMAIL", config: { templateId: c.tpl } });
     expect(byId.get(exit)).toMatchObject({ type: "EXIT", config: { reason: "not subscribed" } });
     expect(wf.transitions).toHaveLength(3);
     expect(wf.transitions).toEqual(
@@ -521,7 +537,7 @@ describe("POST /workflows/:id/steps", () => {
     const res = await postStep(c, { type, name: "  My step  ", config });
     expect(res.status).toBe(201);
     expect(res.body.id).toMatch(/^stp_/);
-    expect(res.body).toEqual({ id: res.body.id, type, name: "My step", config: stored ?? config });
+    expect(res.body).toEqual({ id: res.body.id, type, name: "My step", config: withTemplate(c, stored ?? config) });
     const wf = await getWorkflow(c);
     expect(wf.steps).toHaveLength(2);
     expect(wf.steps.find((s: any) => s.id === res.body.id)).toEqual(res.body);
@@ -913,7 +929,7 @@ describe("POST /workflows/:id/transitions", () => {
     const c = await setup();
     const wait = await addStep(c, "WAIT_FOR_EVENT", { eventName: "purchase", timeout: 86_400 });
     const cond = await addStep(c, "CONDITION", { field: "event.total", operator: "greaterThan", value: 100 });
-    const nudge = await addStep(c, "SEND_EMAIL", { templateId: "tpl_nudge" });
+    const nudge = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
     const vip = await addStep(c, "UPDATE_CONTACT", { data: { vip: true } });
     const exit = await addStep(c, "EXIT", {});
 
@@ -984,8 +1000,8 @@ describe("POST /workflows/:id/transitions", () => {
 
   it("refuses two transitions from one step on one branch with 422 on branch", async () => {
     const c = await setup();
-    const a = await addStep(c, "SEND_EMAIL", { templateId: "tpl_a" });
-    const b = await addStep(c, "SEND_EMAIL", { templateId: "tpl_b" });
+    const a = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
+    const b = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
     const cond = await addStep(c, "CONDITION", { field: "event.x", operator: "exists" });
     const wait = await addStep(c, "WAIT_FOR_EVENT", { eventName: "e" });
     await link(c, c.trigger, a);
@@ -1039,7 +1055,7 @@ describe("POST /workflows/:id/transitions", () => {
     const c = await setup();
     const a = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
     const other = await newWorkflow(c.p);
-    const theirs = await addStep(other, "SEND_EMAIL", { templateId: "tpl_y" });
+    const theirs = await addStep(other, "SEND_EMAIL", { templateId: "tpl_x" });
     const stranger = await setup();
     const strangers = await addStep(stranger, "EXIT", {});
     expectField(await postTransition(c, "stp_nope", a), "fromStepId");
@@ -1158,8 +1174,8 @@ describe("concurrent graph changes", () => {
 describe("DELETE /workflows/:id/transitions/:tid", () => {
   it("answers 204, removes the transition, and frees its branch", async () => {
     const c = await setup();
-    const a = await addStep(c, "SEND_EMAIL", { templateId: "tpl_a" });
-    const b = await addStep(c, "SEND_EMAIL", { templateId: "tpl_b" });
+    const a = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
+    const b = await addStep(c, "SEND_EMAIL", { templateId: "tpl_x" });
     const t = await link(c, c.trigger, a);
     const keep = await link(c, a, b);
     const res = await call("DELETE", `/workflows/${c.wfId}/transitions/${t}`, { key: c.sk });
@@ -1356,5 +1372,44 @@ describe("another project's workflow", () => {
     expect(wf.steps).toHaveLength(2);
     expect(wf.transitions.map((t: any) => t.id)).toEqual([tid]);
     expect((await call("GET", "/workflows", { key: c.sk })).body.data).toHaveLength(1);
+  });
+});
+
+describe("references a step makes", () => {
+  it("refuses a SEND_EMAIL whose template is not this project's, with 422 on config.templateId", async () => {
+    const c = await setup();
+    const other = await setup();
+    for (const templateId of ["tpl_missing", other.tpl]) {
+      const res = await call("POST", `/workflows/${c.wfId}/steps`, {
+        key: c.sk,
+        body: { type: "SEND_EMAIL", name: "Mail", config: { templateId } },
+      });
+      expectField(res, "config.templateId");
+    }
+  });
+
+  it("refuses a WEBHOOK to a private or loopback address when saved, outside development", async () => {
+    const c = await setup();
+    for (const url of [
+      "http://127.0.0.1/hook",
+      "http://localhost:8080/x",
+      "http://10.1.2.3/{{ email }}",
+      "https://[::1]/x",
+      "ftp://example.com/x",
+      "http://169.254.169.254/latest/meta-data",
+    ]) {
+      const res = await call("POST", `/workflows/${c.wfId}/steps`, {
+        key: c.sk,
+        body: { type: "WEBHOOK", name: "Hook", config: { url } },
+      });
+      expectField(res, "config.url");
+    }
+    for (const url of ["https://example.com/hook/{{ id }}", "https://{{ data.host }}/x"]) {
+      const res = await call("POST", `/workflows/${c.wfId}/steps`, {
+        key: c.sk,
+        body: { type: "WEBHOOK", name: "Hook", config: { url } },
+      });
+      expect(res.status).toBe(201);
+    }
   });
 });

@@ -104,3 +104,16 @@ export function forbiddenUrlReason(raw: string): string | null {
   }
   return null;
 }
+
+/**
+ * At save time a webhook URL may be a Liquid template. With its tags taken out it must still be http(s);
+ * if what is left parses as a URL, its host must pass the guard (a host made of tags is checked at send).
+ */
+export function webhookUrlProblem(template: string): string | null {
+  const bare = template.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, "");
+  if (!/^https?:\/\//i.test(bare.trim())) return "Only http and https URLs are allowed";
+  if (bare === template) return forbiddenUrlReason(template);
+  const hostPart = template.match(/^https?:\/\/([^/?#]*)/i)?.[1] ?? "";
+  if (/\{\{|\{%/.test(hostPart)) return null;
+  return forbiddenUrlReason(bare);
+}

@@ -2,11 +2,18 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { executions, workflowSteps, workflows, workflowTransitions } from "../db/schema";
+import { executions, templates, workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
+import { webhookUrlProblem } from "../domain/ssrf";
 import { eventName } from "../domain/track";
-import { configByType, newStepBody, patchStepBody, type StepType } from "../domain/workflow/config";
+import {
+  configByType,
+  newStepBody,
+  patchStepBody,
+  type StepConfig,
+  type StepType,
+} from "../domain/workflow/config";
 import { transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
@@ -113,6 +120,26 @@ async function loadGraph(env: Env, workflowId: string) {
   return { steps, transitions };
 }
 
+/**
+ * What a config names outside itself: a SEND_EMAIL's template must be this project's; a WEBHOOK's URL
+ * must pass the SSRF guard (outside development). A URL with Liquid in its host is checked at send.
+ */
+async function checkReferences(env: Env, projectId: string, type: StepType, config: unknown): Promise<void> {
+  if (type === "SEND_EMAIL") {
+    const { templateId } = config as StepConfig<"SEND_EMAIL">;
+    const [tpl] = await db(env)
+      .select({ id: templates.id })
+      .from(templates)
+      .where(and(eq(templates.projectId, projectId), eq(templates.id, templateId)));
+    if (!tpl) throw fieldError("config.templateId", "No such template in this project", "unknown_template");
+  }
+  if (type === "WEBHOOK" && env.ENVIRONMENT !== "development") {
+    const { url } = config as StepConfig<"WEBHOOK">;
+    const reason = webhookUrlProblem(url);
+    if (reason) throw fieldError("config.url", reason, "forbidden_url");
+  }
+}
+
 const touch = (env: Env, workflowId: string, now: number) =>
   db(env).update(workflows).set({ updatedAt: now }).where(eq(workflows.id, workflowId));
 
@@ -213,6 +240,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       throw fieldError("type", "A workflow has one TRIGGER, made with it", "second_trigger");
     const parsed = newStepBody.safeParse(data);
     if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
+    await checkReferences(c.env, c.var.project.id, parsed.data.type, parsed.data.config);
     await assertUnlocked(c.env, wf.id);
     const d = db(c.env);
     const [count] = await d
@@ -258,6 +286,7 @@ export const workflowRoutes = new Hono<AppEnv>()
           zodFieldErrors(parsed.error).map((e) => ({ ...e, field: `config.${e.field}` })),
         );
       }
+      await checkReferences(c.env, c.var.project.id, step.type as StepType, parsed.data);
       config = JSON.stringify(parsed.data);
     }
     await assertUnlocked(c.env, wf.id);
