@@ -17,6 +17,8 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   ENVIRONMENT: "test",
                   ADMIN_TOKEN: "test-admin-token",
+                  // SNS certificates of the tests' own (test/fixtures) are served from here by a fetch spy.
+                  SNS_DEV_CERT_ORIGIN: "http://sns-certs.test",
                 },
               },
             }),

@@ -30,6 +30,8 @@ import { createLogger, errorFields, type Logger } from "../src/log";
 export class StepFailure extends Error {}
 
 const STATE_KEY = "state";
+/** Set when a cancel reaches an object that has not started: a start arriving later must not run it. */
+const CANCELLED_BEFORE_START_KEY = "cancelledBeforeStart";
 
 export class ExecutionDO extends DurableObject<Env> {
   private state: ExecutionState | null | undefined;
@@ -45,12 +47,14 @@ export class ExecutionDO extends DurableObject<Env> {
     return this.entry(async () => {
       let s = await this.load();
       if (!s) {
+        // Cancelled between the dispatch's claim and this start: keep it cancelled, run nothing.
+        const cancelledAt = await this.ctx.storage.get<number>(CANCELLED_BEFORE_START_KEY);
         s = {
           ...init,
-          status: "RUNNING",
+          status: cancelledAt === undefined ? "RUNNING" : "CANCELLED",
           currentStepId: init.snapshot.triggerStepId,
           exitReason: null,
-          completedAt: null,
+          completedAt: cancelledAt ?? null,
           wait: null,
           visits: {},
           log: [],
@@ -88,7 +92,12 @@ export class ExecutionDO extends DurableObject<Env> {
     let cancelled = false;
     const s = await this.entry(async () => {
       const s = await this.load();
-      if (!s || isTerminal(s.status)) return s;
+      if (!s) {
+        // Not started (yet): the caller cancels the D1 row; remember it for a start that comes late.
+        await this.ctx.storage.put(CANCELLED_BEFORE_START_KEY, Date.now());
+        return null;
+      }
+      if (isTerminal(s.status)) return s;
       const now = Date.now();
       const current = s.log[s.log.length - 1];
       if (current && (current.status === "WAITING" || current.status === "RUNNING")) {

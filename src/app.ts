@@ -13,6 +13,7 @@ import { deliveryRoutes } from "./routes/deliveries";
 import { emailRoutes } from "./routes/emails";
 import { projectRoutes } from "./routes/project";
 import { sendRoutes } from "./routes/send";
+import { snsRoutes } from "./routes/sns";
 import { templateRoutes } from "./routes/templates";
 import { trackRoutes } from "./routes/track";
 import { unsubscribeRoutes } from "./routes/unsubscribe";
@@ -40,6 +41,7 @@ export const app = new Hono<AppEnv>()
   .route("/templates", templateRoutes)
   .route("/emails", emailRoutes)
   .route("/webhook-deliveries", deliveryRoutes)
+  .route("/webhooks", snsRoutes)
   .route("/", unsubscribeRoutes);
 
 app.notFound((c) =>

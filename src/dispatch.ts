@@ -11,7 +11,7 @@ import type { StepType } from "./domain/workflow/config";
 import type { WorkflowSnapshot } from "./domain/workflow/snapshot";
 import type { ExecutionInit, StoredEventRef } from "./engine/state";
 import type { Env } from "./env";
-import type { Logger } from "./log";
+import { errorFields, type Logger } from "./log";
 
 interface EventRow {
   id: string;
@@ -27,6 +27,19 @@ interface WorkflowRow {
   name: string;
   event_name: string;
   allow_reentry: number;
+}
+
+/**
+ * For request paths: the events are already stored (the answer is durable), so a dispatch that fails
+ * is logged and left to the cron sweep instead of failing the request, which a client would retry and
+ * so store the event twice.
+ */
+export async function dispatchOrDefer(env: Env, log: Logger, eventIds: string[]): Promise<void> {
+  try {
+    await dispatchStored(env, log, eventIds);
+  } catch (err) {
+    log.error("dispatch failed; the sweep will finish it", { eventIds, ...errorFields(err) });
+  }
 }
 
 export async function dispatchStored(env: Env, log: Logger, eventIds: string[]): Promise<void> {

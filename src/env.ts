@@ -15,6 +15,8 @@ export interface Env {
   RETRY_DELAY_SCALE?: string;
   /** The sender used when neither the request nor the template names one. */
   DEFAULT_FROM?: string;
+  /** Development and tests only: one more origin whose SNS signing certificates are trusted. */
+  SNS_DEV_CERT_ORIGIN?: string;
   ADMIN_TOKEN?: string;
   SES_ACCESS_KEY_ID?: string;
   SES_SECRET_ACCESS_KEY?: string;

@@ -537,7 +537,12 @@ describe("POST /workflows/:id/steps", () => {
     const res = await postStep(c, { type, name: "  My step  ", config });
     expect(res.status).toBe(201);
     expect(res.body.id).toMatch(/^stp_/);
-    expect(res.body).toEqual({ id: res.body.id, type, name: "My step", config: withTemplate(c, stored ?? config) });
+    expect(res.body).toEqual({
+      id: res.body.id,
+      type,
+      name: "My step",
+      config: withTemplate(c, stored ?? config),
+    });
     const wf = await getWorkflow(c);
     expect(wf.steps).toHaveLength(2);
     expect(wf.steps.find((s: any) => s.id === res.body.id)).toEqual(res.body);

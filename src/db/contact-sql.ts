@@ -23,6 +23,8 @@ export interface StatusChange {
   /** The status being written; null writes none and records nothing. */
   subscribed: boolean | null;
   now: number;
+  /** The event's data: `{}`, or `{reason}` when the system made the change. */
+  data?: Record<string, unknown>;
 }
 
 /**
@@ -39,9 +41,9 @@ export function statusChangeEvent(
   // OR IGNORE: a derived event id (a retried workflow step) that is already stored is not an error.
   return env.DB.prepare(
     `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
-     SELECT ?1, project_id, id, CASE WHEN ?2 = 1 THEN 'contact.subscribed' ELSE 'contact.unsubscribed' END, '{}', ?3
+     SELECT ?1, project_id, id, CASE WHEN ?2 = 1 THEN 'contact.subscribed' ELSE 'contact.unsubscribed' END, ?6, ?3
      FROM contacts WHERE project_id = ?4 AND ${column} = ?5 AND ?2 IS NOT NULL AND subscribed != ?2`,
-  ).bind(change.eventId, sub, change.now, change.projectId, value);
+  ).bind(change.eventId, sub, change.now, change.projectId, value, JSON.stringify(change.data ?? {}));
 }
 
 export interface ContactUpsert {

@@ -302,3 +302,13 @@ export const webhookDeliveries = sqliteTable(
 export type Template = typeof templates.$inferSelect;
 export type EmailRow = typeof emails.$inferSelect;
 export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;
+
+/** SNS message ids already handled: a replayed notification changes nothing twice. */
+export const snsMessages = sqliteTable(
+  "sns_messages",
+  {
+    id: text("id").primaryKey(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [index("sns_messages_received").on(t.receivedAt)],
+);

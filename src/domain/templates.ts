@@ -29,10 +29,36 @@ const engine = new Liquid({
   },
 });
 
-/** `{{ x ?? "y" }}` → `{{ x | default: "y" }}` (Plunk's fallback syntax). */
+// File tags are refused when the template is parsed (so on save), not only when it renders.
+for (const tag of ["include", "render", "layout"]) {
+  engine.registerTag(tag, {
+    parse() {
+      throw new Error("Templates cannot include files");
+    },
+    *render() {},
+  });
+}
+
+/** Where `??` stands outside a quoted string, or -1. */
+function fallbackAt(inner: string): number {
+  let quote: string | null = null;
+  for (let i = 0; i < inner.length; i++) {
+    const ch = inner[i];
+    if (quote) {
+      if (ch === quote) quote = null;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === "?" && inner[i + 1] === "?") return i;
+  }
+  return -1;
+}
+
+/** `{{ x ?? "y" }}` → `{{ x | default: "y" }}` (Plunk's fallback syntax); `{{-`/`-}}` are kept. */
 export function desugar(source: string): string {
-  return source.replace(/\{\{-?([^{}]*?)\?\?([^{}]*?)-?\}\}/g, (_m, left: string, right: string) => {
-    return `{{${left.trimEnd()} | default:${right.trimStart().length ? ` ${right.trim()}` : ""} }}`;
+  return source.replace(/\{\{(-?)([^{}]*?)(-?)\}\}/g, (whole, open: string, inner: string, close: string) => {
+    const at = fallbackAt(inner);
+    if (at < 0) return whole;
+    const right = inner.slice(at + 2).trim();
+    return `{{${open}${inner.slice(0, at).trimEnd()} | default:${right ? ` ${right}` : ""} ${close}}}`;
   });
 }
 

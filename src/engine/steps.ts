@@ -71,6 +71,7 @@ export async function runStep(
         config: step.config as StepConfig<"WEBHOOK">,
         vars: {
           contact: { email: contact.email, subscribed: contact.subscribed, data: contact.data },
+          contactId: contact.id,
           workflow: { id: state.snapshot.id, name: state.snapshot.name },
           execution: { id: state.executionId, startedAt: new Date(state.startedAt).toISOString() },
           event: state.event,

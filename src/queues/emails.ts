@@ -9,13 +9,12 @@ import { dispatchStored } from "../dispatch";
 import { derivedId } from "../domain/ids";
 import { parseJsonObject } from "../domain/shapes";
 import { renderTemplate } from "../domain/templates";
-import { unsubscribeToken } from "../domain/unsubscribe";
 import type { Env } from "../env";
 import { db } from "../http/db";
 import { sendEmail } from "../integrations/ses";
 import { errorFields, type Logger } from "../log";
 import type { EmailMessage } from "./messages";
-import { templateVariables } from "./variables";
+import { contactLinks, templateVariables } from "./variables";
 import { retryScale } from "./webhooks";
 
 export type EmailQueueMessage = EmailMessage | { kind: "email-send"; emailId: string };
@@ -42,17 +41,6 @@ const backoff = (env: Env, attempt: number) =>
     MAX_BACKOFF_S,
     Math.round(5 * 2 ** Math.max(0, attempt - 1) * (0.9 + Math.random() * 0.2) * retryScale(env)),
   );
-
-/** The links every email can carry, signed for its contact. */
-export async function contactLinks(env: Env, secret: string, contactId: string) {
-  const token = await unsubscribeToken(secret, contactId);
-  const base = env.PUBLIC_URL.replace(/\/$/, "");
-  return {
-    unsubscribeUrl: `${base}/unsubscribe/${token}`,
-    subscribeUrl: `${base}/subscribe/${token}`,
-    manageUrl: `${base}/unsubscribe/${token}`,
-  };
-}
 
 /** A workflow's SEND_EMAIL: the row, made once from the template and the contact. */
 async function recordWorkflowEmail(env: Env, m: EmailMessage, now: number): Promise<void> {
@@ -135,28 +123,32 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   }
 
   const links = await contactLinks(env, project.signingSecret ?? "", contact.id);
+  const given = parseJsonObject(email.data);
+  // A /v1/send's `data` are template variables (Plunk: `{{ firstName }}`), over the contact's data.
+  const sendData = email.sourceType === "WORKFLOW" ? {} : given;
   const vars = templateVariables({
     contact: {
       id: contact.id,
       email: contact.email,
       subscribed: contact.subscribed,
-      data: parseJsonObject(contact.data),
+      data: { ...parseJsonObject(contact.data), ...sendData },
     },
-    event: parseJsonObject(email.data),
+    event: given,
     links,
   });
   let subject: string;
   let html: string;
+  // What the /v1/send request gave overrides the template's values (Plunk: the template's are defaults).
   try {
-    subject = await renderTemplate(template?.subject ?? email.subject ?? "", vars);
-    html = await renderTemplate(template?.body ?? email.body ?? "", vars);
+    subject = await renderTemplate(email.subject ?? template?.subject ?? "", vars);
+    html = await renderTemplate(email.body ?? template?.body ?? "", vars);
   } catch (err) {
     await finish("FAILED", `Template error: ${(err as Error).message}`);
     return msg.ack();
   }
-  const from = template?.from ?? email.from ?? env.DEFAULT_FROM ?? "";
-  const fromName = template?.fromName ?? email.fromName ?? null;
-  const replyTo = template?.replyTo ?? email.replyTo ?? null;
+  const from = email.from ?? template?.from ?? env.DEFAULT_FROM ?? "";
+  const fromName = email.fromName ?? template?.fromName ?? null;
+  const replyTo = email.replyTo ?? template?.replyTo ?? null;
   const headers: Record<string, string> = email.headers
     ? (JSON.parse(email.headers) as Record<string, string>)
     : {};

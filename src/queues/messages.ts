@@ -20,6 +20,8 @@ export interface WebhookMessage {
   /** The execution's variables when the step ran (the default body, and Liquid's variables). */
   vars: {
     contact: Omit<ContactView, "id">;
+    /** The contact's id (for `{{ id }}` and the signed links); absent in messages queued before it was added. */
+    contactId?: string;
     workflow: { id: string; name: string };
     execution: { id: string; startedAt: string };
     event: Record<string, unknown>;

@@ -1,3 +1,6 @@
+import { unsubscribeToken } from "../domain/unsubscribe";
+import type { Env } from "../env";
+
 /** The variables Liquid sees, for emails and for webhooks (API.md "Emails"). */
 export interface VariableInput {
   contact: { id: string; email: string; subscribed: boolean; data: Record<string, unknown> };
@@ -19,5 +22,16 @@ export function templateVariables(v: VariableInput): Record<string, unknown> {
     ...v.links,
     ...(v.workflow ? { workflow: v.workflow } : {}),
     ...(v.execution ? { execution: v.execution } : {}),
+  };
+}
+
+/** The links every email can carry, signed for its contact. */
+export async function contactLinks(env: Env, secret: string, contactId: string) {
+  const token = await unsubscribeToken(secret, contactId);
+  const base = env.PUBLIC_URL.replace(/\/$/, "");
+  return {
+    unsubscribeUrl: `${base}/unsubscribe/${token}`,
+    subscribeUrl: `${base}/subscribe/${token}`,
+    manageUrl: `${base}/unsubscribe/${token}`,
   };
 }

@@ -12,6 +12,7 @@ import { db } from "../http/db";
 import { signatureHeader, signingSecrets } from "../integrations/signing";
 import { errorFields, type Logger } from "../log";
 import type { WebhookMessage } from "./messages";
+import { contactLinks, templateVariables } from "./variables";
 
 export type WebhookQueueMessage =
   | WebhookMessage
@@ -173,16 +174,17 @@ async function deliver(env: Env, m: WebhookMessage, now: number): Promise<Delive
   const [project] = await db(env).select().from(projects).where(eq(projects.id, m.projectId));
   if (!project) return fail("The project no longer exists", true);
 
-  const vars = {
-    ...m.vars.contact.data,
-    email: m.vars.contact.email,
-    subscribed: m.vars.contact.subscribed,
-    data: m.vars.contact.data,
-    contact: m.vars.contact,
+  const links = m.vars.contactId
+    ? await contactLinks(env, project.signingSecret ?? "", m.vars.contactId)
+    : { unsubscribeUrl: "", subscribeUrl: "", manageUrl: "" };
+  const vars = templateVariables({
+    contact: { id: m.vars.contactId ?? "", ...m.vars.contact },
+    event: m.vars.event,
+    links,
     workflow: m.vars.workflow,
     execution: m.vars.execution,
-    event: m.vars.event,
-  };
+  });
+
   let url: string;
   let payload: string;
   const headers: Record<string, string> = {};

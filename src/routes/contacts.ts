@@ -1,12 +1,13 @@
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
-import { contacts, events } from "../db/schema";
-import { dispatchStored } from "../dispatch";
+import { contacts, events, executions } from "../db/schema";
+import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { showContact, showEvent } from "../domain/shapes";
 import { emailField } from "../domain/track";
+import { cancelExecution } from "../engine/cancel";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -82,7 +83,7 @@ export const contactRoutes = new Hono<AppEnv>()
         now,
       }),
     ]);
-    if (status?.meta.changes) await dispatchStored(c.env, c.var.log, [statusEventId]);
+    if (status?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
     const row = upsert?.results[0] as ContactRowRaw;
     return c.json(fromRaw(row), row.created ? 201 : 200);
   })
@@ -124,12 +125,24 @@ export const contactRoutes = new Hono<AppEnv>()
     }
     const row = results[1]?.results[0] as ContactRowRaw | undefined;
     if (!row) throw contactNotFound();
-    if (results[0]?.meta.changes) await dispatchStored(c.env, c.var.log, [statusEventId]);
+    if (results[0]?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
     return c.json(fromRaw(row));
   })
   .delete("/:id", async (c) => {
     const projectId = c.var.project.id;
     const contactId = c.req.param("id");
+    // Its running and waiting executions end first (one waiting with no timeout would wait forever).
+    const active = await db(c.env)
+      .select()
+      .from(executions)
+      .where(
+        and(
+          eq(executions.projectId, projectId),
+          eq(executions.contactId, contactId),
+          inArray(executions.status, ["RUNNING", "WAITING"]),
+        ),
+      );
+    await Promise.all(active.map((e) => cancelExecution(c.env, e)));
     const [, deleted] = await c.env.DB.batch([
       c.env.DB.prepare("DELETE FROM events WHERE project_id = ?1 AND contact_id = ?2").bind(
         projectId,

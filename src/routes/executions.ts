@@ -4,11 +4,13 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { upsertContact } from "../db/contact-sql";
 import { contacts, executions, stepExecutions, workflowSteps, workflowTransitions } from "../db/schema";
+import { loadWorkflow } from "../db/workflows";
 import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
 import { derivedId, newId } from "../domain/ids";
 import { iso, parseJsonObject } from "../domain/shapes";
 import { emailField } from "../domain/track";
 import type { StepType } from "../domain/workflow/config";
+import { cancelExecution } from "../engine/cancel";
 import { type ExecutionStatus, isTerminal } from "../engine/state";
 import type { Env } from "../env";
 import { parseJson, parseQuery } from "../http/body";
@@ -16,7 +18,6 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { ApiError, conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
-import { loadWorkflow } from "./workflows";
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
@@ -81,26 +82,6 @@ async function withStepLog(env: Env, e: ExecutionRow) {
       error: s.error,
     })),
   };
-}
-
-/**
- * Cancels one execution through its Durable Object. One whose object never started (a crash between
- * the claim and the start) is cancelled in D1 directly. Returns whether this call cancelled it.
- */
-export async function cancelExecution(env: Env, e: ExecutionRow): Promise<boolean> {
-  const result = await env.EXECUTIONS.get(env.EXECUTIONS.idFromName(e.id)).cancel();
-  if (result.status !== null) return result.cancelled;
-  const now = Date.now();
-  const [updated] = await env.DB.batch([
-    env.DB.prepare(
-      `UPDATE executions SET status = 'CANCELLED', completed_at = ?2, updated_at = ?2, wake_at = NULL
-       WHERE id = ?1 AND status IN ('RUNNING', 'WAITING')`,
-    ).bind(e.id, now),
-    env.DB.prepare(
-      "UPDATE enrollments SET active_execution_id = NULL WHERE workflow_id = ?1 AND contact_id = ?2 AND active_execution_id = ?3",
-    ).bind(e.workflowId, e.contactId, e.id),
-  ]);
-  return (updated?.meta.changes ?? 0) > 0;
 }
 
 const CANCEL_CONCURRENCY = 20;

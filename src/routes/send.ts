@@ -3,10 +3,10 @@ import { Hono } from "hono";
 import { marked } from "marked";
 import { z } from "zod";
 import { statusChangeEvent, upsertContact } from "../db/contact-sql";
-import { dispatchStored } from "../dispatch";
+import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { checkTemplate } from "../domain/templates";
-import { emailField } from "../domain/track";
+import { emailField, splitTrackData } from "../domain/track";
 import { projectAuth } from "../http/auth";
 import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -76,6 +76,8 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
     if (problem) throw validationError([{ field, code: "invalid_template", ...problem }]);
   }
   const idempotency = await readIdempotency(c, projectId, "send", raw, now);
+  // As on /v1/track: data is kept on the contact unless written {value, persistent: false}.
+  const split = splitTrackData(data.data);
   const recipients = (Array.isArray(data.to) ? data.to : [data.to]).map(asAddress);
   const from = data.from ? asAddress(data.from) : null;
   const subscribed = data.subscribed ?? null;
@@ -103,7 +105,7 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
         email: r.email,
         subscribed,
         defaultSubscribed: false,
-        data: {},
+        data: split.persistent,
         now,
       }),
       db
@@ -126,7 +128,7 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
           data.subject ?? null,
           body ?? null,
           data.headers ? JSON.stringify(data.headers) : null,
-          JSON.stringify(data.data ?? {}),
+          JSON.stringify(split.event),
           now,
         ),
     );
@@ -160,7 +162,7 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
   const statusEvents = plan
     .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)
     .map((r) => r.statusEventId);
-  await dispatchStored(c.env, c.var.log, statusEvents);
+  await dispatchOrDefer(c.env, c.var.log, statusEvents);
   const emailsOut = plan.map((r, i) => {
     const row = results[upsertAt[i] as number]?.results[0] as { id: string; email: string };
     return { contact: { id: row.id, email: row.email }, email: r.emailId };

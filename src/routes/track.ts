@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { dispatchStored } from "../dispatch";
+import { dispatchOrDefer } from "../dispatch";
 import { splitTrackData, trackBody } from "../domain/track";
 import { trackEvent } from "../events";
 import { projectAuth } from "../http/auth";
@@ -27,7 +27,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
       idempotency,
     });
     if (result instanceof Response) return result;
-    await dispatchStored(c.env, c.var.log, result.stored);
+    await dispatchOrDefer(c.env, c.var.log, result.stored);
     return c.json({
       success: true,
       data: { contact: result.contactId, event: result.eventId, timestamp: result.timestamp },

@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { statusChangeEvent } from "../db/contact-sql";
-import { dispatchStored } from "../dispatch";
+import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { tokenContactId, verifyUnsubscribeToken } from "../domain/unsubscribe";
 import type { Env } from "../env";
@@ -70,7 +70,7 @@ async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, s
       t.contactId,
     ),
   ]);
-  if (changed?.meta.changes) await dispatchStored(env, log, [eventId]);
+  if (changed?.meta.changes) await dispatchOrDefer(env, log, [eventId]);
 }
 
 export const unsubscribeRoutes = new Hono<AppEnv>()

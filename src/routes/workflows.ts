@@ -3,6 +3,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { executions, templates, workflowSteps, workflows, workflowTransitions } from "../db/schema";
+import { loadWorkflow } from "../db/workflows";
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
 import { webhookUrlProblem } from "../domain/ssrf";
@@ -78,15 +79,6 @@ export const showTransition = (t: TransitionRow) => ({
   toStepId: t.toStepId,
   branch: t.branch,
 });
-
-export async function loadWorkflow(env: Env, projectId: string, id: string): Promise<WorkflowRow> {
-  const [row] = await db(env)
-    .select()
-    .from(workflows)
-    .where(and(eq(workflows.projectId, projectId), eq(workflows.id, id)));
-  if (!row) throw notFound("Workflow", "WORKFLOW_NOT_FOUND");
-  return row;
-}
 
 /** While the workflow has RUNNING or WAITING executions its steps and transitions stay as they are. */
 async function assertUnlocked(env: Env, workflowId: string): Promise<void> {

@@ -1,0 +1,211 @@
+/**
+ * `POST /webhooks/sns`: Amazon SNS notifications for the SES configuration set. The signature is checked
+ * before anything is believed; subscriptions are confirmed; each SES event updates its email record and
+ * goes down the one event path as `email.*` (and `contact.unsubscribed` for a permanent bounce or a
+ * complaint). An SNS message id is handled once: a replay changes nothing.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { statusChangeEvent } from "../db/contact-sql";
+import type { EmailRow } from "../db/schema";
+import { dispatchOrDefer } from "../dispatch";
+import { derivedId } from "../domain/ids";
+import { parseSesEvent, type SesEvent } from "../domain/ses-events";
+import type { Env } from "../env";
+import { readRawBody } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { ApiError, validationError, zodFieldErrors } from "../http/errors";
+import { isTrustedSnsUrl, type SnsMessage, verifySnsMessage } from "../integrations/sns";
+import { sentEventData } from "../queues/emails";
+
+const snsBody = z.object({
+  Type: z.enum(["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]),
+  MessageId: z.string().min(1).max(200),
+  TopicArn: z.string().min(1).max(500),
+  Message: z.string().max(262_144),
+  Timestamp: z.string().min(1).max(100),
+  SignatureVersion: z.string().max(5),
+  Signature: z.string().min(1).max(4096),
+  SigningCertURL: z.string().min(1).max(2048),
+  Subject: z.string().max(500).optional(),
+  SubscribeURL: z.string().max(4096).optional(),
+  Token: z.string().max(4096).optional(),
+});
+
+const trust = (env: Env) => ({ environment: env.ENVIRONMENT, devCertOrigin: env.SNS_DEV_CERT_ORIGIN });
+
+export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
+  const raw = await readRawBody(c);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ApiError(400, "INVALID_REQUEST_BODY", "Request body is not valid JSON");
+  }
+  const parsed = snsBody.safeParse(json);
+  if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
+  const m = parsed.data as SnsMessage;
+  const verdict = await verifySnsMessage(m, trust(c.env));
+  if (!verdict.ok) {
+    c.var.log.warn("sns message refused", { reason: verdict.reason, snsMessageId: m.MessageId });
+    throw new ApiError(403, "INVALID_SIGNATURE", "The SNS signature could not be verified");
+  }
+  if (m.Type === "SubscriptionConfirmation") {
+    if (!m.SubscribeURL || !isTrustedSnsUrl(m.SubscribeURL, trust(c.env))) {
+      throw new ApiError(403, "INVALID_SIGNATURE", "SubscribeURL is not an SNS URL");
+    }
+    const res = await fetch(m.SubscribeURL, { redirect: "manual" });
+    if (!res.ok) throw new ApiError(502, "SUBSCRIPTION_CONFIRMATION_FAILED", `SNS answered ${res.status}`);
+    c.var.log.info("sns subscription confirmed", { topicArn: m.TopicArn });
+    return c.json({ confirmed: true });
+  }
+  if (m.Type === "UnsubscribeConfirmation") return c.json({ ok: true });
+  const event = parseSesEvent(m.Message, Date.now());
+  if (!event) {
+    c.var.log.info("sns notification ignored", { snsMessageId: m.MessageId });
+    return c.json({ ok: true, handled: false });
+  }
+  const stored = await applySesEvent(c.env, m.MessageId, event);
+  if (stored === null) {
+    c.var.log.warn("ses event for an unknown message id", { messageId: event.messageId, kind: event.kind });
+    return c.json({ ok: true, handled: false });
+  }
+  await dispatchOrDefer(c.env, c.var.log, stored);
+  return c.json({ ok: true, handled: true });
+});
+
+/**
+ * Applies one SES event in one batch: the SNS message id first (a replay fails there and rolls the rest
+ * back), then the email record, then the events. Returns the ids of the events stored, or null when no
+ * email has this SES message id.
+ */
+export async function applySesEvent(env: Env, snsMessageId: string, e: SesEvent): Promise<string[] | null> {
+  const db = env.DB;
+  const email = await db
+    .prepare("SELECT * FROM emails WHERE message_id = ?1")
+    .bind(e.messageId)
+    .first<Record<string, unknown>>();
+  if (!email) return null;
+  const row = {
+    id: email.id as string,
+    projectId: email.project_id as string,
+    contactId: email.contact_id as string,
+    templateId: email.template_id as string | null,
+    sourceType: email.source_type as string,
+  } as EmailRow;
+  const base = sentEventData(row, {
+    subject: (email.subject as string) ?? "",
+    from: (email.from_email as string) ?? "",
+    fromName: (email.from_name as string | null) ?? null,
+    messageId: e.messageId,
+    sentAt: (email.sent_at as number) ?? e.at,
+  });
+  const { sentAt: _sentAt, ...common } = base;
+  const at = new Date(e.at).toISOString();
+  const eventId = await derivedId("evt", "sns", snsMessageId, e.kind);
+  const statusEventId = await derivedId("evt", "sns", snsMessageId, "status");
+  const insertEvent = (name: string, data: unknown, where = "") =>
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
+         SELECT ?1, project_id, contact_id, ?2, ?3, ?4 FROM emails WHERE id = ?5 ${where}`,
+      )
+      .bind(eventId, name, JSON.stringify(data), Date.now(), row.id);
+  const statements: D1PreparedStatement[] = [
+    db.prepare("INSERT INTO sns_messages (id, received_at) VALUES (?1, ?2)").bind(snsMessageId, Date.now()),
+  ];
+  let unsubscribeReason: "bounce" | "complaint" | null = null;
+  switch (e.kind) {
+    case "delivery":
+      statements.push(
+        db
+          .prepare(
+            `UPDATE emails SET delivered_at = coalesce(delivered_at, ?2), updated_at = ?3,
+               status = CASE WHEN status IN ('SENT', 'SENDING', 'QUEUED') THEN 'DELIVERED' ELSE status END WHERE id = ?1`,
+          )
+          .bind(row.id, e.at, Date.now()),
+        insertEvent("email.delivery", { ...common, deliveredAt: at }),
+      );
+      break;
+    case "open":
+      statements.push(
+        insertEvent("email.open", { ...common, openedAt: at, opens: 1, isFirstOpen: true }, "AND opens = 0"),
+        db
+          .prepare(
+            "UPDATE emails SET opens = opens + 1, opened_at = coalesce(opened_at, ?2), updated_at = ?3 WHERE id = ?1",
+          )
+          .bind(row.id, e.at, Date.now()),
+      );
+      break;
+    case "click":
+      statements.push(
+        insertEvent(
+          "email.click",
+          { ...common, link: e.link, clickedAt: at, clicks: 1, isFirstClick: true },
+          "AND clicks = 0",
+        ),
+        db
+          .prepare(
+            "UPDATE emails SET clicks = clicks + 1, clicked_at = coalesce(clicked_at, ?2), updated_at = ?3 WHERE id = ?1",
+          )
+          .bind(row.id, e.at, Date.now()),
+      );
+      break;
+    case "bounce":
+      if (e.bounceType === "Permanent") {
+        statements.push(
+          db
+            .prepare("UPDATE emails SET status = 'BOUNCED', bounced_at = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(row.id, e.at, Date.now()),
+          insertEvent("email.bounce", { ...common, bounceType: "Permanent", bouncedAt: at }),
+        );
+        unsubscribeReason = "bounce";
+      } else {
+        statements.push(
+          insertEvent("email.bounce", { ...common, bounceType: e.bounceType, transientBounce: true }),
+        );
+      }
+      break;
+    case "complaint":
+      statements.push(
+        db
+          .prepare(
+            "UPDATE emails SET status = 'COMPLAINED', complained_at = ?2, updated_at = ?3 WHERE id = ?1",
+          )
+          .bind(row.id, e.at, Date.now()),
+        insertEvent("email.complaint", { ...common, complainedAt: at }),
+      );
+      unsubscribeReason = "complaint";
+      break;
+  }
+  let statusAt = -1;
+  if (unsubscribeReason) {
+    statusAt = statements.length;
+    statements.push(
+      statusChangeEvent(
+        env,
+        { contactId: row.contactId },
+        {
+          eventId: statusEventId,
+          projectId: row.projectId,
+          subscribed: false,
+          now: Date.now(),
+          data: { reason: unsubscribeReason },
+        },
+      ),
+      db
+        .prepare("UPDATE contacts SET subscribed = 0, updated_at = ?3 WHERE project_id = ?1 AND id = ?2")
+        .bind(row.projectId, row.contactId, Date.now()),
+    );
+  }
+  let results: D1Result[];
+  try {
+    results = await db.batch(statements);
+  } catch (err) {
+    if (err instanceof Error && /UNIQUE constraint failed: sns_messages/.test(err.message)) return [];
+    throw err;
+  }
+  const stored = [eventId];
+  if (statusAt >= 0 && (results[statusAt]?.meta.changes ?? 0) > 0) stored.push(statusEventId);
+  return stored;
+}
