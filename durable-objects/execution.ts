@@ -25,6 +25,7 @@ import {
 import { runStep, type StepEffects } from "../src/engine/steps";
 import type { Env } from "../src/env";
 import { createLogger, errorFields, type Logger } from "../src/log";
+import { refreshSegments } from "../src/segments";
 
 /** A step that cannot succeed however often it is tried: the execution FAILS with this error. */
 export class StepFailure extends Error {}
@@ -38,6 +39,8 @@ export class ExecutionDO extends DurableObject<Env> {
   private chain: Promise<unknown> = Promise.resolve();
   /** Events stored by steps (status changes), dispatched once the step loop has let go. */
   private toDispatch: string[] = [];
+  /** Whether a step changed the contact: its segments are re-evaluated once the loop lets go. */
+  private contactChanged = false;
   private log: Logger = createLogger({ component: "execution" });
 
   // ---- entry points -------------------------------------------------------------------------------
@@ -382,12 +385,17 @@ export class ExecutionDO extends DurableObject<Env> {
         if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
         const statusChanged = (status?.meta.changes ?? 0) > 0;
         if (statusChanged) this.toDispatch.push(statusEventId);
+        this.contactChanged = true;
         return { statusChanged };
       },
     };
   }
 
   private async dispatchPending(): Promise<void> {
+    if (this.contactChanged && this.state) {
+      this.contactChanged = false;
+      await refreshSegments(this.env, this.log, this.state.projectId, [this.state.contactId]);
+    }
     if (this.toDispatch.length === 0) return;
     const ids = this.toDispatch.splice(0);
     try {

@@ -12,6 +12,7 @@ import { contactRoutes } from "./routes/contacts";
 import { deliveryRoutes } from "./routes/deliveries";
 import { emailRoutes } from "./routes/emails";
 import { projectRoutes } from "./routes/project";
+import { segmentRoutes } from "./routes/segments";
 import { sendRoutes } from "./routes/send";
 import { snsRoutes } from "./routes/sns";
 import { templateRoutes } from "./routes/templates";
@@ -39,6 +40,7 @@ export const app = new Hono<AppEnv>()
   .route("/project", projectRoutes)
   .route("/workflows", workflowRoutes)
   .route("/templates", templateRoutes)
+  .route("/segments", segmentRoutes)
   .route("/emails", emailRoutes)
   .route("/webhook-deliveries", deliveryRoutes)
   .route("/webhooks", snsRoutes)

@@ -6,6 +6,7 @@ export interface Env {
   EXECUTIONS: DurableObjectNamespace<ExecutionDO>;
   WEBHOOKS_QUEUE: Queue<unknown>;
   EMAILS_QUEUE: Queue<unknown>;
+  SEGMENTS_QUEUE: Queue<unknown>;
   ENVIRONMENT: string;
   PUBLIC_URL: string;
   SES_REGION: string;
@@ -15,6 +16,8 @@ export interface Env {
   RETRY_DELAY_SCALE?: string;
   /** The sender used when neither the request nor the template names one. */
   DEFAULT_FROM?: string;
+  /** Comma-separated SNS topic ARNs /webhooks/sns accepts; empty accepts any (set it in production). */
+  SNS_TOPIC_ARNS?: string;
   /** Development and tests only: one more origin whose SNS signing certificates are trusted. */
   SNS_DEV_CERT_ORIGIN?: string;
   ADMIN_TOKEN?: string;

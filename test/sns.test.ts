@@ -354,3 +354,86 @@ describe("system events drive workflows", () => {
     expect((await contact(s)).data).toMatchObject({ engaged: true });
   });
 });
+
+describe("inbound email and topics", () => {
+  const received = (from: string, id = `inbound-${crypto.randomUUID()}`) => ({
+    notificationType: "Received",
+    content: "From: Jane <x>\r\n\r\nhello",
+    mail: {
+      timestamp: "2026-01-15T10:30:00.000Z",
+      source: from,
+      messageId: id,
+      destination: ["support@yourdomain.test"],
+      commonHeaders: {
+        from: [`Jane Smith <${from}>`],
+        to: ["support@yourdomain.test"],
+        subject: "Re: Your question",
+      },
+    },
+    receipt: {
+      timestamp: "2026-01-15T10:30:00.000Z",
+      processingTimeMillis: 142,
+      recipients: ["support@yourdomain.test"],
+      spamVerdict: { status: "PASS" },
+      virusVerdict: { status: "PASS" },
+      spfVerdict: { status: "PASS" },
+      dkimVerdict: { status: "GRAY" },
+      dmarcVerdict: { status: "PASS" },
+    },
+  });
+
+  it("an SES Received notification stores email.received for the sender, with the guide's verdicts", async () => {
+    const p = await createProject();
+    const from = uniqueEmail("Sender");
+    const m = await sign(notification(received(from)));
+    const res = await call("POST", `/webhooks/sns?project=${p.id}`, { body: m });
+    expect(res.status).toBe(200);
+    const list = await call("GET", `/contacts?search=${encodeURIComponent(from.toLowerCase())}`, {
+      key: p.secretKey,
+    });
+    expect(list.body.data).toHaveLength(1);
+    expect(list.body.data[0].subscribed).toBe(false);
+    const evs = (await call("GET", `/contacts/${list.body.data[0].id}/events`, { key: p.secretKey })).body
+      .data;
+    expect(evs).toHaveLength(1);
+    expect(evs[0]).toMatchObject({
+      name: "email.received",
+      data: {
+        from,
+        fromHeader: `Jane Smith <${from}>`,
+        to: "support@yourdomain.test",
+        subject: "Re: Your question",
+        recipients: ["support@yourdomain.test"],
+        hasContent: true,
+        spamVerdict: "PASS",
+        dkimVerdict: "GRAY",
+        processingTimeMillis: 142,
+      },
+    });
+    // The same notification again changes nothing.
+    expect((await call("POST", `/webhooks/sns?project=${p.id}`, { body: m })).status).toBe(200);
+    expect(
+      (await call("GET", `/contacts/${list.body.data[0].id}/events`, { key: p.secretKey })).body.data,
+    ).toHaveLength(1);
+  });
+
+  it("an inbound notification without a known project is refused", async () => {
+    const m = await sign(notification(received(uniqueEmail())));
+    expect((await call("POST", "/webhooks/sns", { body: m })).status).toBe(422);
+    expect((await call("POST", "/webhooks/sns?project=prj_nope", { body: m })).status).toBe(404);
+  });
+
+  it("with SNS_TOPIC_ARNS set, a validly signed message from another topic is refused", async () => {
+    const s = await sentEmail();
+    const before = env.SNS_TOPIC_ARNS;
+    (env as { SNS_TOPIC_ARNS?: string }).SNS_TOPIC_ARNS = "arn:aws:sns:us-east-1:123456789012:ours";
+    try {
+      const res = await post(await sign(notification(ses("Delivery", s.messageId))));
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe("UNKNOWN_TOPIC");
+      expect((await getEmail(s)).status).toBe("SENT");
+    } finally {
+      (env as { SNS_TOPIC_ARNS?: string }).SNS_TOPIC_ARNS = before;
+    }
+  });
+});

@@ -312,3 +312,43 @@ export const snsMessages = sqliteTable(
   },
   (t) => [index("sns_messages_received").on(t.receivedAt)],
 );
+
+export const segments = sqliteTable(
+  "segments",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    /** "VIP Users" → "vip-users": the events are segment.<slug>.entry / .exit. */
+    slug: text("slug").notNull(),
+    description: text("description"),
+    condition: text("condition").notNull(),
+    /** Bumped when the condition changes: backfill messages of an older generation stop. */
+    generation: integer("generation").notNull().default(0),
+    /** BACKFILLING until the background fill has seen every contact, then READY. */
+    backfill: text("backfill").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("segments_project_slug").on(t.projectId, t.slug),
+    index("segments_project_created").on(t.projectId, t.createdAt, t.id),
+  ],
+);
+
+export const segmentMembers = sqliteTable(
+  "segment_members",
+  {
+    segmentId: text("segment_id").notNull(),
+    contactId: text("contact_id").notNull(),
+    projectId: text("project_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.segmentId, t.contactId] }),
+    index("segment_members_contact").on(t.contactId),
+    index("segment_members_list").on(t.segmentId, t.createdAt, t.contactId),
+  ],
+);
+
+export type Segment = typeof segments.$inferSelect;

@@ -54,3 +54,76 @@ export function parseSesEvent(message: string, now: number): SesEvent | null {
       return null;
   }
 }
+
+export interface InboundEmail {
+  sender: string;
+  data: {
+    messageId: string;
+    from: string;
+    fromHeader: string;
+    to: string;
+    subject: string;
+    timestamp: string;
+    recipients: string[];
+    hasContent: boolean;
+    spamVerdict: string | null;
+    virusVerdict: string | null;
+    spfVerdict: string | null;
+    dkimVerdict: string | null;
+    dmarcVerdict: string | null;
+    processingTimeMillis: number | null;
+  };
+}
+
+interface ReceivedPayload {
+  notificationType?: string;
+  content?: string;
+  mail?: {
+    messageId?: string;
+    source?: string;
+    timestamp?: string;
+    destination?: string[];
+    commonHeaders?: { from?: string[]; to?: string[]; subject?: string };
+  };
+  receipt?: {
+    timestamp?: string;
+    recipients?: string[];
+    processingTimeMillis?: number;
+    spamVerdict?: { status?: string };
+    virusVerdict?: { status?: string };
+    spfVerdict?: { status?: string };
+    dkimVerdict?: { status?: string };
+    dmarcVerdict?: { status?: string };
+  };
+}
+
+/** An SES inbound `Received` notification as `email.received`'s payload (Plunk's guide), or null. */
+export function parseInbound(message: string): InboundEmail | null {
+  let p: ReceivedPayload;
+  try {
+    p = JSON.parse(message) as ReceivedPayload;
+  } catch {
+    return null;
+  }
+  if (p.notificationType !== "Received" || !p.mail?.source || !p.mail.messageId) return null;
+  const recipients = p.receipt?.recipients ?? p.mail.destination ?? [];
+  return {
+    sender: p.mail.source.trim().toLowerCase(),
+    data: {
+      messageId: p.mail.messageId,
+      from: p.mail.source,
+      fromHeader: p.mail.commonHeaders?.from?.[0] ?? p.mail.source,
+      to: recipients[0] ?? p.mail.commonHeaders?.to?.[0] ?? "",
+      subject: p.mail.commonHeaders?.subject ?? "",
+      timestamp: p.mail.timestamp ?? p.receipt?.timestamp ?? new Date().toISOString(),
+      recipients,
+      hasContent: typeof p.content === "string" && p.content.length > 0,
+      spamVerdict: p.receipt?.spamVerdict?.status ?? null,
+      virusVerdict: p.receipt?.virusVerdict?.status ?? null,
+      spfVerdict: p.receipt?.spfVerdict?.status ?? null,
+      dkimVerdict: p.receipt?.dkimVerdict?.status ?? null,
+      dmarcVerdict: p.receipt?.dmarcVerdict?.status ?? null,
+      processingTimeMillis: p.receipt?.processingTimeMillis ?? null,
+    },
+  };
+}

@@ -1,6 +1,7 @@
 /** The queue handler: each queue to its consumer (dead-letter queues end in `-dlq`). */
 import type { Env } from "../env";
 import { createLogger } from "../log";
+import { type BackfillMessage, consumeBackfill } from "../segments";
 import { consumeEmailDeadLetters, consumeEmails, type EmailQueueMessage } from "./emails";
 import { consumeWebhookDeadLetters, consumeWebhooks, type WebhookQueueMessage } from "./webhooks";
 
@@ -14,6 +15,9 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
   if (batch.queue.startsWith("emails")) {
     const b = batch as MessageBatch<EmailQueueMessage>;
     return dead ? consumeEmailDeadLetters(b, env, log) : consumeEmails(b, env, log);
+  }
+  if (batch.queue.startsWith("segments")) {
+    return consumeBackfill(batch as MessageBatch<BackfillMessage>, env, log);
   }
   log.error("message for an unknown queue", { count: batch.messages.length });
   batch.retryAll();

@@ -14,6 +14,7 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { refreshSegments } from "../segments";
 
 const contactData = z.record(z.string(), z.unknown());
 
@@ -85,6 +86,7 @@ export const contactRoutes = new Hono<AppEnv>()
     ]);
     if (status?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
     const row = upsert?.results[0] as ContactRowRaw;
+    await refreshSegments(c.env, c.var.log, projectId, [row.id]);
     return c.json(fromRaw(row), row.created ? 201 : 200);
   })
   .get("/:id", async (c) => {
@@ -126,6 +128,7 @@ export const contactRoutes = new Hono<AppEnv>()
     const row = results[1]?.results[0] as ContactRowRaw | undefined;
     if (!row) throw contactNotFound();
     if (results[0]?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
+    await refreshSegments(c.env, c.var.log, projectId, [row.id]);
     return c.json(fromRaw(row));
   })
   .delete("/:id", async (c) => {

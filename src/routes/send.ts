@@ -12,6 +12,7 @@ import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { fieldError, validationError } from "../http/errors";
 import { expireKey, isKeyTaken, readIdempotency, recordKey, replay } from "../http/idempotency";
+import { refreshSegments } from "../segments";
 import { loadTemplate } from "./templates";
 
 const address = z.union([
@@ -163,6 +164,9 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
     .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)
     .map((r) => r.statusEventId);
   await dispatchOrDefer(c.env, c.var.log, statusEvents);
+  await refreshSegments(c.env, c.var.log, projectId, [
+    ...new Set(plan.map((_, i) => (results[upsertAt[i] as number]?.results[0] as { id: string }).id)),
+  ]);
   const emailsOut = plan.map((r, i) => {
     const row = results[upsertAt[i] as number]?.results[0] as { id: string; email: string };
     return { contact: { id: row.id, email: row.email }, email: r.emailId };

@@ -6,17 +6,21 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { statusChangeEvent } from "../db/contact-sql";
+import { statusChangeEvent, upsertContact } from "../db/contact-sql";
+import { isUniqueViolation } from "../db/errors";
 import type { EmailRow } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
-import { derivedId } from "../domain/ids";
-import { parseSesEvent, type SesEvent } from "../domain/ses-events";
+import { derivedId, newId } from "../domain/ids";
+import { type InboundEmail, parseInbound, parseSesEvent, type SesEvent } from "../domain/ses-events";
+import { emailField } from "../domain/track";
 import type { Env } from "../env";
 import { readRawBody } from "../http/body";
 import type { AppEnv } from "../http/context";
-import { ApiError, validationError, zodFieldErrors } from "../http/errors";
+import { ApiError, fieldError, notFound, validationError, zodFieldErrors } from "../http/errors";
 import { isTrustedSnsUrl, type SnsMessage, verifySnsMessage } from "../integrations/sns";
+import type { Logger } from "../log";
 import { sentEventData } from "../queues/emails";
+import { refreshSegments } from "../segments";
 
 const snsBody = z.object({
   Type: z.enum(["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]),
@@ -45,6 +49,14 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
   const parsed = snsBody.safeParse(json);
   if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
   const m = parsed.data as SnsMessage;
+  const topics = (c.env.SNS_TOPIC_ARNS ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (topics.length > 0 && !topics.includes(m.TopicArn)) {
+    c.var.log.warn("sns message from a topic not in SNS_TOPIC_ARNS", { topicArn: m.TopicArn });
+    throw new ApiError(403, "UNKNOWN_TOPIC", "This SNS topic is not one this deployment listens to");
+  }
   const verdict = await verifySnsMessage(m, trust(c.env));
   if (!verdict.ok) {
     c.var.log.warn("sns message refused", { reason: verdict.reason, snsMessageId: m.MessageId });
@@ -60,6 +72,9 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     return c.json({ confirmed: true });
   }
   if (m.Type === "UnsubscribeConfirmation") return c.json({ ok: true });
+  const inbound = parseInbound(m.Message);
+  if (inbound)
+    return c.json(await receiveInbound(c.env, c.var.log, c.req.query("project"), m.MessageId, inbound));
   const event = parseSesEvent(m.Message, Date.now());
   if (!event) {
     c.var.log.info("sns notification ignored", { snsMessageId: m.MessageId });
@@ -70,16 +85,22 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     c.var.log.warn("ses event for an unknown message id", { messageId: event.messageId, kind: event.kind });
     return c.json({ ok: true, handled: false });
   }
-  await dispatchOrDefer(c.env, c.var.log, stored);
+  await dispatchOrDefer(c.env, c.var.log, stored.eventIds);
+  if (stored.eventIds.length > 1)
+    await refreshSegments(c.env, c.var.log, stored.projectId, [stored.contactId]);
   return c.json({ ok: true, handled: true });
 });
 
 /**
  * Applies one SES event in one batch: the SNS message id first (a replay fails there and rolls the rest
- * back), then the email record, then the events. Returns the ids of the events stored, or null when no
- * email has this SES message id.
+ * back), then the email record, then the events. Returns the ids of the events stored (none for a
+ * replay) and whose they are, or null when no email has this SES message id.
  */
-export async function applySesEvent(env: Env, snsMessageId: string, e: SesEvent): Promise<string[] | null> {
+export async function applySesEvent(
+  env: Env,
+  snsMessageId: string,
+  e: SesEvent,
+): Promise<{ eventIds: string[]; projectId: string; contactId: string } | null> {
   const db = env.DB;
   const email = await db
     .prepare("SELECT * FROM emails WHERE message_id = ?1")
@@ -202,10 +223,73 @@ export async function applySesEvent(env: Env, snsMessageId: string, e: SesEvent)
   try {
     results = await db.batch(statements);
   } catch (err) {
-    if (err instanceof Error && /UNIQUE constraint failed: sns_messages/.test(err.message)) return [];
+    if (isUniqueViolation(err, "sns_messages")) {
+      return { eventIds: [], projectId: row.projectId, contactId: row.contactId };
+    }
     throw err;
   }
-  const stored = [eventId];
-  if (statusAt >= 0 && (results[statusAt]?.meta.changes ?? 0) > 0) stored.push(statusEventId);
-  return stored;
+  const eventIds = [eventId];
+  if (statusAt >= 0 && (results[statusAt]?.meta.changes ?? 0) > 0) eventIds.push(statusEventId);
+  return { eventIds, projectId: row.projectId, contactId: row.contactId };
+}
+
+/**
+ * An SES inbound `Received` notification: `email.received` for the sender, as a contact of the project
+ * the subscription names (`/webhooks/sns?project=prj_…`; a new sender is created unsubscribed).
+ */
+async function receiveInbound(
+  env: Env,
+  log: Logger,
+  projectId: string | undefined,
+  snsMessageId: string,
+  mail: InboundEmail,
+) {
+  if (!projectId)
+    throw fieldError(
+      "project",
+      "Inbound subscriptions name their project: /webhooks/sns?project=prj_…",
+      "required",
+    );
+  const project = await env.DB.prepare("SELECT id FROM projects WHERE id = ?1")
+    .bind(projectId)
+    .first<{ id: string }>();
+  if (!project) throw notFound("Project", "PROJECT_NOT_FOUND");
+  const sender = emailField.safeParse(mail.sender);
+  if (!sender.success) {
+    log.warn("inbound email from an address we cannot store", { snsMessageId });
+    return { ok: true, handled: false };
+  }
+  const now = Date.now();
+  const eventId = await derivedId("evt", "sns", snsMessageId, "received");
+  const db = env.DB;
+  try {
+    await db.batch([
+      db.prepare("INSERT INTO sns_messages (id, received_at) VALUES (?1, ?2)").bind(snsMessageId, now),
+      upsertContact(env, {
+        id: newId("ctc", now),
+        projectId,
+        email: sender.data,
+        subscribed: null,
+        defaultSubscribed: false,
+        data: {},
+        now,
+      }),
+      db
+        .prepare(
+          `INSERT INTO events (id, project_id, contact_id, name, data, created_at)
+           VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), 'email.received', ?4, ?5)`,
+        )
+        .bind(eventId, projectId, sender.data, JSON.stringify(mail.data), now),
+    ]);
+  } catch (err) {
+    if (isUniqueViolation(err, "sns_messages")) return { ok: true, handled: true };
+    throw err;
+  }
+  await dispatchOrDefer(env, log, [eventId]);
+  const contact = await db
+    .prepare("SELECT id FROM contacts WHERE project_id = ?1 AND email = ?2")
+    .bind(projectId, sender.data)
+    .first<{ id: string }>();
+  if (contact) await refreshSegments(env, log, projectId, [contact.id]);
+  return { ok: true, handled: true };
 }

@@ -6,6 +6,7 @@ import { projectAuth } from "../http/auth";
 import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { readIdempotency } from "../http/idempotency";
+import { refreshSegments } from "../segments";
 
 export const trackRoutes = new Hono<AppEnv>().post(
   "/track",
@@ -28,6 +29,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
     });
     if (result instanceof Response) return result;
     await dispatchOrDefer(c.env, c.var.log, result.stored);
+    await refreshSegments(c.env, c.var.log, project.id, [result.contactId]);
     return c.json({
       success: true,
       data: { contact: result.contactId, event: result.eventId, timestamp: result.timestamp },

@@ -11,6 +11,7 @@ import { tokenContactId, verifyUnsubscribeToken } from "../domain/unsubscribe";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
 import { ApiError } from "../http/errors";
+import { refreshSegments } from "../segments";
 
 interface Target {
   contactId: string;
@@ -70,7 +71,10 @@ async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, s
       t.contactId,
     ),
   ]);
-  if (changed?.meta.changes) await dispatchOrDefer(env, log, [eventId]);
+  if (changed?.meta.changes) {
+    await dispatchOrDefer(env, log, [eventId]);
+    await refreshSegments(env, log, t.projectId, [t.contactId]);
+  }
 }
 
 export const unsubscribeRoutes = new Hono<AppEnv>()
