@@ -437,3 +437,23 @@ describe("inbound email and topics", () => {
     }
   });
 });
+
+describe("GET /project stats", () => {
+  it("counts the last 30 days: sent, delivered, permanent bounces, complaints, and the bounce rate", async () => {
+    const p = await createProject();
+    const a = await sentEmail(p);
+    const b = await sentEmail(p);
+    const c = await sentEmail(p);
+    const d = await sentEmail(p);
+    await post(await sign(notification(ses("Delivery", a.messageId))));
+    await post(await sign(notification(ses("Bounce", b.messageId, { bounce: { bounceType: "Permanent" } }))));
+    await post(await sign(notification(ses("Bounce", c.messageId, { bounce: { bounceType: "Transient" } }))));
+    await post(await sign(notification(ses("Complaint", d.messageId))));
+    const old = await sentEmail(p);
+    await env.DB.prepare("UPDATE emails SET sent_at = ?2 WHERE id = ?1")
+      .bind(old.emailId, Date.now() - 31 * 86_400_000)
+      .run();
+    const res = await call("GET", "/project", { key: p.secretKey });
+    expect(res.body.stats).toEqual({ sent: 4, delivered: 1, bounced: 1, complained: 1, bounceRate: 0.25 });
+  });
+});

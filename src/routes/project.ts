@@ -3,10 +3,36 @@ import { Hono } from "hono";
 import { projects } from "../db/schema";
 import { newSecret } from "../domain/crypto";
 import { iso } from "../domain/shapes";
+import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { notFound } from "../http/errors";
+
+const STATS_WINDOW_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * The last 30 days of email: sent (SES accepted), delivered, bounced (permanent only), complained, and
+ * bounceRate = bounced / sent (0 when nothing was sent).
+ */
+async function stats(env: Env, projectId: string, now: number) {
+  const row = await env.DB.prepare(
+    `SELECT count(*) AS sent, count(delivered_at) AS delivered, count(bounced_at) AS bounced,
+       count(complained_at) AS complained
+     FROM emails WHERE project_id = ?1 AND sent_at >= ?2`,
+  )
+    .bind(projectId, now - STATS_WINDOW_MS)
+    .first<{ sent: number; delivered: number; bounced: number; complained: number }>();
+  const sent = row?.sent ?? 0;
+  const bounced = row?.bounced ?? 0;
+  return {
+    sent,
+    delivered: row?.delivered ?? 0,
+    bounced,
+    complained: row?.complained ?? 0,
+    bounceRate: sent === 0 ? 0 : Math.round((bounced / sent) * 10_000) / 10_000,
+  };
+}
 
 /** The old secret keeps signing beside the new one for this long. */
 export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -35,5 +61,6 @@ export const projectRoutes = new Hono<AppEnv>()
       secretKeyPrefix: p.secretKeyPrefix,
       webhookSecret: p.webhookSecret,
       createdAt: iso(p.createdAt),
+      stats: await stats(c.env, p.id, Date.now()),
     });
   });
