@@ -109,6 +109,8 @@ export const workflowSteps = sqliteTable(
     type: text("type").notNull(),
     name: text("name").notNull(),
     config: text("config").notNull(),
+    /** The step's name in a workflow file (PUT /workflows/:id/definition); null for steps made one by one. */
+    key: text("key"),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [index("steps_workflow").on(t.workflowId, t.createdAt)],

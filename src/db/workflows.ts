@@ -1,8 +1,10 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
+import { webhookUrlProblem } from "../domain/ssrf";
+import type { StepConfig, StepType } from "../domain/workflow/config";
 import type { Env } from "../env";
 import { db } from "../http/db";
-import { notFound } from "../http/errors";
-import { type Workflow, workflows } from "./schema";
+import { conflict, type FieldError, notFound } from "../http/errors";
+import { executions, templates, type Workflow, workflows } from "./schema";
 
 /** This project's workflow, or 404 WORKFLOW_NOT_FOUND (another project's id included). */
 export async function loadWorkflow(env: Env, projectId: string, id: string): Promise<Workflow> {
@@ -12,4 +14,50 @@ export async function loadWorkflow(env: Env, projectId: string, id: string): Pro
     .where(and(eq(workflows.projectId, projectId), eq(workflows.id, id)));
   if (!row) throw notFound("Workflow", "WORKFLOW_NOT_FOUND");
   return row;
+}
+
+/** While the workflow has RUNNING or WAITING executions its steps and transitions stay as they are. */
+export async function assertUnlocked(env: Env, workflowId: string): Promise<void> {
+  const [active] = await db(env)
+    .select({ id: executions.id })
+    .from(executions)
+    .where(and(eq(executions.workflowId, workflowId), inArray(executions.status, ["RUNNING", "WAITING"])))
+    .limit(1);
+  if (active) {
+    throw conflict(
+      "The workflow has running or waiting executions; cancel them (or let them end) before changing its steps",
+      "WORKFLOW_LOCKED",
+    );
+  }
+}
+
+/**
+ * What a config names outside itself: a SEND_EMAIL's template must be this project's; a WEBHOOK's URL
+ * must pass the SSRF guard (outside development). A URL with Liquid in its host is checked at send.
+ * Field names are relative to the step (`config.templateId`, `config.url`).
+ */
+export async function stepReferenceProblem(
+  env: Env,
+  projectId: string,
+  type: StepType,
+  config: unknown,
+): Promise<FieldError | null> {
+  if (type === "SEND_EMAIL") {
+    const { templateId } = config as StepConfig<"SEND_EMAIL">;
+    const [tpl] = await db(env)
+      .select({ id: templates.id })
+      .from(templates)
+      .where(and(eq(templates.projectId, projectId), eq(templates.id, templateId)));
+    if (!tpl)
+      return {
+        field: "config.templateId",
+        message: "No such template in this project",
+        code: "unknown_template",
+      };
+  }
+  if (type === "WEBHOOK" && env.ENVIRONMENT !== "development") {
+    const reason = webhookUrlProblem((config as StepConfig<"WEBHOOK">).url);
+    if (reason) return { field: "config.url", message: reason, code: "forbidden_url" };
+  }
+  return null;
 }

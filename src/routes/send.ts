@@ -164,12 +164,10 @@ export const sendRoutes = new Hono<AppEnv>().post("/send", projectAuth(), async 
     .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)
     .map((r) => r.statusEventId);
   await dispatchOrDefer(c.env, c.var.log, statusEvents);
-  await refreshSegments(c.env, c.var.log, projectId, [
-    ...new Set(plan.map((_, i) => (results[upsertAt[i] as number]?.results[0] as { id: string }).id)),
-  ]);
   const emailsOut = plan.map((r, i) => {
     const row = results[upsertAt[i] as number]?.results[0] as { id: string; email: string };
     return { contact: { id: row.id, email: row.email }, email: r.emailId };
   });
+  await refreshSegments(c.env, c.var.log, projectId, [...new Set(emailsOut.map((e) => e.contact.id))]);
   return c.json({ success: true, data: { emails: emailsOut, timestamp } });
 });

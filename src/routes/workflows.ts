@@ -3,7 +3,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { executions, templates, workflowSteps, workflows, workflowTransitions } from "../db/schema";
-import { loadWorkflow } from "../db/workflows";
+import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workflows";
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
 import { webhookUrlProblem } from "../domain/ssrf";
@@ -24,6 +24,7 @@ import { db } from "../http/db";
 import { ApiError, conflict, fieldError, notFound, validationError, zodFieldErrors } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { executionRoutes } from "./executions";
+import { definitionRoutes } from "./workflow-definition";
 
 export const MAX_STEPS_PER_WORKFLOW = 250;
 
@@ -80,21 +81,6 @@ export const showTransition = (t: TransitionRow) => ({
   branch: t.branch,
 });
 
-/** While the workflow has RUNNING or WAITING executions its steps and transitions stay as they are. */
-async function assertUnlocked(env: Env, workflowId: string): Promise<void> {
-  const [active] = await db(env)
-    .select({ id: executions.id })
-    .from(executions)
-    .where(and(eq(executions.workflowId, workflowId), inArray(executions.status, ["RUNNING", "WAITING"])))
-    .limit(1);
-  if (active) {
-    throw conflict(
-      "The workflow has running or waiting executions; cancel them (or let them end) before changing its steps",
-      "WORKFLOW_LOCKED",
-    );
-  }
-}
-
 async function loadGraph(env: Env, workflowId: string) {
   const d = db(env);
   const [steps, transitions] = await Promise.all([
@@ -112,24 +98,9 @@ async function loadGraph(env: Env, workflowId: string) {
   return { steps, transitions };
 }
 
-/**
- * What a config names outside itself: a SEND_EMAIL's template must be this project's; a WEBHOOK's URL
- * must pass the SSRF guard (outside development). A URL with Liquid in its host is checked at send.
- */
 async function checkReferences(env: Env, projectId: string, type: StepType, config: unknown): Promise<void> {
-  if (type === "SEND_EMAIL") {
-    const { templateId } = config as StepConfig<"SEND_EMAIL">;
-    const [tpl] = await db(env)
-      .select({ id: templates.id })
-      .from(templates)
-      .where(and(eq(templates.projectId, projectId), eq(templates.id, templateId)));
-    if (!tpl) throw fieldError("config.templateId", "No such template in this project", "unknown_template");
-  }
-  if (type === "WEBHOOK" && env.ENVIRONMENT !== "development") {
-    const { url } = config as StepConfig<"WEBHOOK">;
-    const reason = webhookUrlProblem(url);
-    if (reason) throw fieldError("config.url", reason, "forbidden_url");
-  }
+  const problem = await stepReferenceProblem(env, projectId, type, config);
+  if (problem) throw validationError([problem]);
 }
 
 const touch = (env: Env, workflowId: string, now: number) =>
@@ -160,6 +131,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       type: "TRIGGER",
       name: "Trigger",
       config: JSON.stringify({ eventName: data.eventName }),
+      key: null,
       createdAt: now,
     };
     const d = db(c.env);
@@ -251,6 +223,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       type: parsed.data.type,
       name: parsed.data.name,
       config: JSON.stringify(parsed.data.config),
+      key: null,
       createdAt: now,
     };
     await d.batch([d.insert(workflowSteps).values(row), touch(c.env, wf.id, now)]);
@@ -402,4 +375,5 @@ export const workflowRoutes = new Hono<AppEnv>()
     ]);
     return c.body(null, 204);
   })
+  .route("/:id/definition", definitionRoutes)
   .route("/:id/executions", executionRoutes);

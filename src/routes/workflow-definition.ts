@@ -1,0 +1,307 @@
+/**
+ * Workflows as code: `GET|PUT /workflows/:id/definition` read and write a whole workflow as one object,
+ * its steps and transitions named by the file's own keys. PUT validates the whole, then creates the
+ * workflow (201) or replaces its steps and transitions (200) in one D1 batch: all or nothing.
+ */
+import { and, asc, eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { isUniqueViolation } from "../db/errors";
+import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
+import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
+import { derivedId, newId } from "../domain/ids";
+import { eventName } from "../domain/track";
+import { configByType, STEP_TYPES, type StepType } from "../domain/workflow/config";
+import { type GraphTransition, transitionProblem } from "../domain/workflow/graph";
+import type { Env } from "../env";
+import { parseJson } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { db } from "../http/db";
+import {
+  conflict,
+  type FieldError,
+  fieldError,
+  notFound,
+  validationError,
+  zodFieldErrors,
+} from "../http/errors";
+
+export const MAX_STEPS = 250;
+const KEY = /^[A-Za-z0-9_-]{1,64}$/;
+const TRIGGER_KEY = "trigger";
+
+const definitionBody = z.strictObject({
+  id: z.string().regex(/^wf_[A-Za-z0-9_-]{1,64}$/, "A workflow id: wf_ and up to 64 letters, digits, _ or -"),
+  name: z.string().trim().min(1).max(100),
+  description: z.string().max(1000).nullish(),
+  eventName,
+  enabled: z.boolean().default(false),
+  allowReentry: z.boolean().default(false),
+  steps: z
+    .record(
+      z.string().regex(KEY, "Step keys are 1-64 letters, digits, _ or -"),
+      z.strictObject({
+        type: z.enum(STEP_TYPES.filter((t) => t !== "TRIGGER") as [StepType, ...StepType[]]),
+        name: z.string().trim().min(1).max(100).optional(),
+        config: z.unknown(),
+      }),
+    )
+    .default({}),
+  transitions: z
+    .array(
+      z.strictObject({
+        from: z.string().regex(KEY),
+        to: z.string().regex(KEY),
+        branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
+      }),
+    )
+    .max(MAX_STEPS * 2)
+    .default([]),
+});
+
+export type WorkflowDefinition = z.output<typeof definitionBody>;
+
+interface PlannedStep {
+  id: string;
+  key: string;
+  type: StepType;
+  name: string;
+  config: unknown;
+}
+
+/** Checks the whole definition and turns keys into step ids; every problem is one field error. */
+async function plan(env: Env, projectId: string, def: WorkflowDefinition, triggerId: string) {
+  const errors: FieldError[] = [];
+  const keys = Object.keys(def.steps);
+  if (keys.includes(TRIGGER_KEY)) {
+    errors.push({
+      field: "steps.trigger",
+      message: '"trigger" names the TRIGGER step, made with the workflow',
+      code: "reserved_key",
+    });
+  }
+  if (keys.length + 1 > MAX_STEPS) {
+    errors.push({
+      field: "steps",
+      message: `A workflow has at most ${MAX_STEPS} steps`,
+      code: "too_many_steps",
+    });
+  }
+  const steps: PlannedStep[] = [];
+  for (const [key, step] of Object.entries(def.steps)) {
+    if (key === TRIGGER_KEY) continue;
+    const parsed = configByType[step.type].safeParse(step.config);
+    if (!parsed.success) {
+      for (const e of zodFieldErrors(parsed.error)) {
+        errors.push({ ...e, field: `steps.${key}.config${e.field === "body" ? "" : `.${e.field}`}` });
+      }
+      continue;
+    }
+    const problem = await stepReferenceProblem(env, projectId, step.type, parsed.data);
+    if (problem) errors.push({ ...problem, field: `steps.${key}.${problem.field}` });
+    steps.push({
+      id: await derivedId("stp", def.id, key),
+      key,
+      type: step.type,
+      name: step.name ?? key,
+      config: parsed.data,
+    });
+  }
+  const byKey = new Map<string, { id: string; type: StepType }>([
+    [TRIGGER_KEY, { id: triggerId, type: "TRIGGER" }],
+    ...steps.map((s) => [s.key, { id: s.id, type: s.type }] as const),
+  ]);
+  const graphSteps = [...byKey.values()];
+  const transitions: GraphTransition[] = [];
+  def.transitions.forEach((t, i) => {
+    const from = byKey.get(t.from);
+    const to = byKey.get(t.to);
+    if (!from)
+      return errors.push({
+        field: `transitions.${i}.from`,
+        message: `No step "${t.from}"`,
+        code: "unknown_step",
+      });
+    if (!to)
+      return errors.push({
+        field: `transitions.${i}.to`,
+        message: `No step "${t.to}"`,
+        code: "unknown_step",
+      });
+    const next = { fromStepId: from.id, toStepId: to.id, branch: t.branch ?? null };
+    const problem = transitionProblem(graphSteps, transitions, next);
+    if (problem) {
+      const field = problem.field === "fromStepId" ? "from" : problem.field === "toStepId" ? "to" : "branch";
+      return errors.push({
+        field: `transitions.${i}.${field}`,
+        message: problem.message,
+        code: problem.code,
+      });
+    }
+    transitions.push(next);
+  });
+  if (errors.length) throw validationError(errors);
+  return { steps, transitions };
+}
+
+/** The workflow as a definition: the same object PUT takes, in a stable order. */
+async function readDefinition(env: Env, projectId: string, id: string) {
+  const d = db(env);
+  const [wf] = await d
+    .select()
+    .from(workflows)
+    .where(and(eq(workflows.projectId, projectId), eq(workflows.id, id)));
+  if (!wf) throw notFound("Workflow", "WORKFLOW_NOT_FOUND");
+  const [steps, transitions] = await Promise.all([
+    d
+      .select()
+      .from(workflowSteps)
+      .where(eq(workflowSteps.workflowId, id))
+      .orderBy(asc(workflowSteps.createdAt), asc(workflowSteps.id)),
+    d
+      .select()
+      .from(workflowTransitions)
+      .where(eq(workflowTransitions.workflowId, id))
+      .orderBy(asc(workflowTransitions.createdAt), asc(workflowTransitions.id)),
+  ]);
+  const keyOf = new Map(steps.map((s) => [s.id, s.type === "TRIGGER" ? TRIGGER_KEY : (s.key ?? s.id)]));
+  const out: Record<string, unknown> = { id: wf.id, name: wf.name };
+  if (wf.description !== null) out.description = wf.description;
+  out.eventName = wf.eventName;
+  out.enabled = wf.enabled;
+  out.allowReentry = wf.allowReentry;
+  out.steps = Object.fromEntries(
+    steps
+      .filter((s) => s.type !== "TRIGGER")
+      .map((s) => {
+        const key = keyOf.get(s.id) as string;
+        const step: Record<string, unknown> = { type: s.type };
+        if (s.name !== key) step.name = s.name;
+        step.config = JSON.parse(s.config);
+        return [key, step];
+      }),
+  );
+  out.transitions = transitions.map((t) => ({
+    from: keyOf.get(t.fromStepId),
+    to: keyOf.get(t.toStepId),
+    ...(t.branch ? { branch: t.branch } : {}),
+  }));
+  return out;
+}
+
+export const definitionRoutes = new Hono<AppEnv>()
+  .get("/", async (c) => c.json(await readDefinition(c.env, c.var.project.id, c.req.param("id") as string)))
+  .put("/", async (c) => {
+    const id = c.req.param("id") as string;
+    const { data: def } = await parseJson(c, definitionBody);
+    if (def.id !== id) throw fieldError("id", "The body's id must be the path's", "id_mismatch");
+    const projectId = c.var.project.id;
+    const d = db(c.env);
+    const [existing] = await d.select().from(workflows).where(eq(workflows.id, id));
+    if (existing && existing.projectId !== projectId) {
+      // Ids are global: another project's workflow has this one.
+      throw fieldError("id", "This workflow id is taken", "id_taken");
+    }
+    if (existing && existing.eventName !== def.eventName) {
+      throw fieldError(
+        "eventName",
+        "The trigger event is permanent: use a new workflow id for another",
+        "immutable",
+      );
+    }
+    let triggerId: string;
+    if (existing) {
+      const [trigger] = await d
+        .select({ id: workflowSteps.id })
+        .from(workflowSteps)
+        .where(and(eq(workflowSteps.workflowId, id), eq(workflowSteps.type, "TRIGGER")));
+      triggerId = trigger?.id ?? (await derivedId("stp", id, TRIGGER_KEY));
+    } else {
+      triggerId = await derivedId("stp", id, TRIGGER_KEY);
+    }
+    const { steps, transitions } = await plan(c.env, projectId, def, triggerId);
+    if (existing) await assertUnlocked(c.env, id);
+
+    const now = Date.now();
+    const db1 = c.env.DB;
+    const statements: D1PreparedStatement[] = [];
+    if (existing) {
+      statements.push(
+        db1
+          .prepare(
+            `UPDATE workflows SET name = ?2, description = ?3, enabled = ?4, allow_reentry = ?5, updated_at = ?6
+             WHERE id = ?1`,
+          )
+          .bind(id, def.name, def.description ?? null, def.enabled ? 1 : 0, def.allowReentry ? 1 : 0, now),
+        db1.prepare("DELETE FROM workflow_transitions WHERE workflow_id = ?1").bind(id),
+        db1.prepare("DELETE FROM workflow_steps WHERE workflow_id = ?1 AND type != 'TRIGGER'").bind(id),
+      );
+    } else {
+      statements.push(
+        db1
+          .prepare(
+            `INSERT INTO workflows (id, project_id, name, description, event_name, enabled, allow_reentry, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)`,
+          )
+          .bind(
+            id,
+            projectId,
+            def.name,
+            def.description ?? null,
+            def.eventName,
+            def.enabled ? 1 : 0,
+            def.allowReentry ? 1 : 0,
+            now,
+          ),
+        db1
+          .prepare(
+            `INSERT INTO workflow_steps (id, project_id, workflow_id, type, name, config, key, created_at)
+             VALUES (?1, ?2, ?3, 'TRIGGER', 'Trigger', ?4, ?5, ?6)`,
+          )
+          .bind(triggerId, projectId, id, JSON.stringify({ eventName: def.eventName }), TRIGGER_KEY, now),
+      );
+    }
+    // Creation times one millisecond apart keep the file's order.
+    steps.forEach((s, i) => {
+      statements.push(
+        db1
+          .prepare(
+            `INSERT INTO workflow_steps (id, project_id, workflow_id, type, name, config, key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+          )
+          .bind(s.id, projectId, id, s.type, s.name, JSON.stringify(s.config), s.key, now + 1 + i),
+      );
+    });
+    transitions.forEach((t, i) => {
+      statements.push(
+        db1
+          .prepare(
+            `INSERT INTO workflow_transitions (id, project_id, workflow_id, from_step_id, to_step_id, branch, branch_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+          )
+          .bind(
+            newId("trn", now),
+            projectId,
+            id,
+            t.fromStepId,
+            t.toStepId,
+            t.branch,
+            t.branch ?? "",
+            now + 1 + i,
+          ),
+      );
+    });
+    try {
+      await db1.batch(statements);
+    } catch (err) {
+      if (isUniqueViolation(err, "workflow"))
+        throw conflict("The workflow was applied concurrently; try again");
+      throw err;
+    }
+    c.var.log.info("workflow definition applied", {
+      workflowId: id,
+      steps: steps.length,
+      created: !existing,
+    });
+    return c.json(await readDefinition(c.env, projectId, id), existing ? 200 : 201);
+  });
