@@ -113,33 +113,23 @@ async function plan(env: Env, projectId: string, def: WorkflowDefinition, trigge
   ]);
   const graphSteps = [...byKey.values()];
   const transitions: GraphTransition[] = [];
-  def.transitions.forEach((t, i) => {
+  for (const [i, t] of def.transitions.entries()) {
     const from = byKey.get(t.from);
     const to = byKey.get(t.to);
-    if (!from)
-      return errors.push({
-        field: `transitions.${i}.from`,
-        message: `No step "${t.from}"`,
-        code: "unknown_step",
-      });
-    if (!to)
-      return errors.push({
-        field: `transitions.${i}.to`,
-        message: `No step "${t.to}"`,
-        code: "unknown_step",
-      });
+    if (!from || !to) {
+      const [end, key] = from ? (["to", t.to] as const) : (["from", t.from] as const);
+      errors.push({ field: `transitions.${i}.${end}`, message: `No step "${key}"`, code: "unknown_step" });
+      continue;
+    }
     const next = { fromStepId: from.id, toStepId: to.id, branch: t.branch ?? null };
     const problem = transitionProblem(graphSteps, transitions, next);
     if (problem) {
       const field = problem.field === "fromStepId" ? "from" : problem.field === "toStepId" ? "to" : "branch";
-      return errors.push({
-        field: `transitions.${i}.${field}`,
-        message: problem.message,
-        code: problem.code,
-      });
+      errors.push({ field: `transitions.${i}.${field}`, message: problem.message, code: problem.code });
+      continue;
     }
     transitions.push(next);
-  });
+  }
   if (errors.length) throw validationError(errors);
   return { steps, transitions };
 }

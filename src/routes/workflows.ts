@@ -1,20 +1,13 @@
 /** Workflow definitions: workflows, their steps and transitions, and the lock (API.md "Workflows"). */
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { executions, templates, workflowSteps, workflows, workflowTransitions } from "../db/schema";
+import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workflows";
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
-import { webhookUrlProblem } from "../domain/ssrf";
 import { eventName } from "../domain/track";
-import {
-  configByType,
-  newStepBody,
-  patchStepBody,
-  type StepConfig,
-  type StepType,
-} from "../domain/workflow/config";
+import { configByType, newStepBody, patchStepBody, type StepType } from "../domain/workflow/config";
 import { transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
