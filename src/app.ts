@@ -7,6 +7,7 @@ import type { AppEnv } from "./http/context";
 import { ApiError, errorResponse } from "./http/errors";
 import { requestContext } from "./http/request-context";
 import { errorFields } from "./log";
+import { docsPage, openApiDocument } from "./openapi";
 import { adminRoutes } from "./routes/admin";
 import { contactRoutes } from "./routes/contacts";
 import { deliveryRoutes } from "./routes/deliveries";
@@ -33,6 +34,8 @@ export const app = new Hono<AppEnv>()
     }),
   )
   .get("/health", (c) => c.json({ ok: true }))
+  .get("/openapi.json", (c) => c.json(openApiDocument()))
+  .get("/docs", (c) => c.html(docsPage))
   .route("/admin", adminRoutes)
   .route("/v1", trackRoutes)
   .route("/v1", sendRoutes)

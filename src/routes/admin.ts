@@ -12,7 +12,7 @@ import { db } from "../http/db";
 import { notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 
-const createProject = z.object({ name: z.string().trim().min(1).max(100) });
+export const createProject = z.object({ name: z.string().trim().min(1).max(100) });
 
 async function newKeys() {
   const publicKey = newSecret("pk");

@@ -18,18 +18,18 @@ import { refreshSegments } from "../segments";
 
 const contactData = z.record(z.string(), z.unknown());
 
-const listContacts = listQuery.extend({
+export const listContacts = listQuery.extend({
   subscribed: z.enum(["true", "false"]).optional(),
   search: z.string().max(254).optional(),
 });
 
-const createContact = z.object({
+export const createContact = z.object({
   email: emailField,
   subscribed: z.boolean().optional(),
   data: contactData.optional(),
 });
 
-const patchContact = z
+export const patchContact = z
   .object({ email: emailField.optional(), subscribed: z.boolean().optional(), data: contactData.optional() })
   .refine((b) => b.email !== undefined || b.subscribed !== undefined || b.data !== undefined, {
     message: "Give at least one of email, subscribed, data",

@@ -13,7 +13,7 @@ import { notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import type { Attempt } from "../queues/webhooks";
 
-const listDeliveries = listQuery.extend({
+export const listDeliveries = listQuery.extend({
   status: z.enum(["PENDING", "DELIVERED", "FAILED"]).optional(),
   workflowId: z.string().max(100).optional(),
   executionId: z.string().max(100).optional(),

@@ -22,7 +22,7 @@ export const EMAIL_STATUSES = [
   "FAILED",
 ] as const;
 
-const listEmails = listQuery.extend({
+export const listEmails = listQuery.extend({
   contactId: z.string().max(100).optional(),
   status: z.enum(EMAIL_STATUSES).optional(),
 });

@@ -21,9 +21,9 @@ import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination"
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
-const listExecutions = listQuery.extend({ status: z.enum(STATUSES).optional() });
+export const listExecutions = listQuery.extend({ status: z.enum(STATUSES).optional() });
 
-const startBody = z
+export const startBody = z
   .strictObject({
     email: emailField.optional(),
     contactId: z.string().min(1).max(100).optional(),

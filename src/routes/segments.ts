@@ -17,12 +17,12 @@ import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../ht
 import type { BackfillMessage } from "../segments";
 
 const name = z.string().trim().min(1).max(100);
-const createSegment = z.strictObject({
+export const createSegment = z.strictObject({
   name,
   description: z.string().max(1000).nullish(),
   condition: segmentCondition,
 });
-const patchSegment = z
+export const patchSegment = z
   .strictObject({
     name: name.optional(),
     description: z.string().max(1000).nullish(),

@@ -22,7 +22,7 @@ import type { Logger } from "../log";
 import { sentEventData } from "../queues/emails";
 import { refreshSegments } from "../segments";
 
-const snsBody = z.object({
+export const snsBody = z.object({
   Type: z.enum(["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]),
   MessageId: z.string().min(1).max(200),
   TopicArn: z.string().min(1).max(500),

@@ -24,8 +24,8 @@ const fields = {
   replyTo: emailField.nullish(),
   type: z.enum(["MARKETING", "TRANSACTIONAL"]),
 };
-const createTemplate = z.strictObject({ ...fields, type: fields.type.default("MARKETING") });
-const patchTemplate = z
+export const createTemplate = z.strictObject({ ...fields, type: fields.type.default("MARKETING") });
+export const patchTemplate = z
   .strictObject({
     name: fields.name.optional(),
     subject: fields.subject.optional(),

@@ -30,7 +30,7 @@ export const MAX_STEPS = 250;
 const KEY = /^[A-Za-z0-9_-]{1,64}$/;
 const TRIGGER_KEY = "trigger";
 
-const definitionBody = z.strictObject({
+export const definitionBody = z.strictObject({
   id: z.string().regex(/^wf_[A-Za-z0-9_-]{1,64}$/, "A workflow id: wf_ and up to 64 letters, digits, _ or -"),
   name: z.string().trim().min(1).max(100),
   description: z.string().max(1000).nullish(),

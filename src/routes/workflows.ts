@@ -21,7 +21,7 @@ import { definitionRoutes } from "./workflow-definition";
 
 export const MAX_STEPS_PER_WORKFLOW = 250;
 
-const createWorkflow = z.strictObject({
+export const createWorkflow = z.strictObject({
   name: z.string().trim().min(1).max(100),
   eventName,
   description: z.string().max(1000).nullish(),
@@ -29,7 +29,7 @@ const createWorkflow = z.strictObject({
   allowReentry: z.boolean().default(false),
 });
 
-const patchWorkflow = z
+export const patchWorkflow = z
   .strictObject({
     name: z.string().trim().min(1).max(100).optional(),
     description: z.string().max(1000).nullish(),
@@ -41,7 +41,7 @@ const patchWorkflow = z
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
 
-const createTransition = z.strictObject({
+export const createTransition = z.strictObject({
   fromStepId: z.string().min(1).max(100),
   toStepId: z.string().min(1).max(100),
   branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),

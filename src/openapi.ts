@@ -1,0 +1,366 @@
+/**
+ * The OpenAPI 3.1 document, built from the same zod schemas the routes validate with (zod's own
+ * JSON Schema output). Every route the app serves has an entry here; a test holds the two together.
+ */
+import { z } from "zod";
+import { trackBody } from "./domain/track";
+import { newStepBody, patchStepBody } from "./domain/workflow/config";
+import { listQuery } from "./http/pagination";
+import { createProject } from "./routes/admin";
+import { createContact, listContacts, patchContact } from "./routes/contacts";
+import { listDeliveries } from "./routes/deliveries";
+import { listEmails } from "./routes/emails";
+import { listExecutions, startBody } from "./routes/executions";
+import { createSegment, patchSegment } from "./routes/segments";
+import { sendBody } from "./routes/send";
+import { snsBody } from "./routes/sns";
+import { createTemplate, patchTemplate } from "./routes/templates";
+import { definitionBody } from "./routes/workflow-definition";
+import { createTransition, createWorkflow, patchWorkflow } from "./routes/workflows";
+
+type Auth = "admin" | "secret" | "public" | "none";
+
+interface Operation {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  path: string;
+  tag: string;
+  summary: string;
+  auth: Auth;
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  /** The success status and what it carries. */
+  ok: [number, string];
+}
+
+const op = (
+  method: Operation["method"],
+  path: string,
+  tag: string,
+  auth: Auth,
+  summary: string,
+  ok: [number, string] = [200, "OK"],
+  extra: Pick<Operation, "body" | "query"> = {},
+): Operation => ({ method, path, tag, auth, summary, ok, ...extra });
+
+export const operations: Operation[] = [
+  op("get", "/health", "Meta", "none", "Liveness"),
+  op("get", "/openapi.json", "Meta", "none", "This document"),
+  op("get", "/docs", "Meta", "none", "The interactive API reference (HTML)"),
+  op(
+    "post",
+    "/admin/projects",
+    "Admin",
+    "admin",
+    "Create a project; its keys are shown once",
+    [201, "Created"],
+    {
+      body: createProject,
+    },
+  ),
+  op("get", "/admin/projects", "Admin", "admin", "List projects", undefined, { query: listQuery }),
+  op(
+    "post",
+    "/admin/projects/{id}/rotate-keys",
+    "Admin",
+    "admin",
+    "New public and secret keys; the old stop working",
+  ),
+  op("post", "/v1/track", "Public API", "public", "Track an event for a contact (Plunk's API)", undefined, {
+    body: trackBody,
+  }),
+  op("post", "/v1/send", "Public API", "secret", "Send transactional email (Plunk's API)", undefined, {
+    body: sendBody,
+  }),
+  op("get", "/project", "Project", "secret", "This project, with 30-day email stats"),
+  op(
+    "post",
+    "/project/rotate-webhook-secret",
+    "Project",
+    "secret",
+    "A new webhook secret; the old signs beside it 24 h",
+  ),
+  op("get", "/contacts", "Contacts", "secret", "List contacts", undefined, { query: listContacts }),
+  op(
+    "post",
+    "/contacts",
+    "Contacts",
+    "secret",
+    "Upsert a contact by email (201 new, 200 existing)",
+    [201, "Created"],
+    {
+      body: createContact,
+    },
+  ),
+  op("get", "/contacts/{id}", "Contacts", "secret", "Get a contact"),
+  op("patch", "/contacts/{id}", "Contacts", "secret", "Update a contact", undefined, { body: patchContact }),
+  op("delete", "/contacts/{id}", "Contacts", "secret", "Delete a contact, its events, its executions", [
+    204,
+    "Deleted",
+  ]),
+  op("get", "/contacts/{id}/events", "Contacts", "secret", "A contact's events", undefined, {
+    query: listQuery,
+  }),
+  op("get", "/templates", "Templates", "secret", "List templates", undefined, { query: listQuery }),
+  op("post", "/templates", "Templates", "secret", "Create a Liquid template", [201, "Created"], {
+    body: createTemplate,
+  }),
+  op("get", "/templates/{id}", "Templates", "secret", "Get a template"),
+  op("patch", "/templates/{id}", "Templates", "secret", "Update a template", undefined, {
+    body: patchTemplate,
+  }),
+  op("delete", "/templates/{id}", "Templates", "secret", "Delete a template no step uses", [204, "Deleted"]),
+  op("get", "/segments", "Segments", "secret", "List segments", undefined, { query: listQuery }),
+  op(
+    "post",
+    "/segments",
+    "Segments",
+    "secret",
+    "Create a segment (filled in the background)",
+    [201, "Created"],
+    {
+      body: createSegment,
+    },
+  ),
+  op("get", "/segments/{id}", "Segments", "secret", "Get a segment"),
+  op("patch", "/segments/{id}", "Segments", "secret", "Update a segment", undefined, { body: patchSegment }),
+  op("delete", "/segments/{id}", "Segments", "secret", "Delete a segment", [204, "Deleted"]),
+  op("get", "/segments/{id}/contacts", "Segments", "secret", "A segment's members", undefined, {
+    query: listQuery,
+  }),
+  op("get", "/emails", "Emails", "secret", "List emails", undefined, { query: listEmails }),
+  op("get", "/emails/{id}", "Emails", "secret", "Get an email"),
+  op("get", "/webhook-deliveries", "Webhooks", "secret", "List webhook deliveries", undefined, {
+    query: listDeliveries,
+  }),
+  op("get", "/webhook-deliveries/{id}", "Webhooks", "secret", "A delivery with every attempt"),
+  op("post", "/webhook-deliveries/{id}/replay", "Webhooks", "secret", "Send a delivery again", [
+    202,
+    "Queued",
+  ]),
+  op(
+    "post",
+    "/workflows",
+    "Workflows",
+    "secret",
+    "Create a workflow with its TRIGGER step",
+    [201, "Created"],
+    {
+      body: createWorkflow,
+    },
+  ),
+  op("get", "/workflows", "Workflows", "secret", "List workflows", undefined, { query: listQuery }),
+  op("get", "/workflows/{id}", "Workflows", "secret", "A workflow with its steps and transitions"),
+  op(
+    "patch",
+    "/workflows/{id}",
+    "Workflows",
+    "secret",
+    "Update name, description, enabled, allowReentry",
+    undefined,
+    {
+      body: patchWorkflow,
+    },
+  ),
+  op("delete", "/workflows/{id}", "Workflows", "secret", "Delete a workflow (409 while locked)", [
+    204,
+    "Deleted",
+  ]),
+  op(
+    "post",
+    "/workflows/{id}/steps",
+    "Workflows",
+    "secret",
+    "Add a step (config validated by type)",
+    [201, "Created"],
+    {
+      body: newStepBody,
+    },
+  ),
+  op("patch", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Update a step", undefined, {
+    body: patchStepBody,
+  }),
+  op("delete", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Delete a step", [204, "Deleted"]),
+  op("post", "/workflows/{id}/transitions", "Workflows", "secret", "Connect two steps", [201, "Created"], {
+    body: createTransition,
+  }),
+  op("delete", "/workflows/{id}/transitions/{tid}", "Workflows", "secret", "Delete a transition", [
+    204,
+    "Deleted",
+  ]),
+  op("get", "/workflows/{id}/definition", "Workflows", "secret", "The whole workflow as one definition"),
+  op(
+    "put",
+    "/workflows/{id}/definition",
+    "Workflows",
+    "secret",
+    "Create or replace a workflow from one definition",
+    undefined,
+    {
+      body: definitionBody,
+    },
+  ),
+  op("get", "/workflows/{id}/executions", "Executions", "secret", "List executions", undefined, {
+    query: listExecutions,
+  }),
+  op(
+    "post",
+    "/workflows/{id}/executions",
+    "Executions",
+    "secret",
+    "Start an execution by hand",
+    [201, "Started"],
+    {
+      body: startBody,
+    },
+  ),
+  op(
+    "post",
+    "/workflows/{id}/executions/cancel-all",
+    "Executions",
+    "secret",
+    "Cancel every running or waiting one",
+  ),
+  op("get", "/workflows/{id}/executions/{eid}", "Executions", "secret", "An execution with its step log"),
+  op(
+    "delete",
+    "/workflows/{id}/executions/{eid}",
+    "Executions",
+    "secret",
+    "Cancel an execution (409 once ended)",
+  ),
+  op("get", "/unsubscribe/{token}", "Links", "none", "The unsubscribe page (HTML)"),
+  op("post", "/unsubscribe/{token}", "Links", "none", "Unsubscribe (one-click)"),
+  op("get", "/subscribe/{token}", "Links", "none", "The subscribe-again page (HTML)"),
+  op("post", "/subscribe/{token}", "Links", "none", "Subscribe again"),
+  op(
+    "post",
+    "/webhooks/sns",
+    "SES",
+    "none",
+    "Amazon SNS notifications of SES (signature verified)",
+    undefined,
+    {
+      body: snsBody,
+    },
+  ),
+];
+
+const errorEnvelope = {
+  type: "object",
+  required: ["success", "error", "timestamp"],
+  properties: {
+    success: { const: false },
+    error: {
+      type: "object",
+      required: ["code", "message", "statusCode", "requestId"],
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        statusCode: { type: "integer" },
+        requestId: { type: "string" },
+        errors: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["field", "message", "code"],
+            properties: { field: { type: "string" }, message: { type: "string" }, code: { type: "string" } },
+          },
+        },
+      },
+    },
+    timestamp: { type: "string", format: "date-time" },
+  },
+};
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+    io: "input",
+    unrepresentable: "any",
+  }) as Record<string, unknown>;
+  return rest;
+}
+
+let cached: Record<string, unknown> | null = null;
+
+export function openApiDocument(): Record<string, unknown> {
+  if (cached) return cached;
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const o of operations) {
+    const params = [...o.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    const query = o.query
+      ? Object.entries((jsonSchema(o.query).properties ?? {}) as Record<string, unknown>).map(
+          ([name, schema]) => ({
+            name,
+            in: "query",
+            required: false,
+            schema,
+          }),
+        )
+      : [];
+    const security =
+      o.auth === "none"
+        ? []
+        : o.auth === "admin"
+          ? [{ adminToken: [] }]
+          : o.auth === "public"
+            ? [{ publicKey: [] }, { secretKey: [] }]
+            : [{ secretKey: [] }];
+    const responses: Record<string, unknown> = {
+      [String(o.ok[0])]: { description: o.ok[1] },
+      default: {
+        description: "The error envelope",
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
+    };
+    (paths[o.path] ??= {})[o.method] = {
+      tags: [o.tag],
+      summary: o.summary,
+      operationId: `${o.method}${o.path.replace(/[{}]/g, "").replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? "").toUpperCase())}`,
+      security,
+      ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
+      ...(o.body
+        ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(o.body) } } } }
+        : {}),
+      responses,
+    };
+  }
+  cached = {
+    openapi: "3.1.0",
+    info: {
+      title: "Plunk Edge",
+      version: "0.1.0",
+      description:
+        "Plunk's event-triggered workflows and webhooks on Cloudflare Workers. Every error is the envelope in components.schemas.Error.",
+    },
+    servers: [{ url: "/" }],
+    paths,
+    components: {
+      schemas: { Error: errorEnvelope },
+      securitySchemes: {
+        secretKey: { type: "http", scheme: "bearer", description: "The project's secret key, sk_…" },
+        publicKey: {
+          type: "http",
+          scheme: "bearer",
+          description: "The project's public key, pk_… (only /v1/track)",
+        },
+        adminToken: { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret" },
+      },
+    },
+  };
+  return cached;
+}
+
+/** The reference page: Scalar's viewer, loaded by the reader's browser, over /openapi.json. */
+export const docsPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Plunk Edge API</title></head>
+<body>
+<script id="api-reference" data-url="/openapi.json"></script>
+<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+<noscript><p>The API reference needs JavaScript. The document itself is at <a href="/openapi.json">/openapi.json</a>.</p></noscript>
+</body></html>`;
