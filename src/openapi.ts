@@ -317,7 +317,9 @@ export function openApiDocument(): Record<string, unknown> {
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       },
     };
-    (paths[o.path] ??= {})[o.method] = {
+    const entry = paths[o.path] ?? {};
+    paths[o.path] = entry;
+    entry[o.method] = {
       tags: [o.tag],
       summary: o.summary,
       operationId: `${o.method}${o.path.replace(/[{}]/g, "").replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? "").toUpperCase())}`,

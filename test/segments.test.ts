@@ -210,7 +210,7 @@ describe("membership on every contact change", () => {
         }),
       ),
     );
-    const list = await call("GET", "/contacts?search=" + encodeURIComponent(email), { key: p.secretKey });
+    const list = await call("GET", `/contacts?search=${encodeURIComponent(email)}`, { key: p.secretKey });
     const names = await eventNames(p, list.body.data[0].id);
     expect(names.filter((n) => n === "segment.racers.entry")).toHaveLength(1);
   });
