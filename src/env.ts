@@ -1,26 +1,14 @@
-import type { ExecutionDO } from "../durable-objects/execution";
-
-/** The Worker's bindings, as wrangler.toml names them. */
-export interface Env {
-  DB: D1Database;
-  EXECUTIONS: DurableObjectNamespace<ExecutionDO>;
-  WEBHOOKS_QUEUE: Queue<unknown>;
-  EMAILS_QUEUE: Queue<unknown>;
-  SEGMENTS_QUEUE: Queue<unknown>;
-  ENVIRONMENT: string;
-  PUBLIC_URL: string;
-  SES_REGION: string;
-  SES_ENDPOINT: string;
-  SES_CONFIGURATION_SET: string;
-  /** Development and tests only: multiplies retry delays (e.g. 0 for immediate retries). */
-  RETRY_DELAY_SCALE?: string;
-  /** The sender used when neither the request nor the template names one. */
-  DEFAULT_FROM?: string;
-  /** Comma-separated SNS topic ARNs /webhooks/sns accepts; empty accepts any (set it in production). */
-  SNS_TOPIC_ARNS?: string;
-  /** Development and tests only: one more origin whose SNS signing certificates are trusted. */
-  SNS_DEV_CERT_ORIGIN?: string;
-  ADMIN_TOKEN?: string;
-  SES_ACCESS_KEY_ID?: string;
-  SES_SECRET_ACCESS_KEY?: string;
-}
+/**
+ * The Worker's bindings: the interface `wrangler types` generates from wrangler.toml (and the secrets
+ * named in .dev.vars.example) into worker-configuration.d.ts. Regenerate it with `npm run types` after
+ * changing wrangler.toml; `npm test` fails while it is stale.
+ *
+ * Vars and secrets:
+ * - ENVIRONMENT: "production" | "development" (npm start) | "test" (the test suite).
+ * - RETRY_DELAY_SCALE: development and tests only, multiplies retry delays.
+ * - SNS_DEV_CERT_ORIGIN: development and tests only, one more trusted SNS certificate origin.
+ * - SNS_TOPIC_ARNS: the SNS topics /webhooks/sns accepts; empty accepts any.
+ * - DEFAULT_FROM: the sender when neither a request nor a template names one.
+ * - ADMIN_TOKEN, SES_ACCESS_KEY_ID, SES_SECRET_ACCESS_KEY: secrets (an unset one is undefined at run time).
+ */
+export type Env = Cloudflare.Env;

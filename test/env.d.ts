@@ -1,12 +1,6 @@
-import type { Env as WorkerEnv } from "../src/env";
-
-declare global {
-  namespace Cloudflare {
-    interface Env extends WorkerEnv {
-      TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
-    }
-    interface GlobalProps {
-      mainModule: typeof import("../src/index");
-    }
+// The test-only binding vitest.config.ts adds to the worker's bindings (worker-configuration.d.ts).
+declare namespace Cloudflare {
+  interface Env {
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
   }
 }
