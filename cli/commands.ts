@@ -1,0 +1,591 @@
+/** Every command: its words, arguments, flags, help, and what it does. */
+import fs from "node:fs";
+import type { Api, Page } from "./api.ts";
+import { type FlagName, type Flags, str } from "./args.ts";
+import { type Format, formatOfName, readDefinition, serialize } from "./definition.ts";
+import { ApiError, CliError, usageError } from "./errors.ts";
+import { type Column, fields, keyValues, table } from "./format.ts";
+import { spinner } from "./progress.ts";
+
+export interface Context {
+  url: string;
+  key: string | undefined;
+  adminToken: string | undefined;
+  json: boolean;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+export interface Command {
+  /** `["workflows", "list"]`, or `["track"]`. */
+  words: string[];
+  /** `<id>`; a trailing `<file…>` takes one or more. */
+  args: string[];
+  flags: FlagName[];
+  auth: "key" | "admin";
+  summary: string;
+  /** Extra help lines under the usage line. */
+  help?: string;
+  run: (ctx: Context, api: Api, args: string[], flags: Flags) => Promise<void>;
+}
+
+type Row = Record<string, unknown>;
+
+const LIST_FLAGS: FlagName[] = ["limit", "cursor", "all"];
+const enc = encodeURIComponent;
+
+function print(ctx: Context, text: string) {
+  ctx.stdout.write(text);
+}
+
+function printJson(ctx: Context, value: unknown) {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function limitOf(flags: Flags): number | undefined {
+  const raw = str(flags, "limit");
+  if (raw === undefined) return flags.all ? 100 : undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw usageError("--limit must be a whole number from 1 to 100");
+  return n;
+}
+
+function jsonFlag(flags: Flags, name: "data" | "context"): Record<string, unknown> | undefined {
+  const raw = str(flags, name);
+  if (raw === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw usageError(`--${name} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw usageError(`--${name} must be a JSON object, like '{"plan":"pro"}'`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function statusFlag(flags: Flags, allowed: string[]): string | undefined {
+  const raw = str(flags, "status");
+  if (raw === undefined) return undefined;
+  const status = raw.toUpperCase();
+  if (!allowed.includes(status)) throw usageError(`--status must be one of ${allowed.join(", ")}`);
+  return status;
+}
+
+/** A list command: one page (or all with --all) as a table, or the API's page with --json. */
+async function listing<T extends Row>(
+  ctx: Context,
+  api: Api,
+  path: string,
+  query: Record<string, string | number | undefined>,
+  flags: Flags,
+  columns: Column<T>[],
+  noun: string,
+) {
+  const page: Page<T> = await api.list<T>(
+    path,
+    { ...query, limit: limitOf(flags), cursor: str(flags, "cursor") },
+    flags.all === true,
+  );
+  if (ctx.json) return printJson(ctx, page);
+  print(ctx, table(page.data, columns, `(no ${noun})`));
+  if (page.hasMore && page.cursor) {
+    ctx.stderr.write(`more ${noun}: --cursor ${page.cursor}, or --all for every page\n`);
+  }
+}
+
+const WORKFLOW_COLUMNS: Column<Row>[] = [
+  ["ID", (w) => w.id],
+  ["NAME", (w) => w.name],
+  ["EVENT", (w) => w.eventName],
+  ["ENABLED", (w) => w.enabled],
+  ["REENTRY", (w) => w.allowReentry],
+  ["UPDATED", (w) => w.updatedAt],
+];
+const EXECUTION_STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"];
+const EXECUTION_COLUMNS: Column<Row>[] = [
+  ["ID", (e) => e.id],
+  ["STATUS", (e) => e.status],
+  ["CONTACT", (e) => e.contactId],
+  ["CURRENT STEP", (e) => e.currentStepId],
+  ["STARTED", (e) => e.startedAt],
+  ["ENDED", (e) => e.completedAt],
+  ["EXIT REASON", (e) => e.exitReason],
+];
+const DELIVERY_STATUSES = ["PENDING", "DELIVERED", "FAILED"];
+const DELIVERY_COLUMNS: Column<Row>[] = [
+  ["ID", (d) => d.id],
+  ["STATUS", (d) => d.status],
+  ["ATTEMPTS", (d) => d.attemptCount ?? (Array.isArray(d.attempts) ? d.attempts.length : null)],
+  ["METHOD", (d) => d.method],
+  ["URL", (d) => d.url],
+  ["WORKFLOW", (d) => d.workflowId],
+  ["EXECUTION", (d) => d.executionId],
+  ["CREATED", (d) => d.createdAt],
+];
+
+function showExecution(ctx: Context, e: Row) {
+  print(ctx, fields(e, ["steps"]));
+  if (Array.isArray(e.steps)) {
+    print(ctx, "\nstep log\n");
+    print(
+      ctx,
+      table(e.steps as Row[], [
+        ["STEP", (s) => s.stepId],
+        ["STATUS", (s) => s.status],
+        ["STARTED", (s) => s.startedAt],
+        ["FINISHED", (s) => s.finishedAt],
+        ["OUTPUT", (s) => s.output],
+        ["ERROR", (s) => s.error],
+      ]),
+    );
+  }
+}
+
+function showDelivery(ctx: Context, d: Row) {
+  print(ctx, fields(d, ["attempts"]));
+  if (Array.isArray(d.attempts)) {
+    print(ctx, "\nattempts\n");
+    print(
+      ctx,
+      table(d.attempts as Row[], [
+        ["AT", (a) => a.at],
+        ["STATUS CODE", (a) => a.statusCode],
+        ["DURATION MS", (a) => a.durationMs],
+        ["ERROR", (a) => a.error],
+        ["RESPONSE", (a) => a.responseSnippet],
+      ]),
+    );
+  }
+}
+
+function readFileText(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "it is a directory"
+          : code === "EACCES"
+            ? "permission denied"
+            : (err as Error).message;
+    throw new CliError(`cannot read ${file}: ${why}`);
+  }
+}
+
+async function apply(ctx: Context, api: Api, files: string[]) {
+  // Every file is read and checked before anything is sent: a bad file stops the whole run.
+  const definitions = files.map((file) => ({ file, def: readDefinition(readFileText(file), file) }));
+  const seen = new Map<string, string>();
+  for (const { file, def } of definitions) {
+    const other = seen.get(def.id);
+    if (other) throw new CliError(`${file}: ${def.id} is also the id of ${other}: one file per workflow`);
+    seen.set(def.id, file);
+  }
+  const results: { file: string; id: string; status: number; body: unknown }[] = [];
+  const failed: string[] = [];
+  let n = 0;
+  for (const { file, def } of definitions) {
+    n++;
+    const count = `(${n}/${definitions.length})`;
+    try {
+      const res = await api.send<Row>("PUT", `/workflows/${enc(def.id)}/definition`, { body: def });
+      results.push({ file, id: def.id, status: res.status, body: res.body });
+      ctx.stderr.write(`applied ${def.id} ${count}\n`);
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      const status = err instanceof ApiError ? err.status : 0;
+      const body = err instanceof ApiError ? err.body : { error: { message: err.message } };
+      results.push({ file, id: def.id, status, body });
+      failed.push(`${file} (${def.id}): ${err.message}`);
+      // One file: the closing error line says it all.
+      if (definitions.length > 1) ctx.stderr.write(`failed ${def.id} ${count}: ${err.message}\n`);
+    }
+  }
+  if (ctx.json) printJson(ctx, results);
+  else {
+    print(
+      ctx,
+      table(results, [
+        ["FILE", (r) => r.file],
+        ["ID", (r) => r.id],
+        ["RESULT", (r) => (r.status === 201 ? "created" : r.status === 200 ? "updated" : "failed")],
+      ]),
+    );
+  }
+  if (failed.length === 1 && definitions.length === 1) throw new CliError(failed[0] as string);
+  if (failed.length > 0) {
+    throw new CliError(`${failed.length} of ${definitions.length} files failed: ${failed.join(" | ")}`);
+  }
+}
+
+function exportFormat(flags: Flags): Format {
+  const given = str(flags, "format");
+  if (given !== undefined) {
+    const f = given.toLowerCase();
+    if (f === "yml") return "yaml";
+    if (f !== "yaml" && f !== "json") throw usageError("--format must be yaml or json");
+    return f;
+  }
+  const out = str(flags, "out");
+  return (out && formatOfName(out)) || "yaml";
+}
+
+export const COMMANDS: Command[] = [
+  {
+    words: ["projects", "create"],
+    args: ["<name>"],
+    flags: [],
+    auth: "admin",
+    summary: "create a project; prints its keys and webhook secret (shown only now)",
+    run: async (ctx, api, [name]) => {
+      const p = await api.request<Row>("POST", "/admin/projects", { body: { name } });
+      if (ctx.json) return printJson(ctx, p);
+      print(ctx, fields(p));
+      ctx.stderr.write("keep these keys: they are shown only once\n");
+    },
+  },
+  {
+    words: ["projects", "list"],
+    args: [],
+    flags: LIST_FLAGS,
+    auth: "admin",
+    summary: "list projects (key prefixes only)",
+    run: (ctx, api, _args, flags) =>
+      listing(
+        ctx,
+        api,
+        "/admin/projects",
+        {},
+        flags,
+        [
+          ["ID", (p) => p.id],
+          ["NAME", (p) => p.name],
+          ["PUBLIC KEY", (p) => (p.publicKeyPrefix ? `${p.publicKeyPrefix}…` : null)],
+          ["SECRET KEY", (p) => (p.secretKeyPrefix ? `${p.secretKeyPrefix}…` : null)],
+          ["CREATED", (p) => p.createdAt],
+        ],
+        "projects",
+      ),
+  },
+  {
+    words: ["projects", "rotate-keys"],
+    args: ["<id>"],
+    flags: [],
+    auth: "admin",
+    summary: "new public and secret keys for a project; the old ones stop working at once",
+    run: async (ctx, api, [id]) => {
+      const keys = await api.request<Row>("POST", `/admin/projects/${enc(id as string)}/rotate-keys`);
+      if (ctx.json) return printJson(ctx, keys);
+      print(ctx, fields(keys));
+    },
+  },
+  {
+    words: ["workflows", "list"],
+    args: [],
+    flags: LIST_FLAGS,
+    auth: "key",
+    summary: "list workflows",
+    run: (ctx, api, _args, flags) =>
+      listing(ctx, api, "/workflows", {}, flags, WORKFLOW_COLUMNS, "workflows"),
+  },
+  {
+    words: ["workflows", "get"],
+    args: ["<id>"],
+    flags: [],
+    auth: "key",
+    summary: "a workflow with its steps and transitions",
+    run: async (ctx, api, [id]) => {
+      const w = await api.get<Row>(`/workflows/${enc(id as string)}`);
+      if (ctx.json) return printJson(ctx, w);
+      print(ctx, fields(w, ["steps", "transitions"]));
+      const steps = Array.isArray(w.steps) ? (w.steps as Row[]) : [];
+      const names = new Map(steps.map((s) => [s.id, s.name]));
+      print(ctx, "\nsteps\n");
+      print(
+        ctx,
+        table(steps, [
+          ["ID", (s) => s.id],
+          ["TYPE", (s) => s.type],
+          ["NAME", (s) => s.name],
+          ["CONFIG", (s) => s.config],
+        ]),
+      );
+      print(ctx, "\ntransitions\n");
+      print(
+        ctx,
+        table(Array.isArray(w.transitions) ? (w.transitions as Row[]) : [], [
+          ["FROM", (t) => names.get(t.fromStepId) ?? t.fromStepId],
+          ["BRANCH", (t) => t.branch],
+          ["TO", (t) => names.get(t.toStepId) ?? t.toStepId],
+        ]),
+      );
+    },
+  },
+  {
+    words: ["workflows", "export"],
+    args: ["<id>"],
+    flags: ["out", "format"],
+    auth: "key",
+    summary: "write a workflow as one file (YAML by default), the format apply takes",
+    help: [
+      "--out FILE        write to FILE instead of stdout",
+      "--format F        yaml or json (default: from --out's extension, else yaml)",
+      "With --json, prints the API's answer (and still writes --out in --format).",
+    ].join("\n"),
+    run: async (ctx, api, [id], flags) => {
+      const format = exportFormat(flags);
+      const def = await api.get<Row>(`/workflows/${enc(id as string)}/definition`);
+      const text = serialize(def, format);
+      const out = str(flags, "out");
+      if (out) {
+        try {
+          fs.writeFileSync(out, text);
+        } catch (err) {
+          throw new CliError(`cannot write ${out}: ${(err as Error).message}`);
+        }
+        if (ctx.json) printJson(ctx, def);
+        else ctx.stderr.write(`exported ${id} to ${out}\n`);
+        return;
+      }
+      if (ctx.json) printJson(ctx, def);
+      else print(ctx, text);
+    },
+  },
+  {
+    words: ["workflows", "apply"],
+    args: ["<file…>"],
+    flags: [],
+    auth: "key",
+    summary: "create or replace workflows from files (JSON or YAML), one workflow per file",
+    help: [
+      "Each file is read and checked first (syntax, id, step types, transitions); a bad file stops",
+      "the run before anything is sent. Then each is sent in turn (PUT /workflows/:id/definition):",
+      "a progress line per file on stderr, a table on stdout; exits 1 if any failed.",
+    ].join("\n"),
+    run: (ctx, api, files) => apply(ctx, api, files),
+  },
+  ...(["enable", "disable"] as const).map(
+    (verb): Command => ({
+      words: ["workflows", verb],
+      args: ["<id>"],
+      flags: [],
+      auth: "key",
+      summary: verb === "enable" ? "start the workflow on its event" : "stop starting new executions",
+      run: async (ctx, api, [id]) => {
+        const w = await api.request<Row>("PATCH", `/workflows/${enc(id as string)}`, {
+          body: { enabled: verb === "enable" },
+        });
+        if (ctx.json) return printJson(ctx, w);
+        print(ctx, `${w.id} ${w.enabled ? "enabled" : "disabled"}\n`);
+      },
+    }),
+  ),
+  {
+    words: ["executions", "list"],
+    args: ["<workflowId>"],
+    flags: [...LIST_FLAGS, "status"],
+    auth: "key",
+    summary: "list a workflow's executions",
+    help: `--status S        one of ${EXECUTION_STATUSES.join(", ")}`,
+    run: (ctx, api, [wf], flags) =>
+      listing(
+        ctx,
+        api,
+        `/workflows/${enc(wf as string)}/executions`,
+        { status: statusFlag(flags, EXECUTION_STATUSES) },
+        flags,
+        EXECUTION_COLUMNS,
+        "executions",
+      ),
+  },
+  {
+    words: ["executions", "get"],
+    args: ["<workflowId>", "<execId>"],
+    flags: [],
+    auth: "key",
+    summary: "an execution with its step log",
+    run: async (ctx, api, [wf, id]) => {
+      const e = await api.get<Row>(`/workflows/${enc(wf as string)}/executions/${enc(id as string)}`);
+      if (ctx.json) return printJson(ctx, e);
+      showExecution(ctx, e);
+    },
+  },
+  {
+    words: ["executions", "start"],
+    args: ["<workflowId>", "<email>"],
+    flags: ["context"],
+    auth: "key",
+    summary: "start an execution by hand for a contact (created if new)",
+    help: `--context JSON    the event data the execution starts with, e.g. '{"plan":"pro"}'`,
+    run: async (ctx, api, [wf, email], flags) => {
+      const e = await api.request<Row>("POST", `/workflows/${enc(wf as string)}/executions`, {
+        body: { email, context: jsonFlag(flags, "context") },
+      });
+      if (ctx.json) return printJson(ctx, e);
+      showExecution(ctx, e);
+    },
+  },
+  {
+    words: ["executions", "cancel"],
+    args: ["<workflowId>", "<execId>"],
+    flags: [],
+    auth: "key",
+    summary: "cancel one running or waiting execution",
+    run: async (ctx, api, [wf, id]) => {
+      const e = await api.request<Row>(
+        "DELETE",
+        `/workflows/${enc(wf as string)}/executions/${enc(id as string)}`,
+      );
+      if (ctx.json) return printJson(ctx, e);
+      print(ctx, `${e.id} ${e.status}\n`);
+    },
+  },
+  {
+    words: ["executions", "cancel-all"],
+    args: ["<workflowId>"],
+    flags: [],
+    auth: "key",
+    summary: "cancel every running and waiting execution of a workflow; prints how many",
+    run: async (ctx, api, [wf]) => {
+      const spin = spinner(ctx.stderr, `cancelling the active executions of ${wf}…`);
+      let res: { cancelled?: number };
+      try {
+        res = await api.request<{ cancelled?: number }>(
+          "POST",
+          `/workflows/${enc(wf as string)}/executions/cancel-all`,
+          { timeoutMs: 15 * 60_000 },
+        );
+      } finally {
+        spin.stop();
+      }
+      if (ctx.json) return printJson(ctx, res);
+      const n = res.cancelled ?? 0;
+      print(ctx, `cancelled ${n} execution${n === 1 ? "" : "s"}\n`);
+    },
+  },
+  {
+    words: ["deliveries", "list"],
+    args: [],
+    flags: [...LIST_FLAGS, "status", "workflow", "execution"],
+    auth: "key",
+    summary: "list webhook deliveries",
+    help: [
+      `--status S        one of ${DELIVERY_STATUSES.join(", ")}`,
+      "--workflow ID     only this workflow's",
+      "--execution ID    only this execution's",
+    ].join("\n"),
+    run: (ctx, api, _args, flags) =>
+      listing(
+        ctx,
+        api,
+        "/webhook-deliveries",
+        {
+          status: statusFlag(flags, DELIVERY_STATUSES),
+          workflowId: str(flags, "workflow"),
+          executionId: str(flags, "execution"),
+        },
+        flags,
+        DELIVERY_COLUMNS,
+        "deliveries",
+      ),
+  },
+  {
+    words: ["deliveries", "get"],
+    args: ["<id>"],
+    flags: [],
+    auth: "key",
+    summary: "a webhook delivery with every attempt",
+    run: async (ctx, api, [id]) => {
+      const d = await api.get<Row>(`/webhook-deliveries/${enc(id as string)}`);
+      if (ctx.json) return printJson(ctx, d);
+      showDelivery(ctx, d);
+    },
+  },
+  {
+    words: ["deliveries", "replay"],
+    args: ["<id>"],
+    flags: [],
+    auth: "key",
+    summary: "send a webhook delivery again",
+    run: async (ctx, api, [id]) => {
+      const d = await api.request<Row>("POST", `/webhook-deliveries/${enc(id as string)}/replay`);
+      if (ctx.json) return printJson(ctx, d);
+      print(ctx, `${d.id} queued again (${d.status})\n`);
+    },
+  },
+  {
+    words: ["track"],
+    args: ["<event>", "<email>"],
+    flags: ["data", "subscribed"],
+    auth: "key",
+    summary: "track an event for a contact (POST /v1/track)",
+    help: [
+      `--data JSON       the event's data, e.g. '{"plan":"pro"}'`,
+      "--subscribed B    true or false: set the contact's subscription",
+    ].join("\n"),
+    run: async (ctx, api, [event, email], flags) => {
+      const sub = str(flags, "subscribed");
+      if (sub !== undefined && sub !== "true" && sub !== "false") {
+        throw usageError("--subscribed must be true or false");
+      }
+      const res = await api.request<{ data?: Row }>("POST", "/v1/track", {
+        body: {
+          event,
+          email,
+          data: jsonFlag(flags, "data"),
+          subscribed: sub === undefined ? undefined : sub === "true",
+        },
+      });
+      if (ctx.json) return printJson(ctx, res);
+      print(ctx, keyValues(Object.entries(res.data ?? {})));
+    },
+  },
+  {
+    words: ["send"],
+    args: ["<to>"],
+    flags: ["subject", "body", "template", "from", "type", "data"],
+    auth: "key",
+    summary: "send a transactional email (POST /v1/send)",
+    help: [
+      "--subject S --body B   the email (Liquid), or:",
+      "--template ID          a template (tpl_…)",
+      "--from EMAIL           the sender",
+      "--type T               html or markdown",
+      '--data JSON            variables, e.g. \'{"name":"Ada"}\'',
+    ].join("\n"),
+    run: async (ctx, api, [to], flags) => {
+      const template = str(flags, "template");
+      const subject = str(flags, "subject");
+      const body = str(flags, "body");
+      if (!template && (subject === undefined || body === undefined)) {
+        throw usageError("give --subject and --body, or --template");
+      }
+      const res = await api.request<{ data?: { emails?: Row[] } }>("POST", "/v1/send", {
+        body: {
+          to,
+          subject,
+          body,
+          template,
+          from: str(flags, "from"),
+          type: str(flags, "type"),
+          data: jsonFlag(flags, "data"),
+        },
+      });
+      if (ctx.json) return printJson(ctx, res);
+      print(
+        ctx,
+        table(res.data?.emails ?? [], [
+          ["EMAIL", (e) => e.email],
+          ["CONTACT", (e) => (e.contact as Row | undefined)?.id],
+          ["TO", (e) => (e.contact as Row | undefined)?.email],
+        ]),
+      );
+    },
+  },
+];

@@ -1,0 +1,485 @@
+// The operator CLI (cli/index.ts) run as a child process against wrangler dev: every command, the
+// workflow file round trip (apply → export gives the same text), and every error path.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { E2E_ADMIN_TOKEN, freePort, type Stack, startStack } from "./stack";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const node = path.join(root, "node_modules", ".bin", "node");
+const entry = path.join(root, "cli", "index.ts");
+const fixtures = path.join(root, "test", "cli", "fixtures");
+
+let stack: Stack;
+let key: string;
+let dir: string;
+let hooks: http.Server;
+let hookUrl: string;
+let hooksReceived = 0;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI as a user runs it: `node cli/index.ts …` with PLUNK_EDGE_URL and PLUNK_EDGE_KEY set. */
+function cli(args: string[], env: Record<string, string | undefined> = {}, command = node): Promise<Run> {
+  const base: Record<string, string | undefined> = { ...process.env };
+  for (const k of Object.keys(base)) if (k.startsWith("PLUNK_EDGE_")) delete base[k];
+  const full: Record<string, string | undefined> = {
+    ...base,
+    PLUNK_EDGE_URL: stack.base,
+    PLUNK_EDGE_KEY: key,
+    ...env,
+  };
+  for (const [k, v] of Object.entries(full)) if (v === undefined) delete full[k];
+  const argv = command === node ? [entry, ...args] : args;
+  return new Promise((resolve) => {
+    execFile(command, argv, { cwd: root, env: full, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function oneLine(run: Run): string {
+  return run.stderr.split("\n")[0] ?? "";
+}
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+const fixture = (name: string) => fs.readFileSync(path.join(fixtures, name), "utf8");
+
+async function until<T>(what: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await what();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+beforeAll(async () => {
+  stack = await startStack({ RETRY_DELAY_SCALE: "0" });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-cli-"));
+  hooks = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      hooksReceived++;
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, "127.0.0.1", () => r()));
+  hookUrl = `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hooks`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => hooks?.close(r));
+  await stack?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("projects (admin token)", () => {
+  it("creates a project and prints its keys, as a table and as JSON", async () => {
+    const made = await cli(["projects", "create", "CLI table"], { PLUNK_EDGE_ADMIN_TOKEN: E2E_ADMIN_TOKEN });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/^id\s+prj_/m);
+    expect(made.stdout).toMatch(/^secretKey\s+sk_/m);
+    expect(made.stderr).toContain("shown only once");
+
+    const json = await cli(["projects", "create", "CLI", "--json", "--admin-token", E2E_ADMIN_TOKEN]);
+    expect(json.code, json.stderr).toBe(0);
+    const project = JSON.parse(json.stdout);
+    expect(project).toMatchObject({ name: "CLI", secretKey: expect.stringMatching(/^sk_/) });
+    expect(json.stderr).toBe("");
+    key = project.secretKey;
+  });
+
+  it("lists projects, one page or all of them", async () => {
+    const env = { PLUNK_EDGE_ADMIN_TOKEN: E2E_ADMIN_TOKEN };
+    const list = await cli(["projects", "list"], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+PUBLIC KEY\s+SECRET KEY\s+CREATED$/);
+    expect(list.stdout).toContain("CLI table");
+
+    const page = await cli(["projects", "list", "--limit", "1", "--json"], env);
+    expect(JSON.parse(page.stdout)).toMatchObject({ hasMore: true, cursor: expect.any(String) });
+    expect(JSON.parse(page.stdout).data).toHaveLength(1);
+    const all = await cli(["projects", "list", "--limit", "1", "--all", "--json"], env);
+    const names = JSON.parse(all.stdout).data.map((p: any) => p.name);
+    expect(names).toEqual(expect.arrayContaining(["CLI", "CLI table"]));
+    expect(JSON.parse(all.stdout).hasMore).toBe(false);
+  });
+
+  it("rotates a project's keys: the old secret key stops working", async () => {
+    const env = { PLUNK_EDGE_ADMIN_TOKEN: E2E_ADMIN_TOKEN };
+    const made = JSON.parse((await cli(["projects", "create", "Rotated", "--json"], env)).stdout);
+    const rotated = await cli(["projects", "rotate-keys", made.id, "--json"], env);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const keys = JSON.parse(rotated.stdout);
+    expect(keys.secretKey).toMatch(/^sk_/);
+    const old = await cli(["workflows", "list"], { PLUNK_EDGE_KEY: made.secretKey });
+    expect(old.code).toBe(1);
+    expect((await cli(["workflows", "list"], { PLUNK_EDGE_KEY: keys.secretKey })).code).toBe(0);
+  });
+
+  it("needs the admin token", async () => {
+    const run = await cli(["projects", "list"]);
+    expect(run.code).toBe(2);
+    expect(oneLine(run)).toContain("no admin token");
+    const wrong = await cli(["projects", "list", "--admin-token", "nope"]);
+    expect(wrong.code).toBe(1);
+    expect(oneLine(wrong)).toMatch(/401/);
+  });
+});
+
+describe("workflows as code", () => {
+  it("applies a YAML file, and export gives back the same text", async () => {
+    const file = path.join(fixtures, "onboarding.yaml");
+    const applied = await cli(["workflows", "apply", file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stderr).toContain("applied wf_cli_onboarding (1/1)");
+    expect(applied.stdout).toMatch(/onboarding\.yaml\s+wf_cli_onboarding\s+created/);
+
+    const out = path.join(dir, "exported.yaml");
+    const exported = await cli(["workflows", "export", "wf_cli_onboarding", "--out", out]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(fs.readFileSync(out, "utf8")).toBe(fixture("onboarding.yaml"));
+
+    const toStdout = await cli(["workflows", "export", "wf_cli_onboarding"]);
+    expect(toStdout.stdout).toBe(fixture("onboarding.yaml"));
+
+    // Applying the export again changes nothing, and answers 200.
+    const again = await cli(["workflows", "apply", out]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/wf_cli_onboarding\s+updated/);
+    expect((await cli(["workflows", "export", "wf_cli_onboarding"])).stdout).toBe(fixture("onboarding.yaml"));
+  });
+
+  it("applies the JSON form, and exports it back as the same JSON", async () => {
+    const file = path.join(fixtures, "welcome.json");
+    const applied = await cli(["workflows", "apply", file, "--json"]);
+    expect(applied.code, applied.stderr).toBe(0);
+    const [result] = JSON.parse(applied.stdout);
+    expect(result).toMatchObject({ id: "wf_cli_welcome", status: 201, body: { id: "wf_cli_welcome" } });
+    expect(applied.stderr).toContain("applied wf_cli_welcome (1/1)");
+
+    const out = path.join(dir, "welcome.json");
+    expect((await cli(["workflows", "export", "wf_cli_welcome", "--out", out])).code).toBe(0);
+    expect(fs.readFileSync(out, "utf8")).toBe(fixture("welcome.json"));
+    const asYaml = await cli(["workflows", "export", "wf_cli_welcome", "--format", "yaml"]);
+    expect(asYaml.stdout).toMatch(/^id: wf_cli_welcome\n/);
+    const raw = await cli(["workflows", "export", "wf_cli_welcome", "--json"]);
+    expect(JSON.parse(raw.stdout)).toEqual(JSON.parse(fixture("welcome.json")));
+  });
+
+  it("applies an edited file (200) and the change is there", async () => {
+    const edited = fixture("onboarding.yaml")
+      .replace("name: Pro onboarding", "name: Pro onboarding v2")
+      .replace("amount: 1\n", "amount: 2\n");
+    const file = write("onboarding-v2.yaml", edited);
+    const applied = await cli(["workflows", "apply", file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/wf_cli_onboarding\s+updated/);
+    expect((await cli(["workflows", "export", "wf_cli_onboarding"])).stdout).toBe(edited);
+  });
+
+  it("applies several files with a line per file, and says which failed", async () => {
+    const a = write("a.yaml", fixture("welcome.json").replace(/wf_cli_welcome/, "wf_cli_multi_a"));
+    const b = write(
+      "b.json",
+      fixture("welcome.json")
+        .replace(/wf_cli_welcome/, "wf_cli_welcome")
+        .replace("cli-welcome", "changed"),
+    );
+    const c = write("c.yml", fixture("welcome.json").replace(/wf_cli_welcome/, "wf_cli_multi_c"));
+    const run = await cli(["workflows", "apply", a, b, c]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("applied wf_cli_multi_a (1/3)");
+    expect(run.stderr).toMatch(/failed wf_cli_welcome \(2\/3\): 422 VALIDATION_ERROR.*eventName/);
+    expect(run.stderr).toContain("applied wf_cli_multi_c (3/3)");
+    expect(run.stderr).toMatch(/plunk-edge: 1 of 3 files failed: .*b\.json \(wf_cli_welcome\)/);
+    expect(run.stdout).toMatch(/b\.json\s+wf_cli_welcome\s+failed/);
+  });
+
+  it("refuses bad files before sending anything, naming the problem", async () => {
+    const good = write("good.yaml", fixture("onboarding.yaml").replace("wf_cli_onboarding", "wf_cli_never"));
+
+    const badYaml = write("bad.yaml", "id: wf_cli_bad\nname: Bad\nsteps:\n  a: { type: EXIT\n  b: 1\n");
+    const syntax = await cli(["workflows", "apply", good, badYaml]);
+    expect(syntax.code).toBe(1);
+    expect(oneLine(syntax)).toMatch(/bad\.yaml:\d+:\d+: not valid YAML/);
+    expect(syntax.stderr.trim().split("\n")).toHaveLength(1);
+
+    const badJson = write("bad.json", '{\n  "id": "wf_cli_bad",\n  "name" "x"\n}\n');
+    const jsonRun = await cli(["workflows", "apply", badJson]);
+    expect(jsonRun.code).toBe(1);
+    expect(oneLine(jsonRun)).toMatch(/bad\.json:3:\d+: not valid JSON/);
+
+    const unknownType = write(
+      "type.yaml",
+      fixture("onboarding.yaml")
+        .replace("type: DELAY", "type: SLEEP")
+        .replace("wf_cli_onboarding", "wf_cli_t"),
+    );
+    const typeRun = await cli(["workflows", "apply", unknownType]);
+    expect(typeRun.code).toBe(1);
+    expect(oneLine(typeRun)).toMatch(/type\.yaml: steps\.wait\.type: unknown step type "SLEEP"/);
+
+    const missing = write(
+      "missing.yaml",
+      fixture("onboarding.yaml")
+        .replace("{ from: crm, to: wait }", "{ from: crm, to: ghost }")
+        .replace("wf_cli_onboarding", "wf_cli_m"),
+    );
+    const missingRun = await cli(["workflows", "apply", missing]);
+    expect(missingRun.code).toBe(1);
+    expect(oneLine(missingRun)).toContain('transitions.2.to: no step "ghost" in steps');
+
+    const noId = write("noid.yaml", "name: No id\neventName: x\nsteps: {}\ntransitions: []\n");
+    const noIdRun = await cli(["workflows", "apply", noId]);
+    expect(noIdRun.code).toBe(1);
+    expect(oneLine(noIdRun)).toContain("noid.yaml: id: missing");
+
+    const absent = await cli(["workflows", "apply", path.join(dir, "nope.yaml")]);
+    expect(absent.code).toBe(1);
+    expect(oneLine(absent)).toContain("cannot read");
+
+    // None of them, and not the good file beside the bad one, reached the server.
+    const never = await cli(["workflows", "get", "wf_cli_never"]);
+    expect(never.code).toBe(1);
+    expect(oneLine(never)).toContain("404");
+  });
+
+  it("shows the server's field errors for what only the server checks", async () => {
+    const file = write(
+      "server.yaml",
+      fixture("onboarding.yaml")
+        .replace("wf_cli_onboarding", "wf_cli_server")
+        .replace("unit: days", "unit: fortnights"),
+    );
+    const run = await cli(["workflows", "apply", file]);
+    expect(run.code).toBe(1);
+    expect(oneLine(run)).toMatch(/422 VALIDATION_ERROR: .*steps\.wait\.config\.unit/);
+  });
+
+  it("lists, gets, enables and disables workflows", async () => {
+    const list = await cli(["workflows", "list"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+EVENT\s+ENABLED\s+REENTRY\s+UPDATED$/);
+    expect(list.stdout).toMatch(/wf_cli_onboarding\s+Pro onboarding v2\s+cli-signup\s+yes/);
+
+    const get = await cli(["workflows", "get", "wf_cli_onboarding"]);
+    expect(get.stdout).toMatch(/^eventName\s+cli-signup$/m);
+    expect(get.stdout).toMatch(/Pro\?\s+yes\s+CRM/);
+
+    const disabled = await cli(["workflows", "disable", "wf_cli_onboarding"]);
+    expect(disabled.stdout).toBe("wf_cli_onboarding disabled\n");
+    const json = await cli(["workflows", "enable", "wf_cli_onboarding", "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: "wf_cli_onboarding", enabled: true });
+  });
+});
+
+describe("executions", () => {
+  const wf = "wf_cli_locked";
+  const locked = () =>
+    write(
+      "locked.yaml",
+      [
+        `id: ${wf}`,
+        "name: Locked",
+        "eventName: cli-locked",
+        "enabled: false",
+        "allowReentry: false",
+        "steps:",
+        "  wait: { type: DELAY, config: { amount: 1, unit: days } }",
+        "transitions:",
+        "  - { from: trigger, to: wait }",
+        "",
+      ].join("\n"),
+    );
+
+  it("apply exits non-zero with WORKFLOW_LOCKED while an execution waits", async () => {
+    expect((await cli(["workflows", "apply", locked()])).code).toBe(0);
+    const started = await cli(["executions", "start", wf, "ada@example.com", "--json"]);
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout).id).toMatch(/^exec_/);
+    await until(async () => {
+      const run = await cli(["executions", "list", wf, "--status", "waiting", "--json"]);
+      return JSON.parse(run.stdout).data.length === 1 ? true : undefined;
+    });
+    const run = await cli(["workflows", "apply", locked()]);
+    expect(run.code).toBe(1);
+    expect(oneLine(run)).toContain("409 WORKFLOW_LOCKED");
+    expect(oneLine(run)).toContain("locked.yaml (wf_cli_locked)");
+  });
+
+  it("lists, gets and cancels one execution", async () => {
+    const list = await cli(["executions", "list", wf]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+CONTACT\s+CURRENT STEP\s+STARTED\s+ENDED/);
+    const id = /^(exec_\S+)\s+WAITING/m.exec(list.stdout)?.[1] as string;
+    expect(id).toBeDefined();
+
+    const get = await cli(["executions", "get", wf, id]);
+    expect(get.stdout).toMatch(/^status\s+WAITING$/m);
+    expect(get.stdout).toContain("step log");
+
+    const cancelled = await cli(["executions", "cancel", wf, id]);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toBe(`${id} CANCELLED\n`);
+    const again = await cli(["executions", "cancel", wf, id]);
+    expect(again.code).toBe(1);
+    expect(oneLine(again)).toMatch(/409 CONFLICT/);
+  });
+
+  it("cancel-all cancels every active execution and prints the count; then apply works", async () => {
+    for (const email of ["b@example.com", "c@example.com"]) {
+      expect((await cli(["executions", "start", wf, email])).code).toBe(0);
+    }
+    const run = await cli(["executions", "cancel-all", wf]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe("cancelled 2 executions\n");
+    const json = await cli(["executions", "cancel-all", wf, "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual({ cancelled: 0 });
+    expect(json.stderr).toBe("");
+    expect((await cli(["workflows", "apply", locked()])).code).toBe(0);
+  });
+});
+
+describe("track and deliveries", () => {
+  it("track starts a workflow whose webhook delivery is listed, shown and replayed", async () => {
+    const file = write(
+      "hook.yaml",
+      [
+        "id: wf_cli_hook",
+        "name: Hook",
+        "eventName: cli-hook",
+        "enabled: true",
+        "allowReentry: true",
+        "steps:",
+        `  hook: { type: WEBHOOK, config: { url: "${hookUrl}" } }`,
+        "transitions:",
+        "  - { from: trigger, to: hook }",
+        "",
+      ].join("\n"),
+    );
+    expect((await cli(["workflows", "apply", file])).code).toBe(0);
+
+    const tracked = await cli(["track", "cli-hook", "Ada@Example.com", "--data", '{"plan":"pro"}']);
+    expect(tracked.code, tracked.stderr).toBe(0);
+    expect(tracked.stdout).toMatch(/^contact\s+ctc_/m);
+    const trackedJson = await cli(["track", "cli-other", "ada@example.com", "--json"]);
+    expect(JSON.parse(trackedJson.stdout)).toMatchObject({ success: true });
+
+    const delivery = await until(async () => {
+      const run = await cli(["deliveries", "list", "--status", "DELIVERED", "--json"]);
+      return JSON.parse(run.stdout).data[0];
+    });
+    expect(delivery).toMatchObject({ workflowId: "wf_cli_hook", url: hookUrl });
+    const list = await cli(["deliveries", "list", "--workflow", "wf_cli_hook"]);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+ATTEMPTS\s+METHOD\s+URL/);
+    expect(list.stdout).toMatch(new RegExp(`${delivery.id}\\s+DELIVERED\\s+1\\s+POST`));
+
+    const get = await cli(["deliveries", "get", delivery.id]);
+    expect(get.stdout).toMatch(/^status\s+DELIVERED$/m);
+    expect(get.stdout).toMatch(/attempts\nAT\s+STATUS CODE/);
+
+    const before = hooksReceived;
+    const replay = await cli(["deliveries", "replay", delivery.id]);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain(`${delivery.id} queued again`);
+    await until(async () => (hooksReceived > before ? true : undefined));
+  });
+
+  it("track and send check their flags before sending", async () => {
+    const data = await cli(["track", "x", "a@example.com", "--data", "{nope"]);
+    expect(data.code).toBe(2);
+    expect(oneLine(data)).toContain("--data is not valid JSON");
+    const send = await cli(["send", "a@example.com", "--subject", "Hi"]);
+    expect(send.code).toBe(2);
+    expect(oneLine(send)).toContain("give --subject and --body, or --template");
+    const reserved = await cli(["track", "email.sent", "a@example.com"]);
+    expect(reserved.code).toBe(1);
+    expect(oneLine(reserved)).toMatch(/422 VALIDATION_ERROR: .*\(event: /);
+  });
+});
+
+describe("errors", () => {
+  it("no key: exit 2 and says how to give one", async () => {
+    const run = await cli(["workflows", "list"], { PLUNK_EDGE_KEY: undefined });
+    expect(run.code).toBe(2);
+    expect(oneLine(run)).toBe("plunk-edge: no project key: give --key sk_… or set PLUNK_EDGE_KEY");
+  });
+
+  it("a bad key: the API's 401 message", async () => {
+    const run = await cli(["workflows", "list", "--key", "sk_nope"]);
+    expect(run.code).toBe(1);
+    expect(oneLine(run)).toMatch(/^plunk-edge: 401 INVALID_API_KEY: /);
+    expect(run.stdout).toBe("");
+  });
+
+  it("an unknown command or flag: exit 2 with the usage", async () => {
+    const unknown = await cli(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(oneLine(unknown)).toBe('plunk-edge: unknown command "frobnicate"');
+    expect(unknown.stderr).toContain("usage: plunk-edge <command>");
+    const sub = await cli(["workflows", "frobnicate"]);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toContain("usage: plunk-edge workflows <list|get|export|apply|enable|disable>");
+    const flag = await cli(["workflows", "list", "--frob"]);
+    expect(flag.code).toBe(2);
+    expect(oneLine(flag)).toBe("plunk-edge: unknown flag --frob");
+    expect(flag.stderr).toContain("usage: plunk-edge workflows list");
+    const notHere = await cli(["workflows", "get", "wf_x", "--status", "x"]);
+    expect(notHere.code).toBe(2);
+    expect(oneLine(notHere)).toContain("workflows get takes no --status");
+    const missingArg = await cli(["executions", "get", "wf_x"]);
+    expect(missingArg.code).toBe(2);
+    expect(oneLine(missingArg)).toBe("plunk-edge: missing <execId>");
+  });
+
+  it("an unreachable URL: cannot reach it", async () => {
+    const port = await freePort();
+    const run = await cli(["workflows", "list", "--url", `http://127.0.0.1:${port}`]);
+    expect(run.code).toBe(1);
+    expect(oneLine(run)).toBe(
+      `plunk-edge: cannot reach http://127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
+    );
+  });
+
+  it("--help everywhere, on stdout, exit 0", async () => {
+    for (const args of [
+      ["--help"],
+      ["workflows", "--help"],
+      ["executions", "cancel-all", "-h"],
+      ["track", "--help"],
+    ]) {
+      const run = await cli(args, { PLUNK_EDGE_KEY: undefined });
+      expect(run.code, args.join(" ")).toBe(0);
+      expect(run.stdout).toMatch(/^usage: plunk-edge/);
+    }
+  });
+
+  it("runs as `npx plunk-edge` and `npm run cli --`", async () => {
+    const npx = await cli(["plunk-edge", "workflows", "list", "--json"], {}, "npx");
+    expect(npx.code, npx.stderr).toBe(0);
+    expect(JSON.parse(npx.stdout).data.length).toBeGreaterThan(0);
+    const npm = await cli(
+      ["run", "--silent", "cli", "--", "workflows", "get", "wf_cli_welcome", "--json"],
+      {},
+      "npm",
+    );
+    expect(npm.code, npm.stderr).toBe(0);
+    expect(JSON.parse(npm.stdout).id).toBe("wf_cli_welcome");
+  });
+});
