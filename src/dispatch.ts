@@ -13,7 +13,7 @@ import type { ExecutionInit, StoredEventRef } from "./engine/state";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
 
-interface EventRow {
+export interface EventRow {
   id: string;
   project_id: string;
   contact_id: string;
@@ -42,6 +42,20 @@ export async function dispatchOrDefer(env: Env, log: Logger, eventIds: string[])
   }
 }
 
+/** `dispatchLoaded` for request paths: a failure is logged and left to the sweep, like `dispatchOrDefer`. */
+export async function dispatchLoadedOrDefer(
+  env: Env,
+  log: Logger,
+  ev: EventRow,
+  rows: DispatchRows,
+): Promise<void> {
+  try {
+    await dispatchLoaded(env, log, ev, rows);
+  } catch (err) {
+    log.error("dispatch failed; the sweep will finish it", { eventIds: [ev.id], ...errorFields(err) });
+  }
+}
+
 export async function dispatchStored(env: Env, log: Logger, eventIds: string[]): Promise<void> {
   if (eventIds.length === 0) return;
   const { results } = await env.DB.prepare(
@@ -53,29 +67,71 @@ export async function dispatchStored(env: Env, log: Logger, eventIds: string[]):
   for (const event of results) await dispatchEvent(env, log, event);
 }
 
-async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
-  const db = env.DB;
+/** The rows that decide an event's dispatch: the workflows it triggers (steps, transitions), and waits. */
+export interface DispatchRows {
+  workflows: D1Result;
+  steps: D1Result;
+  transitions: D1Result;
+  waiting: D1Result;
+}
+
+/**
+ * The four reads that decide dispatch, as statements for a batch. The contact is given by id, or by email
+ * (for a batch that upserts the contact before these run, as `POST /v1/track` does).
+ */
+export function dispatchReads(
+  db: D1Database,
+  ev: { projectId: string; name: string; contact: { id: string } | { email: string } },
+): D1PreparedStatement[] {
   const wfFilter = "w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 1";
-  const [wfs, steps, transitions, waiting] = await db.batch([
+  const contact =
+    "id" in ev.contact ? "?3" : "(SELECT id FROM contacts WHERE project_id = ?1 AND email = ?3)";
+  const contactValue = "id" in ev.contact ? ev.contact.id : ev.contact.email;
+  return [
     db
       .prepare(`SELECT id, name, event_name, allow_reentry FROM workflows w WHERE ${wfFilter}`)
-      .bind(ev.project_id, ev.name),
+      .bind(ev.projectId, ev.name),
     db
       .prepare(
         `SELECT s.id, s.workflow_id, s.type, s.name, s.config FROM workflow_steps s
          JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}`,
       )
-      .bind(ev.project_id, ev.name),
+      .bind(ev.projectId, ev.name),
     db
       .prepare(
         `SELECT t.workflow_id, t.from_step_id, t.to_step_id, t.branch FROM workflow_transitions t
          JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}`,
       )
-      .bind(ev.project_id, ev.name),
+      .bind(ev.projectId, ev.name),
     db
-      .prepare("SELECT execution_id FROM waits WHERE project_id = ?1 AND contact_id = ?2 AND event_name = ?3")
-      .bind(ev.project_id, ev.contact_id, ev.name),
-  ]);
+      .prepare(
+        `SELECT execution_id FROM waits WHERE project_id = ?1 AND contact_id = ${contact} AND event_name = ?2`,
+      )
+      .bind(ev.projectId, ev.name, contactValue),
+  ];
+}
+
+async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
+  const [workflows, steps, transitions, waiting] = await env.DB.batch(
+    dispatchReads(env.DB, { projectId: ev.project_id, name: ev.name, contact: { id: ev.contact_id } }),
+  );
+  await dispatchLoaded(env, log, ev, {
+    workflows: workflows as D1Result,
+    steps: steps as D1Result,
+    transitions: transitions as D1Result,
+    waiting: waiting as D1Result,
+  });
+}
+
+/** Whether dispatch rows name anything to do (no workflow to start, no wait to end: nothing). */
+export function hasDispatchWork(rows: DispatchRows): boolean {
+  return rows.workflows.results.length > 0 || rows.waiting.results.length > 0;
+}
+
+/** Dispatches a stored event whose dispatch rows were read already (in the batch that stored it). */
+export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: DispatchRows): Promise<void> {
+  const db = env.DB;
+  const { workflows: wfs, steps, transitions, waiting } = rows;
   const workflows = (wfs?.results ?? []) as unknown as WorkflowRow[];
   const stepRows = (steps?.results ?? []) as unknown as {
     id: string;

@@ -4,6 +4,7 @@
  * are stored here, in the same D1 batch as the change that caused them.
  */
 import { statusChangeEvent, upsertContact } from "./db/contact-sql";
+import { type DispatchRows, dispatchReads, type EventRow, hasDispatchWork } from "./dispatch";
 import { newId } from "./domain/ids";
 import type { Env } from "./env";
 import { expireKey, type Idempotency, isKeyTaken, recordKey, replay } from "./http/idempotency";
@@ -25,6 +26,15 @@ export interface TrackResult {
   timestamp: string;
   /** Every event this request stored, in order: a subscription change first, then the tracked one. */
   stored: string[];
+  /**
+   * When the tracked event is the only one stored: the event and the rows that decide its dispatch, read
+   * in the same batch, so the request needs no further reads. Null when it has nothing to dispatch (it
+   * was stored as dispatched) or when a status change was stored before it (`stored` is dispatched the
+   * usual way then, in order).
+   */
+  dispatch: { event: EventRow; rows: DispatchRows } | null;
+  /** Whether the project has segments (read in the same batch): without any, no refresh is needed. */
+  hasSegments: boolean;
 }
 
 /**
@@ -55,10 +65,22 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
       data: input.persistentData,
       now,
     }),
+    // Stored as dispatched when, in this transaction, no enabled workflow has it as trigger and no
+    // execution of the contact waits for it: dispatch would find nothing to do, so nothing is left for
+    // it (or the sweep) to finish. The dispatch reads below see the same rows.
     env.DB.prepare(
-      `INSERT INTO events (id, project_id, contact_id, name, data, created_at)
-       VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6)`,
+      `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
+       VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
+         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4 AND enabled = 1)
+           OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND event_name = ?4
+             AND contact_id = (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3))
+         THEN NULL ELSE ?6 END)`,
     ).bind(eventId, projectId, email, input.name, JSON.stringify(input.eventData), now),
+  );
+  const readsAt = statements.length;
+  statements.push(
+    ...dispatchReads(env.DB, { projectId, name: input.name, contact: { email } }),
+    env.DB.prepare("SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has").bind(projectId),
   );
   if (input.idempotency) {
     statements.push(
@@ -83,10 +105,27 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
   const statusChanged = (results[statusAt]?.meta.changes ?? 0) > 0;
   const contact = results[statusAt + 1]?.results[0] as { id: string } | undefined;
   if (!contact) throw new Error("contact upsert returned no row");
+  const [workflows, steps, transitions, waiting, segments] = results.slice(readsAt) as D1Result[];
+  const rows = { workflows, steps, transitions, waiting } as DispatchRows;
   return {
     contactId: contact.id,
     eventId,
     timestamp,
     stored: statusChanged ? [statusEventId, eventId] : [eventId],
+    dispatch:
+      statusChanged || !hasDispatchWork(rows)
+        ? null
+        : {
+            event: {
+              id: eventId,
+              project_id: projectId,
+              contact_id: contact.id,
+              name: input.name,
+              data: JSON.stringify(input.eventData),
+              created_at: now,
+            },
+            rows,
+          },
+    hasSegments: Boolean((segments?.results[0] as { has: number } | undefined)?.has),
   };
 }

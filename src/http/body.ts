@@ -4,6 +4,8 @@ import type { z } from "zod";
 import { ApiError, validationError, zodFieldErrors } from "./errors";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Deeper JSON is refused: SQLite's JSON functions stop at 1,000 levels, and no client needs 64. */
+export const MAX_JSON_DEPTH = 64;
 
 const tooLarge = () => new ApiError(413, "PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
 const badBody = (message: string) => new ApiError(400, "INVALID_REQUEST_BODY", message);
@@ -55,9 +57,25 @@ export async function parseJson<S extends z.ZodType>(
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw badBody("Request body must be a JSON object");
   }
+  if (deeperThan(value, MAX_JSON_DEPTH)) {
+    throw badBody(`Request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const result = schema.safeParse(value);
   if (!result.success) throw validationError(zodFieldErrors(result.error));
   return { raw, data: result.data };
+}
+
+/** Whether a parsed JSON value nests objects and arrays more than `max` levels (without recursion). */
+function deeperThan(value: object, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [v, depth] = next;
+    if (depth > max) return true;
+    for (const child of Object.values(v as object)) {
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** Validates the query string (422 with field errors). */

@@ -3,12 +3,9 @@
  * attempt logged. A delivery row is claimed with a short lease before sending, and a delivery that has
  * succeeded is never sent again for the same generation (a replay starts a new one).
  */
-import { eq } from "drizzle-orm";
-import { projects } from "../db/schema";
 import { forbiddenUrlReason } from "../domain/ssrf";
 import { renderJsonStrings, renderTemplate } from "../domain/templates";
 import type { Env } from "../env";
-import { db } from "../http/db";
 import { signatureHeader, signingSecrets } from "../integrations/signing";
 import { errorFields, type Logger } from "../log";
 import type { WebhookMessage } from "./messages";
@@ -75,14 +72,16 @@ export async function consumeWebhooks(batch: MessageBatch<WebhookQueueMessage>, 
 async function handle(msg: Message<WebhookQueueMessage>, env: Env, log: Logger) {
   const body = msg.body;
   const now = Date.now();
-  let generation = 0;
+  const generation = body.kind === "webhook" ? 0 : body.generation;
+  // One round trip: record the delivery (first message only), claim it, and read its project's secrets.
+  const statements: D1PreparedStatement[] = [];
   if (body.kind === "webhook") {
-    await env.DB.prepare(
-      `INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status, message,
-         attempts, generation, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, '[]', 0, ?9, ?9) ON CONFLICT (id) DO NOTHING`,
-    )
-      .bind(
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status, message,
+           attempts, generation, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, '[]', 0, ?9, ?9) ON CONFLICT (id) DO NOTHING`,
+      ).bind(
         body.deliveryId,
         body.projectId,
         body.workflowId,
@@ -92,18 +91,25 @@ async function handle(msg: Message<WebhookQueueMessage>, env: Env, log: Logger) 
         body.config.method,
         JSON.stringify(body),
         now,
-      )
-      .run();
-  } else {
-    generation = body.generation;
+      ),
+    );
   }
-  const claimed = await env.DB.prepare(
-    `UPDATE webhook_deliveries SET lease_until = ?3 WHERE id = ?1 AND status = 'PENDING' AND generation = ?2
-       AND (lease_until IS NULL OR lease_until < ?4)
-     RETURNING message, attempts`,
-  )
-    .bind(body.deliveryId, generation, now + LEASE_MS, now)
-    .first<{ message: string; attempts: string }>();
+  statements.push(
+    env.DB.prepare(
+      `UPDATE webhook_deliveries SET lease_until = ?3 WHERE id = ?1 AND status = 'PENDING' AND generation = ?2
+         AND (lease_until IS NULL OR lease_until < ?4)
+       RETURNING message, attempts`,
+    ).bind(body.deliveryId, generation, now + LEASE_MS, now),
+    env.DB.prepare(
+      `SELECT webhook_secret, previous_webhook_secret, previous_webhook_secret_until, signing_secret FROM projects
+       WHERE id = (SELECT project_id FROM webhook_deliveries WHERE id = ?1)`,
+    ).bind(body.deliveryId),
+  );
+  const results = await env.DB.batch(statements);
+  const claimed = results[statements.length - 2]?.results[0] as
+    | { message: string; attempts: string }
+    | undefined;
+  const projectRow = results[statements.length - 1]?.results[0] as ProjectSecretsRow | undefined;
   if (!claimed) {
     const row = await env.DB.prepare(
       "SELECT status, generation, lease_until FROM webhook_deliveries WHERE id = ?1",
@@ -126,7 +132,15 @@ async function handle(msg: Message<WebhookQueueMessage>, env: Env, log: Logger) 
     attempt: attemptNo,
   });
 
-  const outcome = await deliver(env, message, now);
+  const project = projectRow
+    ? {
+        webhookSecret: projectRow.webhook_secret,
+        previousWebhookSecret: projectRow.previous_webhook_secret,
+        previousWebhookSecretUntil: projectRow.previous_webhook_secret_until,
+        signingSecret: projectRow.signing_secret,
+      }
+    : null;
+  const outcome = await deliver(env, message, now, project);
   const attempt: Attempt = { ...outcome.attempt, generation };
   const done = outcome.ok || outcome.final || attemptNo >= MAX_ATTEMPTS;
   const status = outcome.ok ? "DELIVERED" : done ? "FAILED" : "PENDING";
@@ -162,7 +176,26 @@ interface DeliverOutcome {
   attempt: Omit<Attempt, "generation">;
 }
 
-async function deliver(env: Env, m: WebhookMessage, now: number): Promise<DeliverOutcome> {
+interface ProjectSecretsRow {
+  webhook_secret: string;
+  previous_webhook_secret: string | null;
+  previous_webhook_secret_until: number | null;
+  signing_secret: string | null;
+}
+
+interface ProjectSecrets {
+  webhookSecret: string;
+  previousWebhookSecret: string | null;
+  previousWebhookSecretUntil: number | null;
+  signingSecret: string | null;
+}
+
+async function deliver(
+  env: Env,
+  m: WebhookMessage,
+  now: number,
+  project: ProjectSecrets | null,
+): Promise<DeliverOutcome> {
   const at = new Date(now).toISOString();
   const fail = (error: string, final: boolean, url = m.config.url): DeliverOutcome => ({
     ok: false,
@@ -171,7 +204,6 @@ async function deliver(env: Env, m: WebhookMessage, now: number): Promise<Delive
     url,
     attempt: { at, statusCode: null, durationMs: 0, error, responseSnippet: null },
   });
-  const [project] = await db(env).select().from(projects).where(eq(projects.id, m.projectId));
   if (!project) return fail("The project no longer exists", true);
 
   const links = m.vars.contactId

@@ -1,16 +1,18 @@
 import { Hono } from "hono";
-import { dispatchOrDefer } from "../dispatch";
+import { dispatchLoadedOrDefer, dispatchOrDefer } from "../dispatch";
 import { splitTrackData, trackBody } from "../domain/track";
 import { trackEvent } from "../events";
 import { projectAuth } from "../http/auth";
 import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { readIdempotency } from "../http/idempotency";
+import { rateLimit } from "../http/rate-limit";
 import { refreshSegments } from "../segments";
 
 export const trackRoutes = new Hono<AppEnv>().post(
   "/track",
   projectAuth({ allowPublic: true }),
+  rateLimit("TRACK_LIMITER"),
   async (c) => {
     const { raw, data } = await parseJson(c, trackBody);
     const project = c.var.project;
@@ -28,8 +30,14 @@ export const trackRoutes = new Hono<AppEnv>().post(
       idempotency,
     });
     if (result instanceof Response) return result;
-    await dispatchOrDefer(c.env, c.var.log, result.stored);
-    await refreshSegments(c.env, c.var.log, project.id, [result.contactId]);
+    // The batch that stored the event also read what its dispatch needs: with one event stored, dispatch
+    // starts from those rows; with nothing to do, the event was stored as dispatched. After a status
+    // change, both events are dispatched in order the usual way (an event already dispatched is skipped).
+    if (result.stored.length > 1) await dispatchOrDefer(c.env, c.var.log, result.stored);
+    else if (result.dispatch) {
+      await dispatchLoadedOrDefer(c.env, c.var.log, result.dispatch.event, result.dispatch.rows);
+    }
+    if (result.hasSegments) await refreshSegments(c.env, c.var.log, project.id, [result.contactId]);
     return c.json({
       success: true,
       data: { contact: result.contactId, event: result.eventId, timestamp: result.timestamp },

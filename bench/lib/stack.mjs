@@ -1,0 +1,203 @@
+// Starts `wrangler dev` from Node on a free loopback port with its own state directory and vars, the
+// way test/e2e/stack.ts does, and measures the RSS of the workerd processes it runs.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const root = path.resolve(import.meta.dirname, "../..");
+export const wranglerBin = path.join(root, "node_modules", ".bin", "wrangler");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+/** Runs wrangler with the project's Node; throws with its output if it fails. */
+export function wrangler(args, opts = {}) {
+  const r = spawnSync(wranglerBin, args, {
+    cwd: root,
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: opts.timeoutMs ?? 600_000,
+  });
+  if (r.status !== 0)
+    throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** A fresh state directory with the app's D1 migrations applied. */
+export function migratedState(label) {
+  const persist = fs.mkdtempSync(path.join(os.tmpdir(), `plunk-edge-bench-${label}-`));
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
+  return persist;
+}
+
+/**
+ * The app as it is when the run starts: `src/` and `durable-objects/` copied under `.wrangler/` (inside
+ * the tree, so that packages resolve; ignored by git), with a wrangler.toml pointing there. `wrangler dev`
+ * watches its sources and reloads on a change, so serving the live tree would let an edit made during
+ * the run restart the worker mid-measurement. In that config every `[[ratelimits]]` limit is raised out
+ * of reach (a per-project limit would measure the limiter, not the app; the limiter is still called on
+ * every request).
+ */
+export function benchConfig() {
+  const dir = fs.mkdtempSync(path.join(root, ".wrangler", "bench-snapshot-"));
+  for (const d of ["src", "durable-objects"]) {
+    fs.cpSync(path.join(root, d), path.join(dir, d), { recursive: true });
+  }
+  const toml = fs
+    .readFileSync(path.join(root, "wrangler.toml"), "utf8")
+    .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${JSON.stringify(path.join(dir, p))}`)
+    .replace(
+      /^migrations_dir\s*=\s*"([^"]+)"/m,
+      (_, p) => `migrations_dir = ${JSON.stringify(path.join(root, p))}`,
+    )
+    .replace(/(simple\s*=\s*\{\s*limit\s*=\s*)\d+/g, "$11000000000");
+  const file = path.join(dir, "wrangler.toml");
+  fs.writeFileSync(file, toml);
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Executes an SQL file against a stopped stack's local D1. */
+export function d1File(persist, file) {
+  wrangler(["d1", "execute", "DB", "--local", "--persist-to", persist, "--file", file, "--yes"], {
+    timeoutMs: 1_800_000,
+  });
+}
+
+/**
+ * `wrangler dev` of `config` (the app's wrangler.toml by default). `persist` may be given (already
+ * migrated or seeded); it is removed on stop only if this call made it.
+ */
+export async function startWorker({ label, config, persist, vars = {} }) {
+  const own = !persist;
+  const dir = persist ?? fs.mkdtempSync(path.join(os.tmpdir(), `plunk-edge-bench-${label}-`));
+  const port = await freePort();
+  const inspector = await freePort();
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
+  if (config) args.push("--config", config);
+  args.push("--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", "warn");
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(wranglerBin, args, {
+    cwd: root,
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const keep = (d) => {
+    out = (out + d).slice(-20_000);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  const base = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev (${label}) exited: ${out}`);
+    try {
+      if ((await fetch(`${base}/health`)).ok) break;
+    } catch {}
+    if (Date.now() > until) {
+      child.kill("SIGKILL");
+      throw new Error(`wrangler dev (${label}) did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    label,
+    base,
+    persist: dir,
+    pid: child.pid,
+    output: () => out,
+    /** Summed RSS (bytes) of the workerd processes under this wrangler dev. */
+    workerdRss: () => workerdRss(child.pid),
+    async stop({ keepState = false } = {}) {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+        if (child.exitCode === null) {
+          for (const pid of descendants(child.pid)) {
+            try {
+              process.kill(pid, "SIGKILL");
+            } catch {}
+          }
+          child.kill("SIGKILL");
+        }
+      }
+      if (own && !keepState) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function readStat(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    return { pid, comm, ppid };
+  } catch {
+    return null;
+  }
+}
+
+/** Every process below `pid`, found through /proc. */
+export function descendants(pid) {
+  const all = fs
+    .readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => readStat(Number(d)))
+    .filter(Boolean);
+  const out = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift();
+    for (const s of all) {
+      if (s.ppid === p) {
+        out.push(s.pid);
+        queue.push(s.pid);
+      }
+    }
+  }
+  return out;
+}
+
+export function workerdRss(pid) {
+  let total = 0;
+  for (const d of descendants(pid)) {
+    const s = readStat(d);
+    if (!s || !/workerd/.test(s.comm)) continue;
+    try {
+      const m = fs.readFileSync(`/proc/${d}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+      if (m) total += Number(m[1]) * 1024;
+    } catch {}
+  }
+  return total;
+}
+
+/** Samples a stack's workerd RSS every `ms` until stopped; reports the peak and the last sample. */
+export function rssSampler(stack, ms = 250) {
+  let peak = stack.workerdRss();
+  let last = peak;
+  const timer = setInterval(() => {
+    last = stack.workerdRss();
+    if (last > peak) peak = last;
+  }, ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      last = stack.workerdRss();
+      if (last > peak) peak = last;
+      return { peak, last };
+    },
+  };
+}

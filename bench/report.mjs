@@ -1,0 +1,395 @@
+// docs/benchmarks.md from a run's results: the machine, the versions, the figures against their
+// targets, the plot, an optional before/after table, and the hand-written notes of bench/notes.md.
+import fs from "node:fs";
+import path from "node:path";
+
+const f = (v, unit = "") => (v === null || v === undefined || Number.isNaN(v) ? "–" : `${v}${unit}`);
+const mark = (ok) => (ok === null ? "" : ok ? "✅" : "❌");
+const check = (v, op, target) =>
+  v === null || v === undefined ? null : op === ">=" ? v >= target : v <= target;
+
+function row(cells) {
+  return `| ${cells.join(" | ")} |`;
+}
+
+export function report(r, before) {
+  const m = r.machine;
+  const L = [];
+  L.push("# Benchmarks");
+  L.push("");
+  L.push(
+    "Written by `npm run bench` (`bench/run.mjs`); do not edit by hand (the notes at the end come from `bench/notes.md`).",
+  );
+  L.push(
+    `${r.quick ? "**This is a `--quick` run: a smoke check, too short for its figures to mean much.** " : ""}Run ${r.startedAt}.`,
+  );
+  L.push("");
+  L.push("Every figure below comes from one run on one machine, with the app, the no-op worker and the");
+  L.push("Workflows worker each served by its own `wrangler dev` (workerd, local D1, Durable Objects and");
+  L.push("Queues) on 127.0.0.1, and a Node load generator and webhook consumer in the same process.");
+  L.push(
+    "The app is served from a copy of `src/` taken when the run starts, with the `[[ratelimits]]` limits",
+  );
+  L.push("of `wrangler.toml` raised out of reach (the limiter is still called on every request).");
+  L.push("Other work shared the machine, so read the ratios measured side by side, not the absolute times.");
+  L.push("");
+  L.push("## Machine and versions");
+  L.push("");
+  L.push(row(["cpu", "cores", "memory", "os", "load average (start → end)", "node", "wrangler", "workerd"]));
+  L.push(row(Array(8).fill("---")));
+  L.push(
+    row([
+      m.cpu,
+      m.cores,
+      `${m.memoryGiB} GiB`,
+      m.os,
+      `${m.loadAverageAtStart.join(" ")} → ${(r.loadAverageAtEnd ?? []).join(" ")}`,
+      m.node,
+      m.wrangler,
+      m.workerd,
+    ]),
+  );
+  L.push("");
+  L.push("## Summary against the targets");
+  L.push("");
+  L.push(row(["case", "figure", "target", ""]));
+  L.push(row(["---", "---", "---", "---"]));
+  const t = r.track;
+  if (t) {
+    L.push(
+      row([
+        "1. track, no workflow, vs no-op",
+        `${f(t.ratio.plain, "×")} (${t.rps.plain} vs ${t.rps.noop} req/s)`,
+        "≥ 0.5×",
+        mark(check(t.ratio.plain, ">=", 0.5)),
+      ]),
+    );
+    L.push(
+      row([
+        "1. track, workflow → webhook, vs no-op",
+        `${f(t.ratio.hook, "×")} (${t.rps.hook} vs ${t.rps.noop} req/s)`,
+        "≥ 0.3×",
+        mark(check(t.ratio.hook, ">=", 0.3)),
+      ]),
+    );
+  }
+  const lo = r.lowLoad;
+  if (lo) {
+    L.push(
+      row([
+        "2. event → webhook p50, low load",
+        f(lo.eventToWebhook.p50, " ms"),
+        "≤ 50 ms",
+        mark(check(lo.eventToWebhook.p50, "<=", 50)),
+      ]),
+    );
+    L.push(
+      row([
+        "2. event → webhook p99, low load",
+        f(lo.eventToWebhook.p99, " ms"),
+        "≤ 250 ms",
+        mark(check(lo.eventToWebhook.p99, "<=", 250)),
+      ]),
+    );
+  }
+  if (t) {
+    L.push(
+      row([
+        "2. event → webhook p50 / p99, saturation",
+        `${f(t.saturation.eventToWebhook.p50, " ms")} / ${f(t.saturation.eventToWebhook.p99, " ms")}`,
+        "(measured)",
+        "",
+      ]),
+    );
+  }
+  const e = r.executions;
+  if (e) {
+    L.push(
+      row([
+        `3. ${e.app.executions} executions, this app vs Workflows`,
+        `${f(e.ratio, "×")} (${e.app.perSecond} vs ${e.workflows.perSecond} per s)`,
+        "≥ 2×",
+        mark(check(e.ratio, ">=", 2)),
+      ]),
+    );
+  }
+  const s = r.scale;
+  if (s) {
+    L.push(
+      row([
+        `4. track p50 at ${s.contacts.large.toLocaleString("en")} vs ${s.contacts.small.toLocaleString("en")} contacts`,
+        `${f(s.track.ratioP50, "×")} (${s.track.large.p50} vs ${s.track.small.p50} ms)`,
+        "≤ 1.25×",
+        mark(check(s.track.ratioP50, "<=", 1.25)),
+      ]),
+    );
+    L.push(
+      row([
+        `4. track p99 at ${s.contacts.large.toLocaleString("en")} vs ${s.contacts.small.toLocaleString("en")} contacts`,
+        `${f(s.track.ratioP99, "×")} (${s.track.large.p99} vs ${s.track.small.p99} ms)`,
+        "≤ 1.25×",
+        mark(check(s.track.ratioP99, "<=", 1.25)),
+      ]),
+    );
+    L.push(
+      row([
+        `4. resume 1 of ${s.resume.waitingIndexRows.toLocaleString("en")} waiting, p99`,
+        f(s.resume.request.p99, " ms"),
+        "≤ 100 ms",
+        mark(check(s.resume.request.p99, "<=", 100)),
+      ]),
+    );
+    L.push(
+      row([
+        `4. segment backfill of ${s.backfill.contacts.toLocaleString("en")} contacts`,
+        s.backfill.ready
+          ? `${s.backfill.seconds} s (${s.backfill.contactsPerSecond} contacts/s)`
+          : `not READY after ${s.backfill.seconds} s`,
+        "(measured)",
+        "",
+      ]),
+    );
+  }
+  L.push("");
+  L.push("![Latency distributions](benchmarks.svg)");
+  L.push("");
+  L.push("Each curve is a CDF: the share of requests (or events) done within the latency on the x axis.");
+  L.push("");
+
+  if (t) {
+    L.push("## 1. Track throughput");
+    L.push("");
+    L.push(
+      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike. Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the execution has run to its end (the webhook is queued), and the consumer's deliveries are waited for after each round.`,
+    );
+    L.push("");
+    L.push(
+      row([
+        "case",
+        "req/s (all rounds)",
+        "per round",
+        "ratio to no-op per round",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+      ]),
+    );
+    L.push(row(Array(8).fill("---")));
+    for (const [name, label] of [
+      ["noop", "no-op Hono worker"],
+      ["plain", "track, no workflow"],
+      ["hook", "track, workflow → webhook"],
+    ]) {
+      const lat = t.latency[name];
+      const ratios =
+        name === "noop" ? "1" : (name === "plain" ? t.ratio.plainPerRound : t.ratio.hookPerRound).join(", ");
+      L.push(
+        row([
+          label,
+          t.rps[name],
+          t.rounds[name].map((x) => x.rps).join(", "),
+          ratios,
+          f(lat.p50, " ms"),
+          f(lat.p90, " ms"),
+          f(lat.p99, " ms"),
+          f(lat.max, " ms"),
+        ]),
+      );
+    }
+    const errors = Object.entries(t.rounds).flatMap(([k, rs]) =>
+      rs.flatMap((x) => Object.entries(x.errors).map(([m, n]) => `${k}: ${n} × ${m}`)),
+    );
+    L.push("");
+    L.push(errors.length ? `Errors: ${errors.join("; ")}.` : "No request failed.");
+    L.push("");
+  }
+  if (lo || t) {
+    L.push("## 2. Event to webhook");
+    L.push("");
+    L.push(
+      "From the moment the track request is sent to the moment the loopback consumer has the signed POST (its signature is verified).",
+    );
+    L.push("");
+    L.push(row(["load", "n", "p50", "p90", "p99", "max", "missing"]));
+    L.push(row(Array(7).fill("---")));
+    if (lo)
+      L.push(
+        row([
+          "low: one event at a time",
+          lo.eventToWebhook.n,
+          f(lo.eventToWebhook.p50, " ms"),
+          f(lo.eventToWebhook.p90, " ms"),
+          f(lo.eventToWebhook.p99, " ms"),
+          f(lo.eventToWebhook.max, " ms"),
+          lo.missing,
+        ]),
+      );
+    if (t) {
+      const sat = t.saturation.eventToWebhook;
+      L.push(
+        row([
+          `saturation: the rounds of case 1 at concurrency ${t.concurrency}`,
+          sat.n,
+          f(sat.p50, " ms"),
+          f(sat.p90, " ms"),
+          f(sat.p99, " ms"),
+          f(sat.max, " ms"),
+          t.saturation.missing,
+        ]),
+      );
+      L.push("");
+      L.push(
+        `At saturation the queue drained ${t.saturation.drainSeconds.join(", ")} s after each round's load stopped.`,
+      );
+    }
+    if (lo) L.push(`The track request itself at low load: p50 ${lo.track.p50} ms, p99 ${lo.track.p99} ms.`);
+    if (r.webhooksVerified)
+      L.push(
+        `Webhooks received ${r.webhooksVerified.received}, signature verified ${r.webhooksVerified.verified}.`,
+      );
+    L.push("");
+  }
+  if (e) {
+    L.push("## 3. Execution throughput: this app vs Cloudflare Workflows");
+    L.push("");
+    L.push(
+      `${e.app.executions} executions of DELAY 1 s → CONDITION (event.plan = "pro") → WEBHOOK, started by HTTP requests at concurrency ${r.params.concurrency} (this app: \`POST /v1/track\`, one new contact each; Workflows: \`POST /start\` on \`bench/workflows-worker\`, which calls \`FLOW.create\`; its steps are \`step.sleep\`, \`step.do\` and a \`step.do\` that POSTs the signed webhook). Time is from the first request to the last webhook received. RSS is the sum over the workerd processes of each \`wrangler dev\`.`,
+    );
+    L.push("");
+    L.push(
+      row([
+        "",
+        "started",
+        "all started after",
+        "last webhook after",
+        "executions/s",
+        "start → webhook p50",
+        "p99",
+        "missing",
+        "RSS before",
+        "RSS peak",
+        "RSS after",
+      ]),
+    );
+    L.push(row(Array(11).fill("---")));
+    for (const [k, label] of [
+      ["app", "this app"],
+      ["workflows", "Cloudflare Workflows"],
+    ]) {
+      const x = e[k];
+      L.push(
+        row([
+          label,
+          x.started,
+          `${x.startSeconds} s`,
+          `${x.lastWebhookSeconds} s`,
+          x.perSecond,
+          f(x.startToWebhook.p50, " ms"),
+          f(x.startToWebhook.p99, " ms"),
+          x.missing,
+          `${x.rssBeforeMiB} MiB`,
+          `${x.rssPeakMiB} MiB`,
+          `${x.rssAfterMiB} MiB`,
+        ]),
+      );
+    }
+    L.push("");
+    L.push(`Throughput ratio (this app / Workflows): **${e.ratio}×**.`);
+    L.push("");
+  }
+  if (s) {
+    L.push("## 4. Scale");
+    L.push("");
+    L.push(
+      `Two more stacks, seeded directly (\`wrangler d1 execute DB --local --file\`, rows generated by a recursive CTE) with ${s.contacts.small.toLocaleString("en")} and ${s.contacts.large.toLocaleString("en")} contacts (seeding took ${s.seedSeconds.small} s and ${s.seedSeconds.large} s, migrations and start included). Track at concurrency ${s.track.concurrency}, the two stacks alternating; half the requests update a random seeded contact, half create one.`,
+    );
+    L.push("");
+    L.push(row(["contacts", "req/s per round", "p50", "p90", "p99", "max"]));
+    L.push(row(Array(6).fill("---")));
+    L.push(
+      row([
+        s.contacts.small.toLocaleString("en"),
+        s.track.rps.small.join(", "),
+        f(s.track.small.p50, " ms"),
+        f(s.track.small.p90, " ms"),
+        f(s.track.small.p99, " ms"),
+        f(s.track.small.max, " ms"),
+      ]),
+    );
+    L.push(
+      row([
+        s.contacts.large.toLocaleString("en"),
+        s.track.rps.large.join(", "),
+        f(s.track.large.p50, " ms"),
+        f(s.track.large.p90, " ms"),
+        f(s.track.large.p99, " ms"),
+        f(s.track.large.max, " ms"),
+      ]),
+    );
+    L.push("");
+    L.push(
+      `**Resume one among many waiting.** The large stack's \`waits\` index holds ${s.resume.waitingIndexRows.toLocaleString("en")} rows for \`bench.resume\`: ${s.resume.realWaiting} real executions (TRIGGER → WAIT_FOR_EVENT → WEBHOOK, each its own Durable Object) and the rest seeded as index rows of executions that never hear from anyone. Each real one is resumed in turn by tracking \`bench.resume\` for its contact; the request returns once the execution has taken the event and run on (the webhook is queued).`,
+    );
+    L.push("");
+    L.push(row(["", "n", "p50", "p90", "p99", "max"]));
+    L.push(row(Array(6).fill("---")));
+    L.push(
+      row([
+        "track request that resumes",
+        s.resume.request.n,
+        f(s.resume.request.p50, " ms"),
+        f(s.resume.request.p90, " ms"),
+        f(s.resume.request.p99, " ms"),
+        f(s.resume.request.max, " ms"),
+      ]),
+    );
+    L.push(
+      row([
+        "… until the webhook arrives",
+        s.resume.toWebhook.n,
+        f(s.resume.toWebhook.p50, " ms"),
+        f(s.resume.toWebhook.p90, " ms"),
+        f(s.resume.toWebhook.p99, " ms"),
+        f(s.resume.toWebhook.max, " ms"),
+      ]),
+    );
+    L.push("");
+    L.push(
+      `**Segment backfill.** \`POST /segments\` over all ${s.backfill.contacts.toLocaleString("en")} contacts of the large stack (1 in 10 match): ${s.backfill.ready ? `READY after ${s.backfill.seconds} s, ${s.backfill.contactsPerSecond} contacts/s` : `not READY after ${s.backfill.seconds} s (the bound)`}, ${s.backfill.members} members; workerd peak RSS ${s.backfill.rssPeakMiB} MiB.`,
+    );
+    L.push("");
+  }
+  if (before) L.push(...compare(before, r));
+  const notes = path.join(import.meta.dirname, "notes.md");
+  if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
+  return `${L.join("\n")}\n`;
+}
+
+function compare(b, a) {
+  const L = [
+    "## Before and after",
+    "",
+    `Before: the run of ${b.startedAt}; after: this run. Each is one run with its own side-by-side baseline.`,
+    "",
+  ];
+  L.push(row(["figure", "before", "after"]));
+  L.push(row(["---", "---", "---"]));
+  const pairs = [
+    ["track, no workflow / no-op", (r) => r.track?.ratio.plain, "×"],
+    ["track, workflow → webhook / no-op", (r) => r.track?.ratio.hook, "×"],
+    ["track, no workflow p50", (r) => r.track?.latency.plain.p50, " ms"],
+    ["track, workflow → webhook p50", (r) => r.track?.latency.hook.p50, " ms"],
+    ["event → webhook p50, low load", (r) => r.lowLoad?.eventToWebhook.p50, " ms"],
+    ["event → webhook p99, low load", (r) => r.lowLoad?.eventToWebhook.p99, " ms"],
+    ["event → webhook p50, saturation", (r) => r.track?.saturation.eventToWebhook.p50, " ms"],
+    ["executions: this app / Workflows", (r) => r.executions?.ratio, "×"],
+    ["executions/s, this app", (r) => r.executions?.app.perSecond, ""],
+    ["track p99, large / small contacts", (r) => r.scale?.track.ratioP99, "×"],
+    ["resume p99", (r) => r.scale?.resume.request.p99, " ms"],
+    ["segment backfill", (r) => r.scale?.backfill.seconds, " s"],
+  ];
+  for (const [label, get, unit] of pairs) L.push(row([label, f(get(b), unit), f(get(a), unit)]));
+  L.push("");
+  return L;
+}
