@@ -1,20 +1,14 @@
 /** Segment rules: a condition of filters over contact fields, with CONDITION's operators. */
 import { z } from "zod";
 import { type ConditionSubject, evaluateCondition, resolveField } from "./workflow/conditions";
-import { OPERATORS } from "./workflow/config";
+import { conditionSchema } from "./workflow/config";
 
 const CONTACT_FIELD = /^(contact\.email|contact\.subscribed|contact\.data(\.[^.\s]+)+)$/;
 
-export const segmentFilter = z
-  .strictObject({
-    field: z.string().regex(CONTACT_FIELD, "Must be contact.email, contact.subscribed or contact.data.<key>"),
-    operator: z.enum(OPERATORS),
-    value: z.unknown().optional(),
-  })
-  .refine((f) => f.operator === "exists" || f.operator === "notExists" || f.value !== undefined, {
-    message: "This operator needs a value",
-    path: ["value"],
-  });
+export const segmentFilter = conditionSchema(
+  CONTACT_FIELD,
+  "Must be contact.email, contact.subscribed or contact.data.<key>",
+);
 
 export const segmentCondition = z.strictObject({
   match: z.enum(["all", "any"]),

@@ -1,7 +1,6 @@
 /** The running state of one execution, as its Durable Object keeps it. */
 import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
 
-export const ACTIVE_STATUSES = ["RUNNING", "WAITING"] as const;
 export type ExecutionStatus = "RUNNING" | "WAITING" | "COMPLETED" | "EXITED" | "FAILED" | "CANCELLED";
 export const isTerminal = (s: ExecutionStatus) => s !== "RUNNING" && s !== "WAITING";
 

@@ -11,7 +11,7 @@ import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
 import { derivedId, newId } from "../domain/ids";
 import { eventName } from "../domain/track";
-import { configByType, STEP_TYPES, type StepType } from "../domain/workflow/config";
+import { configByType, MAX_STEPS_PER_WORKFLOW, STEP_TYPES, type StepType } from "../domain/workflow/config";
 import { type GraphTransition, transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { parseJson } from "../http/body";
@@ -26,7 +26,6 @@ import {
   zodFieldErrors,
 } from "../http/errors";
 
-export const MAX_STEPS = 250;
 const KEY = /^[A-Za-z0-9_-]{1,64}$/;
 const TRIGGER_KEY = "trigger";
 
@@ -55,7 +54,7 @@ export const definitionBody = z.strictObject({
         branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
       }),
     )
-    .max(MAX_STEPS * 2)
+    .max(MAX_STEPS_PER_WORKFLOW * 2)
     .default([]),
 });
 
@@ -80,10 +79,10 @@ async function plan(env: Env, projectId: string, def: WorkflowDefinition, trigge
       code: "reserved_key",
     });
   }
-  if (keys.length + 1 > MAX_STEPS) {
+  if (keys.length + 1 > MAX_STEPS_PER_WORKFLOW) {
     errors.push({
       field: "steps",
-      message: `A workflow has at most ${MAX_STEPS} steps`,
+      message: `A workflow has at most ${MAX_STEPS_PER_WORKFLOW} steps`,
       code: "too_many_steps",
     });
   }

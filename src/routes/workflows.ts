@@ -7,7 +7,13 @@ import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workfl
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
 import { eventName } from "../domain/track";
-import { configByType, newStepBody, patchStepBody, type StepType } from "../domain/workflow/config";
+import {
+  configByType,
+  MAX_STEPS_PER_WORKFLOW,
+  newStepBody,
+  patchStepBody,
+  type StepType,
+} from "../domain/workflow/config";
 import { transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
@@ -18,8 +24,6 @@ import { ApiError, conflict, fieldError, notFound, validationError, zodFieldErro
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { executionRoutes } from "./executions";
 import { definitionRoutes } from "./workflow-definition";
-
-export const MAX_STEPS_PER_WORKFLOW = 250;
 
 export const createWorkflow = z.strictObject({
   name: z.string().trim().min(1).max(100),

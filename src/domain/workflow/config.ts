@@ -31,6 +31,8 @@ export type Operator = (typeof OPERATORS)[number];
 export const DELAY_UNITS = { seconds: 1_000, minutes: 60_000, hours: 3_600_000, days: 86_400_000 } as const;
 export const MAX_DELAY_MS = 365 * DELAY_UNITS.days;
 export const MAX_WAIT_TIMEOUT_SECONDS = 31_536_000;
+/** Steps in one workflow, the TRIGGER included. */
+export const MAX_STEPS_PER_WORKFLOW = 250;
 export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 /** `contact.email`, `contact.subscribed`, `contact.data.<key>[.<key>…]`, `event.<key>[.<key>…]`. */
@@ -56,18 +58,24 @@ export const waitForEventConfig = z.strictObject({
   eventName,
   timeout: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
 });
-export const conditionConfig = z
-  .strictObject({
-    field: z
-      .string()
-      .regex(FIELD_PATH, "Must be contact.email, contact.subscribed, contact.data.<key> or event.<key>"),
-    operator: z.enum(OPERATORS),
-    value: z.unknown().optional(),
-  })
-  .refine((c) => c.operator === "exists" || c.operator === "notExists" || c.value !== undefined, {
-    message: "This operator needs a value",
-    path: ["value"],
-  });
+/** `{field, operator, value?}` over the fields `pattern` allows: CONDITION's config, and segment filters. */
+export function conditionSchema(pattern: RegExp, fieldMessage: string) {
+  return z
+    .strictObject({
+      field: z.string().regex(pattern, fieldMessage),
+      operator: z.enum(OPERATORS),
+      value: z.unknown().optional(),
+    })
+    .refine((c) => c.operator === "exists" || c.operator === "notExists" || c.value !== undefined, {
+      message: "This operator needs a value",
+      path: ["value"],
+    });
+}
+
+export const conditionConfig = conditionSchema(
+  FIELD_PATH,
+  "Must be contact.email, contact.subscribed, contact.data.<key> or event.<key>",
+);
 export const webhookConfig = z.strictObject({
   url: z.string().min(1).max(2048),
   method: z.enum(HTTP_METHODS).default("POST"),
