@@ -17,6 +17,7 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { benchConfig } from "./lib/stack.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -27,6 +28,8 @@ const EVENTS = flag("events", 2000);
 const CONCURRENCY = flag("concurrency", 16);
 const PROJECTS = flag("projects", Math.max(1, Math.min(50, Math.ceil(EVENTS / 2500))));
 const SETTLE_MS = flag("settle-seconds", 600) * 1000;
+const IDLE_MS = flag("idle-seconds", 0) * 1000;
+const PROGRESS = flag("progress", 5000);
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (n) => path.join(root, "node_modules", ".bin", n);
 const ADMIN = "soak-admin-token";
@@ -125,6 +128,9 @@ const devArgs = [
 ];
 devArgs.push("--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn");
 for (const [k, v] of Object.entries(vars)) devArgs.push("--var", `${k}:${v}`);
+// Served from a copy of the sources taken now, so an edit to the tree during a long soak does not reload it.
+const snapshot = benchConfig({ raiseLimits: false });
+devArgs.push("--config", snapshot.file);
 const dev = spawn(bin("wrangler"), devArgs, { cwd: root, env: { ...process.env, CI: "1" } });
 let devOut = "";
 dev.stdout.on("data", (d) => {
@@ -159,6 +165,7 @@ try {
   await sleep(1000);
   if (dev.exitCode === null) dev.kill("SIGKILL");
   fs.rmSync(persist, { recursive: true, force: true });
+  snapshot.remove();
 }
 process.exit(exitCode);
 
@@ -292,7 +299,10 @@ async function run() {
       latencies.push(performance.now() - t0);
       if (res.status === 200) ok++;
       else failures[res.status] = (failures[res.status] ?? 0) + 1;
-      if (i > 0 && i % 5000 === 0) log(`${i} tracked (${Math.round(i / ((Date.now() - started) / 1000))}/s)`);
+      if (i > 0 && i % PROGRESS === 0) {
+        const mib = Math.round((rss.at(-1)?.kib ?? 0) / 1024);
+        log(`${i} tracked (${Math.round(i / ((Date.now() - started) / 1000))}/s); workerd RSS ${mib} MiB`);
+      }
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -325,6 +335,15 @@ async function run() {
     if (done || Date.now() - settleStart > SETTLE_MS) break;
   }
   const settleSeconds = (Date.now() - settleStart) / 1000;
+  // Idle: nothing sent; RSS keeps being sampled, to tell memory held by work from memory kept.
+  const idleFrom = rss.length;
+  if (IDLE_MS > 0) {
+    log(`idle for ${IDLE_MS / 1000} s`);
+    for (let waited = 0; waited < IDLE_MS; waited += 30_000) {
+      await sleep(Math.min(30_000, IDLE_MS - waited));
+      log(`idle: workerd RSS ${Math.round((rss.at(-1)?.kib ?? 0) / 1024)} MiB`);
+    }
+  }
   // The sweep, as the cron would run it; then look for anything stuck.
   const sweep = await fetch(`${base}/cdn-cgi/handler/scheduled`);
   await sleep(3000);
@@ -357,6 +376,13 @@ async function run() {
         lastMiB: mib(kib[kib.length - 1]),
         firstThirdAvgMiB: mib(kib.slice(0, third).reduce((s, k) => s + k, 0) / third),
         lastThirdAvgMiB: mib(kib.slice(-third).reduce((s, k) => s + k, 0) / third),
+        ...(IDLE_MS > 0
+          ? {
+              idleSeconds: IDLE_MS / 1000,
+              atIdleStartMiB: mib(rss[idleFrom]?.kib ?? 0),
+              atIdleEndMiB: mib(rss.at(-1)?.kib ?? 0),
+            }
+          : {}),
       }
     : null;
   const checks = {

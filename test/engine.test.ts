@@ -1367,6 +1367,77 @@ describe("the sweep finishes a dispatch cut short", () => {
     expect(hooks.sent).toHaveLength(1);
   });
 
+  it("/v1/track answers 200 before its dispatch; a dispatch that dies after the answer is finished by the sweep", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "after.answer",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    // The dispatch runs after the answer (ctx.waitUntil) and dies there, before the object starts.
+    const get = vi.spyOn(env.EXECUTIONS, "get").mockImplementationOnce(() => {
+      throw new Error("injected crash after the answer");
+    });
+    const t = await track(p.publicKey, "after.answer", uniqueEmail());
+    expect(get).toHaveBeenCalledTimes(1);
+    get.mockRestore();
+    const stored = await env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
+      .bind(t.event)
+      .first<{ dispatched_at: number | null }>();
+    expect(stored?.dispatched_at).toBeNull();
+    expect(hooks.sent).toHaveLength(0);
+
+    await env.DB.prepare("UPDATE events SET created_at = created_at - 60000 WHERE id = ?1")
+      .bind(t.event)
+      .run();
+    await sweep(env, log, Date.now());
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(ex.id).toBe(await derivedId("exec", wf.id, t.event));
+    expect(ex.status).toBe("COMPLETED");
+    expect(hooks.sent).toHaveLength(1);
+  });
+
+  it("a wait reached straight from the trigger counts an event tracked before the execution got there", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "signup",
+      steps: {
+        pro: { type: "CONDITION", config: { field: "event.plan", operator: "equals", value: "pro" } },
+        paid: { type: "WAIT_FOR_EVENT", config: { eventName: "paid", timeout: 3600 } },
+        hook: hook(),
+      },
+      edges: [
+        ["trigger", "pro"],
+        ["pro", "paid", "yes"],
+        ["paid", "hook", "event"],
+      ],
+    });
+    const email = uniqueEmail();
+    // The signup's dispatch is cut short, so its execution starts only when the sweep comes; the client
+    // has tracked `paid` by then.
+    const get = vi.spyOn(env.EXECUTIONS, "get").mockImplementationOnce(() => {
+      throw new Error("injected crash after the answer");
+    });
+    const signup = await track(p.publicKey, "signup", email, { plan: "pro" });
+    get.mockRestore();
+    await track(p.publicKey, "paid", email, { amount: 30 });
+    await env.DB.prepare("UPDATE events SET created_at = created_at - 60000 WHERE id = ?1")
+      .bind(signup.event)
+      .run();
+    await env.DB.prepare(
+      "UPDATE events SET created_at = created_at - 59000 WHERE name = 'paid' AND contact_id = ?1",
+    )
+      .bind(signup.contact)
+      .run();
+    await sweep(env, log, Date.now());
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(ex.status).toBe("COMPLETED");
+    expect(ex.context.event).toMatchObject({ plan: "pro", amount: 30 });
+    expect(hooks.sent).toHaveLength(1);
+  });
+
   it("a RUNNING row whose object never started (a start by hand cut short) is FAILED by the sweep", async () => {
     const p = await createProject();
     const wf = await createWorkflow(p.secretKey, { eventName: "x", steps: {}, edges: [] });

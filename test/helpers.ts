@@ -1,6 +1,8 @@
 /** Shared test helpers: requests to the worker, and a fresh project per test. */
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import worker from "../src/index";
 
 export const ADMIN = "test-admin-token";
 const BASE = "http://worker.test";
@@ -23,7 +25,7 @@ export async function call(
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await exports.default.fetch(`${BASE}${path}`, { method, headers, body });
+  const res = await fetchSettled(new Request(`${BASE}${path}`, { method, headers, body }));
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -32,6 +34,19 @@ export async function call(
     // keep text
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/**
+ * The worker's fetch, then the work it left running after its answer (`ctx.waitUntil`: the dispatch of a
+ * tracked event, segment refreshes) is waited for, so a test reads what the request set off. Tests of
+ * that gap itself use `exports.default.fetch`, which does not wait.
+ */
+export async function fetchSettled(request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, env, ctx);
+  const bytes = await res.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(bytes, res);
 }
 
 export interface TestProject {

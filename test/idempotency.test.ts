@@ -1,7 +1,7 @@
 /** `Idempotency-Key` on POST /v1/track: one effect per key and body, the first answer replayed for 24 h. */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
+import { call, createProject, expectEnvelope, fetchSettled, type TestProject, uniqueEmail } from "./helpers";
 
 const eventCount = async (projectId: string) =>
   (
@@ -26,15 +26,17 @@ const track = (p: TestProject, body: unknown, key?: string) =>
 
 /** The answer's raw bytes, to compare replays byte for byte. */
 async function trackRaw(p: TestProject, body: unknown, key: string) {
-  const res = await exports.default.fetch("http://worker.test/v1/track", {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${p.secretKey}`,
-      "content-type": "application/json",
-      "idempotency-key": key,
-    },
-    body: JSON.stringify(body),
-  });
+  const res = await fetchSettled(
+    new Request("http://worker.test/v1/track", {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${p.secretKey}`,
+        "content-type": "application/json",
+        "idempotency-key": key,
+      },
+      body: JSON.stringify(body),
+    }),
+  );
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
 

@@ -47,9 +47,9 @@ export function migratedState(label) {
  * watches its sources and reloads on a change, so serving the live tree would let an edit made during
  * the run restart the worker mid-measurement. In that config every `[[ratelimits]]` limit is raised out
  * of reach (a per-project limit would measure the limiter, not the app; the limiter is still called on
- * every request).
+ * every request). The soak keeps the limits (`{ raiseLimits: false }`) and spreads its events over projects.
  */
-export function benchConfig() {
+export function benchConfig({ raiseLimits = true } = {}) {
   const dir = fs.mkdtempSync(path.join(root, ".wrangler", "bench-snapshot-"));
   for (const d of ["src", "durable-objects"]) {
     fs.cpSync(path.join(root, d), path.join(dir, d), { recursive: true });
@@ -61,7 +61,7 @@ export function benchConfig() {
       /^migrations_dir\s*=\s*"([^"]+)"/m,
       (_, p) => `migrations_dir = ${JSON.stringify(path.join(root, p))}`,
     )
-    .replace(/(simple\s*=\s*\{\s*limit\s*=\s*)\d+/g, "$11000000000");
+    .replace(/(simple\s*=\s*\{\s*limit\s*=\s*)\d+/g, (m, head) => (raiseLimits ? `${head}1000000000` : m));
   const file = path.join(dir, "wrangler.toml");
   fs.writeFileSync(file, toml);
   return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };

@@ -26,6 +26,22 @@ export type StepOutcome =
   | { kind: "wait"; wait: Wait; output?: unknown }
   | { kind: "exit"; reason: string | null };
 
+/**
+ * Where a WAIT_FOR_EVENT starts counting events. An execution starts after the request that tracked its
+ * trigger has answered (dispatch runs after the answer), so a wait reached straight from the trigger
+ * (through conditions only) counts from the trigger event on: an event the client tracked right after
+ * the trigger is seen however soon it came. Once the execution has waited or acted (a delay, a wait, an
+ * email, a webhook, a contact update, whose own events must not count), it counts from the moment the
+ * wait is reached.
+ */
+export function waitSince(state: ExecutionState, now: number): number {
+  const actedBefore = Object.entries(state.visits).some(([id, n]) => {
+    const type = state.snapshot.steps[id]?.type;
+    return n > 0 && type !== "TRIGGER" && type !== "CONDITION";
+  });
+  return actedBefore ? now : Math.min(now, state.startedAt);
+}
+
 export async function runStep(
   state: ExecutionState,
   step: SnapshotStep,
@@ -46,7 +62,7 @@ export async function runStep(
       const until = c.timeout ? now + c.timeout * 1000 : null;
       return {
         kind: "wait",
-        wait: { kind: "event", stepId: step.id, eventName: c.eventName, since: now, until },
+        wait: { kind: "event", stepId: step.id, eventName: c.eventName, since: waitSince(state, now), until },
         output: { eventName: c.eventName, until },
       };
     }

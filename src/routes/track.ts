@@ -30,14 +30,19 @@ export const trackRoutes = new Hono<AppEnv>().post(
       idempotency,
     });
     if (result instanceof Response) return result;
-    // The batch that stored the event also read what its dispatch needs: with one event stored, dispatch
-    // starts from those rows; with nothing to do, the event was stored as dispatched. After a status
-    // change, both events are dispatched in order the usual way (an event already dispatched is skipped).
-    if (result.stored.length > 1) await dispatchOrDefer(c.env, c.var.log, result.stored);
-    else if (result.dispatch) {
-      await dispatchLoadedOrDefer(c.env, c.var.log, result.dispatch.event, result.dispatch.rows);
-    }
-    if (result.hasSegments) await refreshSegments(c.env, c.var.log, project.id, [result.contactId]);
+    // The answer does not wait for dispatch: the event is stored (undispatched unless it has nothing to
+    // do), so a dispatch cut short is finished by the cron sweep, and what it triggers happens either way.
+    // With one event stored, dispatch starts from the rows the batch read; after a status change, both
+    // events are dispatched in order the usual way (an event already dispatched is skipped).
+    const log = c.var.log;
+    const after = async () => {
+      if (result.stored.length > 1) await dispatchOrDefer(c.env, log, result.stored);
+      else if (result.dispatch) {
+        await dispatchLoadedOrDefer(c.env, log, result.dispatch.event, result.dispatch.rows);
+      }
+      if (result.hasSegments) await refreshSegments(c.env, log, project.id, [result.contactId]);
+    };
+    if (result.stored.length > 1 || result.dispatch || result.hasSegments) c.executionCtx.waitUntil(after());
     return c.json({
       success: true,
       data: { contact: result.contactId, event: result.eventId, timestamp: result.timestamp },
