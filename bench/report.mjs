@@ -160,7 +160,7 @@ export function report(r, before) {
     L.push("## 1. Track throughput");
     L.push("");
     L.push(
-      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike. Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the execution has run to its end (the webhook is queued), and the consumer's deliveries are waited for after each round.`,
+      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike. Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the event is stored, its dispatch runs after the answer (\`ctx.waitUntil\`), and the consumer's deliveries are waited for after each round.`,
     );
     L.push("");
     L.push(
@@ -203,6 +203,25 @@ export function report(r, before) {
     L.push("");
     L.push(errors.length ? `Errors: ${errors.join("; ")}.` : "No request failed.");
     L.push("");
+    if (t.cpuMsPerRequest) {
+      const cols = [...new Set(Object.values(t.cpuMsPerRequest).flatMap((c) => Object.keys(c)))];
+      L.push(
+        "**Where a request's CPU goes.** CPU time (user + system, from `/proc`) of each process over the rounds, divided by the requests answered; for the workflow case it runs until the round's webhooks have arrived, so it holds the whole execution and delivery. On 2 cores, the sum bounds the rate: 2,000 ms of CPU a second.",
+      );
+      L.push("");
+      L.push(row(["case", ...cols, "sum"]));
+      L.push(row(Array(cols.length + 2).fill("---")));
+      for (const [name, label] of [
+        ["noop", "no-op Hono worker"],
+        ["plain", "track, no workflow"],
+        ["hook", "track, workflow → webhook"],
+      ]) {
+        const c = t.cpuMsPerRequest[name] ?? {};
+        const sum = Object.values(c).reduce((a, b) => a + b, 0);
+        L.push(row([label, ...cols.map((k) => f(c[k], " ms")), f(Math.round(sum * 10) / 10, " ms")]));
+      }
+      L.push("");
+    }
   }
   if (lo || t) {
     L.push("## 2. Event to webhook");

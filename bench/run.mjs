@@ -20,6 +20,7 @@ import { closeAgents, post, runLoad, summarize } from "./lib/load.mjs";
 import { newProject, seededEmail, seedSql } from "./lib/seed.mjs";
 import {
   benchConfig,
+  cpuMeter,
   d1File,
   migratedState,
   root,
@@ -163,6 +164,12 @@ const stat = (values) => {
   return { n: s.n, p50: round1(s.p50), p90: round1(s.p90), p99: round1(s.p99), max: round1(s.max) };
 };
 const errs = (m) => Object.fromEntries(m);
+/** The mean over rounds of each process's CPU ms per request. */
+const meanCpu = (rounds) => {
+  const out = {};
+  for (const r of rounds) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v / rounds.length;
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round1(v * 10) / 10]));
+};
 
 /** Waits until each email in `sent` (email → send time) has a webhook; returns the latencies. */
 async function webhookLatencies(sent, ms) {
@@ -212,6 +219,7 @@ async function trackAndLatency(app, project, noop) {
 
   const cases = { noop: [], plain: [], hook: [] };
   const lat = { noop: [], plain: [], hook: [] };
+  const cpu = { noop: [], plain: [], hook: [] };
   const hookE2e = [];
   let hookMissing = 0;
   const drainS = [];
@@ -221,6 +229,7 @@ async function trackAndLatency(app, project, noop) {
         const target = name === "noop" ? noop : app;
         const event = name === "hook" ? "bench.hook" : "bench.plain";
         const sent = new Map();
+        const meter = cpuMeter(target);
         const res = await runLoad(target.base, {
           concurrency: P.concurrency,
           durationMs: P.roundMs,
@@ -240,9 +249,11 @@ async function trackAndLatency(app, project, noop) {
         log(
           `track ${name} round ${r + 1}: ${res.rps.toFixed(0)} req/s, ${res.ok} ok, ${res.errors.size} error kinds`,
         );
+        if (name !== "hook") cpu[name].push(meter.stop(res.ok));
         if (name === "hook") {
           const t0 = Date.now();
           const w = await webhookLatencies(sent, P.drainMs);
+          cpu[name].push(meter.stop(res.ok));
           hookE2e.push(...w.lat);
           hookMissing += w.missing;
           drainS.push(round1(Math.max(0, w.last - t0) / 1000));
@@ -266,6 +277,7 @@ async function trackAndLatency(app, project, noop) {
         hookPerRound: perRound("hook"),
       },
       latency: { noop: stat(lat.noop), plain: stat(lat.plain), hook: stat(lat.hook) },
+      cpuMsPerRequest: { noop: meanCpu(cpu.noop), plain: meanCpu(cpu.plain), hook: meanCpu(cpu.hook) },
       saturation: { eventToWebhook: stat(hookE2e), missing: hookMissing, drainSeconds: drainS },
     };
     plots.noop = lat.noop;

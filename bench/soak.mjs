@@ -30,6 +30,8 @@ const PROJECTS = flag("projects", Math.max(1, Math.min(50, Math.ceil(EVENTS / 25
 const SETTLE_MS = flag("settle-seconds", 600) * 1000;
 const IDLE_MS = flag("idle-seconds", 0) * 1000;
 const PROGRESS = flag("progress", 5000);
+/** Tracks in this many bursts, each one left to drain before the next: memory is read at each end. */
+const BURSTS = Math.max(1, flag("bursts", 1));
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (n) => path.join(root, "node_modules", ".bin", n);
 const ADMIN = "soak-admin-token";
@@ -284,10 +286,13 @@ async function run() {
   let ok = 0;
   const failures = {};
   const latencies = [];
-  async function worker() {
+  async function worker(end) {
     for (;;) {
       const i = next++;
-      if (i >= EVENTS) return;
+      if (i >= end) {
+        next = end;
+        return;
+      }
       const p = projects[i % projects.length];
       const purchase = i % 2 === 1;
       const t0 = performance.now();
@@ -305,8 +310,53 @@ async function run() {
       }
     }
   }
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const trackSeconds = (Date.now() - started) / 1000;
+  const nowMiB = () => Math.round((rss.at(-1)?.kib ?? 0) / 1024);
+  /** Waits until everything the first `n` events set off has ended (or the settle time has passed). */
+  async function settle(n) {
+    const want = { executions: n, deliveries: n, emails: Math.floor(n / 2) };
+    const from = Date.now();
+    let counts;
+    for (;;) {
+      await sleep(5000);
+      counts = d1(
+        `SELECT (SELECT count(*) FROM executions) AS executions,
+                (SELECT count(*) FROM executions WHERE status = 'COMPLETED') AS completed,
+                (SELECT count(*) FROM webhook_deliveries) AS deliveries,
+                (SELECT count(*) FROM webhook_deliveries WHERE status = 'DELIVERED') AS delivered,
+                (SELECT count(*) FROM emails) AS emails,
+                (SELECT count(*) FROM emails WHERE status = 'SENT') AS sent`,
+      )[0];
+      log(`settling: ${JSON.stringify(counts)}`);
+      const done =
+        counts.completed === want.executions &&
+        counts.delivered === want.deliveries &&
+        counts.sent === want.emails;
+      if (done || Date.now() - from > SETTLE_MS) break;
+    }
+    return (Date.now() - from) / 1000;
+  }
+  const bursts = [];
+  let trackMs = 0;
+  let settleSeconds = 0;
+  for (let b = 0; b < BURSTS; b++) {
+    const end = Math.round((EVENTS * (b + 1)) / BURSTS);
+    const from = next;
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(end)));
+    trackMs += Date.now() - t0;
+    const atEnd = nowMiB();
+    settleSeconds = await settle(end);
+    bursts.push({
+      burst: b + 1,
+      events: end - from,
+      trackSeconds: Number(((Date.now() - t0) / 1000 - settleSeconds).toFixed(1)),
+      settleSeconds: Number(settleSeconds.toFixed(1)),
+      rssAtTrackEndMiB: atEnd,
+      rssSettledMiB: nowMiB(),
+    });
+    if (BURSTS > 1) log(`burst ${b + 1}/${BURSTS}: ${JSON.stringify(bursts.at(-1))}`);
+  }
+  const trackSeconds = trackMs / 1000;
   latencies.sort((x, y) => x - y);
   const pct = (q) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]);
   log(
@@ -315,26 +365,7 @@ async function run() {
 
   const purchases = Math.floor(EVENTS / 2);
   const expected = { executions: EVENTS, deliveries: EVENTS, emails: purchases };
-  const settleStart = Date.now();
-  let counts;
-  for (;;) {
-    await sleep(5000);
-    counts = d1(
-      `SELECT (SELECT count(*) FROM executions) AS executions,
-              (SELECT count(*) FROM executions WHERE status = 'COMPLETED') AS completed,
-              (SELECT count(*) FROM webhook_deliveries) AS deliveries,
-              (SELECT count(*) FROM webhook_deliveries WHERE status = 'DELIVERED') AS delivered,
-              (SELECT count(*) FROM emails) AS emails,
-              (SELECT count(*) FROM emails WHERE status = 'SENT') AS sent`,
-    )[0];
-    log(`settling: ${JSON.stringify(counts)}`);
-    const done =
-      counts.completed === expected.executions &&
-      counts.delivered === expected.deliveries &&
-      counts.sent === expected.emails;
-    if (done || Date.now() - settleStart > SETTLE_MS) break;
-  }
-  const settleSeconds = (Date.now() - settleStart) / 1000;
+
   // Idle: nothing sent; RSS keeps being sampled, to tell memory held by work from memory kept.
   const idleFrom = rss.length;
   if (IDLE_MS > 0) {
@@ -414,6 +445,7 @@ async function run() {
       max: Math.round(latencies[latencies.length - 1]),
     },
     settleSeconds: Number(settleSeconds.toFixed(1)),
+    bursts,
     final,
     sesStored,
     webhookIds: hookRequests.size,

@@ -201,3 +201,54 @@ export function rssSampler(stack, ms = 250) {
     },
   };
 }
+
+const CLK_TCK = 100;
+
+/** CPU seconds (user + system) a process has used, from /proc; 0 once it is gone. */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * What each process of a `wrangler dev` does, by its command line: wrangler itself (Node: it relays the
+ * worker's console output), workerd's entry (the socket the requests reach, and the dev proxy), and
+ * workerd's runtime (the worker, its D1, Durable Objects and queues).
+ */
+function role(pid) {
+  let cmd = "";
+  try {
+    cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {}
+  if (/workerd/.test(cmd))
+    return /--socket-addr=entry=127\.0\.0\.1:0\b/.test(cmd) ? "workerd runtime" : "workerd entry";
+  if (/wrangler-dist\/cli\.js/.test(cmd)) return "wrangler (node)";
+  return null;
+}
+
+/**
+ * Starts counting the CPU a stack's processes and this process use; `stop(n)` gives milliseconds of CPU
+ * per request for each (n requests), so the cost of a request can be told apart by where it is spent.
+ */
+export function cpuMeter(stack) {
+  const pids = descendants(stack.pid).filter((p) => role(p));
+  const before = new Map(pids.map((p) => [p, cpuSeconds(p)]));
+  const self = process.cpuUsage();
+  return {
+    stop(n) {
+      const out = {};
+      for (const p of pids) {
+        const r = role(p);
+        out[r] = (out[r] ?? 0) + (cpuSeconds(p) - before.get(p)) * 1000;
+      }
+      const own = process.cpuUsage(self);
+      out["bench (load generator, consumer)"] = (own.user + own.system) / 1000;
+      return Object.fromEntries(Object.entries(out).map(([k, ms]) => [k, Math.round((ms / n) * 100) / 100]));
+    },
+  };
+}
