@@ -133,10 +133,10 @@ export function report(r, before) {
     );
     L.push(
       row([
-        `4. resume 1 of ${s.resume.waitingIndexRows.toLocaleString("en")} waiting, p99`,
-        f(s.resume.request.p99, " ms"),
+        `4. resume 1 of ${s.resume.waitingIndexRows.toLocaleString("en")} waiting, p99 (track → its webhook)`,
+        f(s.resume.toWebhook.p99, " ms"),
         "≤ 100 ms",
-        mark(check(s.resume.request.p99, "<=", 100)),
+        mark(check(s.resume.toWebhook.p99, "<=", 100)),
       ]),
     );
     L.push(
@@ -348,7 +348,7 @@ export function report(r, before) {
     );
     L.push("");
     L.push(
-      `**Resume one among many waiting.** The large stack's \`waits\` index holds ${s.resume.waitingIndexRows.toLocaleString("en")} rows for \`bench.resume\`: ${s.resume.realWaiting} real executions (TRIGGER → WAIT_FOR_EVENT → WEBHOOK, each its own Durable Object) and the rest seeded as index rows of executions that never hear from anyone. Each real one is resumed in turn by tracking \`bench.resume\` for its contact; the request returns once the execution has taken the event and run on (the webhook is queued).`,
+      `**Resume one among many waiting.** The large stack's \`waits\` index holds ${s.resume.waitingIndexRows.toLocaleString("en")} rows for \`bench.resume\`: ${s.resume.realWaiting} real executions (TRIGGER → WAIT_FOR_EVENT → WEBHOOK, each its own Durable Object) and the rest seeded as index rows of executions that never hear from anyone. Each real one is resumed in turn by tracking \`bench.resume\` for its contact; the request answers once the event is stored and the resume runs after the answer, so the time that counts is the second row: from the request to the webhook the resumed execution sends.`,
     );
     L.push("");
     L.push(row(["", "n", "p50", "p90", "p99", "max"]));
@@ -405,7 +405,8 @@ function compare(b, a) {
     ["executions: this app / Workflows", (r) => r.executions?.ratio, "×"],
     ["executions/s, this app", (r) => r.executions?.app.perSecond, ""],
     ["track p99, large / small contacts", (r) => r.scale?.track.ratioP99, "×"],
-    ["resume p99", (r) => r.scale?.resume.request.p99, " ms"],
+    ["resume p99 (request)", (r) => r.scale?.resume.request.p99, " ms"],
+    ["resume p99 (to the webhook)", (r) => r.scale?.resume.toWebhook.p99, " ms"],
     ["segment backfill", (r) => r.scale?.backfill.seconds, " s"],
   ];
   for (const [label, get, unit] of pairs) L.push(row([label, f(get(b), unit), f(get(a), unit)]));

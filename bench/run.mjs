@@ -474,7 +474,7 @@ async function scale() {
     toWebhook: stat(resumeE2e),
     missing,
   };
-  plots.resume = resumeReq;
+  plots.resume = resumeE2e;
   log(`resume: request p99 ${out.resume.request.p99} ms, to webhook p99 ${out.resume.toWebhook.p99} ms`);
 
   // A segment over the large stack: 1 contact in 10 matches; time until backfill is READY.
@@ -616,7 +616,7 @@ async function main() {
         series: [
           { label: `${P.scaleSmall.toLocaleString("en")} contacts`, values: plots.scaleSmall ?? [] },
           { label: `${P.scaleLarge.toLocaleString("en")} contacts`, values: plots.scaleLarge ?? [] },
-          { label: "resume 1 of many waiting", values: plots.resume ?? [] },
+          { label: "resume 1 of many waiting (to its webhook)", values: plots.resume ?? [] },
         ],
       },
     ].filter((p) => p.series.some((s) => s.values.length > 0)),

@@ -3,7 +3,7 @@
  * Tracked events and the system's own events (subscription changes, later email and segment events)
  * are stored here, in the same D1 batch as the change that caused them.
  */
-import { statusChangeEvent, upsertContact } from "./db/contact-sql";
+import { isKeyGone, type KeyCheck, statusChangeEvent, upsertContact } from "./db/contact-sql";
 import { type DispatchRows, dispatchReads, type EventRow, hasDispatchWork } from "./dispatch";
 import { newId } from "./domain/ids";
 import type { Env } from "./env";
@@ -18,6 +18,8 @@ export interface TrackInput {
   eventData: Record<string, unknown>;
   now: number;
   idempotency: Idempotency | null;
+  /** The key the request came with, held against the projects row in the batch (see `trackAuth`). */
+  keyCheck: KeyCheck;
 }
 
 export interface TrackResult {
@@ -39,9 +41,10 @@ export interface TrackResult {
 
 /**
  * Upserts the contact and stores the event (and a status change, if any) in one batch. With an
- * idempotency key, a repeat returns the first answer as a Response instead.
+ * idempotency key, a repeat returns the first answer as a Response instead; "key gone" when the key no
+ * longer names the project (rotated since it was read): then nothing was written.
  */
-export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResult | Response> {
+export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResult | Response | "key gone"> {
   const { projectId, email, now } = input;
   const statusEventId = newId("evt", now);
   const eventId = newId("evt", now);
@@ -56,15 +59,19 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
       { email },
       { eventId: statusEventId, projectId, subscribed: input.subscribed, now },
     ),
-    upsertContact(env, {
-      id: newId("ctc", now),
-      projectId,
-      email,
-      subscribed: input.subscribed,
-      defaultSubscribed: true,
-      data: input.persistentData,
-      now,
-    }),
+    upsertContact(
+      env,
+      {
+        id: newId("ctc", now),
+        projectId,
+        email,
+        subscribed: input.subscribed,
+        defaultSubscribed: true,
+        data: input.persistentData,
+        now,
+      },
+      input.keyCheck,
+    ),
     // Stored as dispatched when, in this transaction, no enabled workflow has it as trigger and no
     // execution of the contact waits for it: dispatch would find nothing to do, so nothing is left for
     // it (or the sweep) to finish. The dispatch reads below see the same rows.
@@ -99,6 +106,7 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
   try {
     results = await env.DB.batch(statements);
   } catch (err) {
+    if (isKeyGone(err)) return "key gone";
     if (input.idempotency && isKeyTaken(err)) return replay(env, input.idempotency);
     throw err;
   }

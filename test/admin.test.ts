@@ -193,9 +193,14 @@ describe("POST /admin/projects/:id/rotate-keys", () => {
   it("gives new keys; the old ones answer 401 and the new ones work", async () => {
     const p = await createProject();
     const email = uniqueEmail("rotate");
+    // Both keys have tracked before the rotation, so this isolate holds both as seen valid (trackAuth).
     expect((await call("POST", "/v1/track", { key: p.publicKey, body: { event: "a", email } })).status).toBe(
       200,
     );
+    const other = uniqueEmail("rotate-sk");
+    expect(
+      (await call("POST", "/v1/track", { key: p.secretKey, body: { event: "s", email: other } })).status,
+    ).toBe(200);
 
     const res = await call("POST", `/admin/projects/${p.id}/rotate-keys`, { key: ADMIN });
     expect(res.status).toBe(200);
@@ -216,6 +221,19 @@ describe("POST /admin/projects/:id/rotate-keys", () => {
       401,
       "INVALID_API_KEY",
     );
+    // A refused track wrote nothing: no contact for a new email, no event for the known one.
+    const ghost = uniqueEmail("rotate-ghost");
+    expectEnvelope(
+      await call("POST", "/v1/track", { key: p.publicKey, body: { event: "b", email: ghost } }),
+      401,
+      "INVALID_API_KEY",
+    );
+    const ghosts = await env.DB.prepare(
+      "SELECT count(*) AS n FROM contacts WHERE project_id = ?1 AND email = ?2",
+    )
+      .bind(p.id, ghost)
+      .first<{ n: number }>();
+    expect(ghosts?.n).toBe(0);
 
     expect(
       (await call("POST", "/v1/track", { key: res.body.publicKey, body: { event: "c", email } })).status,

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
 
 let p: TestProject;
@@ -367,5 +367,62 @@ describe("POST /v1/track: concurrency and isolation", () => {
     expect(contactA).toMatchObject({ subscribed: true, data: { owner: "a" } });
     expect((await contactOf(b, inB.body.data.contact)).data).toEqual({});
     expect((await eventsOf(a, inA.body.data.contact)).map((e) => e.name)).toEqual(["x"]);
+  });
+});
+
+describe("D1 round trips of POST /v1/track", () => {
+  /** Counts D1 round trips (a batch, or one statement run on its own) while `fn` runs. */
+  async function roundTrips(fn: () => Promise<unknown>): Promise<number> {
+    let n = 0;
+    const wrap = (stmt: D1PreparedStatement): D1PreparedStatement =>
+      new Proxy(stmt, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop, target);
+          if (typeof v !== "function") return v;
+          if (prop === "bind") return (...args: unknown[]) => wrap(v.apply(target, args));
+          if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") {
+            return (...args: unknown[]) => {
+              n++;
+              return v.apply(target, args);
+            };
+          }
+          return v.bind(target);
+        },
+      });
+    const prepare = env.DB.prepare.bind(env.DB);
+    const batch = env.DB.batch.bind(env.DB);
+    const spies = [
+      vi.spyOn(env.DB, "prepare").mockImplementation((sql: string) => wrap(prepare(sql))),
+      vi.spyOn(env.DB, "batch").mockImplementation((stmts: D1PreparedStatement[]) => {
+        n++;
+        // The statements inside a batch are not run one by one: unwrap them for D1.
+        return batch(stmts.map((s) => (s as unknown as { valueOf(): D1PreparedStatement }).valueOf()));
+      }),
+    ];
+    try {
+      await fn();
+    } finally {
+      for (const s of spies) s.mockRestore();
+    }
+    return n;
+  }
+
+  it("is one batch when the key was seen in the last minute, two the first time", async () => {
+    const q = await createProject();
+    const track = () =>
+      call("POST", "/v1/track", {
+        key: q.publicKey,
+        body: { event: "nothing.listens", email: uniqueEmail() },
+      });
+    expect(await roundTrips(track)).toBe(2);
+    expect(await roundTrips(track)).toBe(1);
+    // The secret key is another key: looked up once too.
+    const bySecret = () =>
+      call("POST", "/v1/track", {
+        key: q.secretKey,
+        body: { event: "nothing.listens", email: uniqueEmail() },
+      });
+    expect(await roundTrips(bySecret)).toBe(2);
+    expect(await roundTrips(bySecret)).toBe(1);
   });
 });

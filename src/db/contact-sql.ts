@@ -6,6 +6,28 @@
 import type { Env } from "../env";
 
 /**
+ * A key resolved from memory (`trackAuth`): the write it authorises holds it against the projects row in
+ * its own transaction, so a key rotated since writes nothing.
+ */
+export interface KeyCheck {
+  column: "public_key_hash" | "secret_key_hash";
+  hash: string;
+}
+
+/**
+ * The project id as an SQL expression: the id when the key still names that project, NULL otherwise.
+ * `p` and `k` are the placeholders bound to the project id and the key's hash.
+ */
+export function projectIdSql(check: KeyCheck, p: string, k: string): string {
+  return `(SELECT id FROM projects WHERE id = ${p} AND ${check.column} = ${k})`;
+}
+
+/** Whether a D1 error is the one a contact upsert with a key check fails with when the key no longer holds. */
+export function isKeyGone(err: unknown): boolean {
+  return err instanceof Error && /NOT NULL constraint failed: contacts\.project_id/.test(err.message);
+}
+
+/**
  * Shallow merge of two JSON objects in SQL: the keys of `patch` replace those of `base`; others stay.
  * A value keeps its JSON type (objects and arrays stay JSON, true/false/null stay literals).
  */
@@ -58,17 +80,26 @@ export interface ContactUpsert {
 }
 
 /** Insert or shallow-merge a contact by (project, email); RETURNING its row (and whether it is new). */
-export function upsertContact(env: Pick<Env, "DB">, u: ContactUpsert): D1PreparedStatement {
+export function upsertContact(
+  env: Pick<Env, "DB">,
+  u: ContactUpsert,
+  keyCheck?: KeyCheck,
+): D1PreparedStatement {
   const sub = u.subscribed === null ? null : u.subscribed ? 1 : 0;
-  return env.DB.prepare(
+  // With a key check, the project id is taken from the projects row only if the key still names it:
+  // otherwise it is NULL, the insert fails, and so does the batch this statement is in.
+  const projectId = keyCheck ? projectIdSql(keyCheck, "?2", "?8") : "?2";
+  const stmt = env.DB.prepare(
     `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
-     VALUES (?1, ?2, ?3, coalesce(?4, ?5), ?6, ?7, ?7)
+     VALUES (?1, ${projectId}, ?3, coalesce(?4, ?5), ?6, ?7, ?7)
      ON CONFLICT (project_id, email) DO UPDATE SET
        subscribed = coalesce(?4, contacts.subscribed),
        data = ${mergeJsonSql("contacts.data", "excluded.data")},
        updated_at = excluded.updated_at
      RETURNING id, email, subscribed, data, created_at, updated_at, (id = ?1) AS created`,
-  ).bind(u.id, u.projectId, u.email, sub, u.defaultSubscribed ? 1 : 0, JSON.stringify(u.data), u.now);
+  );
+  const args = [u.id, u.projectId, u.email, sub, u.defaultSubscribed ? 1 : 0, JSON.stringify(u.data), u.now];
+  return keyCheck ? stmt.bind(...args, keyCheck.hash) : stmt.bind(...args);
 }
 
 export interface ContactRowRaw {

@@ -1,9 +1,11 @@
 /** Auth by the admin token, a public key or a secret key (API.md "Conventions"). */
 import { eq } from "drizzle-orm";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import type { KeyCheck } from "../db/contact-sql";
 import { projects } from "../db/schema";
 import { sha256Hex, timingSafeEqualString } from "../domain/crypto";
-import type { AppEnv } from "./context";
+import type { AppEnv, AuthedProject } from "./context";
 import { db } from "./db";
 import { ApiError } from "./errors";
 
@@ -26,27 +28,77 @@ export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+type KeyType = AuthedProject["keyType"];
+
+function keyOf(c: Context<AppEnv>): { key: string; keyType: KeyType } {
+  const key = bearer(c.req.header("authorization"));
+  const keyType = key.startsWith("pk_") ? "public" : key.startsWith("sk_") ? "secret" : null;
+  if (!keyType) throw invalid();
+  return { key, keyType };
+}
+
+/** The project a key names, read from D1 by the key's SHA-256 hash; 401 if none. */
+async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): Promise<AuthedProject> {
+  const column = keyType === "public" ? projects.publicKeyHash : projects.secretKeyHash;
+  const [project] = await db(env)
+    .select({ id: projects.id, name: projects.name, hash: column })
+    .from(projects)
+    .where(eq(column, hash))
+    .limit(1);
+  if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
+  return { id: project.id, name: project.name, keyType };
+}
+
+function authed(c: Context<AppEnv>, project: AuthedProject) {
+  c.set("project", project);
+  c.set("log", c.var.log.child({ projectId: project.id }));
+}
+
 /**
  * Project routes: a secret key, or with `allowPublic` a public key too. Keys are looked up by their
  * SHA-256 hash, so the stored value is never compared with the key itself.
  */
 export const projectAuth = (opts: { allowPublic?: boolean } = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const key = bearer(c.req.header("authorization"));
-    const keyType = key.startsWith("pk_") ? "public" : key.startsWith("sk_") ? "secret" : null;
-    if (!keyType) throw invalid();
-    const hash = await sha256Hex(key);
-    const column = keyType === "public" ? projects.publicKeyHash : projects.secretKeyHash;
-    const [project] = await db(c.env)
-      .select({ id: projects.id, name: projects.name, hash: column })
-      .from(projects)
-      .where(eq(column, hash))
-      .limit(1);
-    if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
+    const { key, keyType } = keyOf(c);
+    const project = await lookUp(c.env, keyType, await sha256Hex(key));
     if (keyType === "public" && !opts.allowPublic) {
       throw forbidden("A public key can only track events; use the secret key");
     }
-    c.set("project", { id: project.id, name: project.name, keyType });
-    c.set("log", c.var.log.child({ projectId: project.id }));
+    authed(c, project);
     await next();
   });
+
+/** Keys seen valid by this isolate, by "type:hash": the project they named, and when that was read. */
+const seen = new Map<string, { project: AuthedProject; at: number }>();
+const SEEN_TTL_MS = 60_000;
+const SEEN_MAX = 1_000;
+
+/**
+ * `POST /v1/track` (a public or a secret key), without a D1 round trip of its own: a key this isolate
+ * has seen valid in the last minute names its project from memory, and the route's one D1 batch holds
+ * the key against the projects row in the same transaction (`keyCheck`): a key rotated since makes the
+ * batch write nothing, and the route answers 401 and forgets the key (`forgetKey`). Rotation therefore
+ * takes effect at once, as with `projectAuth`. A key not in memory is looked up as `projectAuth` does.
+ */
+export const trackAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const { key, keyType } = keyOf(c);
+  const hash = await sha256Hex(key);
+  const id = `${keyType}:${hash}`;
+  const now = Date.now();
+  let hit = seen.get(id);
+  if (!hit || now - hit.at > SEEN_TTL_MS) {
+    hit = { project: await lookUp(c.env, keyType, hash), at: now };
+    if (seen.size >= SEEN_MAX) seen.clear();
+    seen.set(id, hit);
+  }
+  authed(c, hit.project);
+  c.set("keyCheck", { column: keyType === "public" ? "public_key_hash" : "secret_key_hash", hash });
+  await next();
+});
+
+/** After a write found that the key no longer names its project: forget it, and answer 401. */
+export function keyGone(check: KeyCheck): ApiError {
+  seen.delete(`${check.column === "public_key_hash" ? "public" : "secret"}:${check.hash}`);
+  return invalid();
+}

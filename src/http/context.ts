@@ -1,3 +1,4 @@
+import type { KeyCheck } from "../db/contact-sql";
 import type { Env } from "../env";
 import type { Logger } from "../log";
 
@@ -14,5 +15,7 @@ export interface AppEnv {
     requestId: string;
     log: Logger;
     project: AuthedProject;
+    /** Set by `trackAuth`: the key the request's write must hold against the projects row. */
+    keyCheck: KeyCheck;
   };
 }

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { dispatchLoadedOrDefer, dispatchOrDefer } from "../dispatch";
 import { splitTrackData, trackBody } from "../domain/track";
 import { trackEvent } from "../events";
-import { projectAuth } from "../http/auth";
+import { keyGone, trackAuth } from "../http/auth";
 import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { readIdempotency } from "../http/idempotency";
@@ -11,7 +11,7 @@ import { refreshSegments } from "../segments";
 
 export const trackRoutes = new Hono<AppEnv>().post(
   "/track",
-  projectAuth({ allowPublic: true }),
+  trackAuth,
   rateLimit("TRACK_LIMITER"),
   async (c) => {
     const { raw, data } = await parseJson(c, trackBody);
@@ -28,7 +28,9 @@ export const trackRoutes = new Hono<AppEnv>().post(
       eventData: split.event,
       now,
       idempotency,
+      keyCheck: c.var.keyCheck,
     });
+    if (result === "key gone") throw keyGone(c.var.keyCheck);
     if (result instanceof Response) return result;
     // The answer does not wait for dispatch: the event is stored (undispatched unless it has nothing to
     // do), so a dispatch cut short is finished by the cron sweep, and what it triggers happens either way.
