@@ -78,7 +78,7 @@ const SEEN_MAX = 1_000;
  * `POST /v1/track` (a public or a secret key), without a D1 round trip of its own: a key this isolate
  * has seen valid in the last minute names its project from memory, and the route's one D1 batch holds
  * the key against the projects row in the same transaction (`keyCheck`): a key rotated since makes the
- * batch write nothing, and the route answers 401 and forgets the key (`forgetKey`). Rotation therefore
+ * batch write nothing, and the route answers 401 and forgets the key (`keyGone`). Rotation therefore
  * takes effect at once, as with `projectAuth`. A key not in memory is looked up as `projectAuth` does.
  */
 export const trackAuth = createMiddleware<AppEnv>(async (c, next) => {
