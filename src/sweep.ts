@@ -4,7 +4,10 @@ import type { Env } from "./env";
 import { IDEMPOTENCY_TTL_MS } from "./http/idempotency";
 import { errorFields, type Logger } from "./log";
 
-/** Events younger than this may still be in their request's own dispatch: leave them to it. */
+/**
+ * Events younger than this may still be in their request's own dispatch (which runs after the answer,
+ * in `waitUntil`): leave them to it. Should the two overlap, nothing happens twice: dispatch is idempotent.
+ */
 export const DISPATCH_GRACE_MS = 30_000;
 /** A WAITING execution this far past its due time has lost its alarm. */
 export const ALARM_GRACE_MS = 60_000;

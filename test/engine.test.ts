@@ -1398,10 +1398,9 @@ describe("the sweep finishes a dispatch cut short", () => {
     expect(hooks.sent).toHaveLength(1);
   });
 
-  it("a wait reached straight from the trigger counts an event tracked before the execution got there", async () => {
-    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
-    const p = await createProject();
-    const wf = await createWorkflow(p.secretKey, {
+  /** A workflow on `signup`: a pro plan waits an hour for `paid`, then calls a webhook. */
+  const paidFlow = (p: TestProject) =>
+    createWorkflow(p.secretKey, {
       eventName: "signup",
       steps: {
         pro: { type: "CONDITION", config: { field: "event.plan", operator: "equals", value: "pro" } },
@@ -1414,15 +1413,37 @@ describe("the sweep finishes a dispatch cut short", () => {
         ["paid", "hook", "event"],
       ],
     });
+
+  /** Tracks `signup` with its dispatch cut short (its execution not started), then `paid`. */
+  async function signupThenPaid(p: TestProject) {
     const email = uniqueEmail();
-    // The signup's dispatch is cut short, so its execution starts only when the sweep comes; the client
-    // has tracked `paid` by then.
     const get = vi.spyOn(env.EXECUTIONS, "get").mockImplementationOnce(() => {
       throw new Error("injected crash after the answer");
     });
     const signup = await track(p.publicKey, "signup", email, { plan: "pro" });
     get.mockRestore();
     await track(p.publicKey, "paid", email, { amount: 30 });
+    return signup;
+  }
+
+  it("a wait reached straight from the trigger counts an event tracked before the execution got there", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await paidFlow(p);
+    const signup = await signupThenPaid(p);
+    // The signup's execution starts only now, after `paid` was stored (as a late dispatch would).
+    await dispatchStored(env, log, [signup.event]);
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(ex.status).toBe("COMPLETED");
+    expect(ex.context.event).toMatchObject({ plan: "pro", amount: 30 });
+    expect(hooks.sent).toHaveLength(1);
+  });
+
+  it("started by the sweep, over 30 s after its trigger, a wait counts only what comes after it", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await paidFlow(p);
+    const signup = await signupThenPaid(p);
     await env.DB.prepare("UPDATE events SET created_at = created_at - 60000 WHERE id = ?1")
       .bind(signup.event)
       .run();
@@ -1433,8 +1454,76 @@ describe("the sweep finishes a dispatch cut short", () => {
       .run();
     await sweep(env, log, Date.now());
     const ex = await onlyExecution(p.secretKey, wf.id);
-    expect(ex.status).toBe("COMPLETED");
-    expect(ex.context.event).toMatchObject({ plan: "pro", amount: 30 });
+    expect(ex).toMatchObject({ status: "WAITING", currentStepId: wf.steps.paid });
+    expect(hooks.sent).toHaveLength(0);
+  });
+
+  it("an event stored with the trigger (the same request's unsubscribe) does not end its wait", async () => {
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "trial",
+      steps: {
+        wait: { type: "WAIT_FOR_EVENT", config: { eventName: "contact.unsubscribed", timeout: 3600 } },
+        got: exit("got it"),
+      },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "got", "event"],
+      ],
+    });
+    const email = uniqueEmail();
+    await track(p.publicKey, "hello", email);
+    await track(p.publicKey, "trial", email, undefined, false);
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(ex).toMatchObject({ status: "WAITING", currentStepId: wf.steps.wait });
+  });
+
+  it("/v1/track answers while its dispatch is still held; the dispatch then starts the execution", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "gated",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const realGet = env.EXECUTIONS.get.bind(env.EXECUTIONS);
+    vi.spyOn(env.EXECUTIONS, "get").mockImplementation((id) => {
+      const stub = realGet(id);
+      const held = {
+        start: async (init: Parameters<typeof stub.start>[0]) => {
+          await gate;
+          return stub.start(init);
+        },
+      };
+      return held as unknown as typeof stub;
+    });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request("http://worker.test/v1/track", {
+        method: "POST",
+        headers: { authorization: `Bearer ${p.publicKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ event: "gated", email: uniqueEmail() }),
+      }),
+      env,
+      ctx,
+    );
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: { event: string } };
+    const dispatched = () =>
+      env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
+        .bind(data.event)
+        .first<{ dispatched_at: number | null }>();
+    expect((await dispatched())?.dispatched_at).toBeNull();
+    expect(hooks.sent).toHaveLength(0);
+
+    release();
+    await waitOnExecutionContext(ctx);
+    expect((await dispatched())?.dispatched_at).not.toBeNull();
+    expect((await onlyExecution(p.secretKey, wf.id)).status).toBe("COMPLETED");
     expect(hooks.sent).toHaveLength(1);
   });
 

@@ -38,8 +38,8 @@ export async function call(
 
 /**
  * The worker's fetch, then the work it left running after its answer (`ctx.waitUntil`: the dispatch of a
- * tracked event, segment refreshes) is waited for, so a test reads what the request set off. Tests of
- * that gap itself use `exports.default.fetch`, which does not wait.
+ * tracked event, segment refreshes) is waited for, so a test reads what the request set off. The test of
+ * that gap itself ("answers while its dispatch is still held", engine.test.ts) calls the worker directly.
  */
 export async function fetchSettled(request: Request): Promise<Response> {
   const ctx = createExecutionContext();

@@ -26,20 +26,26 @@ export type StepOutcome =
   | { kind: "wait"; wait: Wait; output?: unknown }
   | { kind: "exit"; reason: string | null };
 
+/** How late after its trigger an execution may start and still count events from the trigger on. */
+export const FROM_TRIGGER_MS = 30_000;
+
 /**
  * Where a WAIT_FOR_EVENT starts counting events. An execution starts after the request that tracked its
  * trigger has answered (dispatch runs after the answer), so a wait reached straight from the trigger
- * (through conditions only) counts from the trigger event on: an event the client tracked right after
- * the trigger is seen however soon it came. Once the execution has waited or acted (a delay, a wait, an
- * email, a webhook, a contact update, whose own events must not count), it counts from the moment the
- * wait is reached.
+ * (through conditions only) counts the events tracked after the trigger's millisecond: an event the
+ * client tracked right after the trigger is seen however soon it came, and an event stored with the
+ * trigger (the subscription change of the same request) is not. Once the execution has waited or acted
+ * (a delay, a wait, an email, a webhook, a contact update, whose own events must not count), or when it
+ * starts more than `FROM_TRIGGER_MS` after its trigger (a dispatch the sweep finished, by which time a
+ * later run may have used those events), it counts from the moment the wait is reached.
  */
 export function waitSince(state: ExecutionState, now: number): number {
   const actedBefore = Object.entries(state.visits).some(([id, n]) => {
     const type = state.snapshot.steps[id]?.type;
     return n > 0 && type !== "TRIGGER" && type !== "CONDITION";
   });
-  return actedBefore ? now : Math.min(now, state.startedAt);
+  if (actedBefore || now - state.startedAt > FROM_TRIGGER_MS) return now;
+  return Math.min(now, state.startedAt + 1);
 }
 
 export async function runStep(
