@@ -385,6 +385,8 @@ export function report(r, before) {
   return `${L.join("\n")}\n`;
 }
 
+const cpuSum = (c) => (c ? Math.round(Object.values(c).reduce((x, y) => x + y, 0) * 10) / 10 : null);
+
 function compare(b, a) {
   const L = [
     "## Before and after",
@@ -403,7 +405,15 @@ function compare(b, a) {
     ["event → webhook p99, low load", (r) => r.lowLoad?.eventToWebhook.p99, " ms"],
     ["event → webhook p50, saturation", (r) => r.track?.saturation.eventToWebhook.p50, " ms"],
     ["executions: this app / Workflows", (r) => r.executions?.ratio, "×"],
+    ["executions run", (r) => r.executions?.app.executions, ""],
     ["executions/s, this app", (r) => r.executions?.app.perSecond, ""],
+    ["executions/s, Workflows", (r) => r.executions?.workflows.perSecond, ""],
+    [
+      "track, no workflow: CPU per request, all processes",
+      (r) => cpuSum(r.track?.cpuMsPerRequest?.plain),
+      " ms",
+    ],
+    ["track, workflow → webhook: CPU per request", (r) => cpuSum(r.track?.cpuMsPerRequest?.hook), " ms"],
     ["track p99, large / small contacts", (r) => r.scale?.track.ratioP99, "×"],
     ["resume p99 (request)", (r) => r.scale?.resume.request.p99, " ms"],
     ["resume p99 (to the webhook)", (r) => r.scale?.resume.toWebhook.p99, " ms"],
