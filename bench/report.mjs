@@ -218,7 +218,8 @@ export function report(r, before) {
       ]) {
         const c = t.cpuMsPerRequest[name] ?? {};
         const sum = Object.values(c).reduce((a, b) => a + b, 0);
-        L.push(row([label, ...cols.map((k) => f(c[k], " ms")), f(Math.round(sum * 10) / 10, " ms")]));
+        const ms = (v) => (v === undefined ? "–" : `${Math.round(v * 100) / 100} ms`);
+        L.push(row([label, ...cols.map((k) => ms(c[k])), ms(sum)]));
       }
       L.push("");
     }

@@ -168,7 +168,7 @@ const errs = (m) => Object.fromEntries(m);
 const meanCpu = (rounds) => {
   const out = {};
   for (const r of rounds) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v / rounds.length;
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round1(v * 10) / 10]));
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 100) / 100]));
 };
 
 /** Waits until each email in `sent` (email → send time) has a webhook; returns the latencies. */
