@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { handleQueue } from "../src/queues";
 import type { EmailMessage } from "../src/queues/messages";
-import { call, createProject, type TestProject, uniqueEmail } from "./helpers";
+import { call, consume, createProject, type TestProject, uniqueEmail } from "./helpers";
 
 let p: TestProject;
 let marketing: string;
@@ -85,23 +85,6 @@ async function sendOne(body: Record<string, unknown>, project = p) {
   vi.restoreAllMocks();
   const out = res.body.data.emails[0];
   return { emailId: out.email as string, contactId: out.contact.id as string, message: sent[0] };
-}
-
-let seq = 0;
-async function consume(queue: string, body: unknown, attempts = 1) {
-  const id = `emsg-${++seq}`;
-  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
-  const retrySpy = vi.spyOn(batch.messages[0] as Message, "retry");
-  const ctx = createExecutionContext();
-  await handleQueue(batch, env);
-  const result = await getQueueResult(batch, ctx);
-  const retried = result.retryMessages.some((m) => m.msgId === id);
-  expect(retrySpy.mock.calls.length).toBe(retried ? 1 : 0);
-  return {
-    acked: result.explicitAcks.includes(id),
-    retried,
-    delaySeconds: retrySpy.mock.calls[0]?.[0]?.delaySeconds,
-  };
 }
 
 async function email(id: string, project = p) {

@@ -1,8 +1,14 @@
 /** Shared test helpers: requests to the worker, and a fresh project per test. */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
+import { expect, vi } from "vitest";
 import worker from "../src/index";
+import { handleQueue } from "../src/queues";
 
 export const ADMIN = "test-admin-token";
 const BASE = "http://worker.test";
@@ -94,4 +100,25 @@ export function captureQueue(queue: Queue<unknown>, opts: { fail?: number } = {}
     };
   });
   return { sent, spy, failNext: (n: number) => (failures = n) };
+}
+
+let messageSeq = 0;
+/**
+ * One queue delivery of `body` (as its `attempts`-th try) to the app's queue handler: whether the message
+ * was acked or retried, and the retry's delay (getQueueResult does not report it, so the call is watched).
+ */
+export async function consume(queue: string, body: unknown, attempts = 1) {
+  const id = `msg-${++messageSeq}`;
+  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
+  const retrySpy = vi.spyOn(batch.messages[0] as Message, "retry");
+  const ctx = createExecutionContext();
+  await handleQueue(batch, env);
+  const result = await getQueueResult(batch, ctx);
+  const retried = result.retryMessages.some((m) => m.msgId === id);
+  expect(retrySpy.mock.calls.length).toBe(retried ? 1 : 0);
+  return {
+    acked: result.explicitAcks.includes(id),
+    retried,
+    delaySeconds: retrySpy.mock.calls[0]?.[0]?.delaySeconds,
+  };
 }

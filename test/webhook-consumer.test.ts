@@ -1,12 +1,10 @@
 /** The `webhooks` queue consumer (fetch spied as the endpoint), its DLQ consumer, and the delivery routes. */
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { handleQueue } from "../src/queues";
 import type { WebhookMessage } from "../src/queues/messages";
 import { MAX_ATTEMPTS } from "../src/queues/webhooks";
-import { call, captureQueue, createProject, expectEnvelope, type TestProject } from "./helpers";
+import { call, captureQueue, consume, createProject, expectEnvelope, type TestProject } from "./helpers";
 
 let p: TestProject;
 beforeAll(async () => {
@@ -50,24 +48,6 @@ function endpoint(answer: (n: number) => Response | Promise<Response>) {
     return answer(sent.length);
   });
   return { sent, spy };
-}
-
-let seq = 0;
-async function consume(queue: string, body: unknown, attempts = 1) {
-  const id = `msg-${++seq}`;
-  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
-  // getQueueResult does not report delaySeconds, so the retry call is watched too.
-  const retrySpy = vi.spyOn(batch.messages[0] as Message, "retry");
-  const ctx = createExecutionContext();
-  await handleQueue(batch, env);
-  const result = await getQueueResult(batch, ctx);
-  const retried = result.retryMessages.some((m) => m.msgId === id);
-  expect(retrySpy.mock.calls.length).toBe(retried ? 1 : 0);
-  return {
-    acked: result.explicitAcks.includes(id),
-    retried,
-    delaySeconds: retrySpy.mock.calls[0]?.[0]?.delaySeconds,
-  };
 }
 
 async function delivery(project: TestProject, id: string) {

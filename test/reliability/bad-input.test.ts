@@ -7,7 +7,7 @@
  */
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { renderTemplate } from "../../src/domain/templates";
 import { operations as zodOperations } from "../../src/openapi";
 import { ADMIN, type Call, call, createProject, expectEnvelope, uniqueEmail } from "../helpers";
@@ -15,6 +15,7 @@ import {
   appTables,
   buildWorld,
   envelopeProblem,
+  holdQueues,
   type Operation,
   operations,
   pathIn,
@@ -26,12 +27,7 @@ let ops: Operation[];
 let tables: string[];
 let world: World;
 beforeAll(async () => {
-  // Queued work would write to D1 in the background, between a request and its after-snapshot: the
-  // queues hold still here (what a request queues is covered by the suites of its own feature).
-  for (const q of [env.EMAILS_QUEUE, env.WEBHOOKS_QUEUE, env.SEGMENTS_QUEUE]) {
-    vi.spyOn(q, "send").mockResolvedValue(undefined as never);
-    vi.spyOn(q, "sendBatch").mockResolvedValue(undefined as never);
-  }
+  holdQueues();
   ops = await operations();
   tables = await appTables();
   world = await buildWorld("Fuzz");

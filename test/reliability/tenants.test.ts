@@ -3,13 +3,13 @@
  * filters naming them), A's keys crossed with B's ids, and every key where it does not belong: the answer is
  * 404, 401/403 or a refusal, never a byte of the other project's data, and nothing of the other project changes.
  */
-import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call } from "../helpers";
 import {
   appTables,
   buildWorld,
   envelopeProblem,
+  holdQueues,
   type Operation,
   operations,
   pathIn,
@@ -23,10 +23,7 @@ let a: World;
 let b: World;
 
 beforeAll(async () => {
-  for (const q of [env.EMAILS_QUEUE, env.WEBHOOKS_QUEUE, env.SEGMENTS_QUEUE]) {
-    vi.spyOn(q, "send").mockResolvedValue(undefined as never);
-    vi.spyOn(q, "sendBatch").mockResolvedValue(undefined as never);
-  }
+  holdQueues();
   ops = await operations();
   tables = await appTables();
   a = await buildWorld("Tenant A");
