@@ -67,85 +67,100 @@ export async function dispatchStored(env: Env, log: Logger, eventIds: string[]):
   for (const event of results) await dispatchEvent(env, log, event);
 }
 
+interface StepRow {
+  id: string;
+  workflow_id: string;
+  type: StepType;
+  name: string;
+  config: string;
+}
+
+interface TransitionRow {
+  workflow_id: string;
+  from_step_id: string;
+  to_step_id: string;
+  branch: string | null;
+}
+
 /** The rows that decide an event's dispatch: the workflows it triggers (steps, transitions), and waits. */
 export interface DispatchRows {
-  workflows: D1Result;
-  steps: D1Result;
-  transitions: D1Result;
-  waiting: D1Result;
+  workflows: WorkflowRow[];
+  steps: StepRow[];
+  transitions: TransitionRow[];
+  /** Ids of this contact's executions waiting for the event. */
+  waiting: string[];
+}
+
+/** What `dispatchRead` answers: the dispatch rows, and whether the project has any segment. */
+export interface DispatchRead {
+  rows: DispatchRows;
+  hasSegments: boolean;
 }
 
 /**
- * The four reads that decide dispatch, as statements for a batch. The contact is given by id, or by email
- * (for a batch that upserts the contact before these run, as `POST /v1/track` does).
+ * The read that decides dispatch, as one statement for a batch: one row whose columns hold the
+ * triggered workflows, their steps and transitions, and the waiting executions as JSON arrays (one
+ * statement instead of four: each statement of a batch has a cost of its own), and whether the project
+ * has segments. The contact is given by id, or by email (for a batch that upserts the contact before
+ * this runs, as `POST /v1/track` does). `parseDispatchRead` reads its result.
  */
-export function dispatchReads(
+export function dispatchRead(
   db: D1Database,
   ev: { projectId: string; name: string; contact: { id: string } | { email: string } },
-): D1PreparedStatement[] {
+): D1PreparedStatement {
   const wfFilter = "w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 1";
   const contact =
     "id" in ev.contact ? "?3" : "(SELECT id FROM contacts WHERE project_id = ?1 AND email = ?3)";
   const contactValue = "id" in ev.contact ? ev.contact.id : ev.contact.email;
-  return [
-    db
-      .prepare(`SELECT id, name, event_name, allow_reentry FROM workflows w WHERE ${wfFilter}`)
-      .bind(ev.projectId, ev.name),
-    db
-      .prepare(
-        `SELECT s.id, s.workflow_id, s.type, s.name, s.config FROM workflow_steps s
-         JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}`,
-      )
-      .bind(ev.projectId, ev.name),
-    db
-      .prepare(
-        `SELECT t.workflow_id, t.from_step_id, t.to_step_id, t.branch FROM workflow_transitions t
-         JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}`,
-      )
-      .bind(ev.projectId, ev.name),
-    db
-      .prepare(
-        `SELECT execution_id FROM waits WHERE project_id = ?1 AND contact_id = ${contact} AND event_name = ?2`,
-      )
-      .bind(ev.projectId, ev.name, contactValue),
-  ];
+  return db
+    .prepare(
+      `SELECT
+         (SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
+            'allow_reentry', w.allow_reentry)) FROM workflows w WHERE ${wfFilter}) AS workflows,
+         (SELECT json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
+            'name', s.name, 'config', s.config))
+          FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}) AS steps,
+         (SELECT json_group_array(json_object('workflow_id', t.workflow_id, 'from_step_id', t.from_step_id,
+            'to_step_id', t.to_step_id, 'branch', t.branch))
+          FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}) AS transitions,
+         (SELECT json_group_array(execution_id) FROM waits
+          WHERE project_id = ?1 AND contact_id = ${contact} AND event_name = ?2) AS waiting,
+         EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has_segments`,
+    )
+    .bind(ev.projectId, ev.name, contactValue);
+}
+
+export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
+  const row = result?.results[0] as Record<string, string | number> | undefined;
+  if (!row) throw new Error("dispatch read returned no row");
+  const list = <T>(v: string | number | undefined) => JSON.parse(String(v ?? "[]")) as T[];
+  return {
+    rows: {
+      workflows: list<WorkflowRow>(row.workflows),
+      steps: list<StepRow>(row.steps),
+      transitions: list<TransitionRow>(row.transitions),
+      waiting: list<string>(row.waiting),
+    },
+    hasSegments: Boolean(row.has_segments),
+  };
 }
 
 async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
-  const [workflows, steps, transitions, waiting] = await env.DB.batch(
-    dispatchReads(env.DB, { projectId: ev.project_id, name: ev.name, contact: { id: ev.contact_id } }),
-  );
-  await dispatchLoaded(env, log, ev, {
-    workflows: workflows as D1Result,
-    steps: steps as D1Result,
-    transitions: transitions as D1Result,
-    waiting: waiting as D1Result,
-  });
+  const read = await env.DB.batch([
+    dispatchRead(env.DB, { projectId: ev.project_id, name: ev.name, contact: { id: ev.contact_id } }),
+  ]);
+  await dispatchLoaded(env, log, ev, parseDispatchRead(read[0]).rows);
 }
 
 /** Whether dispatch rows name anything to do (no workflow to start, no wait to end: nothing). */
 export function hasDispatchWork(rows: DispatchRows): boolean {
-  return rows.workflows.results.length > 0 || rows.waiting.results.length > 0;
+  return rows.workflows.length > 0 || rows.waiting.length > 0;
 }
 
 /** Dispatches a stored event whose dispatch rows were read already (in the batch that stored it). */
 export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: DispatchRows): Promise<void> {
   const db = env.DB;
-  const { workflows: wfs, steps, transitions, waiting } = rows;
-  const workflows = (wfs?.results ?? []) as unknown as WorkflowRow[];
-  const stepRows = (steps?.results ?? []) as unknown as {
-    id: string;
-    workflow_id: string;
-    type: StepType;
-    name: string;
-    config: string;
-  }[];
-  const transitionRows = (transitions?.results ?? []) as unknown as {
-    workflow_id: string;
-    from_step_id: string;
-    to_step_id: string;
-    branch: string | null;
-  }[];
+  const { workflows, steps: stepRows, transitions: transitionRows, waiting: waitIds } = rows;
   const eventRef: StoredEventRef = {
     id: ev.id,
     name: ev.name,
@@ -170,7 +185,6 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
   }
   const owned = await claimExecutions(env, inits, Date.now());
 
-  const waitIds = ((waiting?.results ?? []) as { execution_id: string }[]).map((r) => r.execution_id);
   await Promise.all([
     ...owned.map((init) => startExecution(env, init)),
     ...waitIds.map((id) => env.EXECUTIONS.get(env.EXECUTIONS.idFromName(id)).deliverEvent(eventRef)),
@@ -188,8 +202,8 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
 
 export function buildSnapshot(
   wf: WorkflowRow,
-  steps: { id: string; workflow_id: string; type: StepType; name: string; config: string }[],
-  transitions: { workflow_id: string; from_step_id: string; to_step_id: string; branch: string | null }[],
+  steps: StepRow[],
+  transitions: TransitionRow[],
 ): WorkflowSnapshot | null {
   const own = steps.filter((s) => s.workflow_id === wf.id);
   const trigger = own.find((s) => s.type === "TRIGGER");

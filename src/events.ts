@@ -4,7 +4,7 @@
  * are stored here, in the same D1 batch as the change that caused them.
  */
 import { isKeyGone, type KeyCheck, statusChangeEvent, upsertContact } from "./db/contact-sql";
-import { type DispatchRows, dispatchReads, type EventRow, hasDispatchWork } from "./dispatch";
+import { type DispatchRows, dispatchRead, type EventRow, hasDispatchWork, parseDispatchRead } from "./dispatch";
 import { newId } from "./domain/ids";
 import type { Env } from "./env";
 import { expireKey, type Idempotency, isKeyTaken, recordKey, replay } from "./http/idempotency";
@@ -52,13 +52,19 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
 
   const statements: D1PreparedStatement[] = [];
   if (input.idempotency) statements.push(expireKey(env, input.idempotency));
-  const statusAt = statements.length;
+  // Without `subscribed` the status cannot change, and the statement would insert nothing: left out.
+  const statusAt = input.subscribed === null ? -1 : statements.length;
+  if (input.subscribed !== null) {
+    statements.push(
+      statusChangeEvent(
+        env,
+        { email },
+        { eventId: statusEventId, projectId, subscribed: input.subscribed, now },
+      ),
+    );
+  }
+  const contactAt = statements.length;
   statements.push(
-    statusChangeEvent(
-      env,
-      { email },
-      { eventId: statusEventId, projectId, subscribed: input.subscribed, now },
-    ),
     upsertContact(
       env,
       {
@@ -74,7 +80,7 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
     ),
     // Stored as dispatched when, in this transaction, no enabled workflow has it as trigger and no
     // execution of the contact waits for it: dispatch would find nothing to do, so nothing is left for
-    // it (or the sweep) to finish. The dispatch reads below see the same rows.
+    // it (or the sweep) to finish. The dispatch read below sees the same rows.
     env.DB.prepare(
       `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
        VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
@@ -84,11 +90,8 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
          THEN NULL ELSE ?6 END)`,
     ).bind(eventId, projectId, email, input.name, JSON.stringify(input.eventData), now),
   );
-  const readsAt = statements.length;
-  statements.push(
-    ...dispatchReads(env.DB, { projectId, name: input.name, contact: { email } }),
-    env.DB.prepare("SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has").bind(projectId),
-  );
+  const readAt = statements.length;
+  statements.push(dispatchRead(env.DB, { projectId, name: input.name, contact: { email } }));
   if (input.idempotency) {
     statements.push(
       recordKey(
@@ -110,11 +113,10 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
     if (input.idempotency && isKeyTaken(err)) return replay(env, input.idempotency);
     throw err;
   }
-  const statusChanged = (results[statusAt]?.meta.changes ?? 0) > 0;
-  const contact = results[statusAt + 1]?.results[0] as { id: string } | undefined;
+  const statusChanged = statusAt >= 0 && (results[statusAt]?.meta.changes ?? 0) > 0;
+  const contact = results[contactAt]?.results[0] as { id: string } | undefined;
   if (!contact) throw new Error("contact upsert returned no row");
-  const [workflows, steps, transitions, waiting, segments] = results.slice(readsAt) as D1Result[];
-  const rows = { workflows, steps, transitions, waiting } as DispatchRows;
+  const { rows, hasSegments } = parseDispatchRead(results[readAt]);
   return {
     contactId: contact.id,
     eventId,
@@ -134,6 +136,6 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
             },
             rows,
           },
-    hasSegments: Boolean((segments?.results[0] as { has: number } | undefined)?.has),
+    hasSegments,
   };
 }

@@ -11,8 +11,10 @@ export interface Logger {
 export function createLogger(base: LogFields = {}): Logger {
   const write = (level: string, msg: string, fields?: LogFields) => {
     const line = JSON.stringify({ level, msg, time: new Date().toISOString(), ...base, ...fields });
+    // The console method matches the level, so Workers Logs (and wrangler's dev output) keep it.
     if (level === "error") console.error(line);
-    else console.log(line);
+    else if (level === "warn") console.warn(line);
+    else console.info(line);
   };
   return {
     info: (msg, fields) => write("info", msg, fields),

@@ -8,6 +8,8 @@ import path from "node:path";
 
 export const root = path.resolve(import.meta.dirname, "../..");
 export const wranglerBin = path.join(root, "node_modules", ".bin", "wrangler");
+/** The project's Node (22, from the `node` devDependency), which wrangler needs. */
+export const nodeBin = path.join(root, "node_modules", ".bin", "node");
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -75,19 +77,26 @@ export function d1File(persist, file) {
 }
 
 /**
- * `wrangler dev` of `config` (the app's wrangler.toml by default). `persist` may be given (already
+ * `wrangler dev` of `config` (the app's wrangler.toml by default), served by bench/lib/serve.mjs
+ * (wrangler's own dev server, started through its API) so that the DevTools inspector can be left off:
+ * `inspector: true` serves it the way the `wrangler dev` command does. `persist` may be given (already
  * migrated or seeded); it is removed on stop only if this call made it.
  */
-export async function startWorker({ label, config, persist, vars = {} }) {
+export async function startWorker({ label, config, persist, vars = {}, inspector = false }) {
   const own = !persist;
   const dir = persist ?? fs.mkdtempSync(path.join(os.tmpdir(), `plunk-edge-bench-${label}-`));
   const port = await freePort();
-  const inspector = await freePort();
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
-  if (config) args.push("--config", config);
-  args.push("--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", "warn");
-  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = spawn(wranglerBin, args, {
+  const inspectorPort = await freePort();
+  const opts = {
+    config: config ?? path.join(root, "wrangler.toml"),
+    port,
+    persist: dir,
+    vars,
+    inspector,
+    inspectorPort,
+    logLevel: "warn",
+  };
+  const child = spawn(nodeBin, [path.join(import.meta.dirname, "serve.mjs"), JSON.stringify(opts)], {
     cwd: root,
     env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -216,7 +225,7 @@ function cpuSeconds(pid) {
 }
 
 /**
- * What each process of a `wrangler dev` does, by its command line: wrangler itself (Node: it relays the
+ * What each process of a served worker does, by its command line: wrangler itself (Node: it relays the
  * worker's console output), workerd's entry (the socket the requests reach, and the dev proxy), and
  * workerd's runtime (the worker, its D1, Durable Objects and queues).
  */
@@ -227,7 +236,7 @@ function role(pid) {
   } catch {}
   if (/workerd/.test(cmd))
     return /--socket-addr=entry=127\.0\.0\.1:0\b/.test(cmd) ? "workerd runtime" : "workerd entry";
-  if (/wrangler-dist\/cli\.js/.test(cmd)) return "wrangler (node)";
+  if (/wrangler-dist\/cli\.js|bench\/lib\/serve\.mjs/.test(cmd)) return "wrangler (node)";
   return null;
 }
 
@@ -236,7 +245,7 @@ function role(pid) {
  * per request for each (n requests), so the cost of a request can be told apart by where it is spent.
  */
 export function cpuMeter(stack) {
-  const pids = descendants(stack.pid).filter((p) => role(p));
+  const pids = [stack.pid, ...descendants(stack.pid)].filter((p) => role(p));
   const before = new Map(pids.map((p) => [p, cpuSeconds(p)]));
   const self = process.cpuUsage();
   return {
