@@ -4,7 +4,13 @@
  * are stored here, in the same D1 batch as the change that caused them.
  */
 import { isKeyGone, type KeyCheck, statusChangeEvent, upsertContact } from "./db/contact-sql";
-import { type DispatchRows, dispatchRead, type EventRow, hasDispatchWork, parseDispatchRead } from "./dispatch";
+import {
+  type DispatchRows,
+  dispatchRead,
+  type EventRow,
+  hasDispatchWork,
+  parseDispatchRead,
+} from "./dispatch";
 import { newId } from "./domain/ids";
 import type { Env } from "./env";
 import { expireKey, type Idempotency, isKeyTaken, recordKey, replay } from "./http/idempotency";
