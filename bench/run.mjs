@@ -130,8 +130,8 @@ const trackReq = (project, event, email, data) => ({
 });
 
 /** A migrated state dir seeded with a project (and contacts, waits), and the app served on it. */
-async function appStack(label, seed = {}) {
-  const persist = migratedState(label);
+async function appStack(label, seed = {}, { devDefaults = false } = {}) {
+  const persist = migratedState(label, { devDefaults });
   const project = newProject(label);
   const sql = seedSql(project, seed);
   d1File(persist, sql);
@@ -140,6 +140,7 @@ async function appStack(label, seed = {}) {
     label,
     config: appConfig.file,
     persist,
+    devDefaults,
     vars: {
       ENVIRONMENT: "development",
       ADMIN_TOKEN: "bench-admin-token",
@@ -280,6 +281,7 @@ async function trackAndLatency(app, project, noop) {
       cpuMsPerRequest: { noop: meanCpu(cpu.noop), plain: meanCpu(cpu.plain), hook: meanCpu(cpu.hook) },
       saturation: { eventToWebhook: stat(hookE2e), missing: hookMissing, drainSeconds: drainS },
     };
+    results.track.devDefaults = await devDefaultsRound();
     plots.noop = lat.noop;
     plots.plain = lat.plain;
     plots.hook = lat.hook;
@@ -314,6 +316,48 @@ async function trackAndLatency(app, project, noop) {
     plots.lowE2e = e2e;
     log(`  p50 ${results.lowLoad.eventToWebhook.p50} ms, p99 ${results.lowLoad.eventToWebhook.p99} ms`);
   }
+}
+
+/**
+ * One round of the no-op worker and of track without a workflow, both served as the `wrangler dev` command
+ * serves them (DevTools inspector and Local Explorer trace collector on, state on disk): what the local
+ * tooling alone costs, beside the figures of the rounds above.
+ */
+async function devDefaultsRound() {
+  log("track served with wrangler dev's defaults (inspector, trace collector, state on disk)");
+  const { stack: app, project } = await appStack("app-dev", {}, { devDefaults: true });
+  const noop = await start({
+    label: "noop-dev",
+    config: "bench/noop-worker/wrangler.toml",
+    devDefaults: true,
+  });
+  const out = { rps: {}, cpuMsPerRequest: {}, latency: {} };
+  for (const [name, target] of [
+    ["noop", noop],
+    ["plain", app],
+  ]) {
+    await runLoad(target.base, {
+      concurrency: 4,
+      durationMs: 30_000,
+      maxRequests: P.warmup,
+      make: (i) => trackReq(project, "bench.plain", `dev-warm-${i}@load.bench`, { plan: "pro" }),
+    });
+    const meter = cpuMeter(target);
+    const res = await runLoad(target.base, {
+      concurrency: P.concurrency,
+      durationMs: P.roundMs,
+      maxRequests: P.maxPerRound,
+      make: (i) => trackReq(project, "bench.plain", `dev-${name}-${i}@load.bench`, { plan: "pro" }),
+    });
+    out.rps[name] = round1(res.rps);
+    out.cpuMsPerRequest[name] = meter.stop(res.ok);
+    out.latency[name] = stat(res.latencies);
+    log(`  ${name}: ${res.rps.toFixed(0)} req/s`);
+  }
+  out.ratio = ratio(out.rps.plain, out.rps.noop);
+  await stop(noop);
+  await stop(app);
+  return out;
 }
 
 async function executions(app, project, wfw) {

@@ -9,6 +9,7 @@
  * - SNS_DEV_CERT_ORIGIN: development and tests only, one more trusted SNS certificate origin.
  * - SNS_TOPIC_ARNS: the SNS topics /webhooks/sns accepts; empty accepts any.
  * - DEFAULT_FROM: the sender when neither a request nor a template names one.
+ * - REQUEST_LOG: "errors" (a line per request answered 4xx/5xx) or "all" (a line per request).
  * - ADMIN_TOKEN, SES_ACCESS_KEY_ID, SES_SECRET_ACCESS_KEY: secrets (an unset one is undefined at run time).
  */
 export type Env = Cloudflare.Env;

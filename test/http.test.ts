@@ -1,6 +1,6 @@
 /** The shared HTTP layer: the error envelope, body reading, request ids, CORS and auth. */
-import { exports } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ADMIN, call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
 
 const MIB = 1024 * 1024;
@@ -84,6 +84,61 @@ describe("X-Request-Id", () => {
     });
     expect(tracked.status).toBe(200);
     expect(tracked.headers.get("x-request-id")).toMatch(/^req_/);
+  });
+});
+
+describe("the request log line", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    env.REQUEST_LOG = "errors";
+  });
+
+  /** The parsed "request" lines written by `level` while `run` runs. */
+  async function requestLines(level: "info" | "warn" | "error", run: () => Promise<unknown>) {
+    const spy = vi.spyOn(console, level).mockImplementation(() => {});
+    await run();
+    return spy.mock.calls.map((args) => JSON.parse(String(args[0]))).filter((line) => line.msg === "request");
+  }
+
+  it("is written for an error (4xx as warn) with the route pattern, not for a success by default", async () => {
+    expect(env.REQUEST_LOG).toBe("errors");
+    const ok = await requestLines("info", () =>
+      call("POST", "/v1/track", { key: p.publicKey, body: { event: "x", email: uniqueEmail() } }),
+    );
+    expect(ok).toEqual([]);
+    const warned = await requestLines("warn", () =>
+      call("GET", "/contacts/ctc_secret-looking-id", { headers: { "x-request-id": "log-test-1" } }),
+    );
+    expect(warned).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        requestId: "log-test-1",
+        method: "GET",
+        route: "/contacts/*",
+        status: 401,
+      }),
+    ]);
+    expect(JSON.stringify(warned)).not.toContain("secret-looking");
+  });
+
+  it("is written for every request with REQUEST_LOG=all", async () => {
+    env.REQUEST_LOG = "all";
+    const lines = await requestLines("info", () =>
+      call("POST", "/v1/track", {
+        key: p.publicKey,
+        body: { event: "x", email: uniqueEmail() },
+        headers: { "x-request-id": "log-test-2" },
+      }),
+    );
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: "info",
+        requestId: "log-test-2",
+        route: "/v1/track",
+        status: 200,
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(p.publicKey);
   });
 });
 

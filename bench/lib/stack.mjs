@@ -36,9 +36,26 @@ export function wrangler(args, opts = {}) {
   return r.stdout;
 }
 
+/**
+ * Where the benchmarked workers keep their local state (D1, Durable Objects, queues): tmpfs when the
+ * machine has one (/dev/shm), so that a commit does not wait for this machine's disk, which the no-op
+ * worker never touches; `BENCH_STATE_DIR` overrides it. A served worker with `devDefaults` keeps its state
+ * on disk, as `wrangler dev` does.
+ */
+export function stateRoot({ devDefaults = false } = {}) {
+  if (process.env.BENCH_STATE_DIR) return process.env.BENCH_STATE_DIR;
+  if (!devDefaults) {
+    try {
+      fs.accessSync("/dev/shm", fs.constants.W_OK);
+      return "/dev/shm";
+    } catch {}
+  }
+  return os.tmpdir();
+}
+
 /** A fresh state directory with the app's D1 migrations applied. */
-export function migratedState(label) {
-  const persist = fs.mkdtempSync(path.join(os.tmpdir(), `plunk-edge-bench-${label}-`));
+export function migratedState(label, { devDefaults = false } = {}) {
+  const persist = fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
   wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
   return persist;
 }
@@ -77,14 +94,19 @@ export function d1File(persist, file) {
 }
 
 /**
- * `wrangler dev` of `config` (the app's wrangler.toml by default), served by bench/lib/serve.mjs
- * (wrangler's own dev server, started through its API) so that the DevTools inspector can be left off:
- * `inspector: true` serves it the way the `wrangler dev` command does. `persist` may be given (already
- * migrated or seeded); it is removed on stop only if this call made it.
+ * `wrangler dev` of `config` (the app's wrangler.toml by default), served by bench/lib/serve.mjs: wrangler's
+ * own dev server, started through its API. Two things the `wrangler dev` command turns on by default cost
+ * CPU and memory on every invocation and exist only locally, so they are off here, for every worker alike:
+ * the DevTools inspector (every console line is serialised for DevTools, posted to wrangler's Node and kept
+ * in a buffer that only an attached DevTools drains) and the Local Explorer's trace collector
+ * (`X_LOCAL_OBSERVABILITY`: every invocation of the worker, its Durable Objects and its queue consumers
+ * streams its spans and log lines into a SQLite Durable Object that is never evicted). `devDefaults: true`
+ * serves it as the command does (both on, state on disk). `persist` may be given (already migrated or
+ * seeded); it is removed on stop only if this call made it.
  */
-export async function startWorker({ label, config, persist, vars = {}, inspector = false }) {
+export async function startWorker({ label, config, persist, vars = {}, devDefaults = false }) {
   const own = !persist;
-  const dir = persist ?? fs.mkdtempSync(path.join(os.tmpdir(), `plunk-edge-bench-${label}-`));
+  const dir = persist ?? fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
   const port = await freePort();
   const inspectorPort = await freePort();
   const opts = {
@@ -92,13 +114,18 @@ export async function startWorker({ label, config, persist, vars = {}, inspector
     port,
     persist: dir,
     vars,
-    inspector,
+    inspector: devDefaults,
     inspectorPort,
     logLevel: "warn",
   };
   const child = spawn(nodeBin, [path.join(import.meta.dirname, "serve.mjs"), JSON.stringify(opts)], {
     cwd: root,
-    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    env: {
+      ...process.env,
+      CI: "1",
+      WRANGLER_SEND_METRICS: "false",
+      X_LOCAL_OBSERVABILITY: devDefaults ? "true" : "false",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -1,4 +1,9 @@
-/** Request id, the request's logger and its closing log line. */
+/**
+ * Request id, the request's logger and its closing log line. The closing line is written for every
+ * request answered with an error (4xx as warn, 5xx as error) and, with `REQUEST_LOG = "all"`, for every
+ * request: a successful request is already an invocation log of the platform (Workers Logs; `wrangler dev`
+ * prints it too), and the lines that matter for it (dispatch, executions, deliveries) carry its request id.
+ */
 import { createMiddleware } from "hono/factory";
 import { newId } from "../domain/ids";
 import { createLogger } from "../log";
@@ -14,11 +19,11 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   const started = Date.now();
   await next();
   c.header("X-Request-Id", requestId);
+  const status = c.res.status;
+  if (status < 400 && c.env.REQUEST_LOG !== "all") return;
   // The route pattern, not the path: paths may carry tokens (unsubscribe links).
-  c.var.log.info("request", {
-    method: c.req.method,
-    route: c.req.routePath,
-    status: c.res.status,
-    durationMs: Date.now() - started,
-  });
+  const fields = { method: c.req.method, route: c.req.routePath, status, durationMs: Date.now() - started };
+  if (status >= 500) c.var.log.error("request", fields);
+  else if (status >= 400) c.var.log.warn("request", fields);
+  else c.var.log.info("request", fields);
 });
