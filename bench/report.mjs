@@ -25,12 +25,28 @@ export function report(r, before) {
   );
   L.push("");
   L.push("Every figure below comes from one run on one machine, with the app, the no-op worker and the");
-  L.push("Workflows worker each served by its own `wrangler dev` (workerd, local D1, Durable Objects and");
+  L.push(
+    "Workflows worker each served by its own wrangler dev server (workerd, local D1, Durable Objects and",
+  );
   L.push("Queues) on 127.0.0.1, and a Node load generator and webhook consumer in the same process.");
+  L.push(
+    "The servers are the one `wrangler dev` runs, started through wrangler's API (`bench/lib/serve.mjs`)",
+  );
+  L.push(
+    "with two local-only features off for all three workers alike: the DevTools inspector and the Local",
+  );
+  L.push("Explorer's trace collector (`X_LOCAL_OBSERVABILITY=false`); their local state is on tmpfs");
+  L.push("(`/dev/shm`). Both features cost CPU on every log line or invocation, and a deployed worker has");
+  L.push(
+    "neither; one more round, at the end of case 1, serves the no-op worker and track as the `wrangler dev`",
+  );
+  L.push("command does by default, to show what they cost.");
   L.push(
     "The app is served from a copy of `src/` taken when the run starts, with the `[[ratelimits]]` limits",
   );
-  L.push("of `wrangler.toml` raised out of reach (the limiter is still called on every request).");
+  L.push(
+    'of `wrangler.toml` raised out of reach (the limiter is still called on every request), and its `wrangler.toml` settings otherwise as shipped (`REQUEST_LOG = "errors"`).',
+  );
   L.push("Other work shared the machine, so read the ratios measured side by side, not the absolute times.");
   L.push("");
   L.push("## Machine and versions");
@@ -224,6 +240,32 @@ export function report(r, before) {
       L.push("");
     }
   }
+  if (t?.devDefaults) {
+    const d = t.devDefaults;
+    const sum = (c) => `${Math.round(Object.values(c ?? {}).reduce((a, b) => a + b, 0) * 100) / 100} ms`;
+    L.push(
+      "**Served with `wrangler dev`'s defaults** (DevTools inspector and trace collector on, state on disk; one round each, a fresh app and no-op worker):",
+    );
+    L.push("");
+    L.push(row(["case", "req/s", "ratio to no-op", "p50", "p99", "CPU per request, all processes"]));
+    L.push(row(Array(6).fill("---")));
+    for (const [name, label] of [
+      ["noop", "no-op Hono worker"],
+      ["plain", "track, no workflow"],
+    ]) {
+      L.push(
+        row([
+          label,
+          d.rps[name],
+          name === "noop" ? "1" : f(d.ratio, "×"),
+          f(d.latency[name]?.p50, " ms"),
+          f(d.latency[name]?.p99, " ms"),
+          sum(d.cpuMsPerRequest[name]),
+        ]),
+      );
+    }
+    L.push("");
+  }
   if (lo || t) {
     L.push("## 2. Event to webhook");
     L.push("");
@@ -400,6 +442,7 @@ function compare(b, a) {
   const pairs = [
     ["track, no workflow / no-op", (r) => r.track?.ratio.plain, "×"],
     ["track, workflow → webhook / no-op", (r) => r.track?.ratio.hook, "×"],
+    ["track, no workflow / no-op, with wrangler dev's defaults", (r) => r.track?.devDefaults?.ratio, "×"],
     ["track, no workflow p50", (r) => r.track?.latency.plain.p50, " ms"],
     ["track, workflow → webhook p50", (r) => r.track?.latency.hook.p50, " ms"],
     ["event → webhook p50, low load", (r) => r.lowLoad?.eventToWebhook.p50, " ms"],

@@ -67,8 +67,8 @@ export class ExecutionDO extends DurableObject<Env> {
         };
         this.state = s;
         this.log = createLogger({ executionId: s.executionId, projectId: s.projectId });
+        // No log line of its own: the dispatch that starts it (or the route, for a start by hand) logs it.
         await this.save();
-        this.log.info("execution started", { workflowId: s.workflowId, contactId: s.contactId });
       } else {
         // A retried dispatch: mirror again (this also frees the enrollment if the run has ended).
         s.dirty = true;

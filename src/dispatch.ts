@@ -98,24 +98,14 @@ export interface DispatchRead {
 }
 
 /**
- * The read that decides dispatch, as one statement for a batch: one row whose columns hold the
- * triggered workflows, their steps and transitions, and the waiting executions as JSON arrays (one
- * statement instead of four: each statement of a batch has a cost of its own), and whether the project
- * has segments. The contact is given by id, or by email (for a batch that upserts the contact before
- * this runs, as `POST /v1/track` does). `parseDispatchRead` reads its result.
+ * The columns that decide dispatch, as SQL for a SELECT list (or an INSERT's RETURNING): the triggered
+ * workflows, their steps and transitions, and the waiting executions as JSON arrays (one statement instead
+ * of four: each statement of a batch has a cost of its own), and whether the project has segments. The
+ * arguments are SQL expressions for the project id, the event name and the contact id.
  */
-export function dispatchRead(
-  db: D1Database,
-  ev: { projectId: string; name: string; contact: { id: string } | { email: string } },
-): D1PreparedStatement {
-  const wfFilter = "w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 1";
-  const contact =
-    "id" in ev.contact ? "?3" : "(SELECT id FROM contacts WHERE project_id = ?1 AND email = ?3)";
-  const contactValue = "id" in ev.contact ? ev.contact.id : ev.contact.email;
-  return db
-    .prepare(
-      `SELECT
-         (SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
+export function dispatchColumns(project: string, name: string, contact: string): string {
+  const wfFilter = `w.project_id = ${project} AND w.event_name = ${name} AND w.enabled = 1`;
+  return `(SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
             'allow_reentry', w.allow_reentry)) FROM workflows w WHERE ${wfFilter}) AS workflows,
          (SELECT json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
             'name', s.name, 'config', s.config))
@@ -124,10 +114,16 @@ export function dispatchRead(
             'to_step_id', t.to_step_id, 'branch', t.branch))
           FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}) AS transitions,
          (SELECT json_group_array(execution_id) FROM waits
-          WHERE project_id = ?1 AND contact_id = ${contact} AND event_name = ?2) AS waiting,
-         EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has_segments`,
-    )
-    .bind(ev.projectId, ev.name, contactValue);
+          WHERE project_id = ${project} AND contact_id = ${contact} AND event_name = ${name}) AS waiting,
+         EXISTS (SELECT 1 FROM segments WHERE project_id = ${project}) AS has_segments`;
+}
+
+/** The read that decides a stored event's dispatch, as one statement; `parseDispatchRead` reads it. */
+export function dispatchRead(
+  db: D1Database,
+  ev: { projectId: string; name: string; contactId: string },
+): D1PreparedStatement {
+  return db.prepare(`SELECT ${dispatchColumns("?1", "?2", "?3")}`).bind(ev.projectId, ev.name, ev.contactId);
 }
 
 export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
@@ -147,7 +143,7 @@ export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
 
 async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
   const read = await env.DB.batch([
-    dispatchRead(env.DB, { projectId: ev.project_id, name: ev.name, contact: { id: ev.contact_id } }),
+    dispatchRead(env.DB, { projectId: ev.project_id, name: ev.name, contactId: ev.contact_id }),
   ]);
   await dispatchLoaded(env, log, ev, parseDispatchRead(read[0]).rows);
 }
@@ -194,7 +190,8 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
     log.info("event dispatched", {
       eventId: ev.id,
       event: ev.name,
-      started: owned.map((i) => i.executionId),
+      contactId: ev.contact_id,
+      started: owned.map((i) => ({ executionId: i.executionId, workflowId: i.workflowId })),
       delivered: waitIds,
     });
   }

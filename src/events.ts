@@ -6,7 +6,7 @@
 import { isKeyGone, type KeyCheck, statusChangeEvent, upsertContact } from "./db/contact-sql";
 import {
   type DispatchRows,
-  dispatchRead,
+  dispatchColumns,
   type EventRow,
   hasDispatchWork,
   parseDispatchRead,
@@ -86,18 +86,19 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
     ),
     // Stored as dispatched when, in this transaction, no enabled workflow has it as trigger and no
     // execution of the contact waits for it: dispatch would find nothing to do, so nothing is left for
-    // it (or the sweep) to finish. The dispatch read below sees the same rows.
+    // it (or the sweep) to finish. RETURNING reads what dispatch needs in the same statement (and sees the
+    // same rows).
     env.DB.prepare(
       `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
        VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
          CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4 AND enabled = 1)
            OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND event_name = ?4
              AND contact_id = (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3))
-         THEN NULL ELSE ?6 END)`,
+         THEN NULL ELSE ?6 END)
+       RETURNING ${dispatchColumns("?2", "?4", "(SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3)")}`,
     ).bind(eventId, projectId, email, input.name, JSON.stringify(input.eventData), now),
   );
-  const readAt = statements.length;
-  statements.push(dispatchRead(env.DB, { projectId, name: input.name, contact: { email } }));
+  const readAt = statements.length - 1;
   if (input.idempotency) {
     statements.push(
       recordKey(

@@ -101,10 +101,18 @@ export function d1File(persist, file) {
  * in a buffer that only an attached DevTools drains) and the Local Explorer's trace collector
  * (`X_LOCAL_OBSERVABILITY`: every invocation of the worker, its Durable Objects and its queue consumers
  * streams its spans and log lines into a SQLite Durable Object that is never evicted). `devDefaults: true`
- * serves it as the command does (both on, state on disk). `persist` may be given (already migrated or
+ * serves it as the command does (both on, state on disk); `inspector: true` turns the inspector on alone (to
+ * profile the worker with DevTools' protocol). `persist` may be given (already migrated or
  * seeded); it is removed on stop only if this call made it.
  */
-export async function startWorker({ label, config, persist, vars = {}, devDefaults = false }) {
+export async function startWorker({
+  label,
+  config,
+  persist,
+  vars = {},
+  devDefaults = false,
+  inspector = devDefaults,
+}) {
   const own = !persist;
   const dir = persist ?? fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
   const port = await freePort();
@@ -114,7 +122,7 @@ export async function startWorker({ label, config, persist, vars = {}, devDefaul
     port,
     persist: dir,
     vars,
-    inspector: devDefaults,
+    inspector,
     inspectorPort,
     logLevel: "warn",
   };

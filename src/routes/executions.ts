@@ -214,6 +214,11 @@ export const executionRoutes = new Hono<AppEnv>()
       );
     }
     await startExecution(c.env, init);
+    c.var.log.info("execution started by hand", {
+      executionId: init.executionId,
+      workflowId: wf.id,
+      contactId,
+    });
     return c.json(
       await withStepLog(c.env, await loadExecution(c.env, projectId, wf.id, init.executionId)),
       201,
