@@ -23,6 +23,7 @@ import {
   cpuMeter,
   d1File,
   migratedState,
+  quiet,
   root,
   rssSampler,
   startWorker,
@@ -224,12 +225,14 @@ async function trackAndLatency(app, project, noop) {
   const hookE2e = [];
   let hookMissing = 0;
   const drainS = [];
+  const quietS = [];
   if (ONLY.has("track")) {
     for (let r = 0; r < P.rounds; r++) {
       for (const name of ["noop", "plain", "hook"]) {
         const target = name === "noop" ? noop : app;
         const event = name === "hook" ? "bench.hook" : "bench.plain";
         const sent = new Map();
+        quietS.push(round1(await quiet([noop, app])));
         const meter = cpuMeter(target);
         const res = await runLoad(target.base, {
           concurrency: P.concurrency,
@@ -280,6 +283,7 @@ async function trackAndLatency(app, project, noop) {
       latency: { noop: stat(lat.noop), plain: stat(lat.plain), hook: stat(lat.hook) },
       cpuMsPerRequest: { noop: meanCpu(cpu.noop), plain: meanCpu(cpu.plain), hook: meanCpu(cpu.hook) },
       saturation: { eventToWebhook: stat(hookE2e), missing: hookMissing, drainSeconds: drainS },
+      quietSeconds: quietS,
     };
     results.track.devDefaults = await devDefaultsRound();
     plots.noop = lat.noop;
@@ -342,6 +346,7 @@ async function devDefaultsRound() {
       maxRequests: P.warmup,
       make: (i) => trackReq(project, "bench.plain", `dev-warm-${i}@load.bench`, { plan: "pro" }),
     });
+    await quiet([noop, app]);
     const meter = cpuMeter(target);
     const res = await runLoad(target.base, {
       concurrency: P.concurrency,
@@ -373,6 +378,7 @@ async function executions(app, project, wfw) {
     ["workflows", wfw],
   ]) {
     await sleep(2000);
+    await quiet([app, wfw]);
     const before = target.workerdRss();
     const sampler = rssSampler(target);
     const sent = new Map();

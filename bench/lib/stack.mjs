@@ -296,3 +296,20 @@ export function cpuMeter(stack) {
     },
   };
 }
+
+/**
+ * Waits until the stacks' processes are idle: less than `idleMs` of CPU in each `windowMs` (all processes
+ * together), so that a round does not pay for the previous round's after-work (Durable Objects being
+ * evicted, queues draining). Gives up after `maxMs`; returns the seconds waited.
+ */
+export async function quiet(stacks, { windowMs = 1000, idleMs = 50, maxMs = 120_000 } = {}) {
+  const t0 = Date.now();
+  const pids = () => stacks.flatMap((s) => [s.pid, ...descendants(s.pid)]);
+  const total = (ps) => ps.reduce((a, p) => a + cpuSeconds(p), 0) * 1000;
+  for (;;) {
+    const ps = pids();
+    const before = total(ps);
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (total(ps) - before < idleMs || Date.now() - t0 > maxMs) return (Date.now() - t0) / 1000;
+  }
+}
