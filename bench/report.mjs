@@ -176,7 +176,7 @@ export function report(r, before) {
     L.push("## 1. Track throughput");
     L.push("");
     L.push(
-      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike. Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the event is stored, its dispatch runs after the answer (\`ctx.waitUntil\`), and the consumer's deliveries are waited for after each round.`,
+      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike, each starting once the stacks are idle (no CPU left from the previous case's after-work: evicting Durable Objects, draining queues). Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the event is stored, its dispatch runs after the answer (\`ctx.waitUntil\`), and the consumer's deliveries are waited for after each round.`,
     );
     L.push("");
     L.push(
@@ -222,7 +222,7 @@ export function report(r, before) {
     if (t.cpuMsPerRequest) {
       const cols = [...new Set(Object.values(t.cpuMsPerRequest).flatMap((c) => Object.keys(c)))];
       L.push(
-        "**Where a request's CPU goes.** CPU time (user + system, from `/proc`) of each process over the rounds, divided by the requests answered; for the workflow case it runs until the round's webhooks have arrived, so it holds the whole execution and delivery. On 2 cores, the sum bounds the rate: 2,000 ms of CPU a second.",
+        "**Where a request's CPU goes.** CPU time (user + system, from `/proc`) of each process over the rounds, divided by the requests answered; for the workflow case it runs until the round's webhooks have arrived, so it holds the whole execution and delivery. On 2 cores, the sum bounds the rate (2,000 ms of CPU a second), and so does the busiest thread: workerd's runtime process runs the worker, D1, the Durable Objects and the queues on one thread (1,000 ms a second), which is what bounds the app; the entry process is what bounds the no-op worker.",
       );
       L.push("");
       L.push(row(["case", ...cols, "sum"]));
