@@ -142,10 +142,12 @@ export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
 }
 
 async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
-  const read = await env.DB.batch([
-    dispatchRead(env.DB, { projectId: ev.project_id, name: ev.name, contactId: ev.contact_id }),
-  ]);
-  await dispatchLoaded(env, log, ev, parseDispatchRead(read[0]).rows);
+  const read = await dispatchRead(env.DB, {
+    projectId: ev.project_id,
+    name: ev.name,
+    contactId: ev.contact_id,
+  }).all();
+  await dispatchLoaded(env, log, ev, parseDispatchRead(read).rows);
 }
 
 /** Whether dispatch rows name anything to do (no workflow to start, no wait to end: nothing). */
