@@ -232,7 +232,7 @@ async function trackAndLatency(app, project, noop) {
         const target = name === "noop" ? noop : app;
         const event = name === "hook" ? "bench.hook" : "bench.plain";
         const sent = new Map();
-        quietS.push(round1(await quiet([noop, app])));
+        quietS.push(round1(await quiet(stacks)));
         const meter = cpuMeter(target);
         const res = await runLoad(target.base, {
           concurrency: P.concurrency,
@@ -346,7 +346,7 @@ async function devDefaultsRound() {
       maxRequests: P.warmup,
       make: (i) => trackReq(project, "bench.plain", `dev-warm-${i}@load.bench`, { plan: "pro" }),
     });
-    await quiet([noop, app]);
+    await quiet(stacks);
     const meter = cpuMeter(target);
     const res = await runLoad(target.base, {
       concurrency: P.concurrency,
@@ -378,7 +378,7 @@ async function executions(app, project, wfw) {
     ["workflows", wfw],
   ]) {
     await sleep(2000);
-    await quiet([app, wfw]);
+    await quiet(stacks);
     const before = target.workerdRss();
     const sampler = rssSampler(target);
     const sent = new Map();

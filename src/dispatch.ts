@@ -82,10 +82,14 @@ interface TransitionRow {
   branch: string | null;
 }
 
+/** Bytes of step config up to which the dispatch read returns the steps inline (escaped, at most twice that). */
+export const STEPS_INLINE_MAX = 400_000;
+
 /** The rows that decide an event's dispatch: the workflows it triggers (steps, transitions), and waits. */
 export interface DispatchRows {
   workflows: WorkflowRow[];
-  steps: StepRow[];
+  /** Null when the configs were too large to read inline: `dispatchLoaded` reads them itself. */
+  steps: StepRow[] | null;
   transitions: TransitionRow[];
   /** Ids of this contact's executions waiting for the event. */
   waiting: string[];
@@ -105,10 +109,13 @@ export interface DispatchRead {
  */
 export function dispatchColumns(project: string, name: string, contact: string): string {
   const wfFilter = `w.project_id = ${project} AND w.event_name = ${name} AND w.enabled = 1`;
+  // Step configs can be large (a webhook body), and D1 refuses any value over about 2 MB: past
+  // STEPS_INLINE_MAX bytes of config the steps column is NULL, and `dispatchLoaded` reads them row by row.
   return `(SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
             'allow_reentry', w.allow_reentry)) FROM workflows w WHERE ${wfFilter}) AS workflows,
-         (SELECT json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
-            'name', s.name, 'config', s.config))
+         (SELECT CASE WHEN total(length(s.config)) <= ${STEPS_INLINE_MAX}
+            THEN json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
+              'name', s.name, 'config', s.config)) END
           FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}) AS steps,
          (SELECT json_group_array(json_object('workflow_id', t.workflow_id, 'from_step_id', t.from_step_id,
             'to_step_id', t.to_step_id, 'branch', t.branch))
@@ -127,13 +134,13 @@ export function dispatchRead(
 }
 
 export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
-  const row = result?.results[0] as Record<string, string | number> | undefined;
+  const row = result?.results[0] as Record<string, string | number | null> | undefined;
   if (!row) throw new Error("dispatch read returned no row");
-  const list = <T>(v: string | number | undefined) => JSON.parse(String(v ?? "[]")) as T[];
+  const list = <T>(v: string | number | null | undefined) => JSON.parse(String(v ?? "[]")) as T[];
   return {
     rows: {
       workflows: list<WorkflowRow>(row.workflows),
-      steps: list<StepRow>(row.steps),
+      steps: row.steps === null ? null : list<StepRow>(row.steps),
       transitions: list<TransitionRow>(row.transitions),
       waiting: list<string>(row.waiting),
     },
@@ -158,7 +165,8 @@ export function hasDispatchWork(rows: DispatchRows): boolean {
 /** Dispatches a stored event whose dispatch rows were read already (in the batch that stored it). */
 export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: DispatchRows): Promise<void> {
   const db = env.DB;
-  const { workflows, steps: stepRows, transitions: transitionRows, waiting: waitIds } = rows;
+  const { workflows, transitions: transitionRows, waiting: waitIds } = rows;
+  const stepRows = rows.steps ?? (await readSteps(db, workflows));
   const eventRef: StoredEventRef = {
     id: ev.id,
     name: ev.name,
@@ -187,7 +195,6 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
     ...owned.map((init) => startExecution(env, init)),
     ...waitIds.map((id) => env.EXECUTIONS.get(env.EXECUTIONS.idFromName(id)).deliverEvent(eventRef)),
   ]);
-  await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
   if (owned.length > 0 || waitIds.length > 0) {
     log.info("event dispatched", {
       eventId: ev.id,
@@ -197,6 +204,20 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
       delivered: waitIds,
     });
   }
+  await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
+}
+
+/** The steps of `workflows`, row by row (for configs too large for the dispatch read's JSON column). */
+async function readSteps(db: D1Database, workflows: WorkflowRow[]): Promise<StepRow[]> {
+  if (workflows.length === 0) return [];
+  const { results } = await db
+    .prepare(
+      `SELECT id, workflow_id, type, name, config FROM workflow_steps
+       WHERE workflow_id IN (SELECT value FROM json_each(?1))`,
+    )
+    .bind(JSON.stringify(workflows.map((w) => w.id)))
+    .all<StepRow>();
+  return results;
 }
 
 export function buildSnapshot(

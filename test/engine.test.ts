@@ -12,7 +12,7 @@ import {
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionDO } from "../durable-objects/execution";
-import { dispatchStored } from "../src/dispatch";
+import { dispatchRead, dispatchStored, parseDispatchRead, STEPS_INLINE_MAX } from "../src/dispatch";
 import { derivedId, newId } from "../src/domain/ids";
 import worker from "../src/index";
 import { createLogger } from "../src/log";
@@ -112,6 +112,36 @@ describe("WEBHOOK", () => {
     expect(emails.sent).toHaveLength(0);
     expect(stepIdsOf(ex)).toEqual([wf.steps.trigger, wf.steps.hook]);
     expect(ex.steps[1]).toMatchObject({ status: "COMPLETED", output: { deliveryId }, error: null });
+  });
+});
+
+describe("large step configs", () => {
+  it("are read row by row when they are too large for the dispatch read's JSON column, and the run goes on", async () => {
+    const p = await createProject();
+    // Two CONDITION steps whose values together pass STEPS_INLINE_MAX bytes of config.
+    const big = (ch: string) => ch.repeat(Math.ceil(STEPS_INLINE_MAX / 2) + 1000);
+    const cond = (value: string) => ({
+      type: "CONDITION",
+      config: { field: "event.plan", operator: "equals", value },
+    });
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "bulky",
+      steps: { first: cond(big("a")), second: cond(big('"')) },
+      edges: [
+        ["trigger", "first"],
+        ["first", "second", "no"],
+      ],
+    });
+    const t = await track(p.publicKey, "bulky", uniqueEmail(), { plan: "pro" });
+
+    const read = parseDispatchRead(
+      await dispatchRead(env.DB, { projectId: p.id, name: "bulky", contactId: t.contact }).all(),
+    );
+    expect(read.rows.workflows.map((w) => w.id)).toEqual([wf.id]);
+    expect(read.rows.steps).toBeNull();
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(ex.status).toBe("COMPLETED");
+    expect(stepIdsOf(ex)).toEqual([wf.steps.trigger, wf.steps.first, wf.steps.second]);
   });
 });
 

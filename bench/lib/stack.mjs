@@ -145,12 +145,21 @@ export async function startWorker({
   const base = `http://127.0.0.1:${port}`;
   const until = Date.now() + 120_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev (${label}) exited: ${out}`);
+    if (child.exitCode !== null) {
+      if (own) fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`wrangler dev (${label}) exited: ${out}`);
+    }
     try {
       if ((await fetch(`${base}/health`)).ok) break;
     } catch {}
     if (Date.now() > until) {
+      for (const pid of descendants(child.pid)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+      }
       child.kill("SIGKILL");
+      if (own) fs.rmSync(dir, { recursive: true, force: true });
       throw new Error(`wrangler dev (${label}) did not start: ${out}`);
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -305,11 +314,14 @@ export function cpuMeter(stack) {
 export async function quiet(stacks, { windowMs = 1000, idleMs = 50, maxMs = 120_000 } = {}) {
   const t0 = Date.now();
   const pids = () => stacks.flatMap((s) => [s.pid, ...descendants(s.pid)]);
-  const total = (ps) => ps.reduce((a, p) => a + cpuSeconds(p), 0) * 1000;
   for (;;) {
-    const ps = pids();
-    const before = total(ps);
+    const before = new Map(pids().map((p) => [p, cpuSeconds(p)]));
     await new Promise((r) => setTimeout(r, windowMs));
-    if (total(ps) - before < idleMs || Date.now() - t0 > maxMs) return (Date.now() - t0) / 1000;
+    let used = 0;
+    for (const [p, s] of before) {
+      const now = cpuSeconds(p);
+      if (now > 0) used += (now - s) * 1000; // a process gone since (0) is not counted
+    }
+    if (used < idleMs || Date.now() - t0 > maxMs) return (Date.now() - t0) / 1000;
   }
 }
