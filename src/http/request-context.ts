@@ -2,7 +2,7 @@
  * Request id, the request's logger and its closing log line. The closing line is written for every
  * request answered with an error (4xx as warn, 5xx as error) and, with `REQUEST_LOG = "all"`, for every
  * request: a successful request is already an invocation log of the platform (Workers Logs; `wrangler dev`
- * prints it too), and the lines that matter for it (dispatch, executions, deliveries) carry its request id.
+ * prints it too), and its dispatch line carries its request id and names the executions it started.
  */
 import { createMiddleware } from "hono/factory";
 import { newId } from "../domain/ids";
