@@ -5,7 +5,8 @@
 //
 //   npm run bench                  the full run (about 10 minutes on 2 cores)
 //   npm run bench -- --quick       every case briefly: a smoke check (about 2 minutes)
-//   options: --only=track,latency,executions,scale   --executions=N   --contacts=N   --out=DIR
+//   options: --only=track,tooling,latency,executions,scale   --executions=N   --contacts=N   --out=DIR
+//            --rounds=N --round-ms=MS (case 1's rounds, for profiling one change against another)
 //            --compare=FILE (a benchmarks.json of an earlier run: adds a before/after table)
 //            --report (measure nothing: rewrite benchmarks.md from benchmarks.json and bench/notes.md)
 //
@@ -38,12 +39,12 @@ const opt = (name, dflt) => {
   return a ? a.slice(name.length + 3) : dflt;
 };
 const QUICK = flag("quick");
-const ONLY = new Set(opt("only", "track,latency,executions,scale").split(","));
+const ONLY = new Set(opt("only", "track,tooling,latency,executions,scale").split(","));
 const OUT = path.resolve(root, opt("out", "docs"));
 const P = {
   concurrency: Number(opt("concurrency", 16)),
-  rounds: QUICK ? 1 : 3,
-  roundMs: QUICK ? 2_000 : 10_000,
+  rounds: Number(opt("rounds", QUICK ? 1 : 3)),
+  roundMs: Number(opt("round-ms", QUICK ? 2_000 : 10_000)),
   maxPerRound: QUICK ? 2_000 : 50_000,
   warmup: QUICK ? 50 : 300,
   lowLoadSamples: QUICK ? 20 : 200,
@@ -285,7 +286,7 @@ async function trackAndLatency(app, project, noop) {
       saturation: { eventToWebhook: stat(hookE2e), missing: hookMissing, drainSeconds: drainS },
       quietSeconds: quietS,
     };
-    results.track.devDefaults = await devDefaultsRound();
+    if (ONLY.has("tooling")) results.track.devDefaults = await devDefaultsRound();
     plots.noop = lat.noop;
     plots.plain = lat.plain;
     plots.hook = lat.hook;

@@ -122,3 +122,21 @@ export async function consume(queue: string, body: unknown, attempts = 1) {
     delaySeconds: retrySpy.mock.calls[0]?.[0]?.delaySeconds,
   };
 }
+
+/** One queue batch of `bodies` (first tries) to the app's queue handler: per message, acked or retried (and the delay). */
+export async function consumeBatch(queue: string, bodies: unknown[]) {
+  const ids = bodies.map(() => `msg-${++messageSeq}`);
+  const batch = createMessageBatch(
+    queue,
+    bodies.map((body, i) => ({ id: ids[i] as string, timestamp: new Date(), attempts: 1, body })),
+  );
+  const spies = batch.messages.map((m) => vi.spyOn(m as Message, "retry"));
+  const ctx = createExecutionContext();
+  await handleQueue(batch, env);
+  const result = await getQueueResult(batch, ctx);
+  return ids.map((id, i) => ({
+    acked: result.explicitAcks.includes(id),
+    retried: result.retryMessages.some((m) => m.msgId === id),
+    delaySeconds: spies[i]?.mock.calls[0]?.[0]?.delaySeconds,
+  }));
+}

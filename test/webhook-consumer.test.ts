@@ -4,7 +4,15 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { WebhookMessage } from "../src/queues/messages";
 import { MAX_ATTEMPTS } from "../src/queues/webhooks";
-import { call, captureQueue, consume, createProject, expectEnvelope, type TestProject } from "./helpers";
+import {
+  call,
+  captureQueue,
+  consume,
+  consumeBatch,
+  createProject,
+  expectEnvelope,
+  type TestProject,
+} from "./helpers";
 
 let p: TestProject;
 beforeAll(async () => {
@@ -346,6 +354,124 @@ describe("webhook consumer: outcomes and retries", () => {
       .bind(m.deliveryId)
       .first<{ status: string }>();
     expect(row?.status).toBe("FAILED");
+  });
+});
+
+describe("webhook consumer: a batch of messages", () => {
+  it("is claimed in one round trip and recorded in one more, each message with its own outcome", async () => {
+    const byUrl: Record<string, Response> = {
+      "https://hooks.example.com/ok": new Response("ok"),
+      "https://hooks.example.com/busy": new Response("busy", { status: 503 }),
+      "https://hooks.example.com/gone": new Response("gone", { status: 410 }),
+    };
+    const sent: Sent[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      sent.push({ url: String(input), init: init as Sent["init"] });
+      return (byUrl[String(input)] ?? new Response("ok")).clone();
+    });
+    const msgs = [
+      message(p, { config: { url: "https://hooks.example.com/ok", method: "POST" } }),
+      message(p, { config: { url: "https://hooks.example.com/busy", method: "POST" } }),
+      message(p, { config: { url: "https://hooks.example.com/gone", method: "POST" } }),
+      message(p, { config: { url: "https://hooks.example.com/ok", method: "POST" } }),
+    ];
+    const batch = vi.spyOn(env.DB, "batch");
+    const prepare = vi.spyOn(env.DB, "prepare");
+    const out = await consumeBatch("webhooks", msgs);
+    // Two round trips for the four: the claims (3 statements each), then the attempts (1 each).
+    expect(batch).toHaveBeenCalledTimes(2);
+    expect(batch.mock.calls.map((c) => c[0].length)).toEqual([12, 4]);
+    expect(prepare).toHaveBeenCalledTimes(16);
+    expect(sent).toHaveLength(4);
+    expect(out.map((o) => (o.acked ? "ack" : o.retried ? "retry" : "none"))).toEqual([
+      "ack",
+      "retry",
+      "ack",
+      "ack",
+    ]);
+    expect(out[1]?.delaySeconds).toBeGreaterThanOrEqual(4);
+    expect(out[1]?.delaySeconds).toBeLessThanOrEqual(6);
+    vi.restoreAllMocks();
+    const statuses = [];
+    for (const m of msgs) {
+      const d = await delivery(p, m.deliveryId);
+      expect(d.attempts).toHaveLength(1);
+      statuses.push(d.status);
+    }
+    expect(statuses).toEqual(["DELIVERED", "PENDING", "FAILED", "DELIVERED"]);
+  });
+
+  it("the same delivery twice in one batch is sent once; the second copy waits for the lease", async () => {
+    const { sent } = endpoint(() => new Response("ok"));
+    const m = message(p);
+    const out = await consumeBatch("webhooks", [m, m]);
+    expect(sent).toHaveLength(1);
+    expect(out[0]).toMatchObject({ acked: true, retried: false });
+    // The first copy's lease was taken in the same transaction: the second is retried after it.
+    expect(out[1]).toMatchObject({ acked: false, retried: true, delaySeconds: 30 });
+    vi.restoreAllMocks();
+    expect((await delivery(p, m.deliveryId)).status).toBe("DELIVERED");
+  });
+
+  it("a message that fails its claim does not hold the others back: they are claimed one by one", async () => {
+    const { sent } = endpoint(() => new Response("ok"));
+    const good = [message(p), message(p)];
+    // A message D1 refuses (a value it cannot bind): the batch's one transaction fails with it.
+    const bad = { ...message(p), workflowId: undefined } as unknown as WebhookMessage;
+    const out = await consumeBatch("webhooks", [good[0], bad, good[1]]);
+    expect(sent.map((s) => s.init.headers["webhook-id"]).sort()).toEqual(
+      good.map((g) => g.deliveryId).sort(),
+    );
+    expect(out.map((o) => o.acked)).toEqual([true, false, true]);
+    expect(out[1]).toMatchObject({ retried: true, delaySeconds: 5 });
+    vi.restoreAllMocks();
+    for (const g of good) expect((await delivery(p, g.deliveryId)).status).toBe("DELIVERED");
+  });
+
+  it("when the batch record fails, each attempt is recorded alone; one that cannot be is retried, and its retry sends once more under the same id", async () => {
+    const { sent } = endpoint(() => new Response("ok"));
+    const msgs = [message(p), message(p), message(p)];
+    const [m0, m1, m2] = msgs as [WebhookMessage, WebhookMessage, WebhookMessage];
+    const realBatch = env.DB.batch.bind(env.DB);
+    const realPrepare = env.DB.prepare.bind(env.DB);
+    let calls = 0;
+    vi.spyOn(env.DB, "batch").mockImplementation(async (statements) => {
+      calls++;
+      if (calls === 2) throw new Error("injected D1 failure");
+      return realBatch(statements);
+    });
+    // The third message's attempt cannot be recorded on its own either.
+    vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
+      const st = realPrepare(sql);
+      if (!sql.startsWith("UPDATE webhook_deliveries SET attempts")) return st;
+      const bind = st.bind.bind(st);
+      st.bind = (...values: unknown[]) => {
+        const bound = bind(...values);
+        if (values[0] === m2.deliveryId) bound.run = async () => Promise.reject(new Error("injected"));
+        return bound;
+      };
+      return st;
+    });
+    const out = await consumeBatch("webhooks", msgs);
+    expect(sent).toHaveLength(3);
+    expect(out.map((o) => o.acked)).toEqual([true, true, false]);
+    expect(out[2]).toMatchObject({ retried: true, delaySeconds: 5 });
+    vi.restoreAllMocks();
+    expect((await delivery(p, m0.deliveryId)).status).toBe("DELIVERED");
+    expect((await delivery(p, m1.deliveryId)).status).toBe("DELIVERED");
+    const third = await delivery(p, m2.deliveryId);
+    expect(third.status).toBe("PENDING");
+    expect(third.attempts).toHaveLength(0);
+    // Its lease still holds: the retry waits for it, then sends again with the same webhook-id.
+    const { sent: again } = endpoint(() => new Response("ok"));
+    expect(await consume("webhooks", m2, 2)).toMatchObject({ retried: true, delaySeconds: 30 });
+    expect(again).toHaveLength(0);
+    await env.DB.prepare("UPDATE webhook_deliveries SET lease_until = 0 WHERE id = ?1")
+      .bind(m2.deliveryId)
+      .run();
+    expect(await consume("webhooks", m2, 3)).toMatchObject({ acked: true });
+    expect(again.map((s) => s.init.headers["webhook-id"])).toEqual([m2.deliveryId]);
+    expect((await delivery(p, m2.deliveryId)).status).toBe("DELIVERED");
   });
 });
 

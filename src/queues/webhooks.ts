@@ -56,24 +56,53 @@ function parseRetryAfter(value: string | null): number | null {
   return Number.isNaN(at) ? null : Math.max(0, (at - Date.now()) / 1000);
 }
 
+/**
+ * A batch is claimed with one D1 round trip and finished with one more, whatever its size: the per-message
+ * statements (record, claim, secrets; then the attempt) go in one `batch()` each. Should a batch's claim
+ * fail (a D1 batch is one transaction, so one bad message fails all), each message is claimed alone, so
+ * that one message cannot hold the others back.
+ */
 export async function consumeWebhooks(batch: MessageBatch<WebhookQueueMessage>, env: Env, log: Logger) {
-  await Promise.all(
-    batch.messages.map(async (msg) => {
-      try {
-        await handle(msg, env, log);
-      } catch (err) {
-        log.error("webhook consumer error; retrying", { ...errorFields(err) });
-        msg.retry({ delaySeconds: 5 });
-      }
-    }),
-  );
+  await handleGroup(batch.messages, env, log);
 }
 
-async function handle(msg: Message<WebhookQueueMessage>, env: Env, log: Logger) {
-  const body = msg.body;
+interface Claimed {
+  msg: Message<WebhookQueueMessage>;
+  generation: number;
+  message: WebhookMessage;
+  attemptNo: number;
+  project: ProjectSecrets | null;
+}
+
+async function handleGroup(msgs: readonly Message<WebhookQueueMessage>[], env: Env, log: Logger) {
   const now = Date.now();
+  let claims: (Claimed | null)[];
+  try {
+    claims = await claimGroup(msgs, env, now);
+  } catch (err) {
+    if (msgs.length > 1) {
+      log.warn("webhook batch claim failed; claiming one by one", {
+        count: msgs.length,
+        ...errorFields(err),
+      });
+      await Promise.all(msgs.map((m) => handleGroup([m], env, log)));
+      return;
+    }
+    log.error("webhook consumer error; retrying", { ...errorFields(err) });
+    for (const m of msgs) m.retry({ delaySeconds: 5 });
+    return;
+  }
+  const unclaimed = msgs.filter((_, i) => !claims[i]);
+  const claimed = claims.filter((c): c is Claimed => c !== null);
+  await Promise.all([
+    ...unclaimed.map((m) => settleUnclaimed(m, env, log, now)),
+    claimed.length > 0 ? deliverGroup(claimed, env, log, now) : null,
+  ]);
+}
+
+/** The statements that record a delivery (first message only), claim it, and read its project's secrets. */
+function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1PreparedStatement[] {
   const generation = body.kind === "webhook" ? 0 : body.generation;
-  // One round trip: record the delivery (first message only), claim it, and read its project's secrets.
   const statements: D1PreparedStatement[] = [];
   if (body.kind === "webhook") {
     statements.push(
@@ -105,66 +134,144 @@ async function handle(msg: Message<WebhookQueueMessage>, env: Env, log: Logger) 
        WHERE id = (SELECT project_id FROM webhook_deliveries WHERE id = ?1)`,
     ).bind(body.deliveryId),
   );
-  const results = await env.DB.batch(statements);
-  const claimed = results[statements.length - 2]?.results[0] as
-    | { message: string; attempts: string }
-    | undefined;
-  const projectRow = results[statements.length - 1]?.results[0] as ProjectSecretsRow | undefined;
-  if (!claimed) {
+  return statements;
+}
+
+/** Records and claims every message of the group in one round trip; null for a message not claimed. */
+async function claimGroup(
+  msgs: readonly Message<WebhookQueueMessage>[],
+  env: Env,
+  now: number,
+): Promise<(Claimed | null)[]> {
+  const perMessage = msgs.map((m) => claimStatements(env, m.body, now));
+  const results = await env.DB.batch(perMessage.flat());
+  let at = 0;
+  return msgs.map((msg, i) => {
+    at += perMessage[i]?.length ?? 0;
+    const claimed = results[at - 2]?.results[0] as { message: string; attempts: string } | undefined;
+    if (!claimed) return null;
+    const p = results[at - 1]?.results[0] as ProjectSecretsRow | undefined;
+    const generation = msg.body.kind === "webhook" ? 0 : msg.body.generation;
+    const attempts = JSON.parse(claimed.attempts) as Attempt[];
+    return {
+      msg,
+      generation,
+      message: JSON.parse(claimed.message) as WebhookMessage,
+      attemptNo: attempts.filter((a) => a.generation === generation).length + 1,
+      project: p
+        ? {
+            webhookSecret: p.webhook_secret,
+            previousWebhookSecret: p.previous_webhook_secret,
+            previousWebhookSecretUntil: p.previous_webhook_secret_until,
+            signingSecret: p.signing_secret,
+          }
+        : null,
+    };
+  });
+}
+
+/** A message whose delivery was not claimed: another consumer holds it (later), or it is done (ack). */
+async function settleUnclaimed(msg: Message<WebhookQueueMessage>, env: Env, log: Logger, now: number) {
+  const generation = msg.body.kind === "webhook" ? 0 : msg.body.generation;
+  try {
     const row = await env.DB.prepare(
       "SELECT status, generation, lease_until FROM webhook_deliveries WHERE id = ?1",
     )
-      .bind(body.deliveryId)
+      .bind(msg.body.deliveryId)
       .first<{ status: string; generation: number; lease_until: number | null }>();
     if (row?.status === "PENDING" && row.generation === generation && (row.lease_until ?? 0) >= now) {
       msg.retry({ delaySeconds: Math.ceil(LEASE_MS / 1000) }); // another consumer holds it
     } else {
       msg.ack(); // done, failed, or replaced by a replay: nothing to send
     }
-    return;
+  } catch (err) {
+    log.error("webhook consumer error; retrying", { deliveryId: msg.body.deliveryId, ...errorFields(err) });
+    msg.retry({ delaySeconds: 5 });
   }
-  const message = JSON.parse(claimed.message) as WebhookMessage;
-  const attempts = JSON.parse(claimed.attempts) as Attempt[];
-  const attemptNo = attempts.filter((a) => a.generation === generation).length + 1;
-  const dlog = log.child({
-    deliveryId: body.deliveryId,
-    executionId: message.executionId,
-    attempt: attemptNo,
-  });
+}
 
-  const project = projectRow
-    ? {
-        webhookSecret: projectRow.webhook_secret,
-        previousWebhookSecret: projectRow.previous_webhook_secret,
-        previousWebhookSecretUntil: projectRow.previous_webhook_secret_until,
-        signingSecret: projectRow.signing_secret,
+/** Sends every claimed delivery, then records all the attempts in one round trip and acks or retries. */
+async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: number) {
+  const sent = await Promise.all(
+    claimed.map(async (c) => {
+      let outcome: DeliverOutcome;
+      try {
+        outcome = await deliver(env, c.message, now, c.project);
+      } catch (err) {
+        log.error("webhook consumer error; retrying", {
+          deliveryId: c.msg.body.deliveryId,
+          ...errorFields(err),
+        });
+        c.msg.retry({ delaySeconds: 5 });
+        return null;
       }
-    : null;
-  const outcome = await deliver(env, message, now, project);
-  const attempt: Attempt = { ...outcome.attempt, generation };
-  const done = outcome.ok || outcome.final || attemptNo >= MAX_ATTEMPTS;
-  const status = outcome.ok ? "DELIVERED" : done ? "FAILED" : "PENDING";
-  await env.DB.prepare(
-    `UPDATE webhook_deliveries SET attempts = json_insert(attempts, '$[#]', json(?2)), status = ?3, url = ?4,
-       lease_until = NULL, updated_at = ?5 WHERE id = ?1 AND generation = ?6`,
-  )
-    .bind(body.deliveryId, JSON.stringify(attempt), status, outcome.url, Date.now(), generation)
-    .run();
-  if (done) {
-    dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
-      statusCode: attempt.statusCode,
-      error: attempt.error,
+      const attempt: Attempt = { ...outcome.attempt, generation: c.generation };
+      const final = outcome.ok || outcome.final || c.attemptNo >= MAX_ATTEMPTS;
+      const status = outcome.ok ? "DELIVERED" : final ? "FAILED" : "PENDING";
+      const record = env.DB.prepare(
+        `UPDATE webhook_deliveries SET attempts = json_insert(attempts, '$[#]', json(?2)), status = ?3, url = ?4,
+           lease_until = NULL, updated_at = ?5 WHERE id = ?1 AND generation = ?6`,
+      ).bind(c.msg.body.deliveryId, JSON.stringify(attempt), status, outcome.url, Date.now(), c.generation);
+      return { c, outcome, attempt, final, record };
+    }),
+  );
+  const done = sent.filter((d) => d !== null);
+  const recorded = await recordAll(
+    env,
+    done.map((d) => d.record),
+    log,
+  );
+  done.forEach(({ c, outcome, attempt, final }, i) => {
+    const dlog = log.child({
+      deliveryId: c.msg.body.deliveryId,
+      executionId: c.message.executionId,
+      attempt: c.attemptNo,
     });
-    msg.ack();
-  } else {
-    const delaySeconds = retryDelay(env, attemptNo, outcome.retryAfter);
-    dlog.warn("webhook attempt failed; retrying", {
-      statusCode: attempt.statusCode,
-      error: attempt.error,
-      delaySeconds,
-    });
-    msg.retry({ delaySeconds });
+    if (!recorded[i]) {
+      // Sent but not recorded: retried once the lease has run out (the delivery id makes it one to the receiver).
+      c.msg.retry({ delaySeconds: 5 });
+    } else if (final) {
+      dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
+        statusCode: attempt.statusCode,
+        error: attempt.error,
+      });
+      c.msg.ack();
+    } else {
+      const delaySeconds = retryDelay(env, c.attemptNo, outcome.retryAfter);
+      dlog.warn("webhook attempt failed; retrying", {
+        statusCode: attempt.statusCode,
+        error: attempt.error,
+        delaySeconds,
+      });
+      c.msg.retry({ delaySeconds });
+    }
+  });
+}
+
+/** Runs the statements in one batch; should it fail, each alone. Says which were written. */
+async function recordAll(env: Env, statements: D1PreparedStatement[], log: Logger): Promise<boolean[]> {
+  if (statements.length > 1) {
+    try {
+      await env.DB.batch(statements);
+      return statements.map(() => true);
+    } catch (err) {
+      log.warn("webhook batch record failed; recording one by one", {
+        count: statements.length,
+        ...errorFields(err),
+      });
+    }
   }
+  return Promise.all(
+    statements.map((st) =>
+      st.run().then(
+        () => true,
+        (err) => {
+          log.error("webhook attempt not recorded; retrying", { ...errorFields(err) });
+          return false;
+        },
+      ),
+    ),
+  );
 }
 
 interface DeliverOutcome {
