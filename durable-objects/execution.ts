@@ -72,6 +72,7 @@ export class ExecutionDO extends DurableObject<Env> {
       } else {
         // A retried dispatch: mirror again (this also frees the enrollment if the run has ended).
         s.dirty = true;
+        if (init.marksEventDispatched) s.marksEventDispatched = true;
       }
       return s;
     });
@@ -502,9 +503,17 @@ export class ExecutionDO extends DurableObject<Env> {
           .bind(s.workflowId, s.contactId, s.executionId, now),
       );
     }
+    if (s.marksEventDispatched && s.triggerEventId) {
+      statements.push(
+        db
+          .prepare("UPDATE events SET dispatched_at = ?2 WHERE id = ?1 AND dispatched_at IS NULL")
+          .bind(s.triggerEventId, now),
+      );
+    }
     await db.batch(statements);
     s.dirty = false;
     s.dirtyLog = [];
+    s.marksEventDispatched = false;
     await this.save();
   }
 }

@@ -190,9 +190,14 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
     });
   }
   const owned = await claimExecutions(env, inits, Date.now());
+  // With one execution to start and nothing else to do, that execution's first mirror marks the event
+  // dispatched (after its start, as below): one D1 round trip less for the commonest dispatch.
+  const markedByExecution = owned.length === 1 && waitIds.length === 0;
 
   await Promise.all([
-    ...owned.map((init) => startExecution(env, init)),
+    ...owned.map((init) =>
+      startExecution(env, markedByExecution ? { ...init, marksEventDispatched: true } : init),
+    ),
     ...waitIds.map((id) => env.EXECUTIONS.get(env.EXECUTIONS.idFromName(id)).deliverEvent(eventRef)),
   ]);
   if (owned.length > 0 || waitIds.length > 0) {
@@ -204,7 +209,9 @@ export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: 
       delivered: waitIds,
     });
   }
-  await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
+  if (!markedByExecution) {
+    await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
+  }
 }
 
 /** The steps of `workflows`, row by row (for configs too large for the dispatch read's JSON column). */

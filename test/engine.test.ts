@@ -1557,6 +1557,80 @@ describe("the sweep finishes a dispatch cut short", () => {
     expect(hooks.sent).toHaveLength(1);
   });
 
+  it("an event whose dispatch starts one execution and ends no wait is marked dispatched by that execution's first mirror; with more to do, by the dispatch", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const single = await createWorkflow(p.secretKey, {
+      eventName: "single",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    for (const eventName of ["double", "double"]) {
+      await createWorkflow(p.secretKey, { eventName, steps: { hook: hook() }, edges: [["trigger", "hook"]] });
+    }
+    const t = await track(p.publicKey, "hello", uniqueEmail());
+    const own = /^UPDATE events SET dispatched_at = \?1 WHERE id = \?2$/;
+    const marked = (id: string) =>
+      env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
+        .bind(id)
+        .first<{ dispatched_at: number | null }>()
+        .then((r) => r?.dispatched_at ?? null);
+
+    const one = await insertOldEvent(p.id, t.contact, "single", Date.now());
+    let prepare = vi.spyOn(env.DB, "prepare");
+    await dispatchStored(env, log, [one]);
+    expect(prepare.mock.calls.filter(([sql]) => own.test(sql))).toHaveLength(0);
+    prepare.mockRestore();
+    expect(await marked(one)).not.toBeNull();
+    expect((await onlyExecution(p.secretKey, single.id)).status).toBe("COMPLETED");
+
+    const two = await insertOldEvent(p.id, t.contact, "double", Date.now());
+    prepare = vi.spyOn(env.DB, "prepare");
+    await dispatchStored(env, log, [two]);
+    expect(prepare.mock.calls.filter(([sql]) => own.test(sql))).toHaveLength(1);
+    prepare.mockRestore();
+    expect(await marked(two)).not.toBeNull();
+    expect(hooks.sent).toHaveLength(3);
+  });
+
+  it("an execution whose first mirror fails leaves its event to the sweep, which finishes it with one webhook", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "mirror.fails",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const t = await track(p.publicKey, "hello", uniqueEmail());
+    const eventId = await insertOldEvent(p.id, t.contact, "mirror.fails", Date.now());
+    const realBatch = env.DB.batch.bind(env.DB);
+    const batch = vi.spyOn(env.DB, "batch").mockImplementation(async (statements) => {
+      const sql = statements.map((st) => (st as unknown as { statement: string }).statement).join(";");
+      if (sql.includes("UPDATE events SET dispatched_at")) throw new Error("injected mirror failure");
+      return realBatch(statements);
+    });
+    await expect(dispatchStored(env, log, [eventId])).rejects.toThrow(/injected mirror failure/);
+    expect(batch.mock.calls.length).toBeGreaterThan(0);
+    batch.mockRestore();
+    const stored = await env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
+      .bind(eventId)
+      .first<{ dispatched_at: number | null }>();
+    expect(stored?.dispatched_at).toBeNull();
+    expect(hooks.sent).toHaveLength(1);
+
+    await env.DB.prepare("UPDATE events SET created_at = created_at - 60000 WHERE id = ?1")
+      .bind(eventId)
+      .run();
+    await sweep(env, log, Date.now());
+    const again = await env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
+      .bind(eventId)
+      .first<{ dispatched_at: number | null }>();
+    expect(again?.dispatched_at).not.toBeNull();
+    expect((await onlyExecution(p.secretKey, wf.id)).status).toBe("COMPLETED");
+    // The step ran once: the retried start mirrored what it had, and sent nothing again.
+    expect(hooks.sent).toHaveLength(1);
+  });
+
   it("a RUNNING row whose object never started (a start by hand cut short) is FAILED by the sweep", async () => {
     const p = await createProject();
     const wf = await createWorkflow(p.secretKey, { eventName: "x", steps: {}, edges: [] });

@@ -29,6 +29,11 @@ export interface ExecutionInit {
   /** The trigger event's data. */
   event: Record<string, unknown>;
   startedAt: number;
+  /**
+   * Set by a dispatch whose only work is this start: the object marks the trigger event dispatched in its
+   * first mirror (one D1 round trip less per event), so a crash before that mirror leaves it to the sweep.
+   */
+  marksEventDispatched?: boolean;
 }
 
 export interface ExecutionState extends ExecutionInit {
