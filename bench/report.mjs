@@ -316,7 +316,7 @@ export function report(r, before) {
     L.push("## 3. Execution throughput: this app vs Cloudflare Workflows");
     L.push("");
     L.push(
-      `${e.app.executions} executions of DELAY 1 s → CONDITION (event.plan = "pro") → WEBHOOK, started by HTTP requests at concurrency ${r.params.concurrency} (this app: \`POST /v1/track\`, one new contact each; Workflows: \`POST /start\` on \`bench/workflows-worker\`, which calls \`FLOW.create\`; its steps are \`step.sleep\`, \`step.do\` and a \`step.do\` that POSTs the signed webhook). Time is from the first request to the last webhook received. RSS is the sum over the workerd processes of each \`wrangler dev\`.`,
+      `${e.app.executions} executions of DELAY 1 s → CONDITION (event.plan = "pro") → WEBHOOK, started by HTTP requests at concurrency ${r.params.concurrency} (this app: \`POST /v1/track\`, one new contact each; Workflows: \`POST /start\` on \`bench/workflows-worker\`, which calls \`FLOW.create\`; its steps are \`step.sleep\`, \`step.do\` and a \`step.do\` that POSTs the signed webhook). Time is from the first request to the last webhook received; the bench waits until every webhook has arrived or none has for 60 s, and counts what has not arrived as missing. RSS is the sum over the workerd processes of each \`wrangler dev\`.`,
     );
     L.push("");
     L.push(
@@ -332,9 +332,11 @@ export function report(r, before) {
         "RSS before",
         "RSS peak",
         "RSS after",
+        "files open after (limit)",
+        "out-of-files errors",
       ]),
     );
-    L.push(row(Array(11).fill("---")));
+    L.push(row(Array(13).fill("---")));
     for (const [k, label] of [
       ["app", "this app"],
       ["workflows", "Cloudflare Workflows"],
@@ -353,9 +355,15 @@ export function report(r, before) {
           `${x.rssBeforeMiB} MiB`,
           `${x.rssPeakMiB} MiB`,
           `${x.rssAfterMiB} MiB`,
+          x.openFilesAfter == null ? "—" : `${x.openFilesAfter} (${x.openFilesLimit})`,
+          x.fdErrors ?? "—",
         ]),
       );
     }
+    L.push("");
+    L.push(
+      "Files open: file descriptors held by the runtime workerd process once the case is over, and its limit (`RLIMIT_NOFILE`). Out-of-files errors: lines in which workerd reported `Too many open files` or `SQLITE_CANTOPEN` during the case.",
+    );
     L.push("");
     L.push(`Throughput ratio (this app / Workflows): **${e.ratio}×**.`);
     L.push("");

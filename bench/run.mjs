@@ -174,9 +174,25 @@ const meanCpu = (rounds) => {
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 100) / 100]));
 };
 
-/** Waits until each email in `sent` (email → send time) has a webhook; returns the latencies. */
-async function webhookLatencies(sent, ms) {
-  await consumer.waitFor(() => [...sent.keys()].every((e) => consumer.arrivals.has(e)), ms);
+/**
+ * Waits until each email in `sent` (email → send time) has a webhook, for at most `ms`, or until none has
+ * arrived for `stallMs` (what has not come by then is counted missing); returns the latencies.
+ */
+async function webhookLatencies(sent, ms, stallMs = 60_000) {
+  const until = Date.now() + ms;
+  let seen = consumer.stats.received;
+  let lastChange = Date.now();
+  while (Date.now() < until && Date.now() - lastChange < stallMs) {
+    const all = await consumer.waitFor(
+      () => [...sent.keys()].every((e) => consumer.arrivals.has(e)),
+      Math.min(5_000, until - Date.now()),
+    );
+    if (all) break;
+    if (consumer.stats.received !== seen) {
+      seen = consumer.stats.received;
+      lastChange = Date.now();
+    }
+  }
   const lat = [];
   let missing = 0;
   let last = 0;
@@ -383,6 +399,7 @@ async function executions(app, project, wfw) {
     const before = target.workerdRss();
     const sampler = rssSampler(target);
     const sent = new Map();
+    const fdErrorsBefore = target.fdErrors();
     const t0 = Date.now();
     const res = await runLoad(target.base, {
       concurrency: P.concurrency,
@@ -401,6 +418,7 @@ async function executions(app, project, wfw) {
     const startedS = (Date.now() - t0) / 1000;
     const w = await webhookLatencies(sent, P.drainMs + N * 50);
     const mem = sampler.stop();
+    const files = target.openFiles();
     const totalS = (w.last - t0) / 1000;
     out[name] = {
       executions: N,
@@ -414,10 +432,13 @@ async function executions(app, project, wfw) {
       rssBeforeMiB: round1(before / 2 ** 20),
       rssPeakMiB: round1(mem.peak / 2 ** 20),
       rssAfterMiB: round1(mem.last / 2 ** 20),
+      openFilesAfter: files.open,
+      openFilesLimit: files.limit,
+      fdErrors: target.fdErrors() - fdErrorsBefore,
     };
     plots[`exec-${name}`] = w.lat;
     log(
-      `executions ${name}: ${N} in ${totalS.toFixed(1)} s (${out[name].perSecond}/s), ${w.missing} missing, peak RSS ${out[name].rssPeakMiB} MiB`,
+      `executions ${name}: ${N} in ${totalS.toFixed(1)} s (${out[name].perSecond}/s), ${w.missing} missing, peak RSS ${out[name].rssPeakMiB} MiB, ${files.open} of ${files.limit} files open, ${out[name].fdErrors} out-of-files errors`,
     );
   }
   out.ratio = ratio(out.app.perSecond, out.workflows.perSecond);

@@ -137,8 +137,10 @@ export async function startWorker({
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  let fdErrors = 0;
   const keep = (d) => {
     out = (out + d).slice(-20_000);
+    fdErrors += String(d).match(/Too many open files|SQLITE_CANTOPEN/g)?.length ?? 0;
   };
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
@@ -172,6 +174,10 @@ export async function startWorker({
     output: () => out,
     /** Summed RSS (bytes) of the workerd processes under this wrangler dev. */
     workerdRss: () => workerdRss(child.pid),
+    /** Lines so far in which workerd said it could not open a file (out of file descriptors). */
+    fdErrors: () => fdErrors,
+    /** The runtime workerd's open file descriptors now, and its limit on them. */
+    openFiles: () => openFiles(child.pid),
     async stop({ keepState = false } = {}) {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
@@ -253,6 +259,19 @@ export function rssSampler(stack, ms = 250) {
       return { peak, last };
     },
   };
+}
+
+/** Open file descriptors of the workerd runtime process under `pid`, and its soft limit (RLIMIT_NOFILE). */
+export function openFiles(pid) {
+  for (const d of descendants(pid)) {
+    if (role(d) !== "workerd runtime") continue;
+    try {
+      const open = fs.readdirSync(`/proc/${d}/fd`).length;
+      const m = fs.readFileSync(`/proc/${d}/limits`, "utf8").match(/Max open files\s+(\d+)/);
+      return { open, limit: m ? Number(m[1]) : null };
+    } catch {}
+  }
+  return { open: null, limit: null };
 }
 
 const CLK_TCK = 100;
