@@ -108,35 +108,29 @@ let messageSeq = 0;
  * was acked or retried, and the retry's delay (getQueueResult does not report it, so the call is watched).
  */
 export async function consume(queue: string, body: unknown, attempts = 1) {
-  const id = `msg-${++messageSeq}`;
-  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
-  const retrySpy = vi.spyOn(batch.messages[0] as Message, "retry");
-  const ctx = createExecutionContext();
-  await handleQueue(batch, env);
-  const result = await getQueueResult(batch, ctx);
-  const retried = result.retryMessages.some((m) => m.msgId === id);
-  expect(retrySpy.mock.calls.length).toBe(retried ? 1 : 0);
-  return {
-    acked: result.explicitAcks.includes(id),
-    retried,
-    delaySeconds: retrySpy.mock.calls[0]?.[0]?.delaySeconds,
-  };
+  const [outcome] = await consumeBatch(queue, [body], attempts);
+  if (!outcome) throw new Error("no outcome for the message");
+  return outcome;
 }
 
-/** One queue batch of `bodies` (first tries) to the app's queue handler: per message, acked or retried (and the delay). */
-export async function consumeBatch(queue: string, bodies: unknown[]) {
+/** One queue batch of `bodies` (each as its `attempts`-th try): per message, what `consume` says of one. */
+export async function consumeBatch(queue: string, bodies: unknown[], attempts = 1) {
   const ids = bodies.map(() => `msg-${++messageSeq}`);
   const batch = createMessageBatch(
     queue,
-    bodies.map((body, i) => ({ id: ids[i] as string, timestamp: new Date(), attempts: 1, body })),
+    bodies.map((body, i) => ({ id: ids[i] as string, timestamp: new Date(), attempts, body })),
   );
   const spies = batch.messages.map((m) => vi.spyOn(m as Message, "retry"));
   const ctx = createExecutionContext();
   await handleQueue(batch, env);
   const result = await getQueueResult(batch, ctx);
-  return ids.map((id, i) => ({
-    acked: result.explicitAcks.includes(id),
-    retried: result.retryMessages.some((m) => m.msgId === id),
-    delaySeconds: spies[i]?.mock.calls[0]?.[0]?.delaySeconds,
-  }));
+  return ids.map((id, i) => {
+    const retried = result.retryMessages.some((m) => m.msgId === id);
+    expect(spies[i]?.mock.calls.length).toBe(retried ? 1 : 0);
+    return {
+      acked: result.explicitAcks.includes(id),
+      retried,
+      delaySeconds: spies[i]?.mock.calls[0]?.[0]?.delaySeconds,
+    };
+  });
 }

@@ -32,6 +32,9 @@ export interface Attempt {
   generation: number;
 }
 
+/** The delivery generation a message is for: 0 for the step's own message, a replay's number otherwise. */
+const generationOf = (body: WebhookQueueMessage) => (body.kind === "webhook" ? 0 : body.generation);
+
 const isDev = (env: Env) => env.ENVIRONMENT === "development";
 
 /** Development and tests may shrink the schedule (RETRY_DELAY_SCALE); production never does. */
@@ -102,7 +105,7 @@ async function handleGroup(msgs: readonly Message<WebhookQueueMessage>[], env: E
 
 /** The statements that record a delivery (first message only), claim it, and read its project's secrets. */
 function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1PreparedStatement[] {
-  const generation = body.kind === "webhook" ? 0 : body.generation;
+  const generation = generationOf(body);
   const statements: D1PreparedStatement[] = [];
   if (body.kind === "webhook") {
     statements.push(
@@ -151,7 +154,7 @@ async function claimGroup(
     const claimed = results[at - 2]?.results[0] as { message: string; attempts: string } | undefined;
     if (!claimed) return null;
     const p = results[at - 1]?.results[0] as ProjectSecretsRow | undefined;
-    const generation = msg.body.kind === "webhook" ? 0 : msg.body.generation;
+    const generation = generationOf(msg.body);
     const attempts = JSON.parse(claimed.attempts) as Attempt[];
     return {
       msg,
@@ -172,7 +175,7 @@ async function claimGroup(
 
 /** A message whose delivery was not claimed: another consumer holds it (later), or it is done (ack). */
 async function settleUnclaimed(msg: Message<WebhookQueueMessage>, env: Env, log: Logger, now: number) {
-  const generation = msg.body.kind === "webhook" ? 0 : msg.body.generation;
+  const generation = generationOf(msg.body);
   try {
     const row = await env.DB.prepare(
       "SELECT status, generation, lease_until FROM webhook_deliveries WHERE id = ?1",
@@ -218,7 +221,7 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
   const done = sent.filter((d) => d !== null);
   const recorded = await recordAll(
     env,
-    done.map((d) => d.record),
+    done.map((d) => ({ deliveryId: d.c.msg.body.deliveryId, statement: d.record })),
     log,
   );
   done.forEach(({ c, outcome, attempt, final }, i) => {
@@ -248,25 +251,29 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
   });
 }
 
-/** Runs the statements in one batch; should it fail, each alone. Says which were written. */
-async function recordAll(env: Env, statements: D1PreparedStatement[], log: Logger): Promise<boolean[]> {
-  if (statements.length > 1) {
+/** Runs the attempts' statements in one batch; should it fail, each alone. Says which were written. */
+async function recordAll(
+  env: Env,
+  records: { deliveryId: string; statement: D1PreparedStatement }[],
+  log: Logger,
+): Promise<boolean[]> {
+  if (records.length > 1) {
     try {
-      await env.DB.batch(statements);
-      return statements.map(() => true);
+      await env.DB.batch(records.map((r) => r.statement));
+      return records.map(() => true);
     } catch (err) {
       log.warn("webhook batch record failed; recording one by one", {
-        count: statements.length,
+        count: records.length,
         ...errorFields(err),
       });
     }
   }
   return Promise.all(
-    statements.map((st) =>
-      st.run().then(
+    records.map(({ deliveryId, statement }) =>
+      statement.run().then(
         () => true,
         (err) => {
-          log.error("webhook attempt not recorded; retrying", { ...errorFields(err) });
+          log.error("webhook attempt not recorded; retrying", { deliveryId, ...errorFields(err) });
           return false;
         },
       ),
@@ -412,7 +419,7 @@ export async function consumeWebhookDeadLetters(
   log: Logger,
 ) {
   for (const msg of batch.messages) {
-    const generation = msg.body.kind === "webhook-replay" ? msg.body.generation : 0;
+    const generation = generationOf(msg.body);
     await env.DB.prepare(
       `UPDATE webhook_deliveries SET status = 'FAILED', lease_until = NULL, updated_at = ?3
        WHERE id = ?1 AND generation = ?2 AND status = 'PENDING'`,
