@@ -1,6 +1,7 @@
 /** The Hono app: shared middleware, then one router per resource. */
 import { Hono } from "hono";
 import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./http/context";
@@ -21,18 +22,29 @@ import { trackRoutes } from "./routes/track";
 import { unsubscribeRoutes } from "./routes/unsubscribe";
 import { workflowRoutes } from "./routes/workflows";
 
+const preflight = cors({
+  origin: "*",
+  allowMethods: ["POST", "OPTIONS"],
+  allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+  exposeHeaders: ["X-Request-Id"],
+  maxAge: 86400,
+});
+
+/**
+ * CORS for `/v1/*` (browsers track with the public key): hono's `cors` answers preflights; any other
+ * request gets its two headers once its response (or error) exists. Hono's `cors` would set them before
+ * the route runs, which makes a placeholder response that the route's own is then copied over.
+ */
+const v1Cors = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.method === "OPTIONS") return preflight(c, next);
+  await next();
+  c.res.headers.set("Access-Control-Allow-Origin", "*");
+  c.res.headers.set("Access-Control-Expose-Headers", "X-Request-Id");
+});
+
 export const app = new Hono<AppEnv>()
   .use(requestContext)
-  .use(
-    "/v1/*",
-    cors({
-      origin: "*",
-      allowMethods: ["POST", "OPTIONS"],
-      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
-      exposeHeaders: ["X-Request-Id"],
-      maxAge: 86400,
-    }),
-  )
+  .use("/v1/*", v1Cors)
   .get("/health", (c) => c.json({ ok: true }))
   .get("/openapi.json", (c) => c.json(openApiDocument()))
   .get("/docs", (c) => c.html(docsPage))
@@ -62,7 +74,7 @@ app.onError((err, c) => {
       new ApiError(status, status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST", err.message),
     );
   }
-  c.var.log?.error("unhandled error", errorFields(err));
+  c.get("log")?.error("unhandled error", errorFields(err));
   return errorResponse(c, new ApiError(500, "INTERNAL_SERVER_ERROR", "Internal server error"));
 });
 

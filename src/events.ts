@@ -46,13 +46,27 @@ export interface TrackResult {
 }
 
 /**
+ * A tracked event (its text built once). Stored as dispatched when, in this transaction, no enabled
+ * workflow has it as trigger and no execution of the contact waits for it: dispatch would find nothing
+ * to do, so nothing is left for it (or the sweep) to finish. RETURNING reads what dispatch needs in the
+ * same statement (and sees the same rows).
+ */
+const INSERT_TRACKED_EVENT = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
+       VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
+         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4 AND enabled = 1)
+           OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND event_name = ?4
+             AND contact_id = (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3))
+         THEN NULL ELSE ?6 END)
+       RETURNING ${dispatchColumns("?2", "?4", "(SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3)")}`;
+
+/**
  * Upserts the contact and stores the event (and a status change, if any) in one batch. With an
  * idempotency key, a repeat returns the first answer as a Response instead; "key gone" when the key no
  * longer names the project (rotated since it was read): then nothing was written.
  */
 export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResult | Response | "key gone"> {
   const { projectId, email, now } = input;
-  const statusEventId = newId("evt", now);
+  const statusEventId = input.subscribed === null ? "" : newId("evt", now);
   const eventId = newId("evt", now);
   const timestamp = new Date(now).toISOString();
 
@@ -84,19 +98,14 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
       },
       input.keyCheck,
     ),
-    // Stored as dispatched when, in this transaction, no enabled workflow has it as trigger and no
-    // execution of the contact waits for it: dispatch would find nothing to do, so nothing is left for
-    // it (or the sweep) to finish. RETURNING reads what dispatch needs in the same statement (and sees the
-    // same rows).
-    env.DB.prepare(
-      `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
-       VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
-         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4 AND enabled = 1)
-           OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND event_name = ?4
-             AND contact_id = (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3))
-         THEN NULL ELSE ?6 END)
-       RETURNING ${dispatchColumns("?2", "?4", "(SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3)")}`,
-    ).bind(eventId, projectId, email, input.name, JSON.stringify(input.eventData), now),
+    env.DB.prepare(INSERT_TRACKED_EVENT).bind(
+      eventId,
+      projectId,
+      email,
+      input.name,
+      JSON.stringify(input.eventData),
+      now,
+    ),
   );
   const readAt = statements.length - 1;
   if (input.idempotency) {

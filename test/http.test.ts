@@ -314,6 +314,31 @@ describe("CORS", () => {
     expect((res.headers.get("access-control-expose-headers") ?? "").toLowerCase()).toContain("x-request-id");
   });
 
+  it("sends the CORS headers on /v1/track's errors too, so a browser can read them", async () => {
+    const origin = { origin: "https://shop.example" };
+    const unauthorized = await call("POST", "/v1/track", {
+      key: "pk_not_a_key",
+      body: { event: "browser", email: uniqueEmail() },
+      headers: origin,
+    });
+    const invalid = await call("POST", "/v1/track", {
+      key: p.publicKey,
+      body: { event: "browser", email: "not an email" },
+      headers: origin,
+    });
+    for (const [res, status] of [
+      [unauthorized, 401],
+      [invalid, 422],
+    ] as const) {
+      expect(res.status).toBe(status);
+      expect(res.headers.get("access-control-allow-origin")).toBe("*");
+      expect((res.headers.get("access-control-expose-headers") ?? "").toLowerCase()).toContain(
+        "x-request-id",
+      );
+      expect(res.headers.get("x-request-id")).toBeTruthy();
+    }
+  });
+
   it("sends no CORS headers on /contacts, /project or /admin, preflight or not", async () => {
     const headers = {
       origin: "https://evil.example",

@@ -18,8 +18,8 @@ export interface KeyCheck {
  * The project id as an SQL expression: the id when the key still names that project, NULL otherwise.
  * `p` and `k` are the placeholders bound to the project id and the key's hash.
  */
-export function projectIdSql(check: KeyCheck, p: string, k: string): string {
-  return `(SELECT id FROM projects WHERE id = ${p} AND ${check.column} = ${k})`;
+function projectIdSql(column: KeyCheck["column"], p: string, k: string): string {
+  return `(SELECT id FROM projects WHERE id = ${p} AND ${column} = ${k})`;
 }
 
 /** Whether a D1 error is the one a contact upsert with a key check fails with when the key no longer holds. */
@@ -86,20 +86,29 @@ export function upsertContact(
   keyCheck?: KeyCheck,
 ): D1PreparedStatement {
   const sub = u.subscribed === null ? null : u.subscribed ? 1 : 0;
+  const stmt = env.DB.prepare(upsertContactSql(keyCheck?.column));
+  const args = [u.id, u.projectId, u.email, sub, u.defaultSubscribed ? 1 : 0, JSON.stringify(u.data), u.now];
+  return keyCheck ? stmt.bind(...args, keyCheck.hash) : stmt.bind(...args);
+}
+
+/** The upsert's text, built once for each way of naming the project (a key column to hold, or none). */
+const upsertSqlByColumn = new Map<KeyCheck["column"] | undefined, string>();
+
+function upsertContactSql(column: KeyCheck["column"] | undefined): string {
+  let sql = upsertSqlByColumn.get(column);
+  if (sql) return sql;
   // With a key check, the project id is taken from the projects row only if the key still names it:
   // otherwise it is NULL, the insert fails, and so does the batch this statement is in.
-  const projectId = keyCheck ? projectIdSql(keyCheck, "?2", "?8") : "?2";
-  const stmt = env.DB.prepare(
-    `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
+  const projectId = column ? projectIdSql(column, "?2", "?8") : "?2";
+  sql = `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
      VALUES (?1, ${projectId}, ?3, coalesce(?4, ?5), ?6, ?7, ?7)
      ON CONFLICT (project_id, email) DO UPDATE SET
        subscribed = coalesce(?4, contacts.subscribed),
        data = ${mergeJsonSql("contacts.data", "excluded.data")},
        updated_at = excluded.updated_at
-     RETURNING id, email, subscribed, data, created_at, updated_at, (id = ?1) AS created`,
-  );
-  const args = [u.id, u.projectId, u.email, sub, u.defaultSubscribed ? 1 : 0, JSON.stringify(u.data), u.now];
-  return keyCheck ? stmt.bind(...args, keyCheck.hash) : stmt.bind(...args);
+     RETURNING id, email, subscribed, data, created_at, updated_at, (id = ?1) AS created`;
+  upsertSqlByColumn.set(column, sql);
+  return sql;
 }
 
 export interface ContactRowRaw {

@@ -16,35 +16,38 @@ export type IdPrefix =
   | "whd"
   | "req";
 
+/** The random part of the last id (16 digits, 0–31), and the time part for its millisecond. */
+const random = new Uint8Array(16);
 let lastTime = -1;
-let lastRandom: number[] = [];
+let lastTimeChars = "";
 
 /**
  * Monotonic within an isolate: two ids made in the same millisecond sort in the order they were made
  * (the random part of the second is the first's plus one), so events of one request list in order.
  */
 export function newId(prefix: IdPrefix, now = Date.now()): string {
-  let random: number[];
   if (now === lastTime) {
-    random = [...lastRandom];
     for (let i = random.length - 1; i >= 0; i--) {
       random[i] = ((random[i] as number) + 1) % 32;
       if (random[i] !== 0) break;
     }
   } else {
-    random = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b % 32);
+    crypto.getRandomValues(random);
+    for (let i = 0; i < random.length; i++) random[i] = (random[i] as number) % 32;
     // Leave headroom so increments within one millisecond do not wrap.
     random[0] = (random[0] as number) % 16;
+    let time = "";
+    let t = now;
+    for (let i = 0; i < 10; i++) {
+      time = ALPHABET[t % 32] + time;
+      t = Math.floor(t / 32);
+    }
+    lastTime = now;
+    lastTimeChars = time;
   }
-  lastTime = now;
-  lastRandom = random;
-  let time = "";
-  let t = now;
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  return `${prefix}_${time}${random.map((d) => ALPHABET[d]).join("")}`;
+  let id = `${prefix}_${lastTimeChars}`;
+  for (const d of random) id += ALPHABET[d];
+  return id;
 }
 
 /** A deterministic id: `prefix_` + the first 24 hex chars of SHA-256 over the parts. */

@@ -51,7 +51,7 @@ async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): 
 
 function authed(c: Context<AppEnv>, project: AuthedProject) {
   c.set("project", project);
-  c.set("log", c.var.log.child({ projectId: project.id }));
+  c.set("log", c.get("log").child({ projectId: project.id }));
 }
 
 /**
@@ -69,8 +69,12 @@ export const projectAuth = (opts: { allowPublic?: boolean } = {}) =>
     await next();
   });
 
-/** Keys seen valid by this isolate, by "type:hash": the project they named, and when that was read. */
-const seen = new Map<string, { project: AuthedProject; at: number }>();
+/**
+ * Keys seen valid by this isolate, by the key itself: the project it named, its hash, and when that was
+ * read. Keyed by the key (not its hash), a hit needs no hashing; the map lives in this isolate's memory
+ * only, as the request that carried the key does, and is never logged.
+ */
+const seen = new Map<string, { project: AuthedProject; hash: string; at: number }>();
 const SEEN_TTL_MS = 60_000;
 const SEEN_MAX = 1_000;
 
@@ -83,22 +87,21 @@ const SEEN_MAX = 1_000;
  */
 export const trackAuth = createMiddleware<AppEnv>(async (c, next) => {
   const { key, keyType } = keyOf(c);
-  const hash = await sha256Hex(key);
-  const id = `${keyType}:${hash}`;
   const now = Date.now();
-  let hit = seen.get(id);
+  let hit = seen.get(key);
   if (!hit || now - hit.at > SEEN_TTL_MS) {
-    hit = { project: await lookUp(c.env, keyType, hash), at: now };
+    const hash = await sha256Hex(key);
+    hit = { project: await lookUp(c.env, keyType, hash), hash, at: now };
     if (seen.size >= SEEN_MAX) seen.clear();
-    seen.set(id, hit);
+    seen.set(key, hit);
   }
   authed(c, hit.project);
-  c.set("keyCheck", { column: keyType === "public" ? "public_key_hash" : "secret_key_hash", hash });
+  c.set("keyCheck", { column: keyType === "public" ? "public_key_hash" : "secret_key_hash", hash: hit.hash });
   await next();
 });
 
 /** After a write found that the key no longer names its project: forget it, and answer 401. */
 export function keyGone(check: KeyCheck): ApiError {
-  seen.delete(`${check.column === "public_key_hash" ? "public" : "secret"}:${check.hash}`);
+  for (const [key, entry] of seen) if (entry.hash === check.hash) seen.delete(key);
   return invalid();
 }

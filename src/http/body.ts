@@ -9,13 +9,35 @@ export const MAX_JSON_DEPTH = 64;
 
 const tooLarge = () => new ApiError(413, "PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
 const badBody = (message: string) => new ApiError(400, "INVALID_REQUEST_BODY", message);
+/** Strict UTF-8 (a malformed byte throws); `decode` without `stream` keeps no state, so one serves all. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-/** The raw body, refused with 413 past the limit whether or not Content-Length tells the truth. */
+/**
+ * The raw body, refused with 413 past the limit whether or not Content-Length tells the truth. With a
+ * Content-Length within the limit, the body is read in one native call (HTTP framing holds it to that
+ * length; should a body still exceed it, it is refused after reading); without one (chunked), it is read
+ * chunk by chunk and refused as soon as it passes the limit.
+ */
 export async function readRawBody(c: Context): Promise<string> {
-  const declared = Number(c.req.header("content-length") ?? "0");
+  const header = c.req.header("content-length");
+  const declared = header === undefined ? Number.NaN : Number(header);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const body = c.req.raw.body;
   if (!body) return "";
+  const bytes =
+    Number.isInteger(declared) && declared >= 0
+      ? new Uint8Array(await c.req.raw.arrayBuffer())
+      : await readCapped(body);
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw badBody("Request body is not valid UTF-8");
+  }
+}
+
+/** A body stream's bytes, refused with 413 once past the limit (the rest is not read). */
+async function readCapped(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -35,11 +57,7 @@ export async function readRawBody(c: Context): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw badBody("Request body is not valid UTF-8");
-  }
+  return bytes;
 }
 
 /** Parses the body as a JSON object (400 otherwise) and validates it (422 with field errors). */

@@ -16,15 +16,15 @@ type LimiterName = { [K in keyof Env]: Env[K] extends RateLimit ? K : never }[ke
 
 export const rateLimit = (binding: LimiterName) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     let allowed = true;
     try {
       allowed = (await c.env[binding].limit({ key: projectId })).success;
     } catch (err) {
-      c.var.log.error("rate limiter unavailable; request allowed", { binding, ...errorFields(err) });
+      c.get("log").error("rate limiter unavailable; request allowed", { binding, ...errorFields(err) });
     }
     if (!allowed) {
-      c.var.log.warn("rate limit exceeded", { binding });
+      c.get("log").warn("rate limit exceeded", { binding });
       throw new ApiError(
         429,
         "RATE_LIMIT_EXCEEDED",

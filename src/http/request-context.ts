@@ -23,7 +23,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   if (status < 400 && c.env.REQUEST_LOG !== "all") return;
   // The route pattern, not the path: paths may carry tokens (unsubscribe links).
   const fields = { method: c.req.method, route: c.req.routePath, status, durationMs: Date.now() - started };
-  if (status >= 500) c.var.log.error("request", fields);
-  else if (status >= 400) c.var.log.warn("request", fields);
-  else c.var.log.info("request", fields);
+  if (status >= 500) c.get("log").error("request", fields);
+  else if (status >= 400) c.get("log").warn("request", fields);
+  else c.get("log").info("request", fields);
 });

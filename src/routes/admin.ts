@@ -56,7 +56,7 @@ export const adminRoutes = new Hono<AppEnv>()
         createdAt: now,
         updatedAt: now,
       });
-    c.var.log.info("project created", { projectId: id });
+    c.get("log").info("project created", { projectId: id });
     return c.json(
       {
         id,
@@ -87,6 +87,6 @@ export const adminRoutes = new Hono<AppEnv>()
       .where(eq(projects.id, c.req.param("id")))
       .returning({ id: projects.id });
     if (updated.length === 0) throw notFound("Project", "PROJECT_NOT_FOUND");
-    c.var.log.info("project keys rotated", { projectId: c.req.param("id") });
+    c.get("log").info("project keys rotated", { projectId: c.req.param("id") });
     return c.json({ publicKey: keys.publicKey, secretKey: keys.secretKey });
   });

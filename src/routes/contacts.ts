@@ -47,7 +47,7 @@ export const contactRoutes = new Hono<AppEnv>()
   .use(projectAuth())
   .get("/", async (c) => {
     const q = parseQuery(c, listContacts);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const filters: (SQL | undefined)[] = [
       eq(contacts.projectId, projectId),
       afterCursor(contacts.createdAt, contacts.id, q.cursor),
@@ -68,7 +68,7 @@ export const contactRoutes = new Hono<AppEnv>()
   })
   .post("/", async (c) => {
     const { data } = await parseJson(c, createContact);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const now = Date.now();
     const statusEventId = newId("evt", now);
     const subscribed = data.subscribed ?? null;
@@ -84,22 +84,22 @@ export const contactRoutes = new Hono<AppEnv>()
         now,
       }),
     ]);
-    if (status?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
+    if (status?.meta.changes) await dispatchOrDefer(c.env, c.get("log"), [statusEventId]);
     const row = upsert?.results[0] as ContactRowRaw;
-    await refreshSegments(c.env, c.var.log, projectId, [row.id]);
+    await refreshSegments(c.env, c.get("log"), projectId, [row.id]);
     return c.json(fromRaw(row), row.created ? 201 : 200);
   })
   .get("/:id", async (c) => {
     const [row] = await db(c.env)
       .select()
       .from(contacts)
-      .where(and(eq(contacts.projectId, c.var.project.id), eq(contacts.id, c.req.param("id"))));
+      .where(and(eq(contacts.projectId, c.get("project").id), eq(contacts.id, c.req.param("id"))));
     if (!row) throw contactNotFound();
     return c.json(showContact(row));
   })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchContact);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const contactId = c.req.param("id");
     const now = Date.now();
     const statusEventId = newId("evt", now);
@@ -127,12 +127,12 @@ export const contactRoutes = new Hono<AppEnv>()
     }
     const row = results[1]?.results[0] as ContactRowRaw | undefined;
     if (!row) throw contactNotFound();
-    if (results[0]?.meta.changes) await dispatchOrDefer(c.env, c.var.log, [statusEventId]);
-    await refreshSegments(c.env, c.var.log, projectId, [row.id]);
+    if (results[0]?.meta.changes) await dispatchOrDefer(c.env, c.get("log"), [statusEventId]);
+    await refreshSegments(c.env, c.get("log"), projectId, [row.id]);
     return c.json(fromRaw(row));
   })
   .delete("/:id", async (c) => {
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const contactId = c.req.param("id");
     // Its running and waiting executions end first (one waiting with no timeout would wait forever).
     const active = await db(c.env)
@@ -158,7 +158,7 @@ export const contactRoutes = new Hono<AppEnv>()
   })
   .get("/:id/events", async (c) => {
     const q = parseQuery(c, listQuery);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const contactId = c.req.param("id");
     const d = db(c.env);
     const [exists] = await d

@@ -51,7 +51,7 @@ export const deliveryRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = parseQuery(c, listDeliveries);
     const filters: (SQL | undefined)[] = [
-      eq(webhookDeliveries.projectId, c.var.project.id),
+      eq(webhookDeliveries.projectId, c.get("project").id),
       afterCursor(webhookDeliveries.createdAt, webhookDeliveries.id, q.cursor),
     ];
     if (q.status) filters.push(eq(webhookDeliveries.status, q.status));
@@ -73,10 +73,10 @@ export const deliveryRoutes = new Hono<AppEnv>()
     );
   })
   .get("/:id", async (c) =>
-    c.json(showDelivery(await loadDelivery(c.env, c.var.project.id, c.req.param("id")), true)),
+    c.json(showDelivery(await loadDelivery(c.env, c.get("project").id, c.req.param("id")), true)),
   )
   .post("/:id/replay", async (c) => {
-    const d = await loadDelivery(c.env, c.var.project.id, c.req.param("id"));
+    const d = await loadDelivery(c.env, c.get("project").id, c.req.param("id"));
     // A new generation: queue messages of the old one are stale and send nothing.
     const row = await c.env.DB.prepare(
       `UPDATE webhook_deliveries SET generation = generation + 1, status = 'PENDING', lease_until = NULL, updated_at = ?2
@@ -89,6 +89,6 @@ export const deliveryRoutes = new Hono<AppEnv>()
       { kind: "webhook-replay", deliveryId: d.id, generation },
       { contentType: "json" },
     );
-    c.var.log.info("webhook replay queued", { deliveryId: d.id, generation });
-    return c.json(showDelivery(await loadDelivery(c.env, c.var.project.id, d.id), true), 202);
+    c.get("log").info("webhook replay queued", { deliveryId: d.id, generation });
+    return c.json(showDelivery(await loadDelivery(c.env, c.get("project").id, d.id), true), 202);
   });

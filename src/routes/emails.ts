@@ -55,7 +55,7 @@ export const emailRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = parseQuery(c, listEmails);
     const filters: (SQL | undefined)[] = [
-      eq(emails.projectId, c.var.project.id),
+      eq(emails.projectId, c.get("project").id),
       afterCursor(emails.createdAt, emails.id, q.cursor),
     ];
     if (q.contactId) filters.push(eq(emails.contactId, q.contactId));
@@ -72,7 +72,7 @@ export const emailRoutes = new Hono<AppEnv>()
     const [row] = await db(c.env)
       .select()
       .from(emails)
-      .where(and(eq(emails.projectId, c.var.project.id), eq(emails.id, c.req.param("id"))));
+      .where(and(eq(emails.projectId, c.get("project").id), eq(emails.id, c.req.param("id"))));
     if (!row) throw notFound("Email", "EMAIL_NOT_FOUND");
     return c.json(showEmail(row));
   });

@@ -89,9 +89,9 @@ const CANCEL_CONCURRENCY = 20;
 export const executionRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = parseQuery(c, listExecutions);
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
     const filters: (SQL | undefined)[] = [
-      eq(executions.projectId, c.var.project.id),
+      eq(executions.projectId, c.get("project").id),
       eq(executions.workflowId, wf.id),
       afterCursor(executions.startedAt, executions.id, q.cursor),
     ];
@@ -105,7 +105,7 @@ export const executionRoutes = new Hono<AppEnv>()
     return c.json(toPage(rows, q.limit, (r) => r.startedAt, showExecution));
   })
   .post("/cancel-all", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
     let cancelled = 0;
     for (;;) {
       const active = await db(c.env)
@@ -131,25 +131,25 @@ export const executionRoutes = new Hono<AppEnv>()
         .limit(1);
       if (still.length === 0 || still[0]?.id === active[0]?.id) break;
     }
-    c.var.log.info("executions cancelled", { workflowId: wf.id, cancelled });
+    c.get("log").info("executions cancelled", { workflowId: wf.id, cancelled });
     return c.json({ cancelled });
   })
   .get("/:eid", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
-    const e = await loadExecution(c.env, c.var.project.id, wf.id, c.req.param("eid"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    const e = await loadExecution(c.env, c.get("project").id, wf.id, c.req.param("eid"));
     return c.json(await withStepLog(c.env, e));
   })
   .delete("/:eid", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id") as string);
-    const e = await loadExecution(c.env, c.var.project.id, wf.id, c.req.param("eid"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    const e = await loadExecution(c.env, c.get("project").id, wf.id, c.req.param("eid"));
     if (isTerminal(e.status as ExecutionStatus))
       throw conflict(`The execution has already ended (${e.status})`);
     if (!(await cancelExecution(c.env, e))) throw conflict("The execution has already ended");
-    return c.json(await withStepLog(c.env, await loadExecution(c.env, c.var.project.id, wf.id, e.id)));
+    return c.json(await withStepLog(c.env, await loadExecution(c.env, c.get("project").id, wf.id, e.id)));
   })
   .post("/", async (c) => {
     const { data } = await parseJson(c, startBody);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const wf = await loadWorkflow(c.env, projectId, c.req.param("id") as string);
     const now = Date.now();
     let contactId: string;
@@ -214,7 +214,7 @@ export const executionRoutes = new Hono<AppEnv>()
       );
     }
     await startExecution(c.env, init);
-    c.var.log.info("execution started by hand", {
+    c.get("log").info("execution started by hand", {
       executionId: init.executionId,
       workflowId: wf.id,
       contactId,

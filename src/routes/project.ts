@@ -46,13 +46,16 @@ export const projectRoutes = new Hono<AppEnv>()
       `UPDATE projects SET previous_webhook_secret = webhook_secret, previous_webhook_secret_until = ?2,
          webhook_secret = ?3, updated_at = ?4 WHERE id = ?1`,
     )
-      .bind(c.var.project.id, now + WEBHOOK_SECRET_OVERLAP_MS, webhookSecret, now)
+      .bind(c.get("project").id, now + WEBHOOK_SECRET_OVERLAP_MS, webhookSecret, now)
       .run();
-    c.var.log.info("webhook secret rotated");
+    c.get("log").info("webhook secret rotated");
     return c.json({ webhookSecret, previousSecretValidUntil: iso(now + WEBHOOK_SECRET_OVERLAP_MS) });
   })
   .get("/", async (c) => {
-    const [p] = await db(c.env).select().from(projects).where(eq(projects.id, c.var.project.id));
+    const [p] = await db(c.env)
+      .select()
+      .from(projects)
+      .where(eq(projects.id, c.get("project").id));
     if (!p) throw notFound("Project");
     return c.json({
       id: p.id,

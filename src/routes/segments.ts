@@ -85,7 +85,10 @@ export const segmentRoutes = new Hono<AppEnv>()
       .select()
       .from(segments)
       .where(
-        and(eq(segments.projectId, c.var.project.id), afterCursor(segments.createdAt, segments.id, q.cursor)),
+        and(
+          eq(segments.projectId, c.get("project").id),
+          afterCursor(segments.createdAt, segments.id, q.cursor),
+        ),
       )
       .orderBy(...newestFirst(segments.createdAt, segments.id))
       .limit(q.limit + 1);
@@ -105,7 +108,7 @@ export const segmentRoutes = new Hono<AppEnv>()
     const now = Date.now();
     const row: Segment = {
       id: newId("seg", now),
-      projectId: c.var.project.id,
+      projectId: c.get("project").id,
       name: data.name,
       slug: checkSlug(data.name),
       description: data.description ?? null,
@@ -125,12 +128,12 @@ export const segmentRoutes = new Hono<AppEnv>()
     return c.json(showSegment(row, 0), 201);
   })
   .get("/:id", async (c) => {
-    const s = await loadSegment(c.env, c.var.project.id, c.req.param("id"));
+    const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
     return c.json(showSegment(s, await memberCount(c.env, s.id)));
   })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchSegment);
-    const s = await loadSegment(c.env, c.var.project.id, c.req.param("id"));
+    const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
     const conditionChanged = data.condition !== undefined;
     let updated: Segment;
     try {
@@ -156,7 +159,7 @@ export const segmentRoutes = new Hono<AppEnv>()
     return c.json(showSegment(updated, await memberCount(c.env, s.id)));
   })
   .delete("/:id", async (c) => {
-    const s = await loadSegment(c.env, c.var.project.id, c.req.param("id"));
+    const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
     await c.env.DB.batch([
       c.env.DB.prepare("DELETE FROM segment_members WHERE segment_id = ?1").bind(s.id),
       c.env.DB.prepare("DELETE FROM segments WHERE id = ?1").bind(s.id),
@@ -165,7 +168,7 @@ export const segmentRoutes = new Hono<AppEnv>()
   })
   .get("/:id/contacts", async (c) => {
     const q = parseQuery(c, listQuery);
-    const s = await loadSegment(c.env, c.var.project.id, c.req.param("id"));
+    const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
     const p = q.cursor ? decodeCursor(q.cursor) : null;
     const rows = await db(c.env)
       .select({ contact: contacts, joinedAt: segmentMembers.createdAt })

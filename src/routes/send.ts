@@ -65,7 +65,7 @@ export const sendRoutes = new Hono<AppEnv>().post(
   rateLimit("SEND_LIMITER"),
   async (c) => {
     const { raw, data } = await parseJson(c, sendBody);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const now = Date.now();
     const template = data.template
       ? await loadTemplate(c.env, projectId, data.template).catch(() => null)
@@ -172,12 +172,12 @@ export const sendRoutes = new Hono<AppEnv>().post(
     const statusEvents = plan
       .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)
       .map((r) => r.statusEventId);
-    await dispatchOrDefer(c.env, c.var.log, statusEvents);
+    await dispatchOrDefer(c.env, c.get("log"), statusEvents);
     const emailsOut = plan.map((r, i) => {
       const row = results[upsertAt[i] as number]?.results[0] as { id: string; email: string };
       return { contact: { id: row.id, email: row.email }, email: r.emailId };
     });
-    await refreshSegments(c.env, c.var.log, projectId, [...new Set(emailsOut.map((e) => e.contact.id))]);
+    await refreshSegments(c.env, c.get("log"), projectId, [...new Set(emailsOut.map((e) => e.contact.id))]);
     return c.json({ success: true, data: { emails: emailsOut, timestamp } });
   },
 );

@@ -54,12 +54,12 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     .map((t) => t.trim())
     .filter(Boolean);
   if (topics.length > 0 && !topics.includes(m.TopicArn)) {
-    c.var.log.warn("sns message from a topic not in SNS_TOPIC_ARNS", { topicArn: m.TopicArn });
+    c.get("log").warn("sns message from a topic not in SNS_TOPIC_ARNS", { topicArn: m.TopicArn });
     throw new ApiError(403, "UNKNOWN_TOPIC", "This SNS topic is not one this deployment listens to");
   }
   const verdict = await verifySnsMessage(m, trust(c.env));
   if (!verdict.ok) {
-    c.var.log.warn("sns message refused", { reason: verdict.reason, snsMessageId: m.MessageId });
+    c.get("log").warn("sns message refused", { reason: verdict.reason, snsMessageId: m.MessageId });
     throw new ApiError(403, "INVALID_SIGNATURE", "The SNS signature could not be verified");
   }
   if (m.Type === "SubscriptionConfirmation") {
@@ -68,26 +68,29 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     }
     const res = await fetch(m.SubscribeURL, { redirect: "manual" });
     if (!res.ok) throw new ApiError(502, "SUBSCRIPTION_CONFIRMATION_FAILED", `SNS answered ${res.status}`);
-    c.var.log.info("sns subscription confirmed", { topicArn: m.TopicArn });
+    c.get("log").info("sns subscription confirmed", { topicArn: m.TopicArn });
     return c.json({ confirmed: true });
   }
   if (m.Type === "UnsubscribeConfirmation") return c.json({ ok: true });
   const inbound = parseInbound(m.Message);
   if (inbound)
-    return c.json(await receiveInbound(c.env, c.var.log, c.req.query("project"), m.MessageId, inbound));
+    return c.json(await receiveInbound(c.env, c.get("log"), c.req.query("project"), m.MessageId, inbound));
   const event = parseSesEvent(m.Message, Date.now());
   if (!event) {
-    c.var.log.info("sns notification ignored", { snsMessageId: m.MessageId });
+    c.get("log").info("sns notification ignored", { snsMessageId: m.MessageId });
     return c.json({ ok: true, handled: false });
   }
   const stored = await applySesEvent(c.env, m.MessageId, event);
   if (stored === null) {
-    c.var.log.warn("ses event for an unknown message id", { messageId: event.messageId, kind: event.kind });
+    c.get("log").warn("ses event for an unknown message id", {
+      messageId: event.messageId,
+      kind: event.kind,
+    });
     return c.json({ ok: true, handled: false });
   }
-  await dispatchOrDefer(c.env, c.var.log, stored.eventIds);
+  await dispatchOrDefer(c.env, c.get("log"), stored.eventIds);
   if (stored.eventIds.length > 1)
-    await refreshSegments(c.env, c.var.log, stored.projectId, [stored.contactId]);
+    await refreshSegments(c.env, c.get("log"), stored.projectId, [stored.contactId]);
   return c.json({ ok: true, handled: true });
 });
 

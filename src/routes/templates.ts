@@ -80,7 +80,7 @@ export const templateRoutes = new Hono<AppEnv>()
       .from(templates)
       .where(
         and(
-          eq(templates.projectId, c.var.project.id),
+          eq(templates.projectId, c.get("project").id),
           afterCursor(templates.createdAt, templates.id, q.cursor),
         ),
       )
@@ -94,7 +94,7 @@ export const templateRoutes = new Hono<AppEnv>()
     const now = Date.now();
     const row: Template = {
       id: newId("tpl", now),
-      projectId: c.var.project.id,
+      projectId: c.get("project").id,
       name: data.name,
       subject: data.subject,
       body: data.body,
@@ -109,12 +109,12 @@ export const templateRoutes = new Hono<AppEnv>()
     return c.json(showTemplate(row), 201);
   })
   .get("/:id", async (c) =>
-    c.json(showTemplate(await loadTemplate(c.env, c.var.project.id, c.req.param("id")))),
+    c.json(showTemplate(await loadTemplate(c.env, c.get("project").id, c.req.param("id")))),
   )
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchTemplate);
     assertParses(data);
-    const t = await loadTemplate(c.env, c.var.project.id, c.req.param("id"));
+    const t = await loadTemplate(c.env, c.get("project").id, c.req.param("id"));
     const [row] = await db(c.env)
       .update(templates)
       .set({
@@ -132,12 +132,12 @@ export const templateRoutes = new Hono<AppEnv>()
     return c.json(showTemplate(row as Template));
   })
   .delete("/:id", async (c) => {
-    const t = await loadTemplate(c.env, c.var.project.id, c.req.param("id"));
+    const t = await loadTemplate(c.env, c.get("project").id, c.req.param("id"));
     const used = await c.env.DB.prepare(
       `SELECT workflow_id FROM workflow_steps WHERE project_id = ?1 AND type = 'SEND_EMAIL'
          AND json_extract(config, '$.templateId') = ?2 LIMIT 1`,
     )
-      .bind(c.var.project.id, t.id)
+      .bind(c.get("project").id, t.id)
       .first<{ workflow_id: string }>();
     if (used) throw conflict(`The template is used by a SEND_EMAIL step of workflow ${used.workflow_id}`);
     await db(c.env).delete(templates).where(eq(templates.id, t.id));

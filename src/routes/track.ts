@@ -15,7 +15,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
   rateLimit("TRACK_LIMITER"),
   async (c) => {
     const { raw, data } = await parseJson(c, trackBody);
-    const project = c.var.project;
+    const project = c.get("project");
     const now = Date.now();
     const idempotency = await readIdempotency(c, project.id, "track", raw, now);
     const split = splitTrackData(data.data);
@@ -28,15 +28,15 @@ export const trackRoutes = new Hono<AppEnv>().post(
       eventData: split.event,
       now,
       idempotency,
-      keyCheck: c.var.keyCheck,
+      keyCheck: c.get("keyCheck"),
     });
-    if (result === "key gone") throw keyGone(c.var.keyCheck);
+    if (result === "key gone") throw keyGone(c.get("keyCheck"));
     if (result instanceof Response) return result;
     // The answer does not wait for dispatch: the event is stored (undispatched unless it has nothing to
     // do), so a dispatch cut short is finished by the cron sweep, and what it triggers happens either way.
     // With one event stored, dispatch starts from the rows the batch read; after a status change, both
     // events are dispatched in order the usual way (an event already dispatched is skipped).
-    const log = c.var.log;
+    const log = c.get("log");
     const after = async () => {
       if (result.stored.length > 1) await dispatchOrDefer(c.env, log, result.stored);
       else if (result.dispatch) {

@@ -92,7 +92,7 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .post("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    await setStatus(c.env, c.var.log, t, false);
+    await setStatus(c.env, c.get("log"), t, false);
     return c.html(page("Unsubscribed", `${t.email} gets no more emails.`));
   })
   .get("/subscribe/:token", async (c) => {
@@ -106,6 +106,6 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .post("/subscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    await setStatus(c.env, c.var.log, t, true);
+    await setStatus(c.env, c.get("log"), t, true);
     return c.html(page("Subscribed", `${t.email} is subscribed again.`));
   });

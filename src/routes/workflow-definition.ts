@@ -179,12 +179,14 @@ async function readDefinition(env: Env, projectId: string, id: string) {
 }
 
 export const definitionRoutes = new Hono<AppEnv>()
-  .get("/", async (c) => c.json(await readDefinition(c.env, c.var.project.id, c.req.param("id") as string)))
+  .get("/", async (c) =>
+    c.json(await readDefinition(c.env, c.get("project").id, c.req.param("id") as string)),
+  )
   .put("/", async (c) => {
     const id = c.req.param("id") as string;
     const { data: def } = await parseJson(c, definitionBody);
     if (def.id !== id) throw fieldError("id", "The body's id must be the path's", "id_mismatch");
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const d = db(c.env);
     const [existing] = await d.select().from(workflows).where(eq(workflows.id, id));
     if (existing && existing.projectId !== projectId) {
@@ -287,7 +289,7 @@ export const definitionRoutes = new Hono<AppEnv>()
         throw conflict("The workflow was applied concurrently; try again");
       throw err;
     }
-    c.var.log.info("workflow definition applied", {
+    c.get("log").info("workflow definition applied", {
       workflowId: id,
       steps: steps.length,
       created: !existing,

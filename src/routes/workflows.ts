@@ -107,7 +107,7 @@ export const workflowRoutes = new Hono<AppEnv>()
   .use(projectAuth())
   .post("/", async (c) => {
     const { data } = await parseJson(c, createWorkflow);
-    const projectId = c.var.project.id;
+    const projectId = c.get("project").id;
     const now = Date.now();
     const id = newId("wf", now);
     const row: WorkflowRow = {
@@ -142,7 +142,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       .from(workflows)
       .where(
         and(
-          eq(workflows.projectId, c.var.project.id),
+          eq(workflows.projectId, c.get("project").id),
           afterCursor(workflows.createdAt, workflows.id, q.cursor),
         ),
       )
@@ -151,7 +151,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.json(toPage(rows, q.limit, (r) => r.createdAt, showWorkflow));
   })
   .get("/:id", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const { steps, transitions } = await loadGraph(c.env, wf.id);
     return c.json({
       ...showWorkflow(wf),
@@ -161,7 +161,7 @@ export const workflowRoutes = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchWorkflow);
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const [row] = await db(c.env)
       .update(workflows)
       .set({
@@ -176,7 +176,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.json(showWorkflow(row as WorkflowRow));
   })
   .delete("/:id", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     await assertUnlocked(c.env, wf.id);
     const d = c.env.DB;
     await d.batch([
@@ -194,14 +194,14 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/:id/steps", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const { data } = await parseJson(c, z.unknown());
     const type = (data as { type?: unknown }).type;
     if (type === "TRIGGER")
       throw fieldError("type", "A workflow has one TRIGGER, made with it", "second_trigger");
     const parsed = newStepBody.safeParse(data);
     if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
-    await checkReferences(c.env, c.var.project.id, parsed.data.type, parsed.data.config);
+    await checkReferences(c.env, c.get("project").id, parsed.data.type, parsed.data.config);
     await assertUnlocked(c.env, wf.id);
     const d = db(c.env);
     const [count] = await d
@@ -215,7 +215,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const now = Date.now();
     const row: StepRow = {
       id: newId("stp", now),
-      projectId: c.var.project.id,
+      projectId: c.get("project").id,
       workflowId: wf.id,
       type: parsed.data.type,
       name: parsed.data.name,
@@ -227,7 +227,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.json(showStep(row), 201);
   })
   .patch("/:id/steps/:stepId", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const { data } = await parseJson(c, patchStepBody);
     const [step] = await db(c.env)
       .select()
@@ -248,7 +248,7 @@ export const workflowRoutes = new Hono<AppEnv>()
           zodFieldErrors(parsed.error).map((e) => ({ ...e, field: `config.${e.field}` })),
         );
       }
-      await checkReferences(c.env, c.var.project.id, step.type as StepType, parsed.data);
+      await checkReferences(c.env, c.get("project").id, step.type as StepType, parsed.data);
       config = JSON.stringify(parsed.data);
     }
     await assertUnlocked(c.env, wf.id);
@@ -267,7 +267,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.json(showStep(updated[0]));
   })
   .delete("/:id/steps/:stepId", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const stepId = c.req.param("stepId");
     const [step] = await db(c.env)
       .select()
@@ -290,7 +290,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/:id/transitions", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const { data } = await parseJson(c, createTransition);
     const { steps, transitions } = await loadGraph(c.env, wf.id);
     const t = { fromStepId: data.fromStepId, toStepId: data.toStepId, branch: data.branch ?? null };
@@ -304,7 +304,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const now = Date.now();
     const row: TransitionRow = {
       id: newId("trn", now),
-      projectId: c.var.project.id,
+      projectId: c.get("project").id,
       workflowId: wf.id,
       ...t,
       branchKey: t.branch ?? "",
@@ -358,7 +358,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     return c.json(showTransition(row), 201);
   })
   .delete("/:id/transitions/:tid", async (c) => {
-    const wf = await loadWorkflow(c.env, c.var.project.id, c.req.param("id"));
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const [t] = await db(c.env)
       .select({ id: workflowTransitions.id })
       .from(workflowTransitions)
