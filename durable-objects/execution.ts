@@ -64,6 +64,7 @@ export class ExecutionDO extends DurableObject<Env> {
           dirtyLog: [],
           dirty: true,
           alarm: null,
+          waitRow: false,
         };
         this.state = s;
         this.log = createLogger({ executionId: s.executionId, projectId: s.projectId });
@@ -457,40 +458,40 @@ export class ExecutionDO extends DurableObject<Env> {
           now,
         ),
     ];
-    for (const seq of s.dirtyLog) {
+    // Every new or changed log entry in one statement (each statement of a batch has a cost of its own).
+    const entries = s.dirtyLog.flatMap((seq) => {
       const e = s.log[seq];
-      if (!e) continue;
+      if (!e) return [];
+      const output = e.output === null ? null : JSON.stringify(e.output);
+      return [[e.id, e.stepId, e.seq, e.status, e.startedAt, e.finishedAt, output, e.error]];
+    });
+    if (entries.length > 0) {
       statements.push(
         db
           .prepare(
             `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, output, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             SELECT e.value ->> 0, ?1, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5,
+               e.value ->> 6, e.value ->> 7
+             FROM json_each(?2) AS e WHERE true
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
                output = excluded.output, error = excluded.error`,
           )
-          .bind(
-            e.id,
-            s.executionId,
-            e.stepId,
-            e.seq,
-            e.status,
-            e.startedAt,
-            e.finishedAt,
-            e.output === null ? null : JSON.stringify(e.output),
-            e.error,
-          ),
+          .bind(s.executionId, JSON.stringify(entries)),
       );
     }
-    if (s.status === "WAITING" && s.wait?.kind === "event") {
+    // This object is the only writer of its waits row: with none written (or deleted since), none to delete.
+    // (A state saved before `waitRow` existed has it unset: deleted to be sure.)
+    const wait = s.status === "WAITING" && s.wait?.kind === "event" ? s.wait : null;
+    if (wait) {
       statements.push(
         db
           .prepare(
             `INSERT INTO waits (execution_id, project_id, contact_id, event_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (execution_id) DO UPDATE SET event_name = excluded.event_name, created_at = excluded.created_at`,
           )
-          .bind(s.executionId, s.projectId, s.contactId, s.wait.eventName, s.wait.since),
+          .bind(s.executionId, s.projectId, s.contactId, wait.eventName, wait.since),
       );
-    } else {
+    } else if (s.waitRow !== false) {
       statements.push(db.prepare("DELETE FROM waits WHERE execution_id = ?1").bind(s.executionId));
     }
     if (isTerminal(s.status)) {
@@ -514,6 +515,7 @@ export class ExecutionDO extends DurableObject<Env> {
     s.dirty = false;
     s.dirtyLog = [];
     s.marksEventDispatched = false;
+    s.waitRow = wait !== null;
     await this.save();
   }
 }

@@ -1238,6 +1238,80 @@ describe("the cron sweep", () => {
 
 // ---- more edges -----------------------------------------------------------------------------------
 
+describe("the mirror to D1", () => {
+  const stepRows = (executionId: string) =>
+    env.DB.prepare(
+      `SELECT id, step_id, seq, status, started_at, finished_at, output, error FROM step_executions
+       WHERE execution_id = ?1 ORDER BY seq`,
+    )
+      .bind(executionId)
+      .all()
+      .then((r) => r.results);
+
+  it("writes every log entry of a run in one statement, with the values and types of the object's log", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "chain",
+      steps: { one: hook(), two: hook("https://example.com/two"), out: exit("done") },
+      edges: [
+        ["trigger", "one"],
+        ["one", "two"],
+        ["two", "out"],
+      ],
+    });
+    await track(p.publicKey, "chain", uniqueEmail());
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    const s = await doState(ex.id);
+    expect(s?.log).toHaveLength(4);
+    expect(await stepRows(ex.id)).toEqual(
+      (s?.log ?? []).map((e) => ({
+        id: e.id,
+        step_id: e.stepId,
+        seq: e.seq,
+        status: e.status,
+        started_at: e.startedAt,
+        finished_at: e.finishedAt,
+        output: e.output === null ? null : JSON.stringify(e.output),
+        error: e.error,
+      })),
+    );
+    // It never waited for an event, so no mirror had a waits row to write or delete.
+    expect(s?.waitRow).toBe(false);
+  });
+
+  it("remembers the waits row it wrote, and deletes it when the wait ends", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await waitWorkflow(p, 3600);
+    const email = uniqueEmail();
+    await track(p.publicKey, "start", email);
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect((await doState(ex.id))?.waitRow).toBe(true);
+    expect(await waitsOf(ex.id)).toBe(1);
+    await track(p.publicKey, "confirm", email, { c: 2 });
+    expect((await getExecution(p.secretKey, wf.id, ex.id)).status).toBe("COMPLETED");
+    expect((await doState(ex.id))?.waitRow).toBe(false);
+    expect(await waitsOf(ex.id)).toBe(0);
+  });
+
+  it("a state saved before waitRow existed deletes any waits row when its wait ends", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await waitWorkflow(p, 600);
+    await track(p.publicKey, "start", uniqueEmail());
+    const ex = await onlyExecution(p.secretKey, wf.id);
+    expect(await waitsOf(ex.id)).toBe(1);
+    await editState(ex.id, (s) => {
+      delete s.waitRow;
+    });
+    expect(await runAlarm(ex.id)).toBe(true);
+    expect((await getExecution(p.secretKey, wf.id, ex.id)).status).toBe("EXITED");
+    expect(await waitsOf(ex.id)).toBe(0);
+    expect((await doState(ex.id))?.waitRow).toBe(false);
+  });
+});
+
 describe("WAIT_FOR_EVENT edges", () => {
   it("an event stored before the wait row reached D1 is found when the object settles", async () => {
     captureQueue(env.WEBHOOKS_QUEUE);

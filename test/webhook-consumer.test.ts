@@ -378,10 +378,11 @@ describe("webhook consumer: a batch of messages", () => {
     const batch = vi.spyOn(env.DB, "batch");
     const prepare = vi.spyOn(env.DB, "prepare");
     const out = await consumeBatch("webhooks", msgs);
-    // Two round trips for the four: the claims (3 statements each), then the attempts (1 each).
+    // Two round trips for the four: the claims (2 statements each: the record, and the claim that also
+    // reads the project's secrets), then the attempts (1 each).
     expect(batch).toHaveBeenCalledTimes(2);
-    expect(batch.mock.calls.map((c) => c[0].length)).toEqual([12, 4]);
-    expect(prepare).toHaveBeenCalledTimes(16);
+    expect(batch.mock.calls.map((c) => c[0].length)).toEqual([8, 4]);
+    expect(prepare).toHaveBeenCalledTimes(12);
     expect(sent).toHaveLength(4);
     expect(out.map((o) => (o.acked ? "ack" : o.retried ? "retry" : "none"))).toEqual([
       "ack",

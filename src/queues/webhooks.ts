@@ -126,16 +126,16 @@ function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1Pr
       ),
     );
   }
+  // The claim returns the project's secrets too (NULL once the project is gone): one statement, not two.
   statements.push(
     env.DB.prepare(
       `UPDATE webhook_deliveries SET lease_until = ?3 WHERE id = ?1 AND status = 'PENDING' AND generation = ?2
          AND (lease_until IS NULL OR lease_until < ?4)
-       RETURNING message, attempts`,
+       RETURNING message, attempts,
+         (SELECT json_object('webhook_secret', webhook_secret, 'previous_webhook_secret', previous_webhook_secret,
+            'previous_webhook_secret_until', previous_webhook_secret_until, 'signing_secret', signing_secret)
+          FROM projects WHERE projects.id = webhook_deliveries.project_id) AS project`,
     ).bind(body.deliveryId, generation, now + LEASE_MS, now),
-    env.DB.prepare(
-      `SELECT webhook_secret, previous_webhook_secret, previous_webhook_secret_until, signing_secret FROM projects
-       WHERE id = (SELECT project_id FROM webhook_deliveries WHERE id = ?1)`,
-    ).bind(body.deliveryId),
   );
   return statements;
 }
@@ -151,9 +151,11 @@ async function claimGroup(
   let at = 0;
   return msgs.map((msg, i) => {
     at += perMessage[i]?.length ?? 0;
-    const claimed = results[at - 2]?.results[0] as { message: string; attempts: string } | undefined;
+    const claimed = results[at - 1]?.results[0] as
+      | { message: string; attempts: string; project: string | null }
+      | undefined;
     if (!claimed) return null;
-    const p = results[at - 1]?.results[0] as ProjectSecretsRow | undefined;
+    const p = claimed.project === null ? null : (JSON.parse(claimed.project) as ProjectSecretsRow);
     const generation = generationOf(msg.body);
     const attempts = JSON.parse(claimed.attempts) as Attempt[];
     return {
