@@ -67,14 +67,15 @@ export function migratedState(label, { devDefaults = false } = {}) {
  * the run restart the worker mid-measurement. In that config every `[[ratelimits]]` limit is raised out
  * of reach (a per-project limit would measure the limiter, not the app; the limiter is still called on
  * every request). The soak keeps the limits (`{ raiseLimits: false }`) and spreads its events over projects.
+ * `from` takes src/, durable-objects/ and wrangler.toml from another tree (bench/ab.mjs: a git revision).
  */
-export function benchConfig({ raiseLimits = true } = {}) {
+export function benchConfig({ raiseLimits = true, from = root } = {}) {
   const dir = fs.mkdtempSync(path.join(root, ".wrangler", "bench-snapshot-"));
   for (const d of ["src", "durable-objects"]) {
-    fs.cpSync(path.join(root, d), path.join(dir, d), { recursive: true });
+    fs.cpSync(path.join(from, d), path.join(dir, d), { recursive: true });
   }
   const toml = fs
-    .readFileSync(path.join(root, "wrangler.toml"), "utf8")
+    .readFileSync(path.join(from, "wrangler.toml"), "utf8")
     .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${JSON.stringify(path.join(dir, p))}`)
     .replace(
       /^migrations_dir\s*=\s*"([^"]+)"/m,

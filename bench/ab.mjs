@@ -1,0 +1,138 @@
+// A/B of one change: POST /v1/track (no workflow triggered), the working tree against a git revision,
+// both served side by side the way `npm run bench` serves the app, in interleaved rounds with the no-op
+// worker. Per round it prints each worker's requests per second and its CPU per request by process; the
+// runtime process's CPU per request is the figure to compare (case 1 is bound by it), and the rounds
+// show how much the machine moves between them. Migrations are the working tree's for both.
+//
+//   npm run bench:ab -- [--base=REV] [--rounds=5] [--round-ms=8000] [--concurrency=16]
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { closeAgents, runLoad } from "./lib/load.mjs";
+import { newProject, seedSql } from "./lib/seed.mjs";
+import { benchConfig, cpuMeter, d1File, migratedState, quiet, root, startWorker } from "./lib/stack.mjs";
+
+const opt = (name, dflt) => {
+  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : dflt;
+};
+const BASE = opt("base", "HEAD");
+const ROUNDS = Number(opt("rounds", 5));
+const ROUND_MS = Number(opt("round-ms", 8_000));
+const CONCURRENCY = Number(opt("concurrency", 16));
+const log = (msg) => console.log(`[ab] ${msg}`);
+
+/** The revision's src/, durable-objects/ and wrangler.toml, extracted into a temporary directory. */
+function extract(rev) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-ab-"));
+  const tar = spawnSync("git", ["archive", "--format=tar", rev, "src", "durable-objects", "wrangler.toml"], {
+    cwd: root,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (tar.status !== 0) throw new Error(`git archive ${rev} failed: ${tar.stderr}`);
+  const untar = spawnSync("tar", ["-x", "-C", dir], { input: tar.stdout });
+  if (untar.status !== 0) throw new Error(`tar failed: ${untar.stderr}`);
+  return dir;
+}
+
+const vars = {
+  ENVIRONMENT: "development",
+  ADMIN_TOKEN: "bench-admin-token",
+  RETRY_DELAY_SCALE: "0",
+  SES_ENDPOINT: "http://127.0.0.1:9",
+  SES_ACCESS_KEY_ID: "local",
+  SES_SECRET_ACCESS_KEY: "local",
+};
+
+async function appFrom(label, from) {
+  const config = benchConfig({ from });
+  const persist = migratedState(label);
+  const project = newProject(label);
+  const sql = seedSql(project);
+  d1File(persist, sql);
+  fs.rmSync(path.dirname(sql), { recursive: true, force: true });
+  const stack = await startWorker({ label, config: config.file, persist, vars });
+  let n = 0;
+  const make = () => ({
+    path: "/v1/track",
+    headers: { authorization: `Bearer ${project.publicKey}` },
+    body: JSON.stringify({
+      event: "bench.plain",
+      email: `ab-${label}-${n++}@ab.bench`,
+      data: { plan: "pro" },
+    }),
+  });
+  return {
+    label,
+    stack,
+    make,
+    async stop() {
+      await stack.stop();
+      fs.rmSync(persist, { recursive: true, force: true });
+      config.remove();
+    },
+  };
+}
+
+const baseTree = extract(BASE);
+log(
+  `${BASE} against the working tree: ${ROUNDS} rounds of ${ROUND_MS / 1000} s at concurrency ${CONCURRENCY}`,
+);
+const noopStack = await startWorker({
+  label: "noop",
+  config: path.join(root, "bench/noop-worker/wrangler.toml"),
+});
+const noop = {
+  label: "no-op",
+  stack: noopStack,
+  make: () => ({ path: "/v1/track", headers: {}, body: JSON.stringify({ event: "bench.plain" }) }),
+  stop: () => noopStack.stop(),
+};
+const base = await appFrom("base", baseTree);
+const tree = await appFrom("tree", root);
+const workers = [noop, base, tree];
+const stacks = workers.map((w) => w.stack);
+for (const w of [base, tree]) {
+  await runLoad(w.stack.base, { concurrency: 8, durationMs: 5_000, maxRequests: 500, make: w.make });
+}
+
+const rows = new Map(workers.map((w) => [w.label, []]));
+for (let r = 1; r <= ROUNDS; r++) {
+  for (const w of workers) {
+    await quiet(stacks);
+    const meter = cpuMeter(w.stack);
+    const res = await runLoad(w.stack.base, {
+      concurrency: CONCURRENCY,
+      durationMs: ROUND_MS,
+      maxRequests: Number.POSITIVE_INFINITY,
+      make: w.make,
+    });
+    const cpu = meter.stop(res.ok);
+    const failed = res.sent - res.ok;
+    rows.get(w.label).push({ rps: res.rps, cpu, failed });
+    log(
+      `round ${r} ${w.label}: ${res.rps.toFixed(0)} req/s, runtime ${cpu["workerd runtime"]} ms, entry ${cpu["workerd entry"]} ms per request${failed ? `, ${failed} failed` : ""}`,
+    );
+  }
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+log("means over the rounds (runtime = CPU per request of workerd's runtime process):");
+for (const [label, rs] of rows) {
+  const rps = mean(rs.map((x) => x.rps));
+  const rt = mean(rs.map((x) => x.cpu["workerd runtime"]));
+  const ratio =
+    label === "no-op" ? "" : `, ${(rps / mean(rows.get("no-op").map((x) => x.rps))).toFixed(2)}× the no-op`;
+  log(`  ${label.padEnd(6)} ${rps.toFixed(0)} req/s${ratio}, runtime ${rt.toFixed(2)} ms`);
+}
+const perRound = rows
+  .get("tree")
+  .map((x, i) => x.cpu["workerd runtime"] / rows.get("base")[i].cpu["workerd runtime"]);
+log(
+  `working tree / ${BASE}, runtime CPU per request, by round: ${perRound.map((x) => x.toFixed(2)).join(", ")}`,
+);
+
+for (const w of workers) await w.stop();
+fs.rmSync(baseTree, { recursive: true, force: true });
+closeAgents();
