@@ -11,7 +11,16 @@ import os from "node:os";
 import path from "node:path";
 import { closeAgents, runLoad } from "./lib/load.mjs";
 import { newProject, seedSql } from "./lib/seed.mjs";
-import { benchConfig, cpuMeter, d1File, migratedState, quiet, root, startWorker } from "./lib/stack.mjs";
+import {
+  appVars,
+  benchConfig,
+  cpuMeter,
+  d1File,
+  migratedState,
+  quiet,
+  root,
+  startWorker,
+} from "./lib/stack.mjs";
 
 const opt = (name, dflt) => {
   const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
@@ -36,15 +45,6 @@ function extract(rev) {
   return dir;
 }
 
-const vars = {
-  ENVIRONMENT: "development",
-  ADMIN_TOKEN: "bench-admin-token",
-  RETRY_DELAY_SCALE: "0",
-  SES_ENDPOINT: "http://127.0.0.1:9",
-  SES_ACCESS_KEY_ID: "local",
-  SES_SECRET_ACCESS_KEY: "local",
-};
-
 async function appFrom(label, from) {
   const config = benchConfig({ from });
   const persist = migratedState(label);
@@ -52,7 +52,7 @@ async function appFrom(label, from) {
   const sql = seedSql(project);
   d1File(persist, sql);
   fs.rmSync(path.dirname(sql), { recursive: true, force: true });
-  const stack = await startWorker({ label, config: config.file, persist, vars });
+  const stack = await startWorker({ label, config: config.file, persist, vars: appVars });
   let n = 0;
   const make = () => ({
     path: "/v1/track",

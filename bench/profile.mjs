@@ -12,7 +12,16 @@ import path from "node:path";
 import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, post, runLoad } from "./lib/load.mjs";
 import { newProject, seedSql } from "./lib/seed.mjs";
-import { benchConfig, d1File, descendants, migratedState, quiet, root, startWorker } from "./lib/stack.mjs";
+import {
+  appVars,
+  benchConfig,
+  d1File,
+  descendants,
+  migratedState,
+  quiet,
+  root,
+  startWorker,
+} from "./lib/stack.mjs";
 
 const opt = (name, dflt) => {
   const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
@@ -38,113 +47,119 @@ const app = await startWorker({
   config: config.file,
   persist,
   inspector: true,
-  vars: { ENVIRONMENT: "development", ADMIN_TOKEN: "bench-admin-token", RETRY_DELAY_SCALE: "0" },
+  vars: appVars,
 });
 
-async function api(method, p, body) {
-  const res = await post(app.base, p, { authorization: `Bearer ${project.secretKey}` }, body);
-  if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.body}`);
-  return JSON.parse(res.body).data;
-}
-if (EVENT === "hook") {
-  const wf = await api("POST", "/workflows", { name: "profile", eventName: "bench.hook", enabled: true });
-  const step = await api("POST", `/workflows/${wf.id}/steps`, {
-    type: "WEBHOOK",
-    name: "Hook",
-    config: { url: consumer.url },
-  });
-  await api("POST", `/workflows/${wf.id}/transitions`, { fromStepId: wf.steps[0].id, toStepId: step.id });
-}
-let n = 0;
-const make = () => ({
-  path: "/v1/track",
-  headers: { authorization: `Bearer ${project.publicKey}` },
-  body: JSON.stringify({
-    event: `bench.${EVENT}`,
-    email: `prof-${n++}@profile.bench`,
-    data: { plan: "pro" },
-  }),
-});
-await runLoad(app.base, { concurrency: 8, durationMs: 5_000, maxRequests: 500, make });
-await quiet([app]);
-
-/** Wrangler's inspector proxy: the listening socket under this stack whose /json lists a `/ws` target. */
-async function inspectorUrl() {
-  const pids = new Set([app.pid, ...descendants(app.pid)]);
-  for (const line of execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).split("\n")) {
-    const m = line.match(/127\.0\.0\.1:(\d+)\s.*pid=(\d+)/);
-    if (!m || !pids.has(Number(m[2]))) continue;
-    try {
-      const targets = await (
-        await fetch(`http://127.0.0.1:${m[1]}/json`, { signal: AbortSignal.timeout(1_000) })
-      ).json();
-      const url = Array.isArray(targets) ? targets[0]?.webSocketDebuggerUrl : null;
-      if (url?.endsWith("/ws")) return url;
-    } catch {}
+try {
+  async function api(method, p, body) {
+    const res = await post(app.base, p, { authorization: `Bearer ${project.secretKey}` }, body);
+    if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body);
   }
-  throw new Error("wrangler's inspector proxy not found");
-}
-
-// The proxy refuses a WebSocket without an allowed Origin.
-const ws = new WebSocket(await inspectorUrl(), { headers: { Origin: "http://localhost" } });
-await new Promise((resolve, reject) => {
-  ws.addEventListener("open", resolve);
-  ws.addEventListener("error", () => reject(new Error("inspector WebSocket failed")));
-});
-let nextId = 0;
-const pending = new Map();
-ws.addEventListener("message", (e) => {
-  const msg = JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data));
-  if (msg.result && pending.has(msg.id)) {
-    pending.get(msg.id)(msg.result);
-    pending.delete(msg.id);
+  if (EVENT === "hook") {
+    const wf = await api("POST", "/workflows", { name: "profile", eventName: "bench.hook", enabled: true });
+    const step = await api("POST", `/workflows/${wf.id}/steps`, {
+      type: "WEBHOOK",
+      name: "Hook",
+      config: { url: consumer.url },
+    });
+    await api("POST", `/workflows/${wf.id}/transitions`, { fromStepId: wf.steps[0].id, toStepId: step.id });
   }
-});
-const send = (method, params = {}) =>
-  new Promise((resolve, reject) => {
-    const id = ++nextId;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-    setTimeout(() => reject(new Error(`${method}: no answer`)), 30_000).unref();
+  let n = 0;
+  const make = () => ({
+    path: "/v1/track",
+    headers: { authorization: `Bearer ${project.publicKey}` },
+    body: JSON.stringify({
+      event: `bench.${EVENT}`,
+      email: `prof-${n++}@profile.bench`,
+      data: { plan: "pro" },
+    }),
   });
+  await runLoad(app.base, { concurrency: 8, durationMs: 5_000, maxRequests: 500, make });
+  await quiet([app]);
 
-await send("Profiler.enable");
-await send("Profiler.setSamplingInterval", { interval: 100 });
-await send("Profiler.start");
-const received = consumer.stats.received;
-const res = await runLoad(app.base, {
-  concurrency: 16,
-  durationMs: MS,
-  maxRequests: Number.POSITIVE_INFINITY,
-  make,
-});
-if (EVENT === "hook") await consumer.waitFor(() => consumer.stats.received >= received + res.ok, 60_000);
-const { profile } = await send("Profiler.stop");
-ws.close();
-fs.mkdirSync(path.dirname(OUT), { recursive: true });
-fs.writeFileSync(OUT, JSON.stringify(profile));
+  /** Wrangler's inspector proxy: the listening socket under this stack whose /json lists a `/ws` target. */
+  async function inspectorUrl() {
+    const pids = new Set([app.pid, ...descendants(app.pid)]);
+    for (const line of execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).split("\n")) {
+      const m = line.match(/127\.0\.0\.1:(\d+)\s.*pid=(\d+)/);
+      if (!m || !pids.has(Number(m[2]))) continue;
+      try {
+        const targets = await (
+          await fetch(`http://127.0.0.1:${m[1]}/json`, { signal: AbortSignal.timeout(1_000) })
+        ).json();
+        const url = Array.isArray(targets) ? targets[0]?.webSocketDebuggerUrl : null;
+        if (url?.endsWith("/ws")) return url;
+      } catch {}
+    }
+    throw new Error("wrangler's inspector proxy not found");
+  }
 
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const self = new Map();
-let busy = 0;
-profile.samples.forEach((id, i) => {
-  const frame = byId.get(id).callFrame;
-  const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
-  if (["(idle)", "(program)"].includes(frame.functionName)) return;
-  busy += ms;
-  const key = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").pop()}:${frame.lineNumber + 1}`;
-  self.set(key, (self.get(key) ?? 0) + ms);
-});
-console.log(
-  `${res.ok} requests in ${(MS / 1000).toFixed(0)} s (${res.rps.toFixed(0)} req/s with the profiler on)`,
-);
-console.log(`wrote ${path.relative(root, OUT)}; ${busy.toFixed(0)} ms sampled busy; self time per request:`);
-for (const [key, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
-  console.log(`${((ms / res.ok) * 1000).toFixed(0).padStart(6)} µs  ${key}`);
+  // The proxy refuses a WebSocket without an allowed Origin.
+  const ws = new WebSocket(await inspectorUrl(), { headers: { Origin: "http://localhost" } });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", () => reject(new Error("inspector WebSocket failed")));
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.addEventListener("message", (e) => {
+    const msg = JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data));
+    // The proxy answers some commands by echoing them (no result): any message with the id settles it.
+    if (pending.has(msg.id)) {
+      pending.get(msg.id)(msg.result ?? {});
+      pending.delete(msg.id);
+    }
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+      setTimeout(() => reject(new Error(`${method}: no answer`)), 30_000).unref();
+    });
+
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
+  const received = consumer.stats.received;
+  const res = await runLoad(app.base, {
+    concurrency: 16,
+    durationMs: MS,
+    maxRequests: Number.POSITIVE_INFINITY,
+    make,
+  });
+  if (EVENT === "hook") await consumer.waitFor(() => consumer.stats.received >= received + res.ok, 60_000);
+  const { profile } = await send("Profiler.stop");
+  ws.close();
+  if (!profile) throw new Error("Profiler.stop returned no profile");
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT, JSON.stringify(profile));
+
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id).callFrame;
+    const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    if (["(idle)", "(program)"].includes(frame.functionName)) return;
+    busy += ms;
+    const key = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").pop()}:${frame.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + ms);
+  });
+  console.log(
+    `${res.ok} requests in ${(MS / 1000).toFixed(0)} s (${res.rps.toFixed(0)} req/s with the profiler on)`,
+  );
+  console.log(
+    `wrote ${path.relative(root, OUT)}; ${busy.toFixed(0)} ms sampled busy; self time per request:`,
+  );
+  for (const [key, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
+    console.log(`${((ms / res.ok) * 1000).toFixed(0).padStart(6)} µs  ${key}`);
+  }
+} finally {
+  await app.stop();
+  fs.rmSync(persist, { recursive: true, force: true });
+  config.remove();
+  await consumer.close();
+  closeAgents();
 }
-
-await app.stop();
-fs.rmSync(persist, { recursive: true, force: true });
-config.remove();
-await consumer.close();
-closeAgents();

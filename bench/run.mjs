@@ -20,6 +20,7 @@ import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, post, runLoad, summarize } from "./lib/load.mjs";
 import { newProject, seededEmail, seedSql } from "./lib/seed.mjs";
 import {
+  appVars,
   benchConfig,
   cpuMeter,
   d1File,
@@ -143,14 +144,7 @@ async function appStack(label, seed = {}, { devDefaults = false } = {}) {
     config: appConfig.file,
     persist,
     devDefaults,
-    vars: {
-      ENVIRONMENT: "development",
-      ADMIN_TOKEN: "bench-admin-token",
-      RETRY_DELAY_SCALE: "0",
-      SES_ENDPOINT: "http://127.0.0.1:9",
-      SES_ACCESS_KEY_ID: "local",
-      SES_SECRET_ACCESS_KEY: "local",
-    },
+    vars: appVars,
   });
   const stopAndClean = stack.stop;
   stack.stop = async () => {

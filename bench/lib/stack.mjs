@@ -22,6 +22,19 @@ export function freePort() {
   });
 }
 
+/**
+ * The vars the app is served with in the benchmarks: development mode, an admin token, retries without
+ * delay, and a local SES address that answers nothing (no case sends email).
+ */
+export const appVars = {
+  ENVIRONMENT: "development",
+  ADMIN_TOKEN: "bench-admin-token",
+  RETRY_DELAY_SCALE: "0",
+  SES_ENDPOINT: "http://127.0.0.1:9",
+  SES_ACCESS_KEY_ID: "local",
+  SES_SECRET_ACCESS_KEY: "local",
+};
+
 /** Runs wrangler with the project's Node; throws with its output if it fails. */
 export function wrangler(args, opts = {}) {
   const r = spawnSync(wranglerBin, args, {
