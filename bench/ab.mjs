@@ -9,23 +9,10 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { opt } from "./lib/args.mjs";
 import { closeAgents, runLoad } from "./lib/load.mjs";
-import { newProject, seedSql } from "./lib/seed.mjs";
-import {
-  appVars,
-  benchConfig,
-  cpuMeter,
-  d1File,
-  migratedState,
-  quiet,
-  root,
-  startWorker,
-} from "./lib/stack.mjs";
+import { appVars, benchConfig, cpuMeter, quiet, root, seededState, startWorker } from "./lib/stack.mjs";
 
-const opt = (name, dflt) => {
-  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
-  return hit ? hit.slice(name.length + 3) : dflt;
-};
 const BASE = opt("base", "HEAD");
 const ROUNDS = Number(opt("rounds", 5));
 const ROUND_MS = Number(opt("round-ms", 8_000));
@@ -47,11 +34,7 @@ function extract(rev) {
 
 async function appFrom(label, from) {
   const config = benchConfig({ from });
-  const persist = migratedState(label);
-  const project = newProject(label);
-  const sql = seedSql(project);
-  d1File(persist, sql);
-  fs.rmSync(path.dirname(sql), { recursive: true, force: true });
+  const { persist, project } = seededState(label);
   const stack = await startWorker({ label, config: config.file, persist, vars: appVars });
   let n = 0;
   const make = () => ({

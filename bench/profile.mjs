@@ -9,24 +9,11 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, post, runLoad } from "./lib/load.mjs";
-import { newProject, seedSql } from "./lib/seed.mjs";
-import {
-  appVars,
-  benchConfig,
-  d1File,
-  descendants,
-  migratedState,
-  quiet,
-  root,
-  startWorker,
-} from "./lib/stack.mjs";
+import { appVars, benchConfig, descendants, quiet, root, seededState, startWorker } from "./lib/stack.mjs";
 
-const opt = (name, dflt) => {
-  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
-  return hit ? hit.slice(name.length + 3) : dflt;
-};
 const EVENT = opt("event", "plain");
 const MS = Number(opt("ms", 8_000));
 const OUT = path.resolve(root, opt("out", `.wrangler/track-${EVENT}.cpuprofile`));
@@ -35,11 +22,7 @@ if (!["plain", "hook"].includes(EVENT))
   throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
 
 const config = benchConfig();
-const persist = migratedState("profile");
-const project = newProject("profile");
-const sql = seedSql(project);
-d1File(persist, sql);
-fs.rmSync(path.dirname(sql), { recursive: true, force: true });
+const { persist, project } = seededState("profile");
 const consumer = await startConsumer();
 consumer.setSecret(project.webhookSecret);
 const app = await startWorker({

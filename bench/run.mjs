@@ -16,29 +16,23 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { flag, opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, post, runLoad, summarize } from "./lib/load.mjs";
-import { newProject, seededEmail, seedSql } from "./lib/seed.mjs";
+import { seededEmail } from "./lib/seed.mjs";
 import {
   appVars,
   benchConfig,
   cpuMeter,
-  d1File,
-  migratedState,
   quiet,
   root,
   rssSampler,
+  seededState,
   startWorker,
   wranglerBin,
 } from "./lib/stack.mjs";
 import { latencySvg } from "./lib/svg.mjs";
 
-const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(`--${name}`);
-const opt = (name, dflt) => {
-  const a = argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : dflt;
-};
 const QUICK = flag("quick");
 const ONLY = new Set(opt("only", "track,tooling,latency,executions,scale").split(","));
 const OUT = path.resolve(root, opt("out", "docs"));
@@ -134,11 +128,7 @@ const trackReq = (project, event, email, data) => ({
 
 /** A migrated state dir seeded with a project (and contacts, waits), and the app served on it. */
 async function appStack(label, seed = {}, { devDefaults = false } = {}) {
-  const persist = migratedState(label, { devDefaults });
-  const project = newProject(label);
-  const sql = seedSql(project, seed);
-  d1File(persist, sql);
-  fs.rmSync(path.dirname(sql), { recursive: true, force: true });
+  const { persist, project } = seededState(label, seed, { devDefaults });
   const stack = await start({
     label,
     config: appConfig.file,

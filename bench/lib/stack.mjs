@@ -5,6 +5,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { newProject, seedSql } from "./seed.mjs";
 
 export const root = path.resolve(import.meta.dirname, "../..");
 export const wranglerBin = path.join(root, "node_modules", ".bin", "wrangler");
@@ -71,6 +72,16 @@ export function migratedState(label, { devDefaults = false } = {}) {
   const persist = fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
   wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
   return persist;
+}
+
+/** A migrated state directory seeded with a new project (and `seed`'s contacts and waits), and that project. */
+export function seededState(label, seed = {}, { devDefaults = false } = {}) {
+  const persist = migratedState(label, { devDefaults });
+  const project = newProject(label);
+  const sql = seedSql(project, seed);
+  d1File(persist, sql);
+  fs.rmSync(path.dirname(sql), { recursive: true, force: true });
+  return { persist, project };
 }
 
 /**
