@@ -9,9 +9,10 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { workflow } from "./lib/app-api.mjs";
 import { opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
-import { closeAgents, post, runLoad } from "./lib/load.mjs";
+import { closeAgents, runLoad } from "./lib/load.mjs";
 import { appVars, benchConfig, descendants, quiet, root, seededState, startWorker } from "./lib/stack.mjs";
 
 const EVENT = opt("event", "plain");
@@ -34,19 +35,10 @@ const app = await startWorker({
 });
 
 try {
-  async function api(method, p, body) {
-    const res = await post(app.base, p, { authorization: `Bearer ${project.secretKey}` }, body);
-    if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.body}`);
-    return JSON.parse(res.body);
-  }
   if (EVENT === "hook") {
-    const wf = await api("POST", "/workflows", { name: "profile", eventName: "bench.hook", enabled: true });
-    const step = await api("POST", `/workflows/${wf.id}/steps`, {
-      type: "WEBHOOK",
-      name: "Hook",
-      config: { url: consumer.url },
-    });
-    await api("POST", `/workflows/${wf.id}/transitions`, { fromStepId: wf.steps[0].id, toStepId: step.id });
+    await workflow(app, project, "bench.hook", [
+      { type: "WEBHOOK", name: "Hook", config: { url: consumer.url } },
+    ]);
   }
   let n = 0;
   const make = () => ({

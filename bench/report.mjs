@@ -12,6 +12,15 @@ function row(cells) {
   return `| ${cells.join(" | ")} |`;
 }
 
+/** Case 1's rows: the key in the results, and the label. */
+const TRACK_ROWS = [
+  ["noop", "no-op Hono worker"],
+  ["plain", "track, no workflow"],
+  ["hook", "track, workflow → webhook"],
+  ["floorPlain", "the floor, no workflow"],
+  ["floorHook", "the floor, workflow → webhook"],
+];
+
 export function report(r, before) {
   const m = r.machine;
   const L = [];
@@ -24,17 +33,15 @@ export function report(r, before) {
     `${r.quick ? "**This is a `--quick` run: a smoke check, too short for its figures to mean much.** " : ""}Run ${r.startedAt}.`,
   );
   L.push("");
-  L.push("Every figure below comes from one run on one machine, with the app, the no-op worker and the");
+  L.push("Every figure below comes from one run on one machine, with the app, the no-op worker, the");
   L.push(
-    "Workflows worker each served by its own wrangler dev server (workerd, local D1, Durable Objects and",
+    "Workflows worker and the floor worker each served by its own wrangler dev server (workerd, local D1, Durable Objects and",
   );
   L.push("Queues) on 127.0.0.1, and a Node load generator and webhook consumer in the same process.");
   L.push(
     "The servers are the one `wrangler dev` runs, started through wrangler's API (`bench/lib/serve.mjs`)",
   );
-  L.push(
-    "with two local-only features off for all three workers alike: the DevTools inspector and the Local",
-  );
+  L.push("with two local-only features off for all four workers alike: the DevTools inspector and the Local");
   L.push("Explorer's trace collector (`X_LOCAL_OBSERVABILITY=false`); their local state is on tmpfs");
   L.push("(`/dev/shm`). Both features cost CPU on every log line or invocation, and a deployed worker has");
   L.push(
@@ -88,6 +95,16 @@ export function report(r, before) {
         mark(check(t.ratio.hook, ">=", 0.3)),
       ]),
     );
+    if (t.ratio.floorPlain != null) {
+      L.push(
+        row([
+          "1. the floor (`bench/floor-worker`), no workflow / workflow → webhook, vs no-op",
+          `${f(t.ratio.floorPlain, "×")} / ${f(t.ratio.floorHook, "×")} (${t.rps.floorPlain} / ${t.rps.floorHook} req/s)`,
+          "(what the design allows here)",
+          "",
+        ]),
+      );
+    }
   }
   const lo = r.lowLoad;
   if (lo) {
@@ -128,6 +145,16 @@ export function report(r, before) {
         mark(check(e.ratio, ">=", 2)),
       ]),
     );
+    if (e.floor) {
+      L.push(
+        row([
+          `3. ${e.floor.executions} executions, the floor vs Workflows`,
+          `${f(e.floorRatio, "×")} (${e.floor.perSecond} vs ${e.workflows.perSecond} per s)`,
+          "(what the design allows here)",
+          "",
+        ]),
+      );
+    }
   }
   const s = r.scale;
   if (s) {
@@ -192,14 +219,10 @@ export function report(r, before) {
       ]),
     );
     L.push(row(Array(8).fill("---")));
-    for (const [name, label] of [
-      ["noop", "no-op Hono worker"],
-      ["plain", "track, no workflow"],
-      ["hook", "track, workflow → webhook"],
-    ]) {
+    for (const [name, label] of TRACK_ROWS) {
       const lat = t.latency[name];
-      const ratios =
-        name === "noop" ? "1" : (name === "plain" ? t.ratio.plainPerRound : t.ratio.hookPerRound).join(", ");
+      if (!lat) continue;
+      const ratios = name === "noop" ? "1" : t.ratio[`${name}PerRound`].join(", ");
       L.push(
         row([
           label,
@@ -211,6 +234,12 @@ export function report(r, before) {
           f(lat.p99, " ms"),
           f(lat.max, " ms"),
         ]),
+      );
+    }
+    if (t.ratio.floorPlain != null) {
+      L.push("");
+      L.push(
+        `**The floor.** \`bench/floor-worker\` is the least that DESIGN.md's architecture does for an event, with every hop the app makes and none of its generality: one D1 batch (contact upsert, event insert) before the answer; for an event that starts a workflow, after the answer, its execution's Durable Object (state in its own storage), the step's message on a queue, the execution's status mirrored to D1 with the event marked dispatched (one batch), and a consumer that claims a queue batch's deliveries in one statement, POSTs each signed and records the outcomes in one more. No validation, key check, rate limit, logging, re-entry rule, step log, templates or retries schedule. Served the same way, in the same rounds, it is what this runtime allows any implementation of the design: the app's figures are read against it. The app / floor, per round: no workflow ${t.ratio.plainToFloorPerRound.join(", ")}; workflow → webhook ${t.ratio.hookToFloorPerRound.join(", ")}.${t.floorMissing ? ` The floor's consumer missed ${t.floorMissing} webhooks.` : ""}`,
       );
     }
     const errors = Object.entries(t.rounds).flatMap(([k, rs]) =>
@@ -227,12 +256,9 @@ export function report(r, before) {
       L.push("");
       L.push(row(["case", ...cols, "sum"]));
       L.push(row(Array(cols.length + 2).fill("---")));
-      for (const [name, label] of [
-        ["noop", "no-op Hono worker"],
-        ["plain", "track, no workflow"],
-        ["hook", "track, workflow → webhook"],
-      ]) {
-        const c = t.cpuMsPerRequest[name] ?? {};
+      for (const [name, label] of TRACK_ROWS) {
+        const c = t.cpuMsPerRequest[name];
+        if (!c) continue;
         const sum = Object.values(c).reduce((a, b) => a + b, 0);
         const ms = (v) => (v === undefined ? "–" : `${Math.round(v * 100) / 100} ms`);
         L.push(row([label, ...cols.map((k) => ms(c[k])), ms(sum)]));
@@ -340,8 +366,10 @@ export function report(r, before) {
     for (const [k, label] of [
       ["app", "this app"],
       ["workflows", "Cloudflare Workflows"],
+      ["floor", "the floor (`bench/floor-worker`)"],
     ]) {
       const x = e[k];
+      if (!x) continue;
       L.push(
         row([
           label,
@@ -365,7 +393,9 @@ export function report(r, before) {
       "Files open: file descriptors held by the runtime workerd process once the case is over, and its limit (`RLIMIT_NOFILE`). Out-of-files errors: lines in which workerd reported `Too many open files` or `SQLITE_CANTOPEN` during the case.",
     );
     L.push("");
-    L.push(`Throughput ratio (this app / Workflows): **${e.ratio}×**.`);
+    L.push(
+      `Throughput ratio (this app / Workflows): **${e.ratio}×**.${e.floor ? ` The floor / Workflows: ${e.floorRatio}×; this app / the floor: ${e.appToFloor}×.` : ""}`,
+    );
     L.push("");
   }
   if (s) {
@@ -456,7 +486,10 @@ function compare(b, a) {
     ["event → webhook p50, low load", (r) => r.lowLoad?.eventToWebhook.p50, " ms"],
     ["event → webhook p99, low load", (r) => r.lowLoad?.eventToWebhook.p99, " ms"],
     ["event → webhook p50, saturation", (r) => r.track?.saturation.eventToWebhook.p50, " ms"],
+    ["the floor, no workflow / no-op", (r) => r.track?.ratio.floorPlain, "×"],
+    ["the floor, workflow → webhook / no-op", (r) => r.track?.ratio.floorHook, "×"],
     ["executions: this app / Workflows", (r) => r.executions?.ratio, "×"],
+    ["executions: the floor / Workflows", (r) => r.executions?.floorRatio, "×"],
     ["executions run", (r) => r.executions?.app.executions, ""],
     ["executions/s, this app", (r) => r.executions?.app.perSecond, ""],
     ["executions/s, Workflows", (r) => r.executions?.workflows.perSecond, ""],

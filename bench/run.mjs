@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { api, workflow } from "./lib/app-api.mjs";
 import { flag, opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, post, runLoad, summarize } from "./lib/load.mjs";
@@ -24,6 +25,7 @@ import {
   appVars,
   benchConfig,
   cpuMeter,
+  migratedState,
   quiet,
   root,
   rssSampler,
@@ -85,39 +87,25 @@ async function stop(s, opts) {
   await s.stop(opts);
 }
 
-// ---- the app's API ------------------------------------------------------------------------------
-
-async function api(stack, key, method, p, body) {
-  const res = await fetch(`${stack.base}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
+/**
+ * The floor worker (`bench/floor-worker`: the least DESIGN.md's architecture does per event) on a migrated
+ * state of its own, posting its webhooks to the consumer under the app's project secret.
+ */
+async function floorStack(project) {
+  const config = path.join(root, "bench/floor-worker/wrangler.toml");
+  const persist = migratedState("floor", { config });
+  const stack = await start({
+    label: "floor",
+    config,
+    persist,
+    vars: { WEBHOOK_URL: consumer.url, WEBHOOK_SECRET: project.webhookSecret },
   });
-  const text = await res.text();
-  const json = text ? JSON.parse(text) : null;
-  if (res.status >= 300) throw new Error(`${method} ${p} answered ${res.status}: ${text.slice(0, 300)}`);
-  return json;
-}
-
-/** An enabled workflow on `event`: TRIGGER → steps in order, each reached on the branch given. */
-async function workflow(stack, project, event, steps) {
-  const key = project.secretKey;
-  const wf = await api(stack, key, "POST", "/workflows", {
-    name: `bench ${event}`,
-    eventName: event,
-    enabled: true,
-  });
-  let from = wf.steps[0].id;
-  for (const { branch, ...s } of steps) {
-    const step = await api(stack, key, "POST", `/workflows/${wf.id}/steps`, s);
-    await api(stack, key, "POST", `/workflows/${wf.id}/transitions`, {
-      fromStepId: from,
-      toStepId: step.id,
-      branch,
-    });
-    from = step.id;
-  }
-  return wf.id;
+  const stopAndClean = stack.stop;
+  stack.stop = async () => {
+    await stopAndClean();
+    fs.rmSync(persist, { recursive: true, force: true });
+  };
+  return stack;
 }
 
 const trackReq = (project, event, email, data) => ({
@@ -201,7 +189,17 @@ function savePartial() {
 }
 const plots = {};
 
-async function trackAndLatency(app, project, noop) {
+/** Case 1's cases: where each is served, and the event it tracks. */
+const TRACK_CASES = {
+  noop: { on: "noop", event: "bench.plain" },
+  plain: { on: "app", event: "bench.plain" },
+  hook: { on: "app", event: "bench.hook" },
+  floorPlain: { on: "floor", event: "bench.plain" },
+  floorHook: { on: "floor", event: "bench.hook" },
+};
+const HOOK_CASES = new Set(["hook", "floorHook"]);
+
+async function trackAndLatency(app, project, noop, floor) {
   await workflow(app, project, "bench.hook", [
     { type: "WEBHOOK", name: "Hook", config: { url: consumer.url } },
   ]);
@@ -210,6 +208,8 @@ async function trackAndLatency(app, project, noop) {
     [noop, "warm"],
     [app, "bench.plain"],
     [app, "bench.hook"],
+    [floor, "bench.plain"],
+    [floor, "bench.hook"],
   ]) {
     await runLoad(target.base, {
       concurrency: 4,
@@ -218,20 +218,23 @@ async function trackAndLatency(app, project, noop) {
       make: (i) => trackReq(project, event, `warm-${event}-${i}@load.bench`, { plan: "pro" }),
     });
   }
-  await consumer.waitFor(() => consumer.stats.received >= P.warmup, 60_000);
+  await consumer.waitFor(() => consumer.stats.received >= 2 * P.warmup, 60_000);
 
-  const cases = { noop: [], plain: [], hook: [] };
-  const lat = { noop: [], plain: [], hook: [] };
-  const cpu = { noop: [], plain: [], hook: [] };
+  const names = Object.keys(TRACK_CASES);
+  const byName = () => Object.fromEntries(names.map((n) => [n, []]));
+  const cases = byName();
+  const lat = byName();
+  const cpu = byName();
   const hookE2e = [];
   let hookMissing = 0;
+  let floorMissing = 0;
   const drainS = [];
   const quietS = [];
   if (ONLY.has("track")) {
     for (let r = 0; r < P.rounds; r++) {
-      for (const name of ["noop", "plain", "hook"]) {
-        const target = name === "noop" ? noop : app;
-        const event = name === "hook" ? "bench.hook" : "bench.plain";
+      for (const name of names) {
+        const target = { noop, app, floor }[TRACK_CASES[name].on];
+        const event = TRACK_CASES[name].event;
         const sent = new Map();
         quietS.push(round1(await quiet(stacks)));
         const meter = cpuMeter(target);
@@ -241,7 +244,7 @@ async function trackAndLatency(app, project, noop) {
           maxRequests: P.maxPerRound,
           make: (i) => trackReq(project, event, `r${r}-${name}-${i}@load.bench`, { plan: "pro" }),
           onDone: (i, at) => {
-            if (name === "hook") sent.set(`r${r}-${name}-${i}@load.bench`, at);
+            if (HOOK_CASES.has(name)) sent.set(`r${r}-${name}-${i}@load.bench`, at);
           },
         });
         cases[name].push({
@@ -254,8 +257,12 @@ async function trackAndLatency(app, project, noop) {
         log(
           `track ${name} round ${r + 1}: ${res.rps.toFixed(0)} req/s, ${res.ok} ok, ${res.errors.size} error kinds`,
         );
-        if (name !== "hook") cpu[name].push(meter.stop(res.ok));
-        if (name === "hook") {
+        if (!HOOK_CASES.has(name)) cpu[name].push(meter.stop(res.ok));
+        else if (name === "floorHook") {
+          const w = await webhookLatencies(sent, P.drainMs);
+          cpu[name].push(meter.stop(res.ok));
+          floorMissing += w.missing;
+        } else {
           const t0 = Date.now();
           const w = await webhookLatencies(sent, P.drainMs);
           cpu[name].push(meter.stop(res.ok));
@@ -270,19 +277,25 @@ async function trackAndLatency(app, project, noop) {
     }
     const total = (name) =>
       cases[name].reduce((a, c) => a + c.ok, 0) / cases[name].reduce((a, c) => a + c.seconds, 0);
-    const perRound = (name) => cases[name].map((c, i) => ratio(c.rps, cases.noop[i].rps));
+    const perRound = (name, base = "noop") => cases[name].map((c, i) => ratio(c.rps, cases[base][i].rps));
+    const each = (fn) => Object.fromEntries(names.map((n) => [n, fn(n)]));
     results.track = {
       concurrency: P.concurrency,
       rounds: cases,
-      rps: { noop: round1(total("noop")), plain: round1(total("plain")), hook: round1(total("hook")) },
+      rps: each((n) => round1(total(n))),
       ratio: {
-        plain: ratio(total("plain"), total("noop")),
-        hook: ratio(total("hook"), total("noop")),
+        ...Object.fromEntries(names.slice(1).map((n) => [n, ratio(total(n), total("noop"))])),
         plainPerRound: perRound("plain"),
         hookPerRound: perRound("hook"),
+        floorPlainPerRound: perRound("floorPlain"),
+        floorHookPerRound: perRound("floorHook"),
+        // The app against the floor, round by round (the same load, moments apart).
+        plainToFloorPerRound: perRound("plain", "floorPlain"),
+        hookToFloorPerRound: perRound("hook", "floorHook"),
       },
-      latency: { noop: stat(lat.noop), plain: stat(lat.plain), hook: stat(lat.hook) },
-      cpuMsPerRequest: { noop: meanCpu(cpu.noop), plain: meanCpu(cpu.plain), hook: meanCpu(cpu.hook) },
+      latency: each((n) => stat(lat[n])),
+      cpuMsPerRequest: each((n) => meanCpu(cpu[n])),
+      floorMissing,
       saturation: { eventToWebhook: stat(hookE2e), missing: hookMissing, drainSeconds: drainS },
       quietSeconds: quietS,
     };
@@ -290,6 +303,8 @@ async function trackAndLatency(app, project, noop) {
     plots.noop = lat.noop;
     plots.plain = lat.plain;
     plots.hook = lat.hook;
+    plots.floorPlain = lat.floorPlain;
+    plots.floorHook = lat.floorHook;
     plots.satE2e = hookE2e;
   }
 
@@ -366,7 +381,7 @@ async function devDefaultsRound() {
   return out;
 }
 
-async function executions(app, project, wfw) {
+async function executions(app, project, wfw, floor) {
   await workflow(app, project, "bench.flow", [
     { type: "DELAY", name: "Wait a second", config: { amount: 1, unit: "seconds" } },
     { type: "CONDITION", name: "Pro?", config: { field: "event.plan", operator: "equals", value: "pro" } },
@@ -377,6 +392,7 @@ async function executions(app, project, wfw) {
   for (const [name, target] of [
     ["app", app],
     ["workflows", wfw],
+    ["floor", floor],
   ]) {
     await sleep(2000);
     await quiet(stacks);
@@ -390,7 +406,7 @@ async function executions(app, project, wfw) {
       durationMs: 600_000,
       maxRequests: N,
       make: (i) =>
-        name === "app"
+        name !== "workflows"
           ? trackReq(project, "bench.flow", `x-${name}-${i}@flow.bench`, { plan: "pro" })
           : {
               path: "/start",
@@ -426,6 +442,8 @@ async function executions(app, project, wfw) {
     );
   }
   out.ratio = ratio(out.app.perSecond, out.workflows.perSecond);
+  out.floorRatio = ratio(out.floor.perSecond, out.workflows.perSecond);
+  out.appToFloor = ratio(out.app.perSecond, out.floor.perSecond);
   results.executions = out;
 }
 
@@ -627,13 +645,15 @@ async function main() {
       config: "bench/workflows-worker/wrangler.toml",
       vars: { WEBHOOK_URL: consumer.url, WEBHOOK_SECRET: project.webhookSecret },
     });
-    if (ONLY.has("track") || ONLY.has("latency")) await trackAndLatency(app, project, noop);
+    const floor = await floorStack(project);
+    if (ONLY.has("track") || ONLY.has("latency")) await trackAndLatency(app, project, noop, floor);
     savePartial();
-    if (ONLY.has("executions")) await executions(app, project, wfw);
+    if (ONLY.has("executions")) await executions(app, project, wfw, floor);
     savePartial();
     results.webhooksVerified = { received: consumer.stats.received, verified: consumer.stats.verified };
     await stop(noop);
     await stop(wfw);
+    await stop(floor);
     await stop(app);
   }
   if (ONLY.has("scale")) await scale();
@@ -651,6 +671,8 @@ async function main() {
           { label: "no-op worker", values: plots.noop ?? [] },
           { label: "track, no workflow", values: plots.plain ?? [] },
           { label: "track, workflow → webhook", values: plots.hook ?? [] },
+          { label: "floor, no workflow", values: plots.floorPlain ?? [] },
+          { label: "floor, workflow → webhook", values: plots.floorHook ?? [] },
         ],
       },
       {
@@ -665,6 +687,7 @@ async function main() {
         series: [
           { label: "this app (DO + alarm + queue)", values: plots["exec-app"] ?? [] },
           { label: "Cloudflare Workflows", values: plots["exec-workflows"] ?? [] },
+          { label: "floor (bench/floor-worker)", values: plots["exec-floor"] ?? [] },
         ],
       },
       {

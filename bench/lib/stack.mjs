@@ -67,10 +67,11 @@ export function stateRoot({ devDefaults = false } = {}) {
   return os.tmpdir();
 }
 
-/** A fresh state directory with the app's D1 migrations applied. */
-export function migratedState(label, { devDefaults = false } = {}) {
+/** A fresh state directory with the D1 migrations of `config` (the app's wrangler.toml by default) applied. */
+export function migratedState(label, { devDefaults = false, config } = {}) {
   const persist = fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
+  const args = ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist];
+  wrangler(config ? [...args, "--config", config] : args);
   return persist;
 }
 
@@ -94,6 +95,7 @@ export function seededState(label, seed = {}, { devDefaults = false } = {}) {
  * `from` takes src/, durable-objects/ and wrangler.toml from another tree (bench/ab.mjs: a git revision).
  */
 export function benchConfig({ raiseLimits = true, from = root } = {}) {
+  fs.mkdirSync(path.join(root, ".wrangler"), { recursive: true }); // not there yet in a fresh clone
   const dir = fs.mkdtempSync(path.join(root, ".wrangler", "bench-snapshot-"));
   for (const d of ["src", "durable-objects"]) {
     fs.cpSync(path.join(from, d), path.join(dir, d), { recursive: true });
