@@ -42,15 +42,10 @@ export async function dispatchOrDefer(env: Env, log: Logger, eventIds: string[])
   }
 }
 
-/** `dispatchLoaded` for request paths: a failure is logged and left to the sweep, like `dispatchOrDefer`. */
-export async function dispatchLoadedOrDefer(
-  env: Env,
-  log: Logger,
-  ev: EventRow,
-  rows: DispatchRows,
-): Promise<void> {
+/** `dispatchEvent` for request paths: a failure is logged and left to the sweep, like `dispatchOrDefer`. */
+export async function dispatchEventOrDefer(env: Env, log: Logger, ev: EventRow): Promise<void> {
   try {
-    await dispatchLoaded(env, log, ev, rows);
+    await dispatchEvent(env, log, ev);
   } catch (err) {
     log.error("dispatch failed; the sweep will finish it", { eventIds: [ev.id], ...errorFields(err) });
   }
@@ -95,75 +90,58 @@ export interface DispatchRows {
   waiting: string[];
 }
 
-/** What `dispatchRead` answers: the dispatch rows, and whether the project has any segment. */
-export interface DispatchRead {
-  rows: DispatchRows;
-  hasSegments: boolean;
-}
-
 /**
- * The columns that decide dispatch, as SQL for a SELECT list (or an INSERT's RETURNING): the triggered
- * workflows, their steps and transitions, and the waiting executions as JSON arrays (one statement instead
- * of four: each statement of a batch has a cost of its own), and whether the project has segments. The
- * arguments are SQL expressions for the project id, the event name and the contact id.
+ * The read that decides a stored event's dispatch, as one statement: the triggered workflows, their steps
+ * and transitions, and the waiting executions as JSON arrays (one statement instead of four: each statement
+ * of a batch has a cost of its own). `parseDispatchRead` reads it.
  */
-export function dispatchColumns(project: string, name: string, contact: string): string {
-  const wfFilter = `w.project_id = ${project} AND w.event_name = ${name} AND w.enabled = 1`;
-  // Step configs can be large (a webhook body), and D1 refuses any value over about 2 MB: past
-  // STEPS_INLINE_MAX bytes of config the steps column is NULL, and `dispatchLoaded` reads them row by row.
-  return `(SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
-            'allow_reentry', w.allow_reentry)) FROM workflows w WHERE ${wfFilter}) AS workflows,
-         (SELECT CASE WHEN total(length(s.config)) <= ${STEPS_INLINE_MAX}
-            THEN json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
-              'name', s.name, 'config', s.config)) END
-          FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id WHERE ${wfFilter}) AS steps,
-         (SELECT json_group_array(json_object('workflow_id', t.workflow_id, 'from_step_id', t.from_step_id,
-            'to_step_id', t.to_step_id, 'branch', t.branch))
-          FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id WHERE ${wfFilter}) AS transitions,
-         (SELECT json_group_array(execution_id) FROM waits
-          WHERE project_id = ${project} AND contact_id = ${contact} AND event_name = ${name}) AS waiting,
-         EXISTS (SELECT 1 FROM segments WHERE project_id = ${project}) AS has_segments`;
-}
-
-/** The read that decides a stored event's dispatch, as one statement; `parseDispatchRead` reads it. */
 export function dispatchRead(
   db: D1Database,
   ev: { projectId: string; name: string; contactId: string },
 ): D1PreparedStatement {
-  return db.prepare(`SELECT ${dispatchColumns("?1", "?2", "?3")}`).bind(ev.projectId, ev.name, ev.contactId);
+  return db.prepare(DISPATCH_READ).bind(ev.projectId, ev.name, ev.contactId);
 }
 
-export function parseDispatchRead(result: D1Result | undefined): DispatchRead {
-  const row = result?.results[0] as Record<string, string | number | null> | undefined;
+const WF_FILTER = "w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 1";
+// Step configs can be large (a webhook body), and D1 refuses any value over about 2 MB: past
+// STEPS_INLINE_MAX bytes of config the steps column is NULL, and `dispatchLoaded` reads them row by row.
+const DISPATCH_READ = `SELECT
+  (SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
+     'allow_reentry', w.allow_reentry)) FROM workflows w WHERE ${WF_FILTER}) AS workflows,
+  (SELECT CASE WHEN total(length(s.config)) <= ${STEPS_INLINE_MAX}
+     THEN json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
+       'name', s.name, 'config', s.config)) END
+   FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id WHERE ${WF_FILTER}) AS steps,
+  (SELECT json_group_array(json_object('workflow_id', t.workflow_id, 'from_step_id', t.from_step_id,
+     'to_step_id', t.to_step_id, 'branch', t.branch))
+   FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id WHERE ${WF_FILTER}) AS transitions,
+  (SELECT json_group_array(execution_id) FROM waits
+   WHERE project_id = ?1 AND contact_id = ?3 AND event_name = ?2) AS waiting`;
+
+export function parseDispatchRead(result: D1Result | undefined): DispatchRows {
+  const row = result?.results[0] as Record<string, string | null> | undefined;
   if (!row) throw new Error("dispatch read returned no row");
-  const list = <T>(v: string | number | null | undefined) => JSON.parse(String(v ?? "[]")) as T[];
+  const list = <T>(v: string | null | undefined) => JSON.parse(v ?? "[]") as T[];
   return {
-    rows: {
-      workflows: list<WorkflowRow>(row.workflows),
-      steps: row.steps === null ? null : list<StepRow>(row.steps),
-      transitions: list<TransitionRow>(row.transitions),
-      waiting: list<string>(row.waiting),
-    },
-    hasSegments: Boolean(row.has_segments),
+    workflows: list<WorkflowRow>(row.workflows),
+    steps: row.steps === null ? null : list<StepRow>(row.steps),
+    transitions: list<TransitionRow>(row.transitions),
+    waiting: list<string>(row.waiting),
   };
 }
 
+/** Reads what decides a stored event's dispatch (one statement), then dispatches it. */
 async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
   const read = await dispatchRead(env.DB, {
     projectId: ev.project_id,
     name: ev.name,
     contactId: ev.contact_id,
   }).all();
-  await dispatchLoaded(env, log, ev, parseDispatchRead(read).rows);
+  await dispatchLoaded(env, log, ev, parseDispatchRead(read));
 }
 
-/** Whether dispatch rows name anything to do (no workflow to start, no wait to end: nothing). */
-export function hasDispatchWork(rows: DispatchRows): boolean {
-  return rows.workflows.length > 0 || rows.waiting.length > 0;
-}
-
-/** Dispatches a stored event whose dispatch rows were read already (in the batch that stored it). */
-export async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: DispatchRows): Promise<void> {
+/** Dispatches a stored event whose dispatch rows `dispatchEvent` has read. */
+async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: DispatchRows): Promise<void> {
   const db = env.DB;
   const { workflows, transitions: transitionRows, waiting: waitIds } = rows;
   const stepRows = rows.steps ?? (await readSteps(db, workflows));

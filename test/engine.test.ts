@@ -137,8 +137,8 @@ describe("large step configs", () => {
     const read = parseDispatchRead(
       await dispatchRead(env.DB, { projectId: p.id, name: "bulky", contactId: t.contact }).all(),
     );
-    expect(read.rows.workflows.map((w) => w.id)).toEqual([wf.id]);
-    expect(read.rows.steps).toBeNull();
+    expect(read.workflows.map((w) => w.id)).toEqual([wf.id]);
+    expect(read.steps).toBeNull();
     const ex = await onlyExecution(p.secretKey, wf.id);
     expect(ex.status).toBe("COMPLETED");
     expect(stepIdsOf(ex)).toEqual([wf.steps.trigger, wf.steps.first, wf.steps.second]);

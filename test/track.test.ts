@@ -417,4 +417,29 @@ describe("D1 round trips of POST /v1/track", () => {
     expect(await roundTrips(track(q.secretKey))).toBe(2);
     expect(await roundTrips(track(q.secretKey))).toBe(1);
   });
+
+  it("stores the event without reading what dispatch needs (the dispatch reads it after the answer)", async () => {
+    // The read's subqueries made the batch's statement several times as costly to prepare, for every
+    // event; an event that has something to dispatch is read by its dispatch, after the answer.
+    const q = await createProject();
+    const batch = env.DB.batch.bind(env.DB);
+    const sql: string[] = [];
+    const spy = vi.spyOn(env.DB, "batch").mockImplementation((stmts: D1PreparedStatement[]) => {
+      for (const st of stmts) sql.push((st as unknown as { statement: string }).statement);
+      return batch(stmts);
+    });
+    try {
+      const res = await call("POST", "/v1/track", {
+        key: q.publicKey,
+        body: { event: "nothing.listens", email: uniqueEmail() },
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(sql.join("\n")).toContain("INSERT INTO events");
+    for (const read of ["workflow_steps", "workflow_transitions", "json_group_array"]) {
+      expect(sql.join("\n")).not.toContain(read);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { dispatchLoadedOrDefer, dispatchOrDefer } from "../dispatch";
+import { dispatchEventOrDefer, dispatchOrDefer } from "../dispatch";
 import { splitTrackData, trackBody } from "../domain/track";
 import { trackEvent } from "../events";
 import { keyGone, trackAuth } from "../http/auth";
@@ -34,14 +34,12 @@ export const trackRoutes = new Hono<AppEnv>().post(
     if (result instanceof Response) return result;
     // The answer does not wait for dispatch: the event is stored (undispatched unless it has nothing to
     // do), so a dispatch cut short is finished by the cron sweep, and what it triggers happens either way.
-    // With one event stored, dispatch starts from the rows the batch read; after a status change, both
-    // events are dispatched in order the usual way (an event already dispatched is skipped).
+    // With one event stored, dispatch starts from the event as the batch stored it; after a status change,
+    // both events are dispatched in order the usual way (an event already dispatched is skipped).
     const log = c.get("log");
     const after = async () => {
       if (result.stored.length > 1) await dispatchOrDefer(c.env, log, result.stored);
-      else if (result.dispatch) {
-        await dispatchLoadedOrDefer(c.env, log, result.dispatch.event, result.dispatch.rows);
-      }
+      else if (result.dispatch) await dispatchEventOrDefer(c.env, log, result.dispatch);
       if (result.hasSegments) await refreshSegments(c.env, log, project.id, [result.contactId]);
     };
     if (result.stored.length > 1 || result.dispatch || result.hasSegments) c.executionCtx.waitUntil(after());
