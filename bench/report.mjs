@@ -203,7 +203,7 @@ export function report(r, before) {
     L.push("## 1. Track throughput");
     L.push("");
     L.push(
-      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow in each round) so that load from outside falls on all of them alike, each starting once the stacks are idle (under 5% of a core over a second, waiting at most 2 minutes) so that it does not pay for the previous case's after-work (Durable Objects being evicted, queues draining). Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the event is stored, its dispatch runs after the answer (\`ctx.waitUntil\`), and the consumer's deliveries are waited for after each round.`,
+      `Closed loop, ${t.concurrency} connections with keep-alive, ${r.params.rounds} round(s) of ${r.params.roundMs / 1000} s per case, the cases interleaved (no-op, track, track with workflow, the floor without and with a workflow, in each round) so that load from outside falls on all of them alike, each starting once the stacks are idle (under 5% of a core over a second, waiting at most 2 minutes) so that it does not pay for the previous case's after-work (Durable Objects being evicted, queues draining). Every request is a new contact. "Workflow → webhook" means the event starts one workflow, TRIGGER → WEBHOOK to the loopback consumer; the request returns once the event is stored, its dispatch runs after the answer (\`ctx.waitUntil\`), and the consumer's deliveries are waited for after each round.`,
     );
     L.push("");
     L.push(

@@ -7,8 +7,11 @@ const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 function panel(x0, y0, w, h, title, series) {
   const all = series.flatMap((s) => s.values).filter((v) => v > 0);
   if (all.length === 0) return "";
-  const lo = 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all))));
-  const hi = 10 ** Math.ceil(Math.log10(Math.max(...all)));
+  // Not Math.min(...all): a run's latencies can outnumber the arguments a call may take.
+  const min = all.reduce((a, v) => Math.min(a, v), Number.POSITIVE_INFINITY);
+  const max = all.reduce((a, v) => Math.max(a, v), 0);
+  const lo = 10 ** Math.floor(Math.log10(Math.max(0.1, min)));
+  const hi = 10 ** Math.ceil(Math.log10(max));
   const L = 48;
   const R = 12;
   const T = 28;
