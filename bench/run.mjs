@@ -6,7 +6,7 @@
 //
 //   npm run bench                  the full run (about 10 minutes on 2 cores)
 //   npm run bench -- --quick       every case briefly: a smoke check (about 2 minutes)
-//   options: --only=track,tooling,latency,executions,scale   --executions=N   --contacts=N   --out=DIR
+//   options: --only=track,tooling,latency,executions,scale   --executions=N[,N…]   --contacts=N   --out=DIR
 //            --rounds=N --round-ms=MS (case 1's rounds, for profiling one change against another)
 //            --compare=FILE (a benchmarks.json of an earlier run: adds a before/after table)
 //            --report (measure nothing: rewrite benchmarks.md from benchmarks.json and bench/notes.md)
@@ -46,7 +46,10 @@ const P = {
   maxPerRound: QUICK ? 2_000 : 50_000,
   warmup: QUICK ? 50 : 300,
   lowLoadSamples: QUICK ? 20 : 200,
-  executions: Number(opt("executions", QUICK ? 100 : 2_000)),
+  // A list: case 3 runs once for each count, each time with a fresh Workflows worker (see executions()).
+  executions: String(opt("executions", QUICK ? 100 : 2_000))
+    .split(",")
+    .map(Number),
   scaleSmall: 1_000,
   scaleLarge: Number(opt("contacts", QUICK ? 20_000 : 1_000_000)),
   seededWaits: QUICK ? 2_000 : 100_000,
@@ -382,13 +385,33 @@ async function devDefaultsRound() {
   return out;
 }
 
-async function executions(app, project, wfw, floor) {
+/**
+ * Case 3 for each count of `P.executions`. Each count gets a Workflows worker of its own: locally its
+ * instances are never evicted and hold their files open, so a second count on the same worker would start
+ * out of file descriptors (notes, item 13). The app and the floor keep serving (their objects are evicted
+ * once idle). The first count's figures are `results.executions`; the others' are `results.executionsMore`.
+ */
+async function executions(app, project, floor) {
   await workflow(app, project, "bench.flow", [
     { type: "DELAY", name: "Wait a second", config: { amount: 1, unit: "seconds" } },
     { type: "CONDITION", name: "Pro?", config: { field: "event.plan", operator: "equals", value: "pro" } },
     { type: "WEBHOOK", name: "Hook", config: { url: consumer.url }, branch: "yes" },
   ]);
-  const N = P.executions;
+  const runs = [];
+  for (const N of P.executions) {
+    const wfw = await start({
+      label: "workflows",
+      config: "bench/workflows-worker/wrangler.toml",
+      vars: { WEBHOOK_URL: consumer.url, WEBHOOK_SECRET: project.webhookSecret },
+    });
+    runs.push(await executionsOf(N, app, project, wfw, floor, runs.length === 0));
+    await stop(wfw);
+  }
+  results.executions = runs[0];
+  results.executionsMore = runs.slice(1);
+}
+
+async function executionsOf(N, app, project, wfw, floor, plot) {
   const out = {};
   for (const [name, target] of [
     ["app", app],
@@ -408,13 +431,13 @@ async function executions(app, project, wfw, floor) {
       maxRequests: N,
       make: (i) =>
         name !== "workflows"
-          ? trackReq(project, "bench.flow", `x-${name}-${i}@flow.bench`, { plan: "pro" })
+          ? trackReq(project, "bench.flow", `x${N}-${name}-${i}@flow.bench`, { plan: "pro" })
           : {
               path: "/start",
               headers: {},
-              body: JSON.stringify({ email: `x-${name}-${i}@flow.bench`, data: { plan: "pro" } }),
+              body: JSON.stringify({ email: `x${N}-${name}-${i}@flow.bench`, data: { plan: "pro" } }),
             },
-      onDone: (i, at) => sent.set(`x-${name}-${i}@flow.bench`, at),
+      onDone: (i, at) => sent.set(`x${N}-${name}-${i}@flow.bench`, at),
     });
     const startedS = (Date.now() - t0) / 1000;
     const w = await webhookLatencies(sent, P.drainMs + N * 50);
@@ -437,7 +460,7 @@ async function executions(app, project, wfw, floor) {
       openFilesLimit: files.limit,
       fdErrors: target.fdErrors() - fdErrorsBefore,
     };
-    plots[`exec-${name}`] = w.lat;
+    if (plot) plots[`exec-${name}`] = w.lat;
     log(
       `executions ${name}: ${N} in ${totalS.toFixed(1)} s (${out[name].perSecond}/s), ${w.missing} missing, peak RSS ${out[name].rssPeakMiB} MiB, ${files.open} of ${files.limit} files open, ${out[name].fdErrors} out-of-files errors`,
     );
@@ -445,7 +468,7 @@ async function executions(app, project, wfw, floor) {
   out.ratio = ratio(out.app.perSecond, out.workflows.perSecond);
   out.floorRatio = ratio(out.floor.perSecond, out.workflows.perSecond);
   out.appToFloor = ratio(out.app.perSecond, out.floor.perSecond);
-  results.executions = out;
+  return out;
 }
 
 async function scale() {
@@ -641,19 +664,13 @@ async function main() {
     const { stack: app, project } = await appStack("app");
     consumer.setSecret(project.webhookSecret);
     const noop = await start({ label: "noop", config: "bench/noop-worker/wrangler.toml" });
-    const wfw = await start({
-      label: "workflows",
-      config: "bench/workflows-worker/wrangler.toml",
-      vars: { WEBHOOK_URL: consumer.url, WEBHOOK_SECRET: project.webhookSecret },
-    });
     const floor = await floorStack(project);
     if (ONLY.has("track") || ONLY.has("latency")) await trackAndLatency(app, project, noop, floor);
     savePartial();
-    if (ONLY.has("executions")) await executions(app, project, wfw, floor);
+    if (ONLY.has("executions")) await executions(app, project, floor);
     savePartial();
     results.webhooksVerified = { received: consumer.stats.received, verified: consumer.stats.verified };
     await stop(noop);
-    await stop(wfw);
     await stop(floor);
     await stop(app);
   }
@@ -687,7 +704,7 @@ async function main() {
         ],
       },
       {
-        title: `${P.executions} executions: start request → webhook`,
+        title: `${P.executions[0]} executions: start request → webhook`,
         series: [
           { label: "this app (DO + alarm + queue)", values: plots["exec-app"] ?? [] },
           { label: "Cloudflare Workflows", values: plots["exec-workflows"] ?? [] },
