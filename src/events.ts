@@ -44,9 +44,9 @@ export interface TrackResult {
  * workflow has it as trigger and no execution of the contact waits for it: dispatch would find nothing
  * to do, so nothing is left for it (or the sweep) to finish. RETURNING says which it was, and whether the
  * project has segments. What dispatch needs (workflows, steps, waits) is read by the dispatch itself,
- * after the answer: read here, its five subqueries made this statement cost three to four times as much
- * to prepare (SQLite compiles a statement on every run; D1 keeps no compiled statements between runs
- * locally), which was about 15% of a plain track request's CPU, for events that have nothing to dispatch.
+ * after the answer: read here, its five subqueries cost about 15% of a plain track request's CPU locally,
+ * for events that have nothing to dispatch, and the cost is in compiling the statement (guarded so that
+ * they did not run, they cost the same; bench/notes.md, items 20 and 21).
  */
 const INSERT_TRACKED_EVENT = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
        VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
