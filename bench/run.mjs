@@ -49,7 +49,10 @@ const P = {
   // A list: case 3 runs once for each count, each time with a fresh Workflows worker (see executions()).
   executions: String(opt("executions", QUICK ? 100 : 2_000))
     .split(",")
-    .map(Number),
+    .map((n) => {
+      if (!/^[1-9]\d*$/.test(n)) throw new Error(`--executions takes counts separated by commas, not "${n}"`);
+      return Number(n);
+    }),
   scaleSmall: 1_000,
   scaleLarge: Number(opt("contacts", QUICK ? 20_000 : 1_000_000)),
   seededWaits: QUICK ? 2_000 : 100_000,

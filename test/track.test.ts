@@ -419,8 +419,9 @@ describe("D1 round trips of POST /v1/track", () => {
   });
 
   it("stores the event without reading what dispatch needs (the dispatch reads it after the answer)", async () => {
-    // The read's subqueries made the batch's statement several times as costly to prepare, for every
-    // event; an event that has something to dispatch is read by its dispatch, after the answer.
+    // In the batch, the read's subqueries cost about 15% of every plain request's CPU (in compiling the
+    // statement: bench/notes.md, items 20 and 21); an event with something to dispatch is read by its
+    // dispatch, after the answer.
     const q = await createProject();
     const batch = env.DB.batch.bind(env.DB);
     const sql: string[] = [];
