@@ -15,7 +15,7 @@ import { createSegment, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
 import { snsBody } from "./routes/sns";
 import { createTemplate, patchTemplate } from "./routes/templates";
-import { definitionBody } from "./routes/workflow-definition";
+import { definitionBody } from "./domain/workflow/definition";
 import { createTransition, createWorkflow, patchWorkflow } from "./routes/workflows";
 
 type Auth = "admin" | "secret" | "public" | "none";

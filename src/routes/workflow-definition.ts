@@ -5,13 +5,16 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { isUniqueViolation } from "../db/errors";
 import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
 import { derivedId, newId } from "../domain/ids";
-import { eventName } from "../domain/track";
-import { configByType, MAX_STEPS_PER_WORKFLOW, STEP_TYPES, type StepType } from "../domain/workflow/config";
+import { configByType, MAX_STEPS_PER_WORKFLOW, type StepType } from "../domain/workflow/config";
+import {
+  definitionBody,
+  TRIGGER_KEY,
+  type WorkflowDefinition,
+} from "../domain/workflow/definition";
 import { type GraphTransition, transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { parseJson } from "../http/body";
@@ -26,39 +29,6 @@ import {
   zodFieldErrors,
 } from "../http/errors";
 
-const KEY = /^[A-Za-z0-9_-]{1,64}$/;
-const TRIGGER_KEY = "trigger";
-
-export const definitionBody = z.strictObject({
-  id: z.string().regex(/^wf_[A-Za-z0-9_-]{1,64}$/, "A workflow id: wf_ and up to 64 letters, digits, _ or -"),
-  name: z.string().trim().min(1).max(100),
-  description: z.string().max(1000).nullish(),
-  eventName,
-  enabled: z.boolean().default(false),
-  allowReentry: z.boolean().default(false),
-  steps: z
-    .record(
-      z.string().regex(KEY, "Step keys are 1-64 letters, digits, _ or -"),
-      z.strictObject({
-        type: z.enum(STEP_TYPES.filter((t) => t !== "TRIGGER") as [StepType, ...StepType[]]),
-        name: z.string().trim().min(1).max(100).optional(),
-        config: z.unknown(),
-      }),
-    )
-    .default({}),
-  transitions: z
-    .array(
-      z.strictObject({
-        from: z.string().regex(KEY),
-        to: z.string().regex(KEY),
-        branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
-      }),
-    )
-    .max(MAX_STEPS_PER_WORKFLOW * 2)
-    .default([]),
-});
-
-export type WorkflowDefinition = z.output<typeof definitionBody>;
 
 interface PlannedStep {
   id: string;

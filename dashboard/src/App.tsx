@@ -1,0 +1,66 @@
+/** Routes of the dashboard (served at /app/): the sign-in page, then the pages inside the shell. */
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { Redirect, Route, Router, Switch, useLocation } from "wouter";
+import { setSignedOutHandler } from "./api/client";
+import { sessionQuery } from "./api/queries";
+import { ErrorBox } from "./components/ErrorBox";
+import { Layout } from "./components/Layout";
+import { DeliveriesPage } from "./pages/DeliveriesPage";
+import { DeliveryPage } from "./pages/DeliveryPage";
+import { ExecutionPage } from "./pages/ExecutionPage";
+import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { SignInPage } from "./pages/SignInPage";
+import { WorkflowEditorPage } from "./pages/WorkflowEditorPage";
+import { WorkflowsPage } from "./pages/WorkflowsPage";
+
+function SignedIn() {
+  const session = useQuery(sessionQuery);
+  const [, navigate] = useLocation();
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    setSignedOutHandler(() => {
+      queryClient.clear();
+      navigate("/sign-in");
+    });
+  }, [navigate, queryClient]);
+  if (session.isPending) return <p aria-busy="true">Loading…</p>;
+  if (session.isError) {
+    if ((session.error as { status?: number }).status === 401) return <Redirect to="/sign-in" />;
+    return <ErrorBox error={session.error} />;
+  }
+  return (
+    <Layout session={session.data}>
+      <Switch>
+        <Route path="/">
+          <Redirect to="/workflows" />
+        </Route>
+        <Route path="/workflows" component={WorkflowsPage} />
+        <Route path="/workflows/:id" component={WorkflowEditorPage} />
+        <Route path="/workflows/:id/executions" component={ExecutionsPage} />
+        <Route path="/workflows/:id/executions/:eid" component={ExecutionPage} />
+        <Route path="/deliveries" component={DeliveriesPage} />
+        <Route path="/deliveries/:id" component={DeliveryPage} />
+        <Route>
+          <h1>Not found</h1>
+          <p>
+            There is no page here. <a href="/app/workflows">Go to the workflows</a>.
+          </p>
+        </Route>
+      </Switch>
+    </Layout>
+  );
+}
+
+export function App() {
+  return (
+    <Router base="/app">
+      <Switch>
+        <Route path="/sign-in" component={SignInPage} />
+        <Route>
+          <SignedIn />
+        </Route>
+      </Switch>
+    </Router>
+  );
+}

@@ -1,0 +1,102 @@
+/**
+ * Query keys and fetchers by resource, shared by the pages so that a mutation invalidates every view of
+ * what it changed. Lists poll only while something in them is active.
+ */
+import { queryOptions } from "@tanstack/react-query";
+import { get } from "./client";
+import type {
+  Delivery,
+  Email,
+  Execution,
+  ExecutionDetail,
+  Page,
+  Session,
+  Template,
+  Workflow,
+  WorkflowDetail,
+  WorkflowStats,
+} from "./types";
+
+export const POLL_MS = 2_000;
+
+export const keys = {
+  session: ["session"] as const,
+  workflows: ["workflows"] as const,
+  workflow: (id: string) => ["workflows", id] as const,
+  stats: (id: string) => ["workflows", id, "stats"] as const,
+  executions: (id: string, q: { status?: string; cursor?: string } = {}) =>
+    ["workflows", id, "executions", q] as const,
+  execution: (wid: string, eid: string) => ["workflows", wid, "executions", "one", eid] as const,
+  templates: ["templates"] as const,
+  deliveries: (q: Record<string, string | undefined> = {}) => ["deliveries", q] as const,
+  delivery: (id: string) => ["deliveries", "one", id] as const,
+  emails: (q: Record<string, string | undefined> = {}) => ["emails", q] as const,
+};
+
+export const sessionQuery = queryOptions({
+  queryKey: keys.session,
+  queryFn: () => get<Session>("/session"),
+  staleTime: 60_000,
+});
+
+export const workflowsQuery = (cursor?: string) =>
+  queryOptions({
+    queryKey: [...keys.workflows, "list", cursor ?? ""],
+    queryFn: () => get<Page<Workflow>>("/workflows", { limit: 50, cursor }),
+  });
+
+export const workflowQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.workflow(id),
+    queryFn: () => get<WorkflowDetail>(`/workflows/${id}`),
+    // The lock and the counts change as executions run.
+    refetchInterval: (q) => ((q.state.data?.activeExecutions ?? 0) > 0 ? POLL_MS : false),
+  });
+
+export const statsQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.stats(id),
+    queryFn: () => get<WorkflowStats>(`/workflows/${id}/stats`),
+    refetchInterval: (q) => (q.state.data?.steps.some((s) => s.active > 0) ? POLL_MS : false),
+  });
+
+export const executionsQuery = (id: string, q: { status?: string; cursor?: string } = {}) =>
+  queryOptions({
+    queryKey: keys.executions(id, q),
+    queryFn: () => get<Page<Execution>>(`/workflows/${id}/executions`, { limit: 20, ...q }),
+    refetchInterval: (query) =>
+      query.state.data?.data.some((e) => e.status === "RUNNING" || e.status === "WAITING") ? POLL_MS : false,
+  });
+
+export const executionQuery = (wid: string, eid: string) =>
+  queryOptions({
+    queryKey: keys.execution(wid, eid),
+    queryFn: () => get<ExecutionDetail>(`/workflows/${wid}/executions/${eid}`),
+    refetchInterval: (q) =>
+      q.state.data && (q.state.data.status === "RUNNING" || q.state.data.status === "WAITING") ? POLL_MS : false,
+  });
+
+export const templatesQuery = queryOptions({
+  queryKey: keys.templates,
+  queryFn: () => get<Page<Template>>("/templates", { limit: 100 }),
+});
+
+export const deliveriesQuery = (q: Record<string, string | undefined> = {}) =>
+  queryOptions({
+    queryKey: keys.deliveries(q),
+    queryFn: () => get<Page<Delivery>>("/webhook-deliveries", { limit: 20, ...q }),
+    refetchInterval: (query) => (query.state.data?.data.some((d) => d.status === "PENDING") ? POLL_MS : false),
+  });
+
+export const deliveryQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.delivery(id),
+    queryFn: () => get<Delivery>(`/webhook-deliveries/${id}`),
+    refetchInterval: (q) => (q.state.data?.status === "PENDING" ? POLL_MS : false),
+  });
+
+export const emailsQuery = (q: Record<string, string | undefined> = {}) =>
+  queryOptions({
+    queryKey: keys.emails(q),
+    queryFn: () => get<Page<Email>>("/emails", { limit: 50, ...q }),
+  });

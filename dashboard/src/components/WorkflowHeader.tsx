@@ -1,0 +1,35 @@
+/** The head of a workflow's pages: its name, permanent trigger, state, and the Editor / Executions tabs. */
+import { Link, useLocation } from "wouter";
+import type { Workflow } from "../api/types";
+
+export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
+  const [location] = useLocation();
+  const base = `/workflows/${workflow.id}`;
+  const onExecutions = location.startsWith(`${base}/executions`);
+  return (
+    <header className="workflow-header">
+      <p className="breadcrumb">
+        <Link href="/workflows">Workflows</Link> /
+      </p>
+      <h1>{workflow.name}</h1>
+      <p className="muted">
+        Trigger <code title="The trigger event is permanent">{workflow.eventName}</code> ·{" "}
+        {workflow.enabled ? "Enabled" : "Disabled"} · re-entry {workflow.allowReentry ? "allowed" : "not allowed"}
+      </p>
+      <nav aria-label="Workflow">
+        <ul className="tabs">
+          <li>
+            <Link href={base} aria-current={!onExecutions ? "page" : undefined}>
+              Editor
+            </Link>
+          </li>
+          <li>
+            <Link href={`${base}/executions`} aria-current={onExecutions ? "page" : undefined}>
+              Executions
+            </Link>
+          </li>
+        </ul>
+      </nav>
+    </header>
+  );
+}

@@ -1,0 +1,4 @@
+// PLACEHOLDER: being written; replace the whole file.
+export function DeliveriesPage() {
+  return <p>DeliveriesPage</p>;
+}

@@ -1,0 +1,4 @@
+// PLACEHOLDER: being written; replace the whole file.
+export function ExecutionsPage() {
+  return <p>ExecutionsPage</p>;
+}
