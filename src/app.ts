@@ -5,6 +5,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./http/context";
+import { serveDashboard } from "./http/dashboard";
 import { ApiError, errorResponse } from "./http/errors";
 import { requestContext } from "./http/request-context";
 import { errorFields } from "./log";
@@ -16,6 +17,7 @@ import { emailRoutes } from "./routes/emails";
 import { projectRoutes } from "./routes/project";
 import { segmentRoutes } from "./routes/segments";
 import { sendRoutes } from "./routes/send";
+import { sessionRoutes } from "./routes/session";
 import { snsRoutes } from "./routes/sns";
 import { templateRoutes } from "./routes/templates";
 import { trackRoutes } from "./routes/track";
@@ -48,6 +50,10 @@ export const app = new Hono<AppEnv>()
   .get("/health", (c) => c.json({ ok: true }))
   .get("/openapi.json", (c) => c.json(openApiDocument()))
   .get("/docs", (c) => c.html(docsPage))
+  .get("/", (c) => c.redirect("/app/", 302))
+  .get("/app", (c) => c.redirect("/app/", 301))
+  .get("/app/*", serveDashboard)
+  .route("/session", sessionRoutes)
   .route("/admin", adminRoutes)
   .route("/v1", trackRoutes)
   .route("/v1", sendRoutes)

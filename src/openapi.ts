@@ -3,21 +3,34 @@
  * JSON Schema output). Every route the app serves has an entry here; a test holds the two together.
  */
 import { z } from "zod";
+import {
+  deliveryResponse,
+  emailResponse,
+  executionDetailResponse,
+  executionResponse,
+  page,
+  sessionResponse,
+  workflowDetailResponse,
+  workflowResponse,
+  workflowStatsResponse,
+} from "./domain/responses";
 import { trackBody } from "./domain/track";
 import { newStepBody, patchStepBody } from "./domain/workflow/config";
+import { definitionBody } from "./domain/workflow/definition";
 import { listQuery } from "./http/pagination";
-import { createProject } from "./routes/admin";
+import { createProject, createSignInLink } from "./routes/admin";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { listDeliveries } from "./routes/deliveries";
 import { listEmails } from "./routes/emails";
 import { listExecutions, startBody } from "./routes/executions";
 import { createSegment, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
+import { signInBody } from "./routes/session";
 import { snsBody } from "./routes/sns";
 import { createTemplate, patchTemplate } from "./routes/templates";
-import { definitionBody } from "./domain/workflow/definition";
-import { createTransition, createWorkflow, patchWorkflow } from "./routes/workflows";
+import { createTransition, createWorkflow, patchWorkflow, statsQuery } from "./routes/workflows";
 
+/** "secret": a secret key, or the dashboard's session cookie (see /session). */
 type Auth = "admin" | "secret" | "public" | "none";
 
 interface Operation {
@@ -30,6 +43,8 @@ interface Operation {
   query?: z.ZodObject;
   /** The success status and what it carries. */
   ok: [number, string];
+  /** The answer's shape (src/domain/responses.ts), where it is described. */
+  response?: z.ZodType;
 }
 
 const op = (
@@ -39,13 +54,35 @@ const op = (
   auth: Auth,
   summary: string,
   ok: [number, string] = [200, "OK"],
-  extra: Pick<Operation, "body" | "query"> = {},
+  extra: Pick<Operation, "body" | "query" | "response"> = {},
 ): Operation => ({ method, path, tag, auth, summary, ok, ...extra });
 
 export const operations: Operation[] = [
   op("get", "/health", "Meta", "none", "Liveness"),
   op("get", "/openapi.json", "Meta", "none", "This document"),
   op("get", "/docs", "Meta", "none", "The interactive API reference (HTML)"),
+  op("get", "/", "Meta", "none", "Redirects to the dashboard", [302, "To /app/"]),
+  op("get", "/app", "Dashboard", "none", "Redirects to /app/", [301, "To /app/"]),
+  op(
+    "post",
+    "/session",
+    "Dashboard",
+    "none",
+    "Sign in: a secret key for a session cookie",
+    [201, "Signed in"],
+    {
+      body: signInBody,
+      response: sessionResponse,
+    },
+  ),
+  op("get", "/session", "Dashboard", "none", "The signed-in project (the session cookie)", undefined, {
+    response: sessionResponse,
+  }),
+  op("delete", "/session", "Dashboard", "none", "Sign out", [204, "Signed out"]),
+  op("get", "/session/link/{token}", "Dashboard", "none", "Spend a one-time sign-in link", [
+    303,
+    "To /app/ signed in, or to the sign-in page",
+  ]),
   op(
     "post",
     "/admin/projects",
@@ -63,7 +100,16 @@ export const operations: Operation[] = [
     "/admin/projects/{id}/rotate-keys",
     "Admin",
     "admin",
-    "New public and secret keys; the old stop working",
+    "New public and secret keys; the old stop working (and the project's dashboard sessions end)",
+  ),
+  op(
+    "post",
+    "/admin/projects/{id}/sign-in-links",
+    "Admin",
+    "admin",
+    "A one-time link that signs in to the project's dashboard",
+    [201, "Created"],
+    { body: createSignInLink },
   ),
   op("post", "/v1/track", "Public API", "public", "Track an event for a contact (Plunk's API)", undefined, {
     body: trackBody,
@@ -127,12 +173,18 @@ export const operations: Operation[] = [
   op("get", "/segments/{id}/contacts", "Segments", "secret", "A segment's members", undefined, {
     query: listQuery,
   }),
-  op("get", "/emails", "Emails", "secret", "List emails", undefined, { query: listEmails }),
-  op("get", "/emails/{id}", "Emails", "secret", "Get an email"),
+  op("get", "/emails", "Emails", "secret", "List emails", undefined, {
+    query: listEmails,
+    response: page(emailResponse),
+  }),
+  op("get", "/emails/{id}", "Emails", "secret", "Get an email", undefined, { response: emailResponse }),
   op("get", "/webhook-deliveries", "Webhooks", "secret", "List webhook deliveries", undefined, {
     query: listDeliveries,
+    response: page(deliveryResponse),
   }),
-  op("get", "/webhook-deliveries/{id}", "Webhooks", "secret", "A delivery with every attempt"),
+  op("get", "/webhook-deliveries/{id}", "Webhooks", "secret", "A delivery with every attempt", undefined, {
+    response: deliveryResponse,
+  }),
   op("post", "/webhook-deliveries/{id}/replay", "Webhooks", "secret", "Send a delivery again", [
     202,
     "Queued",
@@ -148,8 +200,30 @@ export const operations: Operation[] = [
       body: createWorkflow,
     },
   ),
-  op("get", "/workflows", "Workflows", "secret", "List workflows", undefined, { query: listQuery }),
-  op("get", "/workflows/{id}", "Workflows", "secret", "A workflow with its steps and transitions"),
+  op("get", "/workflows", "Workflows", "secret", "List workflows", undefined, {
+    query: listQuery,
+    response: page(workflowResponse),
+  }),
+  op(
+    "get",
+    "/workflows/{id}",
+    "Workflows",
+    "secret",
+    "A workflow with its steps and transitions",
+    undefined,
+    {
+      response: workflowDetailResponse,
+    },
+  ),
+  op(
+    "get",
+    "/workflows/{id}/stats",
+    "Workflows",
+    "secret",
+    "Per step: executions at it now, and its visits in the last days",
+    undefined,
+    { query: statsQuery, response: workflowStatsResponse },
+  ),
   op(
     "patch",
     "/workflows/{id}",
@@ -201,6 +275,7 @@ export const operations: Operation[] = [
   ),
   op("get", "/workflows/{id}/executions", "Executions", "secret", "List executions", undefined, {
     query: listExecutions,
+    response: page(executionResponse),
   }),
   op(
     "post",
@@ -220,7 +295,15 @@ export const operations: Operation[] = [
     "secret",
     "Cancel every running or waiting one",
   ),
-  op("get", "/workflows/{id}/executions/{eid}", "Executions", "secret", "An execution with its step log"),
+  op(
+    "get",
+    "/workflows/{id}/executions/{eid}",
+    "Executions",
+    "secret",
+    "An execution with its step log",
+    undefined,
+    { response: executionDetailResponse },
+  ),
   op(
     "delete",
     "/workflows/{id}/executions/{eid}",
@@ -272,9 +355,9 @@ const errorEnvelope = {
   },
 };
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input"): Record<string, unknown> {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
-    io: "input",
+    io,
     unrepresentable: "any",
   }) as Record<string, unknown>;
   return rest;
@@ -311,7 +394,12 @@ export function openApiDocument(): Record<string, unknown> {
             ? [{ publicKey: [] }, { secretKey: [] }]
             : [{ secretKey: [] }];
     const responses: Record<string, unknown> = {
-      [String(o.ok[0])]: { description: o.ok[1] },
+      [String(o.ok[0])]: {
+        description: o.ok[1],
+        ...(o.response
+          ? { content: { "application/json": { schema: jsonSchema(o.response, "output") } } }
+          : {}),
+      },
       default: {
         description: "The error envelope",
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
@@ -344,7 +432,12 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       schemas: { Error: errorEnvelope },
       securitySchemes: {
-        secretKey: { type: "http", scheme: "bearer", description: "The project's secret key, sk_…" },
+        secretKey: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "The project's secret key, sk_… (or, from the dashboard's pages, the plunk_session cookie that POST /session sets)",
+        },
         publicKey: {
           type: "http",
           scheme: "bearer",

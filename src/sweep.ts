@@ -70,9 +70,12 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
     log.warn("sweep: re-queued emails", { count: unsent.length });
   }
 
-  await env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1")
-    .bind(now - IDEMPOTENCY_TTL_MS)
-    .run();
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1").bind(now - IDEMPOTENCY_TTL_MS),
+    // Expired dashboard sessions and sign-in links (both by an index on expires_at).
+    env.DB.prepare("DELETE FROM sessions WHERE expires_at < ?1").bind(now),
+    env.DB.prepare("DELETE FROM sign_in_links WHERE expires_at < ?1").bind(now),
+  ]);
   return { redispatched: ids.length, kicked, requeuedEmails: unsent.length };
 }
 

@@ -3,8 +3,8 @@ import "./styles.css";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { ApiError } from "./api/client";
 import { App } from "./App";
+import { ApiError } from "./api/client";
 
 const queryClient = new QueryClient({
   defaultOptions: {

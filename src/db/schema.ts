@@ -203,7 +203,40 @@ export const stepExecutions = sqliteTable(
     output: text("output"),
     error: text("error"),
   },
-  (t) => [index("step_executions_execution").on(t.executionId, t.seq)],
+  (t) => [
+    index("step_executions_execution").on(t.executionId, t.seq),
+    // Per-step counts of a window (GET /workflows/:id/stats): a range of this index per step, covering.
+    index("step_executions_step").on(t.stepId, t.startedAt, t.status),
+  ],
+);
+
+/**
+ * Dashboard sessions: the SHA-256 of the cookie's value, and the project's secret-key hash when it was
+ * made. A session counts only while that hash is still the project's, so rotating the keys ends them.
+ */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    projectId: text("project_id").notNull(),
+    keyHash: text("key_hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("sessions_expires").on(t.expiresAt)],
+);
+
+/** One-time sign-in links (made by an admin, e.g. `npm start`): used once, then a session. */
+export const signInLinks = sqliteTable(
+  "sign_in_links",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    projectId: text("project_id").notNull(),
+    keyHash: text("key_hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("sign_in_links_expires").on(t.expiresAt)],
 );
 
 export type Workflow = typeof workflows.$inferSelect;
@@ -270,6 +303,7 @@ export const emails = sqliteTable(
   (t) => [
     index("emails_project_created").on(t.projectId, t.createdAt, t.id),
     index("emails_message").on(t.messageId),
+    index("emails_execution").on(t.workflowExecutionId).where(sql`workflow_execution_id IS NOT NULL`),
   ],
 );
 

@@ -10,7 +10,14 @@ import { STEP_TYPES } from "./workflow/config";
 const time = z.string().describe("ISO-8601 UTC");
 const json = z.record(z.string(), z.unknown());
 
-export const EXECUTION_STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
+export const EXECUTION_STATUSES = [
+  "RUNNING",
+  "WAITING",
+  "COMPLETED",
+  "EXITED",
+  "FAILED",
+  "CANCELLED",
+] as const;
 export const ACTIVE_STATUSES = ["RUNNING", "WAITING"] as const;
 export const DELIVERY_STATUSES = ["PENDING", "DELIVERED", "FAILED"] as const;
 
@@ -80,11 +87,11 @@ export const stepStatsResponse = z.object({
   stepId: z.string(),
   /** Executions RUNNING or WAITING at this step now. */
   active: z.number().int(),
-  /** Visits of this step that ended successfully (the execution went on, or ended there) in the window. */
+  /** Visits of this step that began in the window (an execution reached it), whatever came of them. */
   passed: z.number().int(),
-  /** Executions that ended COMPLETED or EXITED at this step in the window. */
+  /** Of those, visits that finished successfully (the execution went on, or ended there). */
   completed: z.number().int(),
-  /** Visits of this step that failed in the window. */
+  /** Of those, visits that failed (the execution ended FAILED at this step). */
   failed: z.number().int(),
 });
 

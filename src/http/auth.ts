@@ -8,6 +8,7 @@ import { sha256Hex, timingSafeEqualString } from "../domain/crypto";
 import type { AppEnv, AuthedProject } from "./context";
 import { db } from "./db";
 import { ApiError } from "./errors";
+import { assertSameOrigin, type SessionProject, sessionOf } from "./session";
 
 const missing = () => new ApiError(401, "MISSING_AUTH", "Missing Authorization: Bearer <key> header");
 const invalid = () => new ApiError(401, "INVALID_API_KEY", "Invalid API key");
@@ -55,11 +56,28 @@ function authed(c: Context<AppEnv>, project: AuthedProject) {
 }
 
 /**
- * Project routes: a secret key, or with `allowPublic` a public key too. Keys are looked up by their
- * SHA-256 hash, so the stored value is never compared with the key itself.
+ * A request with no `Authorization` header but a dashboard session cookie: the session's project, as a
+ * secret key would name it; a write must come from this origin. Null when there is no cookie to try.
+ */
+async function bySession(c: Context<AppEnv>): Promise<SessionProject | null> {
+  if (c.req.header("authorization") !== undefined) return null;
+  const session = await sessionOf(c);
+  if (!session) return null;
+  assertSameOrigin(c);
+  return session;
+}
+
+/**
+ * Project routes: a secret key (or the dashboard's session cookie), or with `allowPublic` a public key
+ * too. Keys are looked up by their SHA-256 hash, so the stored value is never compared with the key itself.
  */
 export const projectAuth = (opts: { allowPublic?: boolean } = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
+    const session = await bySession(c);
+    if (session) {
+      authed(c, { id: session.id, name: session.name, keyType: "secret" });
+      return next();
+    }
     const { key, keyType } = keyOf(c);
     const project = await lookUp(c.env, keyType, await sha256Hex(key));
     if (keyType === "public" && !opts.allowPublic) {
@@ -86,6 +104,13 @@ const SEEN_MAX = 1_000;
  * takes effect at once, as with `projectAuth`. A key not in memory is looked up as `projectAuth` does.
  */
 export const trackAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const session = await bySession(c);
+  if (session) {
+    // The dashboard's "Track event": the write is held against the key the session was made under.
+    authed(c, { id: session.id, name: session.name, keyType: "secret" });
+    c.set("keyCheck", { column: "secret_key_hash", hash: session.keyHash });
+    return next();
+  }
   const { key, keyType } = keyOf(c);
   const now = Date.now();
   let hit = seen.get(key);

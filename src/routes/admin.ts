@@ -11,8 +11,18 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { randomToken, SIGN_IN_LINK_TTL_MS } from "../http/session";
 
 export const createProject = z.object({ name: z.string().trim().min(1).max(100) });
+
+export const createSignInLink = z.strictObject({
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(SIGN_IN_LINK_TTL_MS.max / 1000)
+    .default(SIGN_IN_LINK_TTL_MS.default / 1000),
+});
 
 async function newKeys() {
   const publicKey = newSecret("pk");
@@ -89,4 +99,23 @@ export const adminRoutes = new Hono<AppEnv>()
     if (updated.length === 0) throw notFound("Project", "PROJECT_NOT_FOUND");
     c.get("log").info("project keys rotated", { projectId: c.req.param("id") });
     return c.json({ publicKey: keys.publicKey, secretKey: keys.secretKey });
+  })
+  .post("/projects/:id/sign-in-links", async (c) => {
+    const { data } = await parseJson(c, createSignInLink);
+    const [project] = await db(c.env)
+      .select({ id: projects.id, keyHash: projects.secretKeyHash })
+      .from(projects)
+      .where(eq(projects.id, c.req.param("id")));
+    if (!project) throw notFound("Project", "PROJECT_NOT_FOUND");
+    const token = randomToken();
+    const now = Date.now();
+    const expiresAt = now + data.ttlSeconds * 1000;
+    await c.env.DB.prepare(
+      `INSERT INTO sign_in_links (token_hash, project_id, key_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)`,
+    )
+      .bind(await sha256Hex(token), project.id, project.keyHash, now, expiresAt)
+      .run();
+    c.get("log").info("sign-in link made", { projectId: project.id });
+    const url = `${new URL(c.req.url).origin}/session/link/${token}`;
+    return c.json({ url, expiresAt: iso(expiresAt) }, 201);
   });

@@ -3,6 +3,7 @@ import { and, eq, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type WebhookDelivery, webhookDeliveries } from "../db/schema";
+import type { DeliveryOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
@@ -19,7 +20,7 @@ export const listDeliveries = listQuery.extend({
   executionId: z.string().max(100).optional(),
 });
 
-const showDelivery = (d: WebhookDelivery, withAttempts: boolean) => {
+const showDelivery = (d: WebhookDelivery, withAttempts: boolean): DeliveryOut => {
   const attempts = JSON.parse(d.attempts) as Attempt[];
   return {
     id: d.id,
@@ -28,7 +29,7 @@ const showDelivery = (d: WebhookDelivery, withAttempts: boolean) => {
     stepId: d.stepId,
     url: d.url,
     method: d.method,
-    status: d.status,
+    status: d.status as DeliveryOut["status"],
     attemptCount: attempts.length,
     replays: d.generation,
     createdAt: iso(d.createdAt),

@@ -3,6 +3,7 @@ import { and, eq, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type EmailRow, emails } from "../db/schema";
+import type { EmailOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import { projectAuth } from "../http/auth";
 import { parseQuery } from "../http/body";
@@ -24,10 +25,12 @@ export const EMAIL_STATUSES = [
 
 export const listEmails = listQuery.extend({
   contactId: z.string().max(100).optional(),
+  /** The emails one workflow execution made. */
+  executionId: z.string().max(100).optional(),
   status: z.enum(EMAIL_STATUSES).optional(),
 });
 
-export const showEmail = (e: EmailRow) => ({
+export const showEmail = (e: EmailRow): EmailOut => ({
   id: e.id,
   contactId: e.contactId,
   to: e.toEmail,
@@ -59,6 +62,7 @@ export const emailRoutes = new Hono<AppEnv>()
       afterCursor(emails.createdAt, emails.id, q.cursor),
     ];
     if (q.contactId) filters.push(eq(emails.contactId, q.contactId));
+    if (q.executionId) filters.push(eq(emails.workflowExecutionId, q.executionId));
     if (q.status) filters.push(eq(emails.status, q.status));
     const rows = await db(c.env)
       .select()

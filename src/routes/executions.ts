@@ -7,6 +7,7 @@ import { contacts, executions, stepExecutions, workflowSteps, workflowTransition
 import { loadWorkflow } from "../db/workflows";
 import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
 import { derivedId, newId } from "../domain/ids";
+import type { ExecutionDetailOut, ExecutionOut } from "../domain/responses";
 import { iso, parseJsonObject } from "../domain/shapes";
 import { emailField } from "../domain/track";
 import type { StepType } from "../domain/workflow/config";
@@ -36,11 +37,11 @@ export const startBody = z
 
 type ExecutionRow = typeof executions.$inferSelect;
 
-const showExecution = (e: ExecutionRow) => ({
+const showExecution = (e: ExecutionRow): ExecutionOut => ({
   id: e.id,
   workflowId: e.workflowId,
   contactId: e.contactId,
-  status: e.status,
+  status: e.status as ExecutionOut["status"],
   currentStepId: e.currentStepId,
   exitReason: e.exitReason,
   context: parseJsonObject(e.context),
@@ -64,7 +65,7 @@ async function loadExecution(
   return row;
 }
 
-async function withStepLog(env: Env, e: ExecutionRow) {
+async function withStepLog(env: Env, e: ExecutionRow): Promise<ExecutionDetailOut> {
   const log = await db(env)
     .select()
     .from(stepExecutions)

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type Template, templates } from "../db/schema";
 import { newId } from "../domain/ids";
+import type { TemplateOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import { checkTemplate } from "../domain/templates";
 import { emailField } from "../domain/track";
@@ -49,7 +50,7 @@ function assertParses(parts: { subject?: string; body?: string }) {
   if (errors.length) throw validationError(errors);
 }
 
-export const showTemplate = (t: Template) => ({
+export const showTemplate = (t: Template): TemplateOut => ({
   id: t.id,
   name: t.name,
   subject: t.subject,

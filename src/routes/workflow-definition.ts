@@ -10,11 +10,7 @@ import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
 import { derivedId, newId } from "../domain/ids";
 import { configByType, MAX_STEPS_PER_WORKFLOW, type StepType } from "../domain/workflow/config";
-import {
-  definitionBody,
-  TRIGGER_KEY,
-  type WorkflowDefinition,
-} from "../domain/workflow/definition";
+import { definitionBody, TRIGGER_KEY, type WorkflowDefinition } from "../domain/workflow/definition";
 import { type GraphTransition, transitionProblem } from "../domain/workflow/graph";
 import type { Env } from "../env";
 import { parseJson } from "../http/body";
@@ -28,7 +24,6 @@ import {
   validationError,
   zodFieldErrors,
 } from "../http/errors";
-
 
 interface PlannedStep {
   id: string;

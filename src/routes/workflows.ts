@@ -5,6 +5,7 @@ import { z } from "zod";
 import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workflows";
 import { newId } from "../domain/ids";
+import type { StepOut, TransitionOut, WorkflowOut, WorkflowStatsOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import { eventName } from "../domain/track";
 import {
@@ -51,27 +52,32 @@ export const createTransition = z.strictObject({
   branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
 });
 
+/** `GET /workflows/:id/stats`: the window of the per-step counts, in days back from now. */
+export const statsQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(30).default(7) });
+
 type WorkflowRow = typeof workflows.$inferSelect;
 type StepRow = typeof workflowSteps.$inferSelect;
 type TransitionRow = typeof workflowTransitions.$inferSelect;
 
-export const showWorkflow = (w: WorkflowRow) => ({
+export const showWorkflow = (w: WorkflowRow, activeExecutions: number): WorkflowOut => ({
   id: w.id,
   name: w.name,
   description: w.description,
   eventName: w.eventName,
   enabled: w.enabled,
   allowReentry: w.allowReentry,
+  activeExecutions,
   createdAt: iso(w.createdAt),
   updatedAt: iso(w.updatedAt),
 });
-export const showStep = (s: StepRow) => ({
+export const showStep = (s: StepRow): StepOut => ({
   id: s.id,
-  type: s.type,
+  key: s.key,
+  type: s.type as StepType,
   name: s.name,
   config: JSON.parse(s.config) as unknown,
 });
-export const showTransition = (t: TransitionRow) => ({
+export const showTransition = (t: TransitionRow): TransitionOut => ({
   id: t.id,
   fromStepId: t.fromStepId,
   toStepId: t.toStepId,
@@ -94,6 +100,26 @@ async function loadGraph(env: Env, workflowId: string) {
   ]);
   return { steps, transitions };
 }
+
+/**
+ * RUNNING or WAITING executions per workflow (by the executions_workflow_status index): what locks a
+ * workflow's steps, shown beside it.
+ */
+async function activeCounts(env: Env, workflowIds: string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  if (workflowIds.length === 0) return counts;
+  const { results } = await env.DB.prepare(
+    `SELECT workflow_id AS id, count(*) AS n FROM executions
+      WHERE workflow_id IN (SELECT value FROM json_each(?1)) AND status IN ('RUNNING', 'WAITING')
+      GROUP BY workflow_id`,
+  )
+    .bind(JSON.stringify(workflowIds))
+    .all<{ id: string; n: number }>();
+  for (const r of results) counts.set(r.id, r.n);
+  return counts;
+}
+
+const activeCount = async (env: Env, id: string) => (await activeCounts(env, [id])).get(id) ?? 0;
 
 async function checkReferences(env: Env, projectId: string, type: StepType, config: unknown): Promise<void> {
   const problem = await stepReferenceProblem(env, projectId, type, config);
@@ -133,7 +159,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     };
     const d = db(c.env);
     await d.batch([d.insert(workflows).values(row), d.insert(workflowSteps).values(trigger)]);
-    return c.json({ ...showWorkflow(row), steps: [showStep(trigger)], transitions: [] }, 201);
+    return c.json({ ...showWorkflow(row, 0), steps: [showStep(trigger)], transitions: [] }, 201);
   })
   .get("/", async (c) => {
     const q = parseQuery(c, listQuery);
@@ -148,16 +174,76 @@ export const workflowRoutes = new Hono<AppEnv>()
       )
       .orderBy(...newestFirst(workflows.createdAt, workflows.id))
       .limit(q.limit + 1);
-    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showWorkflow));
+    const active = await activeCounts(
+      c.env,
+      rows.slice(0, q.limit).map((r) => r.id),
+    );
+    return c.json(
+      toPage(
+        rows,
+        q.limit,
+        (r) => r.createdAt,
+        (r) => showWorkflow(r, active.get(r.id) ?? 0),
+      ),
+    );
   })
   .get("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
-    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    const [{ steps, transitions }, active] = await Promise.all([
+      loadGraph(c.env, wf.id),
+      activeCount(c.env, wf.id),
+    ]);
     return c.json({
-      ...showWorkflow(wf),
+      ...showWorkflow(wf, active),
       steps: steps.map(showStep),
       transitions: transitions.map(showTransition),
     });
+  })
+  .get("/:id/stats", async (c) => {
+    const q = parseQuery(c, statsQuery);
+    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
+    const until = Date.now();
+    const since = until - q.days * 86_400_000;
+    const [stepRows, atNow, visits] = await c.env.DB.batch<Record<string, unknown>>([
+      c.env.DB.prepare("SELECT id FROM workflow_steps WHERE workflow_id = ?1 ORDER BY created_at").bind(
+        wf.id,
+      ),
+      // By executions_workflow_status: only the active executions are read.
+      c.env.DB.prepare(
+        `SELECT current_step_id AS stepId, count(*) AS n FROM executions
+          WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,
+      ).bind(wf.id),
+      // By step_executions_step (step_id, started_at, status), which covers it: a range per step.
+      c.env.DB.prepare(
+        `SELECT step_id AS stepId, status, count(*) AS n FROM step_executions
+          WHERE step_id IN (SELECT id FROM workflow_steps WHERE workflow_id = ?1) AND started_at >= ?2
+          GROUP BY step_id, status`,
+      ).bind(wf.id, since),
+    ]);
+    const stats = new Map(
+      (stepRows?.results ?? []).map((r) => [
+        r.id as string,
+        { stepId: r.id as string, active: 0, passed: 0, completed: 0, failed: 0 },
+      ]),
+    );
+    for (const r of atNow?.results ?? []) {
+      const s = stats.get(r.stepId as string);
+      if (s) s.active = r.n as number;
+    }
+    for (const r of visits?.results ?? []) {
+      const s = stats.get(r.stepId as string);
+      if (!s) continue;
+      s.passed += r.n as number;
+      if (r.status === "COMPLETED") s.completed += r.n as number;
+      if (r.status === "FAILED") s.failed += r.n as number;
+    }
+    const body: WorkflowStatsOut = {
+      workflowId: wf.id,
+      since: new Date(since).toISOString(),
+      until: new Date(until).toISOString(),
+      steps: [...stats.values()],
+    };
+    return c.json(body);
   })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchWorkflow);
@@ -173,7 +259,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       })
       .where(eq(workflows.id, wf.id))
       .returning();
-    return c.json(showWorkflow(row as WorkflowRow));
+    return c.json(showWorkflow(row as WorkflowRow, await activeCount(c.env, wf.id)));
   })
   .delete("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));

@@ -30,7 +30,10 @@ export interface Stack {
   output: () => string;
 }
 
-export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(
+  vars: Record<string, string> = {},
+  opts: { port?: number } = {},
+): Promise<Stack> {
   const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
   const migrate = spawnSync(
     wrangler,
@@ -43,7 +46,7 @@ export async function startStack(vars: Record<string, string> = {}): Promise<Sta
   );
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
 
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const inspector = await freePort();
   const allVars = {
     ENVIRONMENT: "development",

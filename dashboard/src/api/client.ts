@@ -36,7 +36,8 @@ type Query = Record<string, string | number | boolean | undefined | null>;
 
 export function withQuery(path: string, query: Query = {}): string {
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+  for (const [k, v] of Object.entries(query))
+    if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
   const qs = params.toString();
   return qs ? `${path}?${qs}` : path;
 }
@@ -53,11 +54,19 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     res = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers: body === undefined ? { accept: "application/json" } : { "content-type": "application/json", accept: "application/json" },
+      headers:
+        body === undefined
+          ? { accept: "application/json" }
+          : { "content-type": "application/json", accept: "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new ApiError(0, "NETWORK_ERROR", `The server could not be reached (${(err as Error).message})`, null);
+    throw new ApiError(
+      0,
+      "NETWORK_ERROR",
+      `The server could not be reached (${(err as Error).message})`,
+      null,
+    );
   }
   const requestId = res.headers.get("x-request-id");
   if (res.status === 204) return undefined as T;
@@ -66,7 +75,12 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
-    throw new ApiError(res.status, "BAD_RESPONSE", `The server answered HTTP ${res.status} with something not JSON`, requestId);
+    throw new ApiError(
+      res.status,
+      "BAD_RESPONSE",
+      `The server answered HTTP ${res.status} with something not JSON`,
+      requestId,
+    );
   }
   if (!res.ok) {
     const e = (json as ErrorOut | null)?.error;

@@ -5,6 +5,7 @@
 import { queryOptions } from "@tanstack/react-query";
 import { get } from "./client";
 import type {
+  Contact,
   Delivery,
   Email,
   Execution,
@@ -31,7 +32,11 @@ export const keys = {
   deliveries: (q: Record<string, string | undefined> = {}) => ["deliveries", q] as const,
   delivery: (id: string) => ["deliveries", "one", id] as const,
   emails: (q: Record<string, string | undefined> = {}) => ["emails", q] as const,
+  contact: (id: string) => ["contacts", id] as const,
 };
+
+/** RUNNING or WAITING: the execution may still move, so its views poll. */
+export const isActive = (status: string) => status === "RUNNING" || status === "WAITING";
 
 export const sessionQuery = queryOptions({
   queryKey: keys.session,
@@ -39,10 +44,12 @@ export const sessionQuery = queryOptions({
   staleTime: 60_000,
 });
 
-export const workflowsQuery = (cursor?: string) =>
+export const workflowsQuery = (cursor?: string, limit = 50) =>
   queryOptions({
-    queryKey: [...keys.workflows, "list", cursor ?? ""],
-    queryFn: () => get<Page<Workflow>>("/workflows", { limit: 50, cursor }),
+    queryKey: [...keys.workflows, "list", { cursor: cursor ?? "", limit }],
+    queryFn: () => get<Page<Workflow>>("/workflows", { limit, cursor }),
+    // The active counts change as executions run and end.
+    refetchInterval: (q) => (q.state.data?.data.some((w) => w.activeExecutions > 0) ? POLL_MS : false),
   });
 
 export const workflowQuery = (id: string) =>
@@ -64,16 +71,14 @@ export const executionsQuery = (id: string, q: { status?: string; cursor?: strin
   queryOptions({
     queryKey: keys.executions(id, q),
     queryFn: () => get<Page<Execution>>(`/workflows/${id}/executions`, { limit: 20, ...q }),
-    refetchInterval: (query) =>
-      query.state.data?.data.some((e) => e.status === "RUNNING" || e.status === "WAITING") ? POLL_MS : false,
+    refetchInterval: (query) => (query.state.data?.data.some((e) => isActive(e.status)) ? POLL_MS : false),
   });
 
 export const executionQuery = (wid: string, eid: string) =>
   queryOptions({
     queryKey: keys.execution(wid, eid),
     queryFn: () => get<ExecutionDetail>(`/workflows/${wid}/executions/${eid}`),
-    refetchInterval: (q) =>
-      q.state.data && (q.state.data.status === "RUNNING" || q.state.data.status === "WAITING") ? POLL_MS : false,
+    refetchInterval: (q) => (q.state.data && isActive(q.state.data.status) ? POLL_MS : false),
   });
 
 export const templatesQuery = queryOptions({
@@ -85,7 +90,8 @@ export const deliveriesQuery = (q: Record<string, string | undefined> = {}) =>
   queryOptions({
     queryKey: keys.deliveries(q),
     queryFn: () => get<Page<Delivery>>("/webhook-deliveries", { limit: 20, ...q }),
-    refetchInterval: (query) => (query.state.data?.data.some((d) => d.status === "PENDING") ? POLL_MS : false),
+    refetchInterval: (query) =>
+      query.state.data?.data.some((d) => d.status === "PENDING") ? POLL_MS : false,
   });
 
 export const deliveryQuery = (id: string) =>
@@ -99,4 +105,11 @@ export const emailsQuery = (q: Record<string, string | undefined> = {}) =>
   queryOptions({
     queryKey: keys.emails(q),
     queryFn: () => get<Page<Email>>("/emails", { limit: 50, ...q }),
+  });
+
+export const contactQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.contact(id),
+    queryFn: () => get<Contact>(`/contacts/${id}`),
+    staleTime: 60_000,
   });

@@ -3,8 +3,8 @@
  * and the step configs of src/domain/workflow/config.ts): never a copy typed by hand.
  */
 import type { z } from "zod";
-import type { WorkflowDefinitionInput } from "../../../src/domain/workflow/definition";
 import type { StepConfig, StepType } from "../../../src/domain/workflow/config";
+import type { WorkflowDefinitionInput } from "../../../src/domain/workflow/definition";
 
 export type {
   ContactOut as Contact,

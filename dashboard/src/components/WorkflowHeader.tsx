@@ -14,7 +14,8 @@ export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
       <h1>{workflow.name}</h1>
       <p className="muted">
         Trigger <code title="The trigger event is permanent">{workflow.eventName}</code> ·{" "}
-        {workflow.enabled ? "Enabled" : "Disabled"} · re-entry {workflow.allowReentry ? "allowed" : "not allowed"}
+        {workflow.enabled ? "Enabled" : "Disabled"} · re-entry{" "}
+        {workflow.allowReentry ? "allowed" : "not allowed"}
       </p>
       <nav aria-label="Workflow">
         <ul className="tabs">

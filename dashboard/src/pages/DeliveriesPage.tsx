@@ -1,4 +1,219 @@
-// PLACEHOLDER: being written; replace the whole file.
+/**
+ * The project's webhook deliveries, newest first, filtered by status, workflow and execution (the filters
+ * live in the address, so a filtered list can be linked to); pending ones refresh by themselves.
+ */
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { type FormEvent, useEffect, useMemo, useState } from "react";
+import { Link, useSearchParams } from "wouter";
+import { deliveriesQuery, workflowsQuery } from "../api/queries";
+import type { Delivery } from "../api/types";
+import { EmptyState } from "../components/EmptyState";
+import { ErrorBox } from "../components/ErrorBox";
+import { Pager, useCursorPages } from "../components/Pager";
+import { StatusBadge } from "../components/StatusBadge";
+import { Time } from "../components/Time";
+
+/** Every delivery status with what it means (the keys are checked against the API's own list). */
+const DELIVERY_STATUS_HELP: Record<Delivery["status"], string> = {
+  PENDING: "Pending: being sent or retried",
+  DELIVERED: "Delivered: the endpoint answered 2xx",
+  FAILED: "Failed: every attempt failed",
+};
+const STATUSES = Object.keys(DELIVERY_STATUS_HELP) as Delivery["status"][];
+
 export function DeliveriesPage() {
-  return <p>DeliveriesPage</p>;
+  const [params, setParams] = useSearchParams();
+  const status = params.get("status") ?? "";
+  const workflowId = params.get("workflowId") ?? "";
+  const executionId = params.get("executionId") ?? "";
+  const filters = useMemo(
+    () => ({
+      status: status || undefined,
+      workflowId: workflowId || undefined,
+      executionId: executionId || undefined,
+    }),
+    [status, workflowId, executionId],
+  );
+  const pages = useCursorPages(JSON.stringify(filters));
+  const list = useQuery({
+    ...deliveriesQuery({ ...filters, cursor: pages.cursor }),
+    placeholderData: keepPreviousData,
+  });
+  const workflows = useQuery(workflowsQuery(undefined, 100));
+  const workflowName = useMemo(
+    () => new Map((workflows.data?.data ?? []).map((w) => [w.id, w.name])),
+    [workflows.data],
+  );
+
+  const [executionText, setExecutionText] = useState(executionId);
+  useEffect(() => setExecutionText(executionId), [executionId]);
+
+  const setFilter = (name: string, value: string) =>
+    setParams((p) => {
+      const next = new URLSearchParams(p);
+      if (value) next.set(name, value);
+      else next.delete(name);
+      return next;
+    });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setFilter("executionId", executionText.trim());
+  };
+  const filtered = Boolean(status || workflowId || executionId);
+  const rows = list.data?.data ?? [];
+  const pending = rows.filter((d) => d.status === "PENDING").length;
+
+  return (
+    <>
+      <h1>Webhook deliveries</h1>
+      <p className="muted">
+        Every call a Webhook step made, with each attempt. Failed calls are retried with backoff; you can
+        replay any delivery.
+      </p>
+      <form className="filters" onSubmit={submit} aria-label="Filter the deliveries">
+        <label>
+          Status
+          <select name="status" value={status} onChange={(e) => setFilter("status", e.target.value)}>
+            <option value="">All statuses</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s} title={DELIVERY_STATUS_HELP[s]}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Workflow
+          <select
+            name="workflowId"
+            value={workflowId}
+            onChange={(e) => setFilter("workflowId", e.target.value)}
+          >
+            <option value="">All workflows</option>
+            {workflowId && !workflowName.has(workflowId) && <option value={workflowId}>{workflowId}</option>}
+            {(workflows.data?.data ?? []).map((w) => (
+              <option key={w.id} value={w.id}>
+                {w.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Execution id
+          <input
+            name="executionId"
+            value={executionText}
+            onChange={(e) => setExecutionText(e.target.value)}
+            onBlur={() =>
+              executionText.trim() !== executionId && setFilter("executionId", executionText.trim())
+            }
+            placeholder="exec_…"
+            autoComplete="off"
+            spellCheck={false}
+          />
+        </label>
+        <div className="filter-actions">
+          <button type="submit" className="outline">
+            Filter
+          </button>
+          {filtered && (
+            <button
+              type="button"
+              className="secondary outline"
+              onClick={() => setParams(new URLSearchParams())}
+            >
+              Clear filters
+            </button>
+          )}
+        </div>
+      </form>
+      {workflows.isError && <ErrorBox error={workflows.error} title="Could not load the workflows" />}
+
+      {list.isError && <ErrorBox error={list.error} title="Could not load the webhook deliveries" />}
+      {list.isPending && <p aria-busy="true">Loading the deliveries…</p>}
+      <p className="muted" aria-live="polite">
+        {list.isSuccess &&
+          `${rows.length} deliver${rows.length === 1 ? "y" : "ies"} shown, ${pending} pending${pending > 0 ? ": refreshing every 2 seconds" : ""}`}
+      </p>
+      {list.isSuccess && rows.length === 0 && (
+        <EmptyState title={filtered ? "No deliveries match these filters" : "No webhook deliveries yet"}>
+          {filtered ? (
+            <p>
+              Change or <strong>clear the filters</strong> to see the others.
+            </p>
+          ) : (
+            <p>
+              A delivery is made each time an execution runs a <strong>Webhook</strong> step. Add one to a
+              workflow in its editor, enable the workflow, and track its trigger event with{" "}
+              <code>POST /v1/track</code>.
+            </p>
+          )}
+        </EmptyState>
+      )}
+      {rows.length > 0 && (
+        <div className="table-wrap">
+          <table className="striped">
+            <thead>
+              <tr>
+                <th scope="col">Delivery</th>
+                <th scope="col">Status</th>
+                <th scope="col">Request</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Workflow</th>
+                <th scope="col">Execution</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((d) => (
+                <tr key={d.id} data-delivery-id={d.id}>
+                  <td>
+                    <Link href={`/deliveries/${d.id}`}>
+                      <code>{d.id}</code>
+                    </Link>
+                  </td>
+                  <td>
+                    <StatusBadge status={d.status} />
+                  </td>
+                  <td className="cell-url">
+                    <code>{d.method}</code> {d.url}
+                  </td>
+                  <td>
+                    {d.attemptCount}
+                    {d.replays > 0 && (
+                      <small className="muted">
+                        {" "}
+                        ({d.replays} replay{d.replays === 1 ? "" : "s"})
+                      </small>
+                    )}
+                  </td>
+                  <td>
+                    <Link href={`/workflows/${d.workflowId}/executions`}>
+                      {workflowName.get(d.workflowId) ?? <code>{d.workflowId}</code>}
+                    </Link>
+                  </td>
+                  <td>
+                    <Link href={`/workflows/${d.workflowId}/executions/${d.executionId}`}>
+                      <code>{d.executionId}</code>
+                    </Link>
+                  </td>
+                  <td>
+                    <Time iso={d.createdAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager
+        label="Delivery pages"
+        page={pages.page}
+        nextCursor={list.data?.cursor}
+        hasMore={list.data?.hasMore}
+        onOlder={pages.older}
+        onNewer={pages.newer}
+      />
+    </>
+  );
 }

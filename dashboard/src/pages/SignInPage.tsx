@@ -37,7 +37,10 @@ export function SignInPage() {
         {search.get("error") === "link" && (
           <div className="error-box" role="alert">
             <strong>That sign-in link is not valid</strong>
-            <p>It was used already, it expired, or the project's keys were rotated. Sign in with the secret key.</p>
+            <p>
+              It was used already, it expired, or the project's keys were rotated. Sign in with the secret
+              key.
+            </p>
           </div>
         )}
         <form onSubmit={submit}>

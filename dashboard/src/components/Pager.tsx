@@ -1,0 +1,44 @@
+/**
+ * Cursor paging for the API's lists (newest first): "Newer" goes back one page, "Older" follows the
+ * answer's cursor. The pages seen are a stack of cursors, emptied whenever the filters (`resetKey`) change.
+ */
+import { useState } from "react";
+
+export function useCursorPages(resetKey: string) {
+  const [state, setState] = useState<{ key: string; stack: string[] }>({ key: resetKey, stack: [] });
+  const stack = state.key === resetKey ? state.stack : [];
+  return {
+    cursor: stack.at(-1),
+    page: stack.length + 1,
+    older: (next: string) => setState({ key: resetKey, stack: [...stack, next] }),
+    newer: () => setState({ key: resetKey, stack: stack.slice(0, -1) }),
+  };
+}
+
+export function Pager(props: {
+  label: string;
+  page: number;
+  nextCursor: string | null | undefined;
+  hasMore: boolean | undefined;
+  onOlder: (cursor: string) => void;
+  onNewer: () => void;
+}) {
+  const { page, nextCursor, hasMore } = props;
+  if (page === 1 && !hasMore) return null;
+  return (
+    <nav className="pager" aria-label={props.label}>
+      <button type="button" className="secondary outline" disabled={page === 1} onClick={props.onNewer}>
+        ← Newer
+      </button>
+      <span className="muted">Page {page}</span>
+      <button
+        type="button"
+        className="secondary outline"
+        disabled={!hasMore || !nextCursor}
+        onClick={() => nextCursor && props.onOlder(nextCursor)}
+      >
+        Older →
+      </button>
+    </nav>
+  );
+}

@@ -1,0 +1,206 @@
+/**
+ * The editable canvas: the definition laid out by dagre (again on each change of its shape), nodes that
+ * can be dragged, selected (click, or Enter on a focused node) and deleted (Delete key), and branch
+ * handles that connect by dragging while free. Read-only while the workflow is locked.
+ */
+import "@xyflow/react/dist/style.css";
+import "./editor.css";
+import {
+  Background,
+  type Connection,
+  Controls,
+  type Edge,
+  type EdgeChange,
+  MiniMap,
+  type NodeChange,
+  ReactFlow,
+} from "@xyflow/react";
+import { type KeyboardEvent, useCallback, useMemo, useState } from "react";
+import { type EditorActions, EditorActionsContext } from "./actions";
+import { edgeTypes } from "./edges";
+import { buildGraph, type FlowEdge, type FlowNode, layoutDef, shapeOf, type StepStats } from "./graph";
+import { type EditorDef, stepByKey } from "./model";
+import { nodeTypes } from "./nodes";
+import { miniMapClass } from "./ReadOnlyGraph";
+
+const DELETE_KEYS = ["Delete", "Backspace"];
+const FIT = { padding: 0.15, maxZoom: 1 };
+
+export function EditorCanvas(props: {
+  def: EditorDef;
+  editable: boolean;
+  locked: boolean;
+  templateName: (id: string) => string | undefined;
+  stats: Map<string, StepStats> | undefined;
+  stepProblems: Map<string, string[]>;
+  edgeProblems: Map<string, string[]>;
+  selectedKey: string | null;
+  onSelect: (key: string | null, viaKeyboard?: boolean) => void;
+  onConnect: (from: string, branch: string | null, to: string) => void;
+  onDelete: (stepKeys: string[], edgeKeys: string[]) => void;
+  actions: EditorActions;
+}) {
+  const { def, editable } = props;
+  const shape = shapeOf(def, editable);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: laid out again only when the shape changes.
+  const positions = useMemo(() => layoutDef(def, editable), [shape]);
+  // Positions dragged by hand, until the next change of shape lays the graph out again.
+  const [dragged, setDragged] = useState<{ shape: string; at: Map<string, { x: number; y: number }> }>({
+    shape: "",
+    at: new Map(),
+  });
+  const effective = useMemo(() => {
+    if (dragged.shape !== shape || dragged.at.size === 0) return positions;
+    const m = new Map(positions);
+    for (const [k, v] of dragged.at) m.set(k, v);
+    return m;
+  }, [positions, dragged, shape]);
+
+  const [selectedEdge, setSelectedEdge] = useState<string | null>(null);
+  const { nodes, edges: builtEdges } = useMemo(
+    () =>
+      buildGraph(def, effective, {
+        editable,
+        placeholders: editable,
+        templateName: props.templateName,
+        stats: props.stats,
+        stepProblems: props.stepProblems,
+        edgeProblems: props.edgeProblems,
+        selectedKey: props.selectedKey,
+      }),
+    [
+      def,
+      effective,
+      editable,
+      props.templateName,
+      props.stats,
+      props.stepProblems,
+      props.edgeProblems,
+      props.selectedKey,
+    ],
+  );
+
+  const edges = useMemo(
+    () => (selectedEdge ? builtEdges.map((e) => (e.id === selectedEdge ? { ...e, selected: true } : e)) : builtEdges),
+    [builtEdges, selectedEdge],
+  );
+  const onEdgesChange = useCallback((changes: EdgeChange<FlowEdge>[]) => {
+    for (const c of changes) {
+      if (c.type !== "select") continue;
+      if (c.selected) setSelectedEdge(c.id);
+      else setSelectedEdge((cur) => (cur === c.id ? null : cur));
+    }
+  }, []);
+
+  const { onSelect, onConnect, onDelete } = props;
+  const onNodesChange = useCallback(
+    (changes: NodeChange<FlowNode>[]) => {
+      let moved: [string, { x: number; y: number }][] = [];
+      let selected: string | null | undefined;
+      for (const c of changes) {
+        if (c.type === "position" && c.position) moved.push([c.id, c.position]);
+        if (c.type === "select") {
+          if (c.selected) selected = c.id;
+          else if (selected === undefined) selected = null;
+        }
+      }
+      if (moved.length) {
+        const list = moved;
+        setDragged((d) => {
+          const at = new Map(d.shape === shape ? d.at : []);
+          for (const [k, v] of list) at.set(k, v);
+          return { shape, at };
+        });
+        moved = [];
+      }
+      if (selected !== undefined) onSelect(selected);
+    },
+    [shape, onSelect],
+  );
+
+  const isValidConnection = useCallback(
+    (c: Connection | Edge) => {
+      if (!editable || !c.source || !c.target || c.source === c.target) return false;
+      const target = stepByKey(def, c.target);
+      if (!target || target.type === "TRIGGER") return false;
+      const branch = c.sourceHandle && c.sourceHandle !== "out" ? c.sourceHandle : null;
+      return !def.transitions.some((t) => t.from === c.source && (t.branch ?? null) === branch);
+    },
+    [def, editable],
+  );
+
+  const handleConnect = useCallback(
+    (c: Connection) => {
+      if (!c.source || !c.target) return;
+      onConnect(c.source, c.sourceHandle && c.sourceHandle !== "out" ? c.sourceHandle : null, c.target);
+    },
+    [onConnect],
+  );
+
+  const handleDelete = useCallback(
+    ({ nodes: ns, edges: es }: { nodes: FlowNode[]; edges: FlowEdge[] }) => {
+      const stepKeys = ns.filter((n) => n.type === "step").map((n) => n.id);
+      const edgeKeys = es.filter((e) => e.type === "branch").map((e) => e.id);
+      if (stepKeys.length || edgeKeys.length) onDelete(stepKeys, edgeKeys);
+    },
+    [onDelete],
+  );
+
+  // Enter on a focused step opens its panel (and moves the focus there).
+  const onKeyDown = useCallback(
+    (e: KeyboardEvent<HTMLDivElement>) => {
+      if (e.key !== "Enter") return;
+      const el = e.target as HTMLElement;
+      if (!el.classList.contains("react-flow__node-step")) return;
+      const id = el.getAttribute("data-id");
+      if (id) {
+        e.preventDefault();
+        e.stopPropagation();
+        onSelect(id, true);
+      }
+    },
+    [onSelect],
+  );
+
+  return (
+    <EditorActionsContext.Provider value={editable ? props.actions : null}>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: Enter on a focused node (a child) opens its panel. */}
+      <div
+        className={`workflow-canvas${props.locked ? " is-locked" : ""}`}
+        role="region"
+        aria-label={props.locked ? "Workflow canvas (locked)" : "Workflow canvas"}
+        onKeyDownCapture={onKeyDown}
+      >
+        <ReactFlow<FlowNode, FlowEdge>
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={nodeTypes}
+          edgeTypes={edgeTypes}
+          onNodesChange={onNodesChange}
+          onEdgesChange={onEdgesChange}
+          onConnect={handleConnect}
+          isValidConnection={isValidConnection}
+          onDelete={handleDelete}
+          onPaneClick={() => onSelect(null)}
+          nodesDraggable={editable}
+          nodesConnectable={editable}
+          nodesFocusable
+          edgesFocusable={editable}
+          elementsSelectable
+          deleteKeyCode={editable ? DELETE_KEYS : null}
+          multiSelectionKeyCode={null}
+          selectionKeyCode={null}
+          fitView
+          fitViewOptions={FIT}
+          minZoom={0.1}
+          maxZoom={1.5}
+          proOptions={{ hideAttribution: true }}
+        >
+          <Background gap={20} />
+          <Controls showInteractive={false} />
+          <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
+        </ReactFlow>
+      </div>
+    </EditorActionsContext.Provider>
+  );
+}

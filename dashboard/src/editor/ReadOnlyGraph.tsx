@@ -1,0 +1,78 @@
+/**
+ * A workflow drawn read-only with the editor's nodes and layout: for the execution page, with the steps
+ * an execution visited marked and its current step highlighted.
+ */
+import "@xyflow/react/dist/style.css";
+import "./editor.css";
+import { Background, Controls, MiniMap, ReactFlow } from "@xyflow/react";
+import { useMemo } from "react";
+import type { Step, Transition } from "../api/types";
+import { edgeTypes } from "./edges";
+import { buildGraph, type FlowNode, layoutDef, type StepNode, shapeOf } from "./graph";
+import { fromApi } from "./model";
+import { nodeTypes } from "./nodes";
+
+const noTemplate = () => undefined;
+
+export function ReadOnlyGraph(props: {
+  steps: Step[];
+  transitions: Transition[];
+  visited?: string[];
+  currentStepId?: string | null;
+  height?: number;
+  /** Names of templates by id, for the Send email summaries (optional). */
+  templateName?: (id: string) => string | undefined;
+}) {
+  const def = useMemo(() => fromApi(props.steps, props.transitions), [props.steps, props.transitions]);
+  const shape = shapeOf(def, false);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: laid out again only when the shape changes.
+  const positions = useMemo(() => layoutDef(def, false), [shape]);
+  const visitedKey = (props.visited ?? []).join(",");
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the visited list is compared by content.
+  const visited = useMemo(() => new Set(props.visited ?? []), [visitedKey]);
+  const { nodes, edges } = useMemo(
+    () =>
+      buildGraph(def, positions, {
+        editable: false,
+        placeholders: false,
+        templateName: props.templateName ?? noTemplate,
+        visited,
+        currentStepId: props.currentStepId ?? null,
+      }),
+    [def, positions, visited, props.currentStepId, props.templateName],
+  );
+  return (
+    <div
+      className="workflow-canvas read-only"
+      style={{ height: props.height ?? 420 }}
+      role="region"
+      aria-label="Workflow graph"
+    >
+      <ReactFlow<FlowNode>
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
+        nodesDraggable={false}
+        nodesConnectable={false}
+        elementsSelectable={false}
+        edgesFocusable={false}
+        deleteKeyCode={null}
+        fitView
+        fitViewOptions={{ padding: 0.15, maxZoom: 1 }}
+        minZoom={0.1}
+        proOptions={{ hideAttribution: true }}
+      >
+        <Background gap={20} />
+        <Controls showInteractive={false} />
+        <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
+      </ReactFlow>
+    </div>
+  );
+}
+
+export function miniMapClass(n: FlowNode): string {
+  if (n.type !== "step") return "mini-placeholder";
+  const d = (n as StepNode).data;
+  return `mini-step${d.current ? " mini-current" : d.visited ? " mini-visited" : ""}${d.problems.length ? " mini-problem" : ""}`;
+}

@@ -1,0 +1,441 @@
+/**
+ * One form per step type, over the shapes of src/domain/workflow/config.ts. They check nothing but JSON
+ * syntax: the server judges the rest when the definition is saved, and its messages come back at the
+ * fields they name.
+ */
+import { type ReactNode, useState } from "react";
+import { DELAY_UNITS, HTTP_METHODS, OPERATORS, type StepType } from "../../../../src/domain/workflow/config";
+import { fieldMessages } from "../problems";
+import { formatSeconds } from "../summary";
+import { Field, type FormProps, KeyValueRows, parseLoose, showLoose } from "./common";
+
+const str = (v: unknown) => (typeof v === "string" ? v : "");
+const without = (c: Record<string, unknown>, k: string) => {
+  const { [k]: _gone, ...rest } = c;
+  return rest;
+};
+
+function SendEmailForm({ config, onChange, problems, templates, templatesLoading }: FormProps) {
+  const id = str(config.templateId);
+  const known = templates?.some((t) => t.id === id);
+  return (
+    <Field
+      label="Template"
+      errors={fieldMessages(problems, "templateId")}
+      hint={
+        templates && templates.length === 0 ? "This project has no templates yet: make one first." : undefined
+      }
+    >
+      {(a) => (
+        <select
+          id={a.id}
+          aria-invalid={a.invalid}
+          aria-describedby={a.describedBy}
+          aria-busy={templatesLoading}
+          value={id}
+          onChange={(e) => onChange({ ...config, templateId: e.target.value })}
+        >
+          <option value="">Choose a template…</option>
+          {id && !known && !templatesLoading && <option value={id}>{id} (not found)</option>}
+          {templates?.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name} ({t.type.toLowerCase()})
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+function DelayForm({ config, onChange, problems }: FormProps) {
+  const amount = typeof config.amount === "number" ? String(config.amount) : str(config.amount);
+  return (
+    <div className="grid">
+      <Field label="Amount" errors={fieldMessages(problems, "amount")}>
+        {(a) => (
+          <input
+            id={a.id}
+            type="number"
+            min={1}
+            step={1}
+            inputMode="numeric"
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={amount}
+            onChange={(e) =>
+              onChange(
+                { ...config, amount: e.target.value === "" ? e.target.value : Number(e.target.value) },
+                "amount",
+              )
+            }
+          />
+        )}
+      </Field>
+      <Field label="Unit" errors={fieldMessages(problems, "unit")}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={str(config.unit)}
+            onChange={(e) => onChange({ ...config, unit: e.target.value })}
+          >
+            {Object.keys(DELAY_UNITS).map((u) => (
+              <option key={u} value={u}>
+                {u}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+    </div>
+  );
+}
+
+function WaitForEventForm({ config, onChange, problems }: FormProps) {
+  const timeout = typeof config.timeout === "number" ? config.timeout : undefined;
+  return (
+    <>
+      <Field label="Event name" errors={fieldMessages(problems, "eventName")}>
+        {(a) => (
+          <input
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            placeholder="email.clicked"
+            value={str(config.eventName)}
+            onChange={(e) => onChange({ ...config, eventName: e.target.value }, "eventName")}
+          />
+        )}
+      </Field>
+      <Field
+        label="Timeout in seconds (optional)"
+        errors={fieldMessages(problems, "timeout")}
+        hint={timeout ? `${formatSeconds(timeout)}, then the timeout branch` : "Without one it waits until the event."}
+      >
+        {(a) => (
+          <input
+            id={a.id}
+            type="number"
+            min={1}
+            step={1}
+            inputMode="numeric"
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={timeout ?? (typeof config.timeout === "string" ? config.timeout : "")}
+            onChange={(e) =>
+              onChange(
+                e.target.value === "" ? without(config, "timeout") : { ...config, timeout: Number(e.target.value) },
+                "timeout",
+              )
+            }
+          />
+        )}
+      </Field>
+    </>
+  );
+}
+
+type ValueType = "string" | "number" | "boolean";
+const NO_VALUE = new Set(["exists", "notExists"]);
+
+function ConditionForm({ config, onChange, problems, suggestions }: FormProps) {
+  const op = str(config.operator) || "equals";
+  const [valueType, setValueType] = useState<ValueType>(() =>
+    typeof config.value === "number" ? "number" : typeof config.value === "boolean" ? "boolean" : "string",
+  );
+  const listId = "condition-field-suggestions";
+  const setType = (t: ValueType) => {
+    setValueType(t);
+    const v = config.value;
+    const next = t === "number" ? (Number.isFinite(Number(v)) && v !== "" ? Number(v) : 0) : t === "boolean" ? v === true || v === "true" : v === undefined ? "" : String(v);
+    onChange({ ...config, value: next });
+  };
+  return (
+    <>
+      <Field
+        label="Field"
+        errors={fieldMessages(problems, "field")}
+        hint="contact.email, contact.subscribed, contact.data.<key> or event.<key>"
+      >
+        {(a) => (
+          <input
+            id={a.id}
+            list={listId}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            placeholder="contact.data.plan"
+            value={str(config.field)}
+            onChange={(e) => onChange({ ...config, field: e.target.value }, "field")}
+          />
+        )}
+      </Field>
+      <datalist id={listId}>
+        {suggestions.map((s) => (
+          <option key={s} value={s} />
+        ))}
+      </datalist>
+      <Field label="Operator" errors={fieldMessages(problems, "operator")}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={op}
+            onChange={(e) => {
+              const next = e.target.value;
+              if (NO_VALUE.has(next)) onChange({ ...without(config, "value"), operator: next });
+              else onChange({ ...config, operator: next, value: config.value ?? "" });
+            }}
+          >
+            {OPERATORS.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      {!NO_VALUE.has(op) && (
+        <div className="grid">
+          <Field label="Value type">
+            {(a) => (
+              <select id={a.id} value={valueType} onChange={(e) => setType(e.target.value as ValueType)}>
+                <option value="string">text</option>
+                <option value="number">number</option>
+                <option value="boolean">true / false</option>
+              </select>
+            )}
+          </Field>
+          <Field label="Value" errors={fieldMessages(problems, "value")}>
+            {(a) =>
+              valueType === "boolean" ? (
+                <select
+                  id={a.id}
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={String(config.value === true)}
+                  onChange={(e) => onChange({ ...config, value: e.target.value === "true" })}
+                >
+                  <option value="true">true</option>
+                  <option value="false">false</option>
+                </select>
+              ) : valueType === "number" ? (
+                <input
+                  id={a.id}
+                  type="number"
+                  step="any"
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={typeof config.value === "number" ? config.value : ""}
+                  onChange={(e) =>
+                    onChange(
+                      e.target.value === ""
+                        ? without(config, "value")
+                        : { ...config, value: Number(e.target.value) },
+                      "value",
+                    )
+                  }
+                />
+              ) : (
+                <input
+                  id={a.id}
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={config.value === undefined ? "" : String(config.value)}
+                  onChange={(e) => onChange({ ...config, value: e.target.value }, "value")}
+                />
+              )
+            }
+          </Field>
+        </div>
+      )}
+    </>
+  );
+}
+
+function JsonTextarea(props: {
+  label: string;
+  value: unknown;
+  errors: readonly string[];
+  onValue: (v: unknown | undefined) => void;
+  onJsonError: (m: string | null) => void;
+  hint?: ReactNode;
+}) {
+  const [text, setText] = useState(() => (props.value === undefined ? "" : JSON.stringify(props.value, null, 2)));
+  const [syntax, setSyntax] = useState<string | null>(null);
+  return (
+    <Field label={props.label} errors={syntax ? [syntax, ...props.errors] : props.errors} hint={props.hint}>
+      {(a) => (
+        <textarea
+          id={a.id}
+          className="mono"
+          rows={5}
+          spellCheck={false}
+          aria-invalid={a.invalid}
+          aria-describedby={a.describedBy}
+          value={text}
+          onChange={(e) => {
+            const t = e.target.value;
+            setText(t);
+            if (t.trim() === "") {
+              setSyntax(null);
+              props.onJsonError(null);
+              props.onValue(undefined);
+              return;
+            }
+            try {
+              const v = JSON.parse(t);
+              setSyntax(null);
+              props.onJsonError(null);
+              props.onValue(v);
+            } catch (err) {
+              const m = `Not valid JSON: ${(err as Error).message}`;
+              setSyntax(m);
+              props.onJsonError(m);
+            }
+          }}
+        />
+      )}
+    </Field>
+  );
+}
+
+function WebhookForm({ config, onChange, problems, onJsonError }: FormProps) {
+  const headers =
+    config.headers && typeof config.headers === "object" ? (config.headers as Record<string, unknown>) : {};
+  return (
+    <>
+      <Field label="URL" errors={fieldMessages(problems, "url")}>
+        {(a) => (
+          <input
+            id={a.id}
+            type="url"
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            placeholder="https://example.com/hooks/plunk"
+            value={str(config.url)}
+            onChange={(e) => onChange({ ...config, url: e.target.value }, "url")}
+          />
+        )}
+      </Field>
+      <Field label="Method" errors={fieldMessages(problems, "method")}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={str(config.method) || "POST"}
+            onChange={(e) => onChange({ ...config, method: e.target.value })}
+          >
+            {HTTP_METHODS.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <KeyValueRows
+        legend="Headers"
+        keyLabel="Header"
+        valueLabel="Value"
+        initial={Object.entries(headers).map(([k, v]) => [k, String(v)])}
+        errors={fieldMessages(problems, "headers")}
+        onChange={(rows) =>
+          onChange(
+            rows.length === 0 ? without(config, "headers") : { ...config, headers: Object.fromEntries(rows) },
+            "headers",
+          )
+        }
+      />
+      <JsonTextarea
+        label="Body (JSON, optional)"
+        value={config.body}
+        errors={fieldMessages(problems, "body")}
+        hint="Empty: the default body with the contact, the event and the execution."
+        onJsonError={onJsonError}
+        onValue={(v) => onChange(v === undefined ? without(config, "body") : { ...config, body: v }, "body")}
+      />
+    </>
+  );
+}
+
+function UpdateContactForm({ config, onChange, problems }: FormProps) {
+  const data = config.data && typeof config.data === "object" ? (config.data as Record<string, unknown>) : {};
+  const subscribed = typeof config.subscribed === "boolean" ? String(config.subscribed) : "";
+  return (
+    <>
+      <KeyValueRows
+        legend="Contact data to set"
+        keyLabel="Key"
+        valueLabel="Value (JSON or text)"
+        initial={Object.entries(data).map(([k, v]) => [k, showLoose(v)])}
+        errors={fieldMessages(problems, "data")}
+        onChange={(rows) =>
+          onChange({ ...config, data: Object.fromEntries(rows.map(([k, v]) => [k, parseLoose(v)])) }, "data")
+        }
+      />
+      <Field label="Subscribed" errors={fieldMessages(problems, "subscribed")}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={subscribed}
+            onChange={(e) =>
+              onChange(
+                e.target.value === ""
+                  ? without(config, "subscribed")
+                  : { ...config, subscribed: e.target.value === "true" },
+              )
+            }
+          >
+            <option value="">Unchanged</option>
+            <option value="true">Subscribe (true)</option>
+            <option value="false">Unsubscribe (false)</option>
+          </select>
+        )}
+      </Field>
+    </>
+  );
+}
+
+function ExitForm({ config, onChange, problems }: FormProps) {
+  return (
+    <Field label="Reason (optional)" errors={fieldMessages(problems, "reason")}>
+      {(a) => (
+        <input
+          id={a.id}
+          aria-invalid={a.invalid}
+          aria-describedby={a.describedBy}
+          placeholder="already converted"
+          value={str(config.reason)}
+          onChange={(e) =>
+            onChange(e.target.value === "" ? without(config, "reason") : { ...config, reason: e.target.value }, "reason")
+          }
+        />
+      )}
+    </Field>
+  );
+}
+
+function TriggerInfo({ config }: FormProps) {
+  return (
+    <p>
+      Starts when <code>{str(config.eventName)}</code> is tracked for a contact. The trigger event is permanent.
+    </p>
+  );
+}
+
+export const FORMS: Record<StepType, (p: FormProps) => ReactNode> = {
+  TRIGGER: TriggerInfo,
+  SEND_EMAIL: SendEmailForm,
+  DELAY: DelayForm,
+  WAIT_FOR_EVENT: WaitForEventForm,
+  CONDITION: ConditionForm,
+  WEBHOOK: WebhookForm,
+  UPDATE_CONTACT: UpdateContactForm,
+  EXIT: ExitForm,
+};

@@ -1,0 +1,185 @@
+/**
+ * The definition as @xyflow/react nodes and edges: one node per step, one edge per transition, and (when
+ * editable) a "+" placeholder under every free branch. Positions come from dagre, laid out once per change
+ * of the graph's shape (not of names or configs).
+ */
+import { type Edge, MarkerType, type Node } from "@xyflow/react";
+import type { StepType } from "../../../src/domain/workflow/config";
+import type { WorkflowStats } from "../api/types";
+import { layout, NODE_H, NODE_W, PLACEHOLDER_SIZE } from "./layout";
+import { branchesOf, domStepId, type EditorDef, edgeKey, freeBranches } from "./model";
+import { summarize } from "./summary";
+
+export type StepStats = WorkflowStats["steps"][number];
+
+export type StepNodeData = {
+  stepId: string;
+  stepKey: string;
+  type: StepType;
+  name: string;
+  summary: string;
+  branches: { branch: string | null; free: boolean }[];
+  stats?: StepStats;
+  problems: string[];
+  visited?: boolean;
+  current?: boolean;
+  editable: boolean;
+};
+
+export type PlaceholderData = { from: string; branch: string | null; fromName: string };
+
+export type BranchEdgeData = {
+  branch: string | null;
+  domId: string;
+  edgeKey: string;
+  fromName: string;
+  toName: string;
+  editable: boolean;
+  problems: string[];
+};
+
+export type StepNode = Node<StepNodeData, "step">;
+export type PlaceholderNode = Node<PlaceholderData, "placeholder">;
+export type FlowNode = StepNode | PlaceholderNode;
+export type BranchEdge = Edge<BranchEdgeData, "branch">;
+export type FlowEdge = BranchEdge | Edge<Record<string, never>, "placeholder">;
+
+export const handleId = (branch: string | null) => branch ?? "out";
+export const placeholderId = (from: string, branch: string | null) => `+${from}:${branch ?? ""}`;
+
+/** A string that changes exactly when the layout must change. */
+export function shapeOf(def: EditorDef, placeholders: boolean): string {
+  const parts: string[] = [placeholders ? "p" : "-"];
+  for (const s of def.steps) parts.push(`${s.key}/${s.type}`);
+  parts.push("|");
+  for (const t of def.transitions) parts.push(`${t.from}>${t.to}:${t.branch ?? ""}`);
+  return parts.join(",");
+}
+
+export function layoutDef(def: EditorDef, placeholders: boolean) {
+  const nodes: { id: string; width: number; height: number }[] = [];
+  const edges: { from: string; to: string }[] = [];
+  for (const s of def.steps) {
+    nodes.push({ id: s.key, width: NODE_W, height: NODE_H });
+    if (placeholders) {
+      for (const b of freeBranches(def, s)) {
+        const id = placeholderId(s.key, b);
+        nodes.push({ id, width: PLACEHOLDER_SIZE, height: PLACEHOLDER_SIZE });
+        edges.push({ from: s.key, to: id });
+      }
+    }
+  }
+  for (const t of def.transitions) edges.push({ from: t.from, to: t.to });
+  return layout({ nodes, edges });
+}
+
+export interface GraphOptions {
+  editable: boolean;
+  placeholders: boolean;
+  templateName: (id: string) => string | undefined;
+  stats?: Map<string, StepStats>;
+  stepProblems?: Map<string, string[]>;
+  edgeProblems?: Map<string, string[]>;
+  visited?: ReadonlySet<string>;
+  currentStepId?: string | null;
+  selectedKey?: string | null;
+}
+
+const NONE: string[] = [];
+const ARROW = { type: MarkerType.ArrowClosed, width: 18, height: 18 };
+
+export function buildGraph(
+  def: EditorDef,
+  positions: Map<string, { x: number; y: number }>,
+  o: GraphOptions,
+): { nodes: FlowNode[]; edges: FlowEdge[] } {
+  const nodes: FlowNode[] = [];
+  const edges: FlowEdge[] = [];
+  const names = new Map(def.steps.map((s) => [s.key, s.name]));
+  for (const s of def.steps) {
+    const free = new Set(freeBranches(def, s));
+    const id = domStepId(s);
+    const problems = o.stepProblems?.get(s.key) ?? NONE;
+    nodes.push({
+      id: s.key,
+      type: "step",
+      position: positions.get(s.key) ?? { x: 0, y: 0 },
+      width: NODE_W,
+      height: NODE_H,
+      selected: o.selectedKey === s.key,
+      draggable: o.editable,
+      connectable: o.editable,
+      deletable: o.editable && s.type !== "TRIGGER",
+      ariaLabel: `${s.name} (${s.type.toLowerCase().replace(/_/g, " ")} step)${problems.length ? `, ${problems.length} problem(s)` : ""}`,
+      data: {
+        stepId: id,
+        stepKey: s.key,
+        type: s.type,
+        name: s.name,
+        summary: summarize(s, o.templateName),
+        branches: branchesOf(s.type).map((b) => ({ branch: b, free: free.has(b) })),
+        stats: o.stats?.get(id),
+        problems,
+        visited: o.visited?.has(id),
+        current: o.currentStepId != null && o.currentStepId === id,
+        editable: o.editable,
+      },
+    });
+    if (o.placeholders) {
+      for (const b of free) {
+        const pid = placeholderId(s.key, b);
+        nodes.push({
+          id: pid,
+          type: "placeholder",
+          position: positions.get(pid) ?? { x: 0, y: 0 },
+          width: PLACEHOLDER_SIZE,
+          height: PLACEHOLDER_SIZE,
+          draggable: false,
+          selectable: false,
+          connectable: false,
+          deletable: false,
+          focusable: false,
+          data: { from: s.key, branch: b, fromName: s.name },
+        });
+        edges.push({
+          id: `e${pid}`,
+          type: "placeholder",
+          source: s.key,
+          sourceHandle: handleId(b),
+          target: pid,
+          selectable: false,
+          focusable: false,
+          deletable: false,
+          className: "placeholder-edge",
+          data: {},
+        });
+      }
+    }
+  }
+  for (const t of def.transitions) {
+    const ek = edgeKey(t);
+    edges.push({
+      id: ek,
+      type: "branch",
+      source: t.from,
+      sourceHandle: handleId(t.branch),
+      target: t.to,
+      targetHandle: "in",
+      selectable: o.editable,
+      deletable: o.editable,
+      focusable: o.editable,
+      className: t.branch ? `branch-${t.branch}` : undefined,
+      markerEnd: ARROW,
+      data: {
+        branch: t.branch,
+        domId: t.id ?? `new:${ek}>${t.to}`,
+        edgeKey: ek,
+        fromName: names.get(t.from) ?? t.from,
+        toName: names.get(t.to) ?? t.to,
+        editable: o.editable,
+        problems: o.edgeProblems?.get(ek) ?? NONE,
+      },
+    });
+  }
+  return { nodes, edges };
+}
