@@ -308,12 +308,14 @@ describe("GET /workflows/:id", () => {
     const byId = new Map(wf.steps.map((s: any) => [s.id, s]));
     expect(byId.get(c.trigger)).toEqual({
       id: c.trigger,
+      key: null,
       type: "TRIGGER",
       name: expect.any(String),
       config: { eventName: "signup" },
     });
     expect(byId.get(cond)).toEqual({
       id: cond,
+      key: null,
       type: "CONDITION",
       name: "CONDITION step",
       config: { field: "contact.subscribed", operator: "equals", value: true },
@@ -539,6 +541,7 @@ describe("POST /workflows/:id/steps", () => {
     expect(res.body.id).toMatch(/^stp_/);
     expect(res.body).toEqual({
       id: res.body.id,
+      key: null,
       type,
       name: "My step",
       config: withTemplate(c, stored ?? config),
@@ -713,6 +716,7 @@ describe("PATCH /workflows/:id/steps/:stepId", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       id,
+      key: null,
       type: "DELAY",
       name: "Wait two hours",
       config: { amount: 2, unit: "hours" },
@@ -824,6 +828,7 @@ describe("PATCH /workflows/:id/steps/:stepId", () => {
     expect(same.status).toBe(200);
     expect((await getWorkflow(c)).steps.find((s: any) => s.id === id)).toEqual({
       id,
+      key: null,
       type: "EXIT",
       name: "Leave",
       config: {},

@@ -18,7 +18,7 @@ import {
 import { type KeyboardEvent, useCallback, useMemo, useState } from "react";
 import { type EditorActions, EditorActionsContext } from "./actions";
 import { edgeTypes } from "./edges";
-import { buildGraph, type FlowEdge, type FlowNode, layoutDef, shapeOf, type StepStats } from "./graph";
+import { buildGraph, type FlowEdge, type FlowNode, layoutDef, type StepStats, shapeOf } from "./graph";
 import { type EditorDef, stepByKey } from "./model";
 import { nodeTypes } from "./nodes";
 import { miniMapClass } from "./ReadOnlyGraph";
@@ -81,7 +81,10 @@ export function EditorCanvas(props: {
   );
 
   const edges = useMemo(
-    () => (selectedEdge ? builtEdges.map((e) => (e.id === selectedEdge ? { ...e, selected: true } : e)) : builtEdges),
+    () =>
+      selectedEdge
+        ? builtEdges.map((e) => (e.id === selectedEdge ? { ...e, selected: true } : e))
+        : builtEdges,
     [builtEdges, selectedEdge],
   );
   const onEdgesChange = useCallback((changes: EdgeChange<FlowEdge>[]) => {
@@ -164,10 +167,8 @@ export function EditorCanvas(props: {
 
   return (
     <EditorActionsContext.Provider value={editable ? props.actions : null}>
-      {/* biome-ignore lint/a11y/noStaticElementInteractions: Enter on a focused node (a child) opens its panel. */}
-      <div
+      <section
         className={`workflow-canvas${props.locked ? " is-locked" : ""}`}
-        role="region"
         aria-label={props.locked ? "Workflow canvas (locked)" : "Workflow canvas"}
         onKeyDownCapture={onKeyDown}
       >
@@ -200,7 +201,7 @@ export function EditorCanvas(props: {
           <Controls showInteractive={false} />
           <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
         </ReactFlow>
-      </div>
+      </section>
     </EditorActionsContext.Provider>
   );
 }

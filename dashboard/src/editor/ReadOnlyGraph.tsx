@@ -42,10 +42,9 @@ export function ReadOnlyGraph(props: {
     [def, positions, visited, props.currentStepId, props.templateName],
   );
   return (
-    <div
+    <section
       className="workflow-canvas read-only"
       style={{ height: props.height ?? 420 }}
-      role="region"
       aria-label="Workflow graph"
     >
       <ReactFlow<FlowNode>
@@ -67,7 +66,7 @@ export function ReadOnlyGraph(props: {
         <Controls showInteractive={false} />
         <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
       </ReactFlow>
-    </div>
+    </section>
   );
 }
 

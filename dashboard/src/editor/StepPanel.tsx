@@ -26,6 +26,9 @@ export function StepPanel(props: {
   // Every problem of the step is listed at the top too, in case its field is not on the form.
   const generalLines = problemLines(props.problems);
   const nameErrors = fieldMessages(props.problems, "name");
+  // A JSON text left invalid goes with the panel (the config keeps its last valid value).
+  const { onJsonError } = props;
+  useEffect(() => () => onJsonError(null), [onJsonError]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: focus moves to the panel once, when it opens.
   useEffect(() => {
     if (props.focusOnOpen) headingRef.current?.focus();
@@ -36,7 +39,12 @@ export function StepPanel(props: {
         <h2 id={`${nameId}-h`} ref={headingRef} tabIndex={-1}>
           {TYPE_LABEL[step.type]}
         </h2>
-        <button type="button" className="secondary outline" aria-label="Close the step panel" onClick={props.onClose}>
+        <button
+          type="button"
+          className="secondary outline"
+          aria-label="Close the step panel"
+          onClick={props.onClose}
+        >
           ×
         </button>
       </div>

@@ -10,17 +10,14 @@ export function TypeMenu(props: {
   onClose: () => void;
   className?: string;
 }) {
-  const ref = useRef<HTMLDivElement>(null);
+  const ref = useRef<HTMLFieldSetElement>(null);
   useEffect(() => {
     ref.current?.querySelector("button")?.focus();
   }, []);
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: Escape closes the menu from any of its buttons.
-    <div
+    <fieldset
       ref={ref}
       className={`type-menu nodrag nopan nowheel ${props.className ?? ""}`}
-      role="group"
-      aria-label={props.label}
       onKeyDown={(e) => {
         if (e.key === "Escape") {
           e.stopPropagation();
@@ -28,7 +25,7 @@ export function TypeMenu(props: {
         }
       }}
     >
-      <p className="type-menu-title">{props.label}</p>
+      <legend className="type-menu-title">{props.label}</legend>
       {(props.types ?? ADDABLE_TYPES).map((t) => (
         <button
           key={t}
@@ -42,6 +39,6 @@ export function TypeMenu(props: {
           {TYPE_LABEL[t]}
         </button>
       ))}
-    </div>
+    </fieldset>
   );
 }

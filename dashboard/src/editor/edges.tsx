@@ -14,7 +14,8 @@ import { TypeMenu } from "./TypeMenu";
 const INSERTABLE: readonly StepType[] = ADDABLE_TYPES.filter((t) => t !== "EXIT");
 
 export const BranchEdgeView = memo(function BranchEdgeView(props: EdgeProps<BranchEdge>) {
-  const { sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, markerEnd, selected } = props;
+  const { sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, markerEnd, selected } =
+    props;
   const actions = useEditorActions();
   const [open, setOpen] = useState(false);
   const [path, labelX, labelY] = getSmoothStepPath({

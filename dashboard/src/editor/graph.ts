@@ -139,6 +139,8 @@ export function buildGraph(
           connectable: false,
           deletable: false,
           focusable: false,
+          // Above the steps, so that its menu of types opens over them.
+          zIndex: 1000,
           data: { from: s.key, branch: b, fromName: s.name },
         });
         edges.push({

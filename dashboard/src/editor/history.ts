@@ -30,7 +30,8 @@ function reduce(s: State, a: Action): State {
     case "apply": {
       const next = a.fn(s.present);
       if (next === s.present) return s;
-      const coalesce = a.tag !== undefined && a.tag === s.lastTag && a.at - s.lastAt < COALESCE_MS && s.past.length > 0;
+      const coalesce =
+        a.tag !== undefined && a.tag === s.lastTag && a.at - s.lastAt < COALESCE_MS && s.past.length > 0;
       const past = coalesce ? s.past : [...s.past, s.present].slice(-LIMIT);
       return { ...s, present: next, past, lastTag: a.tag ?? null, lastAt: a.at };
     }

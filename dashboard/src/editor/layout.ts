@@ -13,7 +13,7 @@ export interface LayoutInput {
 /** Top-left positions by node id. */
 export function layout(input: LayoutInput): Map<string, { x: number; y: number }> {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "TB", nodesep: 36, ranksep: 64, marginx: 16, marginy: 16 });
+  g.setGraph({ rankdir: "TB", nodesep: 48, ranksep: 84, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of input.nodes) g.setNode(n.id, { width: n.width, height: n.height });
   for (const e of input.edges) if (g.hasNode(e.from) && g.hasNode(e.to)) g.setEdge(e.from, e.to);

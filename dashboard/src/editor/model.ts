@@ -103,7 +103,9 @@ export function toDefinitionBody(
     steps,
     transitions: def.transitions.map((t) => {
       const from = t.from === triggerKey ? TRIGGER_KEY : t.from;
-      return t.branch ? { from, to: t.to, branch: t.branch as "yes" | "no" | "event" | "timeout" } : { from, to: t.to };
+      return t.branch
+        ? { from, to: t.to, branch: t.branch as "yes" | "no" | "event" | "timeout" }
+        : { from, to: t.to };
     }),
   };
 }
@@ -135,8 +137,9 @@ export function newKey(def: EditorDef, type: StepType): string {
   for (let i = 2; ; i++) if (!used.has(`${base}_${i}`)) return `${base}_${i}`;
 }
 
-function newStep(def: EditorDef, type: StepType): EditorStep {
-  return { key: newKey(def, type), id: null, type, name: TYPE_LABEL[type], config: defaultConfig(type) };
+function newStep(def: EditorDef, type: StepType, key?: string): EditorStep {
+  const k = key && !def.steps.some((s) => s.key === key) ? key : newKey(def, type);
+  return { key: k, id: null, type, name: TYPE_LABEL[type], config: defaultConfig(type) };
 }
 
 export const stepByKey = (def: EditorDef, key: string) => def.steps.find((s) => s.key === key);
@@ -175,8 +178,9 @@ export function addStep(
   def: EditorDef,
   type: StepType,
   after: { from: string; branch: string | null } | null,
+  key?: string,
 ): { def: EditorDef; key: string } {
-  const step = newStep(def, type);
+  const step = newStep(def, type, key);
   const transitions = after
     ? [...def.transitions, { id: null, from: after.from, to: step.key, branch: after.branch }]
     : def.transitions;
@@ -184,11 +188,16 @@ export function addStep(
 }
 
 /** A new step on the edge `ek`: from -[branch]-> new -[new's first branch]-> to. */
-export function insertOnEdge(def: EditorDef, ek: string, type: StepType): { def: EditorDef; key: string } | null {
+export function insertOnEdge(
+  def: EditorDef,
+  ek: string,
+  type: StepType,
+  key?: string,
+): { def: EditorDef; key: string } | null {
   const i = def.transitions.findIndex((t) => edgeKey(t) === ek);
   const t = def.transitions[i];
   if (!t) return null;
-  const step = newStep(def, type);
+  const step = newStep(def, type, key);
   const out = branchesOf(type)[0];
   const transitions = def.transitions.slice();
   transitions.splice(i, 1, { id: null, from: t.from, to: step.key, branch: t.branch });
@@ -216,6 +225,10 @@ export function deleteEdges(def: EditorDef, eks: readonly string[]): EditorDef {
   return transitions.length === def.transitions.length ? def : { ...def, transitions };
 }
 
-export function updateStep(def: EditorDef, key: string, patch: Partial<Pick<EditorStep, "name" | "config">>): EditorDef {
+export function updateStep(
+  def: EditorDef,
+  key: string,
+  patch: Partial<Pick<EditorStep, "name" | "config">>,
+): EditorDef {
   return { ...def, steps: def.steps.map((s) => (s.key === key ? { ...s, ...patch } : s)) };
 }

@@ -23,7 +23,13 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
   return (
     <div className={cls} data-step-id={d.stepId} data-step-type={d.type} data-step-key={d.stepKey}>
       {d.type !== "TRIGGER" && (
-        <Handle type="target" position={Position.Top} id="in" isConnectable={d.editable} className="handle-in" />
+        <Handle
+          type="target"
+          position={Position.Top}
+          id="in"
+          isConnectable={d.editable}
+          className="handle-in"
+        />
       )}
       <div className="step-head">
         <span className="step-type">{TYPE_LABEL[d.type]}</span>
@@ -61,7 +67,9 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
           style={{ left: `${((i + 1) / (n + 1)) * 100}%` }}
           title={b.branch ? `${b.branch} branch${b.free ? " (drag to a step to connect)" : ""}` : undefined}
         >
-          {b.branch && <span className={`handle-label label-${b.branch}`}>{BRANCH_LABEL[b.branch] ?? b.branch}</span>}
+          {b.branch && (
+            <span className={`handle-label label-${b.branch}`}>{BRANCH_LABEL[b.branch] ?? b.branch}</span>
+          )}
         </Handle>
       ))}
     </div>

@@ -168,8 +168,8 @@ export function DeliveriesPage() {
               {rows.map((d) => (
                 <tr key={d.id} data-delivery-id={d.id}>
                   <td>
-                    <Link href={`/deliveries/${d.id}`}>
-                      <code>{d.id}</code>
+                    <Link href={`/deliveries/${d.id}`} className="id-link">
+                      {d.id}
                     </Link>
                   </td>
                   <td>

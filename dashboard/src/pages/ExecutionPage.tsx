@@ -51,7 +51,7 @@ export function ExecutionPage() {
         <>
           <Summary execution={ex} workflowId={id} />
           {workflow.isError && <ErrorBox error={workflow.error} title="Could not load the workflow" />}
-          <section aria-labelledby="path-title">
+          <section aria-labelledby="path-title" className="execution-path">
             <h2 id="path-title">Path</h2>
             {workflow.data ? (
               <PathGraph execution={ex} steps={workflow.data.steps} transitions={workflow.data.transitions} />
@@ -272,8 +272,8 @@ function Deliveries({ executionId, active }: { executionId: string; active: bool
               {rows.map((d) => (
                 <tr key={d.id} data-delivery-id={d.id}>
                   <td>
-                    <Link href={`/deliveries/${d.id}`}>
-                      <code>{d.id}</code>
+                    <Link href={`/deliveries/${d.id}`} className="id-link">
+                      {d.id}
                     </Link>
                   </td>
                   <td>

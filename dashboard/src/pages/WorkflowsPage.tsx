@@ -103,7 +103,7 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
   return (
     <>
       <tr data-workflow-id={w.id}>
-        <td>
+        <td className="cell-wrap">
           <Link href={`/workflows/${w.id}`}>{w.name}</Link>
           {w.description && (
             <>
@@ -118,7 +118,7 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
         <td>
           <span className={w.enabled ? "state-on" : "state-off"}>{w.enabled ? "Enabled" : "Disabled"}</span>
         </td>
-        <td>{w.allowReentry ? "Allowed" : "Once per contact"}</td>
+        <td>{w.allowReentry ? "Allowed" : "Not allowed"}</td>
         <td>
           {w.activeExecutions > 0 ? (
             <Link href={`/workflows/${w.id}/executions`}>{w.activeExecutions}</Link>

@@ -112,7 +112,11 @@ function WaitForEventForm({ config, onChange, problems }: FormProps) {
       <Field
         label="Timeout in seconds (optional)"
         errors={fieldMessages(problems, "timeout")}
-        hint={timeout ? `${formatSeconds(timeout)}, then the timeout branch` : "Without one it waits until the event."}
+        hint={
+          timeout
+            ? `${formatSeconds(timeout)}, then the timeout branch`
+            : "Without one it waits until the event."
+        }
       >
         {(a) => (
           <input
@@ -126,7 +130,9 @@ function WaitForEventForm({ config, onChange, problems }: FormProps) {
             value={timeout ?? (typeof config.timeout === "string" ? config.timeout : "")}
             onChange={(e) =>
               onChange(
-                e.target.value === "" ? without(config, "timeout") : { ...config, timeout: Number(e.target.value) },
+                e.target.value === ""
+                  ? without(config, "timeout")
+                  : { ...config, timeout: Number(e.target.value) },
                 "timeout",
               )
             }
@@ -149,7 +155,16 @@ function ConditionForm({ config, onChange, problems, suggestions }: FormProps) {
   const setType = (t: ValueType) => {
     setValueType(t);
     const v = config.value;
-    const next = t === "number" ? (Number.isFinite(Number(v)) && v !== "" ? Number(v) : 0) : t === "boolean" ? v === true || v === "true" : v === undefined ? "" : String(v);
+    const next =
+      t === "number"
+        ? Number.isFinite(Number(v)) && v !== ""
+          ? Number(v)
+          : 0
+        : t === "boolean"
+          ? v === true || v === "true"
+          : v === undefined
+            ? ""
+            : String(v);
     onChange({ ...config, value: next });
   };
   return (
@@ -263,7 +278,9 @@ function JsonTextarea(props: {
   onJsonError: (m: string | null) => void;
   hint?: ReactNode;
 }) {
-  const [text, setText] = useState(() => (props.value === undefined ? "" : JSON.stringify(props.value, null, 2)));
+  const [text, setText] = useState(() =>
+    props.value === undefined ? "" : JSON.stringify(props.value, null, 2),
+  );
   const [syntax, setSyntax] = useState<string | null>(null);
   return (
     <Field label={props.label} errors={syntax ? [syntax, ...props.errors] : props.errors} hint={props.hint}>
@@ -413,7 +430,10 @@ function ExitForm({ config, onChange, problems }: FormProps) {
           placeholder="already converted"
           value={str(config.reason)}
           onChange={(e) =>
-            onChange(e.target.value === "" ? without(config, "reason") : { ...config, reason: e.target.value }, "reason")
+            onChange(
+              e.target.value === "" ? without(config, "reason") : { ...config, reason: e.target.value },
+              "reason",
+            )
           }
         />
       )}
@@ -424,7 +444,8 @@ function ExitForm({ config, onChange, problems }: FormProps) {
 function TriggerInfo({ config }: FormProps) {
   return (
     <p>
-      Starts when <code>{str(config.eventName)}</code> is tracked for a contact. The trigger event is permanent.
+      Starts when <code>{str(config.eventName)}</code> is tracked for a contact. The trigger event is
+      permanent.
     </p>
   );
 }

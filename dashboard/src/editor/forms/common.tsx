@@ -26,7 +26,8 @@ export function Field(props: {
   const errors = props.errors ?? [];
   const errId = `${id}-err`;
   const hintId = `${id}-hint`;
-  const describedBy = [errors.length ? errId : "", props.hint ? hintId : ""].filter(Boolean).join(" ") || undefined;
+  const describedBy =
+    [errors.length ? errId : "", props.hint ? hintId : ""].filter(Boolean).join(" ") || undefined;
   return (
     <div className="field">
       <label htmlFor={id}>{props.label}</label>
