@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: the whole system on this machine. Applies the local D1 migrations, starts a local SES v2
 // server (127.0.0.1:8005) and `wrangler dev` (127.0.0.1:8787, ENVIRONMENT=development), makes sure a
-// development project exists and prints its keys, and runs the cron sweep every minute.
+// development project exists and prints its keys and a link that signs straight in to its dashboard, builds
+// the dashboard (and rebuilds it on change), and runs the cron sweep every minute.
 // Ctrl-C stops all of it.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -128,6 +129,20 @@ async function main() {
   });
   if (migrate.status !== 0) throw new Error("wrangler d1 migrations apply failed");
 
+  // The dashboard is served from its build (dashboard/dist, Workers Static Assets): build it once now, then
+  // rebuild on every change while this runs (wrangler dev picks the new files up).
+  log("building the dashboard");
+  const build = spawnSync(
+    bin("vite"),
+    ["build", "--config", "dashboard/vite.config.ts", "--logLevel", "warn"],
+    {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
+  if (build.status !== 0) throw new Error("the dashboard's build failed");
+  run("vite", ["build", "--config", "dashboard/vite.config.ts", "--watch", "--logLevel", "warn"]);
+
   log(`starting the local SES on http://${HOST}:${SES_PORT}`);
   run("aws-ses-v2-local", ["--host", HOST, "--port", String(SES_PORT)]);
 
@@ -153,6 +168,11 @@ async function main() {
   await waitFor(`${BASE}/health`, 120_000);
   await waitFor(`http://${HOST}:${SES_PORT}/`, 30_000);
   const project = await ensureDevProject(adminToken);
+  // A one-time link (24 h) that signs straight in to the development project's dashboard.
+  const link = await api("POST", `/admin/projects/${project.id}/sign-in-links`, adminToken, {
+    ttlSeconds: 86400,
+  });
+  if (link.status !== 201) throw new Error(`making the dashboard's sign-in link answered ${link.status}`);
 
   // wrangler dev does not fire cron triggers by itself.
   setInterval(() => {
@@ -162,7 +182,10 @@ async function main() {
   console.log(`
   Plunk Edge is running.
 
-    API           ${BASE}
+    Dashboard     ${link.body.url}
+                  (a one-time link that signs in to the development project; later, ${BASE}/app/
+                  with the secret key below)
+    API           ${BASE}            (reference: ${BASE}/docs, document: ${BASE}/openapi.json)
     Local SES     http://${HOST}:${SES_PORT}   (the emails sent)
     Admin token   ${adminToken}
 

@@ -14,11 +14,13 @@ import {
   MiniMap,
   type NodeChange,
   ReactFlow,
+  type ReactFlowInstance,
 } from "@xyflow/react";
-import { type KeyboardEvent, useCallback, useMemo, useState } from "react";
+import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { type EditorActions, EditorActionsContext } from "./actions";
 import { edgeTypes } from "./edges";
 import { buildGraph, type FlowEdge, type FlowNode, layoutDef, type StepStats, shapeOf } from "./graph";
+import { NODE_H, NODE_W } from "./layout";
 import { type EditorDef, stepByKey } from "./model";
 import { nodeTypes } from "./nodes";
 import { miniMapClass } from "./ReadOnlyGraph";
@@ -55,6 +57,23 @@ export function EditorCanvas(props: {
     for (const [k, v] of dragged.at) m.set(k, v);
     return m;
   }, [positions, dragged, shape]);
+
+  // After a change of shape (a step added, inserted…), the selected step is brought into view.
+  const flow = useRef<ReactFlowInstance<FlowNode, FlowEdge> | null>(null);
+  const box = useRef<HTMLElement>(null);
+  const { selectedKey } = props;
+  useEffect(() => {
+    const f = flow.current;
+    const el = box.current;
+    const p = selectedKey ? positions.get(selectedKey) : undefined;
+    if (!f || !el || !p) return;
+    const r = el.getBoundingClientRect();
+    const tl = f.flowToScreenPosition(p);
+    const br = f.flowToScreenPosition({ x: p.x + NODE_W, y: p.y + NODE_H });
+    if (tl.x < r.left || tl.y < r.top || br.x > r.right || br.y > r.bottom) {
+      f.setCenter(p.x + NODE_W / 2, p.y + NODE_H / 2, { zoom: f.getZoom(), duration: 200 });
+    }
+  }, [positions, selectedKey]);
 
   const [selectedEdge, setSelectedEdge] = useState<string | null>(null);
   const { nodes, edges: builtEdges } = useMemo(
@@ -168,6 +187,7 @@ export function EditorCanvas(props: {
   return (
     <EditorActionsContext.Provider value={editable ? props.actions : null}>
       <section
+        ref={box}
         className={`workflow-canvas${props.locked ? " is-locked" : ""}`}
         aria-label={props.locked ? "Workflow canvas (locked)" : "Workflow canvas"}
         onKeyDownCapture={onKeyDown}
@@ -177,6 +197,9 @@ export function EditorCanvas(props: {
           edges={edges}
           nodeTypes={nodeTypes}
           edgeTypes={edgeTypes}
+          onInit={(f) => {
+            flow.current = f;
+          }}
           onNodesChange={onNodesChange}
           onEdgesChange={onEdgesChange}
           onConnect={handleConnect}

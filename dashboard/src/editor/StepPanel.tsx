@@ -12,7 +12,8 @@ export function StepPanel(props: {
   templates: readonly Template[] | undefined;
   templatesLoading: boolean;
   suggestions: readonly string[];
-  focusOnOpen: boolean;
+  /** Changes when the panel is opened by keyboard: the focus moves to its Name field. */
+  focusToken: number;
   onName: (name: string) => void;
   onConfig: (config: Config, tag?: string) => void;
   onDelete: () => void;
@@ -29,10 +30,10 @@ export function StepPanel(props: {
   // A JSON text left invalid goes with the panel (the config keeps its last valid value).
   const { onJsonError } = props;
   useEffect(() => () => onJsonError(null), [onJsonError]);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: focus moves to the panel once, when it opens.
+  const nameRef = useRef<HTMLInputElement>(null);
   useEffect(() => {
-    if (props.focusOnOpen) headingRef.current?.focus();
-  }, []);
+    if (props.focusToken > 0) (nameRef.current ?? headingRef.current)?.focus();
+  }, [props.focusToken]);
   return (
     <section className="step-panel" aria-labelledby={`${nameId}-h`}>
       <div className="panel-head">
@@ -68,6 +69,7 @@ export function StepPanel(props: {
         <label htmlFor={nameId}>Name</label>
         <input
           id={nameId}
+          ref={nameRef}
           value={step.name}
           readOnly={step.type === "TRIGGER"}
           aria-invalid={nameErrors.length ? true : undefined}

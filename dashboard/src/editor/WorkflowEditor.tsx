@@ -78,7 +78,7 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
 
   const locked = workflow.activeExecutions > 0;
   const [selectedKey, setSelectedKey] = useState<string | null>(null);
-  const [focusPanel, setFocusPanel] = useState(false);
+  const [focusRequest, setFocusRequest] = useState<{ key: string; n: number } | null>(null);
   const [problems, setProblems] = useState<Problems>(NO_PROBLEMS);
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [addOpen, setAddOpen] = useState(false);
@@ -176,8 +176,9 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
     : "Add an unconnected step";
 
   const onSelect = useCallback((key: string | null, viaKeyboard?: boolean) => {
-    setSelectedKey((cur) => (key?.startsWith("+") ? cur : key));
-    setFocusPanel(!!viaKeyboard);
+    if (key?.startsWith("+")) return;
+    setSelectedKey(key);
+    setFocusRequest((r) => (viaKeyboard && key ? { key, n: (r?.n ?? 0) + 1 } : null));
   }, []);
   const onConnect = useCallback(
     (from: string, branch: string | null, to: string) => edit((d) => connect(d, from, branch, to)),
@@ -349,7 +350,7 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
             templates={templateList}
             templatesLoading={templates.isPending}
             suggestions={suggestions}
-            focusOnOpen={focusPanel}
+            focusToken={focusRequest?.key === selected.key ? focusRequest.n : 0}
             onName={(name) => edit((d) => updateStep(d, selected.key, { name }), `name:${selected.key}`)}
             onConfig={(config, tag) =>
               edit((d) => updateStep(d, selected.key, { config }), tag ? `${tag}:${selected.key}` : undefined)

@@ -18,7 +18,7 @@ export const BranchEdgeView = memo(function BranchEdgeView(props: EdgeProps<Bran
     props;
   const actions = useEditorActions();
   const [open, setOpen] = useState(false);
-  const [path, labelX, labelY] = getSmoothStepPath({
+  const [path] = getSmoothStepPath({
     sourceX,
     sourceY,
     targetX,
@@ -27,6 +27,9 @@ export const BranchEdgeView = memo(function BranchEdgeView(props: EdgeProps<Bran
     targetPosition,
     borderRadius: 8,
   });
+  // The label sits just under the source handle: one transition per handle, so labels never collide.
+  const labelX = sourceX;
+  const labelY = sourceY + 22;
   if (!data) return <BaseEdge id={props.id} path={path} markerEnd={markerEnd} />;
   const branchText = data.branch ? ` (${data.branch})` : "";
   const problem = data.problems.length > 0;

@@ -67,7 +67,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
           style={{ left: `${((i + 1) / (n + 1)) * 100}%` }}
           title={b.branch ? `${b.branch} branch${b.free ? " (drag to a step to connect)" : ""}` : undefined}
         >
-          {b.branch && (
+          {b.branch && b.free && (
             <span className={`handle-label label-${b.branch}`}>{BRANCH_LABEL[b.branch] ?? b.branch}</span>
           )}
         </Handle>
