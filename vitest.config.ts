@@ -42,6 +42,17 @@ export default defineConfig(async () => {
             hookTimeout: 120_000,
           },
         },
+        {
+          test: {
+            name: "browser",
+            // The dashboard in a real Chromium against wrangler dev (needs `npm run build:dashboard` first).
+            include: ["test/browser/**/*.test.ts"],
+            environment: "node",
+            fileParallelism: false,
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
+          },
+        },
       ],
     },
   };

@@ -116,6 +116,17 @@ describe("the session cookie on project routes", () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     const del = await call("DELETE", `/workflows/${ok.body.id}`, { headers: withCookie(cookie, "null") });
     expectEnvelope(del, 403, "FORBIDDEN");
+    // A browser that sends no Origin still says where the request comes from, in a header scripts cannot set.
+    const crossSite = { cookie, "sec-fetch-site": "cross-site" };
+    expectEnvelope(
+      await call("DELETE", `/workflows/${ok.body.id}`, { headers: crossSite }),
+      403,
+      "FORBIDDEN",
+    );
+    const sameSite = { cookie, "sec-fetch-site": "same-site" };
+    expectEnvelope(await call("DELETE", `/workflows/${ok.body.id}`, { headers: sameSite }), 403, "FORBIDDEN");
+    const sameOrigin = { cookie, "sec-fetch-site": "same-origin" };
+    expect((await call("DELETE", `/workflows/${ok.body.id}`, { headers: sameOrigin })).status).toBe(204);
   });
 
   it("tracks an event from the dashboard with the cookie, and refuses it from another origin", async () => {

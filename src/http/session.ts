@@ -44,7 +44,11 @@ export async function sessionOf(c: Context<AppEnv>): Promise<SessionProject | nu
   return row ? { ...row, keyType: "secret" } : null;
 }
 
-/** A cookie-authenticated request that changes state must come from a page of this origin. */
+/**
+ * A cookie-authenticated request that changes state must come from a page of this origin: its `Origin`
+ * is this origin (or PUBLIC_URL's), or, where a browser sent no `Origin`, its `Sec-Fetch-Site` (which
+ * page scripts cannot set) is `same-origin`. A request with neither is refused: other clients use keys.
+ */
 export function assertSameOrigin(c: Context<AppEnv>): void {
   if (SAFE_METHODS.has(c.req.method)) return;
   const origin = c.req.header("origin");
@@ -53,7 +57,11 @@ export function assertSameOrigin(c: Context<AppEnv>): void {
   try {
     publicOrigin = c.env.PUBLIC_URL ? new URL(c.env.PUBLIC_URL).origin : null;
   } catch {}
-  if (!origin || (origin !== own && origin !== publicOrigin)) {
+  const sameOrigin =
+    origin === undefined
+      ? c.req.header("sec-fetch-site") === "same-origin"
+      : origin === own || origin === publicOrigin;
+  if (!sameOrigin) {
     throw new ApiError(
       403,
       "FORBIDDEN",

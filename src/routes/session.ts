@@ -56,7 +56,7 @@ export const sessionRoutes = new Hono<AppEnv>()
     return c.json(show(session, session.expiresAt));
   })
   .delete("/", async (c) => {
-    if (c.req.header("origin") !== undefined || c.req.header("cookie") !== undefined) assertSameOrigin(c);
+    if (c.req.header("cookie") !== undefined) assertSameOrigin(c);
     await endSession(c);
     return c.body(null, 204);
   })

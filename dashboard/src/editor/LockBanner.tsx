@@ -17,24 +17,26 @@ export function LockBanner(props: {
   const [confirming, setConfirming] = useState(false);
   const n = props.active;
   return (
-    <div className="lock-banner" role="status">
-      <p>
-        This workflow has {n} active execution{n === 1 ? "" : "s"}; its steps are locked.
-        {props.enabled ? " Disable it so that no new run starts, then" : " Wait for them to end, or"} cancel
-        them to edit.
-      </p>
-      <button
-        type="button"
-        className="secondary"
-        aria-busy={props.toggleBusy}
-        disabled={props.toggleBusy}
-        onClick={props.onToggle}
-      >
-        {props.enabled ? "Disable" : "Enable"}
-      </button>
-      <button type="button" className="danger" onClick={() => setConfirming(true)}>
-        Cancel all executions
-      </button>
+    <>
+      <div className="lock-banner" role="status">
+        <p>
+          This workflow has {n} active execution{n === 1 ? "" : "s"}; its steps are locked.
+          {props.enabled ? " Disable it so that no new run starts, then" : " Wait for them to end, or"} cancel
+          them to edit.
+        </p>
+        <button
+          type="button"
+          className="secondary"
+          aria-busy={props.toggleBusy}
+          disabled={props.toggleBusy}
+          onClick={props.onToggle}
+        >
+          {props.enabled ? "Disable" : "Enable"}
+        </button>
+        <button type="button" className="danger" onClick={() => setConfirming(true)}>
+          Cancel all executions
+        </button>
+      </div>
       <ConfirmDialog
         open={confirming}
         title={`Cancel ${n} active execution${n === 1 ? "" : "s"}?`}
@@ -55,6 +57,6 @@ export function LockBanner(props: {
             : "Re-entry is not allowed, so they will not enter the workflow again, even if the trigger fires."}
         </p>
       </ConfirmDialog>
-    </div>
+    </>
   );
 }

@@ -3,7 +3,7 @@
  * editable) a "+" placeholder under every free branch. Positions come from dagre, laid out once per change
  * of the graph's shape (not of names or configs).
  */
-import { type Edge, MarkerType, type Node } from "@xyflow/react";
+import { type Edge, MarkerType, type Node, type NodeHandle, Position } from "@xyflow/react";
 import type { StepType } from "../../../src/domain/workflow/config";
 import type { WorkflowStats } from "../api/types";
 import { layout, NODE_H, NODE_W, PLACEHOLDER_SIZE } from "./layout";
@@ -86,6 +86,25 @@ export interface GraphOptions {
 }
 
 const NONE: string[] = [];
+
+/**
+ * Where the handles are, given up front (as the CSS in editor.css places them) so that edges are drawn
+ * in the first frame instead of after every node has been measured.
+ */
+function stepHandles(type: StepType, branches: readonly (string | null)[]): NodeHandle[] {
+  const out: NodeHandle[] = [];
+  if (type !== "TRIGGER") {
+    out.push({ id: "in", type: "target", position: Position.Top, x: NODE_W / 2 - 5, y: -5, width: 10, height: 10 });
+  }
+  branches.forEach((b, i) => {
+    const x = ((i + 1) / (branches.length + 1)) * NODE_W;
+    out.push({ id: handleId(b), type: "source", position: Position.Bottom, x: x - 6, y: NODE_H - 6, width: 12, height: 12 });
+  });
+  return out;
+}
+const PLACEHOLDER_HANDLES: NodeHandle[] = [
+  { id: "in", type: "target", position: Position.Top, x: PLACEHOLDER_SIZE / 2 - 3, y: -3, width: 6, height: 6 },
+];
 const ARROW = { type: MarkerType.ArrowClosed, width: 18, height: 18 };
 
 export function buildGraph(
@@ -106,6 +125,7 @@ export function buildGraph(
       position: positions.get(s.key) ?? { x: 0, y: 0 },
       width: NODE_W,
       height: NODE_H,
+      handles: stepHandles(s.type, branchesOf(s.type)),
       selected: o.selectedKey === s.key,
       draggable: o.editable,
       connectable: o.editable,
@@ -134,6 +154,7 @@ export function buildGraph(
           position: positions.get(pid) ?? { x: 0, y: 0 },
           width: PLACEHOLDER_SIZE,
           height: PLACEHOLDER_SIZE,
+          handles: PLACEHOLDER_HANDLES,
           draggable: false,
           selectable: false,
           connectable: false,

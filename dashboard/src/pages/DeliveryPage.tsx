@@ -56,15 +56,15 @@ export function DeliveryPage() {
               <dd>
                 <WorkflowLink workflowId={d.workflowId} />
               </dd>
+              <dt>Step</dt>
+              <dd>
+                <StepName workflowId={d.workflowId} stepId={d.stepId} />
+              </dd>
               <dt>Execution</dt>
               <dd>
                 <Link href={`/workflows/${d.workflowId}/executions/${d.executionId}`}>
                   <code>{d.executionId}</code>
                 </Link>
-              </dd>
-              <dt>Step</dt>
-              <dd>
-                <code>{d.stepId}</code>
               </dd>
               <dt>Created</dt>
               <dd>
@@ -117,6 +117,19 @@ function replayFailure(err: unknown): string {
 function WorkflowLink({ workflowId }: { workflowId: string }) {
   const wf = useQuery(workflowQuery(workflowId));
   return <Link href={`/workflows/${workflowId}`}>{wf.data?.name ?? <code>{workflowId}</code>}</Link>;
+}
+
+function StepName({ workflowId, stepId }: { workflowId: string; stepId: string }) {
+  const wf = useQuery(workflowQuery(workflowId));
+  const step = wf.data?.steps.find((s) => s.id === stepId);
+  return (
+    <>
+      {step && <>{step.name} </>}
+      <small>
+        <code>{stepId}</code>
+      </small>
+    </>
+  );
 }
 
 function Attempts({ attempts }: { attempts: Attempt[] }) {

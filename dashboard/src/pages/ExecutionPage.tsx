@@ -225,6 +225,7 @@ function StepLog({ execution: ex, steps }: { execution: ExecutionDetail; steps: 
                       <Time iso={entry.finishedAt} />
                     </td>
                     <td className="cell-json">
+                      <OutputNote output={entry.output} />
                       <Json value={entry.output} />
                     </td>
                     <td>{entry.error ? <span className="text-bad">{entry.error}</span> : "—"}</td>
@@ -236,6 +237,27 @@ function StepLog({ execution: ex, steps }: { execution: ExecutionDetail; steps: 
         </div>
       )}
     </section>
+  );
+}
+
+/** What a step's output points at, in words: the time a delay resumes, the delivery a webhook made. */
+function OutputNote({ output }: { output: unknown }) {
+  if (typeof output !== "object" || output === null) return null;
+  const o = output as Record<string, unknown>;
+  const until = typeof o.until === "number" || typeof o.until === "string" ? new Date(o.until) : null;
+  return (
+    <>
+      {until && !Number.isNaN(until.getTime()) && (
+        <small className="output-note">
+          Resumes <Time iso={until.toISOString()} />
+        </small>
+      )}
+      {typeof o.deliveryId === "string" && (
+        <small className="output-note">
+          <Link href={`/deliveries/${o.deliveryId}`}>Webhook delivery {o.deliveryId}</Link>
+        </small>
+      )}
+    </>
   );
 }
 

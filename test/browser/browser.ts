@@ -1,0 +1,106 @@
+/**
+ * Browser tests' harness: a real Chromium (the binary the npm package @sparticuz/chromium ships, as no
+ * browser can be downloaded here) driven by playwright-core, against `wrangler dev` serving the built
+ * dashboard (test/e2e/stack.ts), with a project of its own and helpers to sign in.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import chromium from "@sparticuz/chromium";
+import { type Browser, type BrowserContext, type Page, chromium as playwright } from "playwright-core";
+import { expect } from "vitest";
+import { type Stack, startStack } from "../e2e/stack";
+
+export const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
+
+/**
+ * Chromium's flags. Not @sparticuz/chromium's own `args`: those are for AWS Lambda and include
+ * --single-process (closing one context ends the browser) and --disable-web-security (no same-origin
+ * policy), which would hide exactly what these tests check. Background networking is off: this machine
+ * has no network, and Chromium's own connections would be refused many at a time.
+ */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-quic",
+  "--no-first-run",
+  "--no-default-browser-check",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--font-render-hinting=none",
+];
+
+export const launchChromium = async () =>
+  playwright.launch({ executablePath: await chromium.executablePath(), args: CHROMIUM_ARGS, headless: true });
+
+export interface Project {
+  id: string;
+  publicKey: string;
+  secretKey: string;
+  webhookSecret: string;
+}
+
+export interface Dashboard {
+  stack: Stack;
+  browser: Browser;
+  project: Project;
+  /** A fresh browser context (its own cookies) with a page at the given width. */
+  newPage: (width?: number) => Promise<{ context: BrowserContext; page: Page; errors: string[] }>;
+  /** The secret-key API of the test's project. */
+  api: (method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
+  stop: () => Promise<void>;
+}
+
+export async function startDashboard(vars: Record<string, string> = {}): Promise<Dashboard> {
+  const built = path.resolve(import.meta.dirname, "../../dashboard/dist/app/index.html");
+  if (!fs.existsSync(built)) throw new Error("the dashboard is not built: run `npm run build:dashboard`");
+  const stack = await startStack(vars);
+  const made = await stack.admin("POST", "/admin/projects", { name: "Browser tests" });
+  if (made.status !== 201) throw new Error(`project: ${made.status}`);
+  const project = made.body as Project;
+  const browser = await launchChromium();
+  const api = async (method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${stack.base}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${project.secretKey}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: res.status === 204 ? null : await res.json() };
+  };
+  return {
+    stack,
+    browser,
+    project,
+    api,
+    async newPage(width = 1280) {
+      const context = await browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 } });
+      const page = await context.newPage();
+      // What the page itself complains about (CSP violations, uncaught errors) fails the tests that look.
+      const errors: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
+      page.on("pageerror", (e) => errors.push(e.message));
+      return { context, page, errors };
+    },
+    async stop() {
+      await browser.close().catch(() => {});
+      await stack.stop();
+    },
+  };
+}
+
+/** Signs in through the sign-in page with a secret key, as a person does. */
+export async function signIn(d: Dashboard, page: Page, secretKey = d.project.secretKey): Promise<void> {
+  await page.goto(`${d.stack.base}/app/sign-in`);
+  await page.getByLabel("Secret key").fill(secretKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect.poll(() => new URL(page.url()).pathname, { timeout: 15_000 }).toBe("/app/workflows");
+}
+
+/** A screenshot for the docs (docs/screenshots/<name>.png). */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
