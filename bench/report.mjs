@@ -415,9 +415,45 @@ export function report(r, before) {
     L.push("");
   }
   if (before) L.push(...compare(before, r));
+  L.push(...dashboardSection());
   const notes = path.join(import.meta.dirname, "notes.md");
   if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
   return `${L.join("\n")}\n`;
+}
+
+/** The dashboard's figures (`npm run bench:dashboard`, docs/benchmarks-dashboard.json), if it has run. */
+function dashboardSection() {
+  const file = path.join(import.meta.dirname, "..", "docs", "benchmarks-dashboard.json");
+  if (!fs.existsSync(file)) return [];
+  const d = JSON.parse(fs.readFileSync(file, "utf8"));
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  const L = [
+    "## Dashboard",
+    "",
+    `Measured by \`npm run bench:dashboard\` (\`bench/dashboard.mjs\`), ${d.at}: the build's bytes, and the editor drawing a workflow in Chromium (the binary of @sparticuz/chromium, headless) against wrangler dev on this machine.`,
+    "",
+    "| figure | measured | target |  |",
+    "| --- | --- | --- | --- |",
+    row([
+      "first load (index.html + the JS and CSS it links), gzipped",
+      `${kb(d.firstLoad.total.gzip)} (${kb(d.firstLoad.total.raw)} raw)`,
+      "≤ 250 KB",
+      d.firstLoad.total.gzip <= 250 * 1024 ? "✅" : "❌",
+    ]),
+    row([
+      `a ${d.draw250.steps}-step workflow laid out and drawn (JSON arrived → frame after the last node)`,
+      `median ${d.draw250.median} ms (${d.draw250.min}–${d.draw250.max} over ${d.draw250.rounds.length} loads)`,
+      "≤ 500 ms",
+      d.draw250.median <= 500 ? "✅" : "❌",
+    ]),
+    "",
+    "| file | loaded | raw | gzipped |",
+    "| --- | --- | --- | --- |",
+    ...d.firstLoad.initial.map((f) => row([`\`${f.file}\``, "first", kb(f.raw), kb(f.gzip)])),
+    ...d.firstLoad.lazy.map((f) => row([`\`${f.file}\``, "when needed", kb(f.raw), kb(f.gzip)])),
+    "",
+  ];
+  return L;
 }
 
 /** One count's table of case 3: this app, Workflows and the floor, and their ratios. */

@@ -1,6 +1,6 @@
 /** Routes of the dashboard (served at /app/): the sign-in page, then the pages inside the shell. */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect } from "react";
+import { lazy, Suspense, useEffect } from "react";
 import { Redirect, Route, Router, Switch, useLocation } from "wouter";
 import { setSignedOutHandler } from "./api/client";
 import { sessionQuery } from "./api/queries";
@@ -8,11 +8,17 @@ import { ErrorBox } from "./components/ErrorBox";
 import { Layout } from "./components/Layout";
 import { DeliveriesPage } from "./pages/DeliveriesPage";
 import { DeliveryPage } from "./pages/DeliveryPage";
-import { ExecutionPage } from "./pages/ExecutionPage";
+
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { SignInPage } from "./pages/SignInPage";
-import { WorkflowEditorPage } from "./pages/WorkflowEditorPage";
+
 import { WorkflowsPage } from "./pages/WorkflowsPage";
+
+// The pages that draw graphs (@xyflow/react, dagre) load as a chunk of their own, when first opened.
+const WorkflowEditorPage = lazy(() =>
+  import("./pages/WorkflowEditorPage").then((m) => ({ default: m.WorkflowEditorPage })),
+);
+const ExecutionPage = lazy(() => import("./pages/ExecutionPage").then((m) => ({ default: m.ExecutionPage })));
 
 function SignedIn() {
   const session = useQuery(sessionQuery);
@@ -31,23 +37,25 @@ function SignedIn() {
   }
   return (
     <Layout session={session.data}>
-      <Switch>
-        <Route path="/">
-          <Redirect to="/workflows" />
-        </Route>
-        <Route path="/workflows" component={WorkflowsPage} />
-        <Route path="/workflows/:id" component={WorkflowEditorPage} />
-        <Route path="/workflows/:id/executions" component={ExecutionsPage} />
-        <Route path="/workflows/:id/executions/:eid" component={ExecutionPage} />
-        <Route path="/deliveries" component={DeliveriesPage} />
-        <Route path="/deliveries/:id" component={DeliveryPage} />
-        <Route>
-          <h1>Not found</h1>
-          <p>
-            There is no page here. <a href="/app/workflows">Go to the workflows</a>.
-          </p>
-        </Route>
-      </Switch>
+      <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+        <Switch>
+          <Route path="/">
+            <Redirect to="/workflows" />
+          </Route>
+          <Route path="/workflows" component={WorkflowsPage} />
+          <Route path="/workflows/:id" component={WorkflowEditorPage} />
+          <Route path="/workflows/:id/executions" component={ExecutionsPage} />
+          <Route path="/workflows/:id/executions/:eid" component={ExecutionPage} />
+          <Route path="/deliveries" component={DeliveriesPage} />
+          <Route path="/deliveries/:id" component={DeliveryPage} />
+          <Route>
+            <h1>Not found</h1>
+            <p>
+              There is no page here. <a href="/app/workflows">Go to the workflows</a>.
+            </p>
+          </Route>
+        </Switch>
+      </Suspense>
     </Layout>
   );
 }

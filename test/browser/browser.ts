@@ -5,34 +5,12 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import chromium from "@sparticuz/chromium";
-import { type Browser, type BrowserContext, type Page, chromium as playwright } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { expect } from "vitest";
 import { type Stack, startStack } from "../e2e/stack";
+import { launchChromium } from "./chromium";
 
 export const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
-
-/**
- * Chromium's flags. Not @sparticuz/chromium's own `args`: those are for AWS Lambda and include
- * --single-process (closing one context ends the browser) and --disable-web-security (no same-origin
- * policy), which would hide exactly what these tests check. Background networking is off: this machine
- * has no network, and Chromium's own connections would be refused many at a time.
- */
-export const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-quic",
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--font-render-hinting=none",
-];
-
-export const launchChromium = async () =>
-  playwright.launch({ executablePath: await chromium.executablePath(), args: CHROMIUM_ARGS, headless: true });
 
 export interface Project {
   id: string;

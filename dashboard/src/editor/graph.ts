@@ -6,7 +6,7 @@
 import { type Edge, MarkerType, type Node, type NodeHandle, Position } from "@xyflow/react";
 import type { StepType } from "../../../src/domain/workflow/config";
 import type { WorkflowStats } from "../api/types";
-import { layout, NODE_H, NODE_W, PLACEHOLDER_SIZE } from "./layout";
+import { layout, NODE_H, NODE_W, PLACEHOLDER_SIZE, RANK_SEP } from "./layout";
 import { branchesOf, domStepId, type EditorDef, edgeKey, freeBranches } from "./model";
 import { summarize } from "./summary";
 
@@ -56,21 +56,29 @@ export function shapeOf(def: EditorDef, placeholders: boolean): string {
   return parts.join(",");
 }
 
+/**
+ * Positions of the steps (by dagre) and of the "+" placeholders, which sit under their branch's handle in
+ * the gap between ranks: kept out of dagre, they cost it nothing and never move a step.
+ */
 export function layoutDef(def: EditorDef, placeholders: boolean) {
-  const nodes: { id: string; width: number; height: number }[] = [];
-  const edges: { from: string; to: string }[] = [];
-  for (const s of def.steps) {
-    nodes.push({ id: s.key, width: NODE_W, height: NODE_H });
-    if (placeholders) {
-      for (const b of freeBranches(def, s)) {
-        const id = placeholderId(s.key, b);
-        nodes.push({ id, width: PLACEHOLDER_SIZE, height: PLACEHOLDER_SIZE });
-        edges.push({ from: s.key, to: id });
-      }
+  const pos = layout({
+    nodes: def.steps.map((s) => ({ id: s.key, width: NODE_W, height: NODE_H })),
+    edges: def.transitions.map((t) => ({ from: t.from, to: t.to })),
+  });
+  if (placeholders) {
+    for (const s of def.steps) {
+      const p = pos.get(s.key);
+      if (!p) continue;
+      const branches = branchesOf(s.type);
+      const free = new Set(freeBranches(def, s));
+      branches.forEach((b, i) => {
+        if (!free.has(b)) return;
+        const x = p.x + ((i + 1) / (branches.length + 1)) * NODE_W - PLACEHOLDER_SIZE / 2;
+        pos.set(placeholderId(s.key, b), { x, y: p.y + NODE_H + (RANK_SEP - PLACEHOLDER_SIZE) / 2 + 4 });
+      });
     }
   }
-  for (const t of def.transitions) edges.push({ from: t.from, to: t.to });
-  return layout({ nodes, edges });
+  return pos;
 }
 
 export interface GraphOptions {

@@ -6,7 +6,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { type FormEvent, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useLocation, useParams, useSearchParams } from "wouter";
 import { post } from "../api/client";
-import { executionsQuery, isActive, keys, workflowQuery } from "../api/queries";
+import { executionsQuery, isActive, keys, POLL_MS, workflowQuery } from "../api/queries";
 import type { Execution, Step } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmptyState } from "../components/EmptyState";
@@ -36,11 +36,18 @@ export function ExecutionsPage() {
   const statusParam = params.get("status");
   const status = isStatus(statusParam) ? statusParam : undefined;
   const pages = useCursorPages(status ?? "");
+  const base = executionsQuery(id, { status, cursor: pages.cursor });
   const list = useQuery({
-    ...executionsQuery(id, { status, cursor: pages.cursor }),
+    ...base,
     placeholderData: keepPreviousData,
+    // Poll while any shown is active, and while the workflow has active ones not shown (another filter or page).
+    refetchInterval: (q) =>
+      (workflow.data?.activeExecutions ?? 0) > 0 || q.state.data?.data.some((e) => isActive(e.status))
+        ? POLL_MS
+        : false,
   });
   const [starting, setStarting] = useState(false);
+  const startRef = useRef<HTMLButtonElement>(null);
   const [confirming, setConfirming] = useState(false);
 
   const stepNames = useMemo(
@@ -89,7 +96,7 @@ export function ExecutionsPage() {
         </label>
         <div className="toolbar-actions">
           {!starting && (
-            <button type="button" className="outline" onClick={() => setStarting(true)}>
+            <button ref={startRef} type="button" className="outline" onClick={() => setStarting(true)}>
               Start execution
             </button>
           )}
@@ -100,7 +107,15 @@ export function ExecutionsPage() {
       </div>
 
       <CancelAll workflowId={id} open={confirming} onClose={() => setConfirming(false)} />
-      {starting && <StartExecutionForm workflowId={id} onClose={() => setStarting(false)} />}
+      {starting && (
+        <StartExecutionForm
+          workflowId={id}
+          onClose={() => {
+            setStarting(false);
+            requestAnimationFrame(() => startRef.current?.focus());
+          }}
+        />
+      )}
 
       {list.isError && <ErrorBox error={list.error} title="Could not load the executions" />}
       {list.isPending && <p aria-busy="true">Loading the executions…</p>}
@@ -200,10 +215,8 @@ function CancelAll({
   const queryClient = useQueryClient();
   const cancelAll = useMutation({
     mutationFn: () => post<{ cancelled: number }>(`/workflows/${workflowId}/executions/cancel-all`),
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: keys.workflows });
-      onClose();
-    },
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.workflows }),
+    onSettled: onClose,
   });
   return (
     <>

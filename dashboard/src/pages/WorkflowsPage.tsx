@@ -19,6 +19,7 @@ export function WorkflowsPage() {
   const pages = useCursorPages("");
   const list = useQuery({ ...workflowsQuery(pages.cursor), placeholderData: keepPreviousData });
   const [creating, setCreating] = useState(false);
+  const createRef = useRef<HTMLButtonElement>(null);
   const [deleting, setDeleting] = useState<Workflow | null>(null);
   const workflows = list.data?.data ?? [];
 
@@ -27,12 +28,19 @@ export function WorkflowsPage() {
       <div className="page-head">
         <h1>Workflows</h1>
         {!creating && (
-          <button type="button" onClick={() => setCreating(true)}>
+          <button ref={createRef} type="button" onClick={() => setCreating(true)}>
             Create workflow
           </button>
         )}
       </div>
-      {creating && <CreateWorkflowForm onClose={() => setCreating(false)} />}
+      {creating && (
+        <CreateWorkflowForm
+          onClose={() => {
+            setCreating(false);
+            requestAnimationFrame(() => createRef.current?.focus());
+          }}
+        />
+      )}
 
       {list.isError && <ErrorBox error={list.error} title="Could not load the workflows" />}
       {list.isPending && <p aria-busy="true">Loading the workflows…</p>}
