@@ -17,18 +17,19 @@ import {
 import { trackBody } from "./domain/track";
 import { newStepBody, patchStepBody } from "./domain/workflow/config";
 import { definitionBody } from "./domain/workflow/definition";
+import { createTransition, createWorkflow, patchWorkflow, startBody } from "./domain/workflow/requests";
 import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { listDeliveries } from "./routes/deliveries";
 import { listEmails } from "./routes/emails";
-import { listExecutions, startBody } from "./routes/executions";
+import { listExecutions } from "./routes/executions";
 import { createSegment, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
 import { signInBody } from "./routes/session";
 import { snsBody } from "./routes/sns";
 import { createTemplate, patchTemplate } from "./routes/templates";
-import { createTransition, createWorkflow, patchWorkflow, statsQuery } from "./routes/workflows";
+import { statsQuery } from "./routes/workflows";
 
 /** "secret": a secret key, or the dashboard's session cookie (see /session). */
 type Auth = "admin" | "secret" | "public" | "none";

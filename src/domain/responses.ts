@@ -172,6 +172,15 @@ export const contactResponse = z.object({
   updatedAt: time.nullable(),
 });
 
+/** `POST /workflows/:id/executions/cancel-all`. */
+export const cancelAllResponse = z.object({ cancelled: z.number().int() });
+
+/** `POST /v1/track` (Plunk's shape). */
+export const trackResponse = z.object({
+  success: z.literal(true),
+  data: z.object({ contact: z.string(), event: z.string(), timestamp: time }),
+});
+
 /** `GET|POST /session`: the dashboard's signed-in project. */
 export const sessionResponse = z.object({
   project: z.object({ id: z.string(), name: z.string() }),
@@ -203,5 +212,7 @@ export type EmailOut = z.output<typeof emailResponse>;
 export type TemplateOut = z.output<typeof templateResponse>;
 export type ContactOut = z.output<typeof contactResponse>;
 export type SessionOut = z.output<typeof sessionResponse>;
+export type CancelAllOut = z.output<typeof cancelAllResponse>;
+export type TrackOut = z.output<typeof trackResponse>;
 export type ErrorOut = z.output<typeof errorResponse>;
 export type PageOut<T> = { data: T[]; cursor: string | null; hasMore: boolean };

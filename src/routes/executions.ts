@@ -9,8 +9,8 @@ import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
 import { derivedId, newId } from "../domain/ids";
 import type { ExecutionDetailOut, ExecutionOut } from "../domain/responses";
 import { iso, parseJsonObject } from "../domain/shapes";
-import { emailField } from "../domain/track";
 import type { StepType } from "../domain/workflow/config";
+import { startBody } from "../domain/workflow/requests";
 import { cancelExecution } from "../engine/cancel";
 import { type ExecutionStatus, isTerminal } from "../engine/state";
 import type { Env } from "../env";
@@ -23,17 +23,6 @@ import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination"
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
 export const listExecutions = listQuery.extend({ status: z.enum(STATUSES).optional() });
-
-export const startBody = z
-  .strictObject({
-    email: emailField.optional(),
-    contactId: z.string().min(1).max(100).optional(),
-    context: z.record(z.string(), z.unknown()).optional(),
-  })
-  .refine((b) => (b.email === undefined) !== (b.contactId === undefined), {
-    message: "Give either email or contactId",
-    path: ["email"],
-  });
 
 type ExecutionRow = typeof executions.$inferSelect;
 

@@ -7,7 +7,6 @@ import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workfl
 import { newId } from "../domain/ids";
 import type { StepOut, TransitionOut, WorkflowOut, WorkflowStatsOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
-import { eventName } from "../domain/track";
 import {
   configByType,
   MAX_STEPS_PER_WORKFLOW,
@@ -16,6 +15,7 @@ import {
   type StepType,
 } from "../domain/workflow/config";
 import { transitionProblem } from "../domain/workflow/graph";
+import { createTransition, createWorkflow, patchWorkflow } from "../domain/workflow/requests";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
@@ -25,32 +25,6 @@ import { ApiError, conflict, fieldError, notFound, validationError, zodFieldErro
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { executionRoutes } from "./executions";
 import { definitionRoutes } from "./workflow-definition";
-
-export const createWorkflow = z.strictObject({
-  name: z.string().trim().min(1).max(100),
-  eventName,
-  description: z.string().max(1000).nullish(),
-  enabled: z.boolean().default(false),
-  allowReentry: z.boolean().default(false),
-});
-
-export const patchWorkflow = z
-  .strictObject({
-    name: z.string().trim().min(1).max(100).optional(),
-    description: z.string().max(1000).nullish(),
-    enabled: z.boolean().optional(),
-    allowReentry: z.boolean().optional(),
-    eventName: z
-      .never({ error: "The trigger event is permanent: create a new workflow for another" })
-      .optional(),
-  })
-  .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
-
-export const createTransition = z.strictObject({
-  fromStepId: z.string().min(1).max(100),
-  toStepId: z.string().min(1).max(100),
-  branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
-});
 
 /** `GET /workflows/:id/stats`: the window of the per-step counts, in days back from now. */
 export const statsQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(30).default(7) });

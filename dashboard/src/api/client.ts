@@ -96,8 +96,9 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return json as T;
 }
 
+// T: the answer; B: the body (give both where the API's schemas type it: see ./types).
 export const get = <T>(path: string, query?: Query) => api<T>("GET", withQuery(path, query));
-export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
-export const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
-export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
+export const post = <T, B = unknown>(path: string, body?: B) => api<T>("POST", path, body ?? {});
+export const put = <T, B = unknown>(path: string, body: B) => api<T>("PUT", path, body);
+export const patch = <T, B = unknown>(path: string, body: B) => api<T>("PATCH", path, body);
 export const del = <T>(path: string) => api<T>("DELETE", path);

@@ -1,12 +1,15 @@
 /**
- * The API's answers and request bodies, typed from the worker's own zod schemas (src/domain/responses.ts
- * and the step configs of src/domain/workflow/config.ts): never a copy typed by hand.
+ * The API's answers and request bodies, typed from the worker's own zod schemas (src/domain/responses.ts,
+ * src/domain/workflow/requests.ts and definition.ts, src/domain/track.ts): never a copy typed by hand.
  */
 import type { z } from "zod";
+import type { trackBody } from "../../../src/domain/track";
 import type { StepConfig, StepType } from "../../../src/domain/workflow/config";
 import type { WorkflowDefinitionInput } from "../../../src/domain/workflow/definition";
+import type { createWorkflow, patchWorkflow, startBody } from "../../../src/domain/workflow/requests";
 
 export type {
+  CancelAllOut as CancelAll,
   ContactOut as Contact,
   DeliveryOut as Delivery,
   EmailOut as Email,
@@ -18,10 +21,15 @@ export type {
   StepLogEntryOut as StepLogEntry,
   StepOut as Step,
   TemplateOut as Template,
+  TrackOut as TrackAnswer,
   TransitionOut as Transition,
   WorkflowDetailOut as WorkflowDetail,
   WorkflowOut as Workflow,
   WorkflowStatsOut as WorkflowStats,
 } from "../../../src/domain/responses";
 export type { StepConfig, StepType, WorkflowDefinitionInput };
-export type ZodInput<T extends z.ZodType> = z.input<T>;
+
+export type CreateWorkflowBody = z.input<typeof createWorkflow>;
+export type PatchWorkflowBody = z.input<typeof patchWorkflow>;
+export type StartExecutionBody = z.input<typeof startBody>;
+export type TrackBody = z.input<typeof trackBody>;

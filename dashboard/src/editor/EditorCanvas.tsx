@@ -20,7 +20,7 @@ import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState }
 import { type EditorActions, EditorActionsContext } from "./actions";
 import { edgeTypes } from "./edges";
 import { buildGraph, type FlowEdge, type FlowNode, layoutDef, type StepStats, shapeOf } from "./graph";
-import { NODE_H, NODE_W } from "./layout";
+import { NODE_H, NODE_W, PLACEHOLDER_SIZE } from "./layout";
 import { type EditorDef, stepByKey } from "./model";
 import { nodeTypes } from "./nodes";
 import { miniMapClass } from "./ReadOnlyGraph";
@@ -58,19 +58,34 @@ export function EditorCanvas(props: {
     return m;
   }, [positions, dragged, shape]);
 
-  // After a change of shape (a step added, inserted…), the selected step is brought into view.
+  // After a change of shape (a step added, inserted…): if the whole graph was in view, it is fitted again;
+  // else (the reader zoomed into a part) the selected step is brought into view.
   const flow = useRef<ReactFlowInstance<FlowNode, FlowEdge> | null>(null);
   const box = useRef<HTMLElement>(null);
+  const shown = useRef<Map<string, { x: number; y: number }> | null>(null);
   const { selectedKey } = props;
   useEffect(() => {
     const f = flow.current;
     const el = box.current;
-    const p = selectedKey ? positions.get(selectedKey) : undefined;
-    if (!f || !el || !p) return;
+    const before = shown.current;
+    shown.current = positions;
+    if (!f || !el || !before || before === positions) return;
     const r = el.getBoundingClientRect();
-    const tl = f.flowToScreenPosition(p);
-    const br = f.flowToScreenPosition({ x: p.x + NODE_W, y: p.y + NODE_H });
-    if (tl.x < r.left || tl.y < r.top || br.x > r.right || br.y > r.bottom) {
+    const inView = (p: { x: number; y: number }, w: number, h: number) => {
+      const tl = f.flowToScreenPosition(p);
+      const br = f.flowToScreenPosition({ x: p.x + w, y: p.y + h });
+      return tl.x >= r.left - 1 && tl.y >= r.top - 1 && br.x <= r.right + 1 && br.y <= r.bottom + 1;
+    };
+    const allWere = [...before].every(([id, p]) =>
+      id.startsWith("+") ? inView(p, PLACEHOLDER_SIZE, PLACEHOLDER_SIZE) : inView(p, NODE_W, NODE_H),
+    );
+    if (allWere) {
+      // Once the store has the new nodes.
+      requestAnimationFrame(() => f.fitView(FIT));
+      return;
+    }
+    const p = selectedKey ? positions.get(selectedKey) : undefined;
+    if (p && !inView(p, NODE_W, NODE_H)) {
       f.setCenter(p.x + NODE_W / 2, p.y + NODE_H / 2, { zoom: f.getZoom(), duration: 200 });
     }
   }, [positions, selectedKey]);

@@ -35,7 +35,13 @@ export function StepPanel(props: {
     if (props.focusToken > 0) (nameRef.current ?? headingRef.current)?.focus();
   }, [props.focusToken]);
   return (
-    <section className="step-panel" aria-labelledby={`${nameId}-h`}>
+    <section
+      className="step-panel"
+      aria-labelledby={`${nameId}-h`}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && !e.defaultPrevented) props.onClose();
+      }}
+    >
       <div className="panel-head">
         <h2 id={`${nameId}-h`} ref={headingRef} tabIndex={-1}>
           {TYPE_LABEL[step.type]}

@@ -142,18 +142,22 @@ export function TryIt({ workflow }: { workflow: Workflow }) {
               The event was tracked for {outcome.email}, but no execution started within a few seconds. Why it
               may be:
             </p>
-            <ul>
-              {!workflow.enabled && (
+            {workflow.enabled ? (
+              <ul>
+                <li>This contact already has an active run of this workflow (a contact never has two).</li>
+                {!workflow.allowReentry && (
+                  <li>Re-entry is not allowed, and this contact has already entered this workflow once.</li>
+                )}
+                <li>The run may still be starting: look at the Executions tab in a moment.</li>
+              </ul>
+            ) : (
+              <ul>
                 <li>
                   <strong>The workflow is disabled</strong>: disabled workflows start no runs. Enable it
                   first.
                 </li>
-              )}
-              <li>This contact already has an active run of this workflow (a contact never has two).</li>
-              {!workflow.allowReentry && (
-                <li>Re-entry is not allowed, and this contact has already entered this workflow once.</li>
-              )}
-            </ul>
+              </ul>
+            )}
           </div>
         )}
       </div>

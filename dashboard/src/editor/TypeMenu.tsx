@@ -14,6 +14,16 @@ export function TypeMenu(props: {
   useEffect(() => {
     ref.current?.querySelector("button")?.focus();
   }, []);
+  // A press outside the menu and its opener (the menu's parent holds both) closes it.
+  const { onClose } = props;
+  useEffect(() => {
+    const onDown = (e: PointerEvent) => {
+      const host = ref.current?.parentElement;
+      if (host && e.target instanceof Node && !host.contains(e.target)) onClose();
+    };
+    document.addEventListener("pointerdown", onDown, true);
+    return () => document.removeEventListener("pointerdown", onDown, true);
+  }, [onClose]);
   return (
     <fieldset
       ref={ref}
@@ -21,6 +31,8 @@ export function TypeMenu(props: {
       onKeyDown={(e) => {
         if (e.key === "Escape") {
           e.stopPropagation();
+          // Back to the button that opened the menu (the first button of the menu's parent).
+          ref.current?.parentElement?.querySelector<HTMLButtonElement>(":scope > button")?.focus();
           props.onClose();
         }
       }}

@@ -356,7 +356,12 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
               edit((d) => updateStep(d, selected.key, { config }), tag ? `${tag}:${selected.key}` : undefined)
             }
             onDelete={() => edit((d) => deleteSteps(d, [selected.key]))}
-            onClose={() => setSelectedKey(null)}
+            onClose={() => {
+              // Back to the step's node, for a keyboard's next move.
+              const key = selected.key;
+              setSelectedKey(null);
+              document.querySelector<HTMLElement>(`.react-flow__node[data-id="${CSS.escape(key)}"]`)?.focus();
+            }}
             onJsonError={setJsonError}
           />
         ) : (

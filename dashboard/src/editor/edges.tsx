@@ -40,7 +40,7 @@ export const BranchEdgeView = memo(function BranchEdgeView(props: EdgeProps<Bran
         id={props.id}
         path={path}
         markerEnd={markerEnd}
-        className={`branch-edge${data.branch ? ` edge-${data.branch}` : ""}${problem ? " edge-problem" : ""}${selected ? " edge-selected" : ""}`}
+        className={`branch-edge${data.branch ? ` edge-${data.branch}` : ""}${problem ? " edge-problem" : ""}${selected ? " edge-selected" : ""}${data.visited ? " edge-visited" : ""}`}
       />
       <EdgeLabelRenderer>
         <div

@@ -36,6 +36,8 @@ export type BranchEdgeData = {
   toName: string;
   editable: boolean;
   problems: string[];
+  /** Both ends visited by the execution shown (read-only graph). */
+  visited?: boolean;
 };
 
 export type StepNode = Node<StepNodeData, "step">;
@@ -61,9 +63,13 @@ export function shapeOf(def: EditorDef, placeholders: boolean): string {
  * the gap between ranks: kept out of dagre, they cost it nothing and never move a step.
  */
 export function layoutDef(def: EditorDef, placeholders: boolean) {
+  const typeOf = new Map(def.steps.map((s) => [s.key, s.type]));
   const pos = layout({
     nodes: def.steps.map((s) => ({ id: s.key, width: NODE_W, height: NODE_H })),
-    edges: def.transitions.map((t) => ({ from: t.from, to: t.to })),
+    edges: def.transitions.map((t) => {
+      const type = typeOf.get(t.from);
+      return { from: t.from, to: t.to, order: type ? branchesOf(type).indexOf(t.branch ?? null) : 0 };
+    }),
   });
   if (placeholders) {
     for (const s of def.steps) {
@@ -94,6 +100,8 @@ export interface GraphOptions {
 }
 
 const NONE: string[] = [];
+const STEP_SIZE = { width: NODE_W, height: NODE_H };
+const PH_SIZE = { width: PLACEHOLDER_SIZE, height: PLACEHOLDER_SIZE };
 
 /**
  * Where the handles are, given up front (as the CSS in editor.css places them) so that edges are drawn
@@ -102,16 +110,40 @@ const NONE: string[] = [];
 function stepHandles(type: StepType, branches: readonly (string | null)[]): NodeHandle[] {
   const out: NodeHandle[] = [];
   if (type !== "TRIGGER") {
-    out.push({ id: "in", type: "target", position: Position.Top, x: NODE_W / 2 - 5, y: -5, width: 10, height: 10 });
+    out.push({
+      id: "in",
+      type: "target",
+      position: Position.Top,
+      x: NODE_W / 2 - 5,
+      y: -5,
+      width: 10,
+      height: 10,
+    });
   }
   branches.forEach((b, i) => {
     const x = ((i + 1) / (branches.length + 1)) * NODE_W;
-    out.push({ id: handleId(b), type: "source", position: Position.Bottom, x: x - 6, y: NODE_H - 6, width: 12, height: 12 });
+    out.push({
+      id: handleId(b),
+      type: "source",
+      position: Position.Bottom,
+      x: x - 6,
+      y: NODE_H - 6,
+      width: 12,
+      height: 12,
+    });
   });
   return out;
 }
 const PLACEHOLDER_HANDLES: NodeHandle[] = [
-  { id: "in", type: "target", position: Position.Top, x: PLACEHOLDER_SIZE / 2 - 3, y: -3, width: 6, height: 6 },
+  {
+    id: "in",
+    type: "target",
+    position: Position.Top,
+    x: PLACEHOLDER_SIZE / 2 - 3,
+    y: -3,
+    width: 6,
+    height: 6,
+  },
 ];
 const ARROW = { type: MarkerType.ArrowClosed, width: 18, height: 18 };
 
@@ -123,6 +155,7 @@ export function buildGraph(
   const nodes: FlowNode[] = [];
   const edges: FlowEdge[] = [];
   const names = new Map(def.steps.map((s) => [s.key, s.name]));
+  const ids = new Map(def.steps.map((s) => [s.key, domStepId(s)]));
   for (const s of def.steps) {
     const free = new Set(freeBranches(def, s));
     const id = domStepId(s);
@@ -133,6 +166,9 @@ export function buildGraph(
       position: positions.get(s.key) ?? { x: 0, y: 0 },
       width: NODE_W,
       height: NODE_H,
+      // Fixed sizes, known before drawing: given as measured so that a node re-made by an edit keeps
+      // counting for fitView and the minimap without waiting for the DOM to be measured again.
+      measured: STEP_SIZE,
       handles: stepHandles(s.type, branchesOf(s.type)),
       selected: o.selectedKey === s.key,
       draggable: o.editable,
@@ -162,6 +198,7 @@ export function buildGraph(
           position: positions.get(pid) ?? { x: 0, y: 0 },
           width: PLACEHOLDER_SIZE,
           height: PLACEHOLDER_SIZE,
+          measured: PH_SIZE,
           handles: PLACEHOLDER_HANDLES,
           draggable: false,
           selectable: false,
@@ -209,6 +246,7 @@ export function buildGraph(
         toName: names.get(t.to) ?? t.to,
         editable: o.editable,
         problems: o.edgeProblems?.get(ek) ?? NONE,
+        visited: !!o.visited && o.visited.has(ids.get(t.from) ?? "") && o.visited.has(ids.get(t.to) ?? ""),
       },
     });
   }

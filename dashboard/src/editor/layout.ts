@@ -8,20 +8,28 @@ export const RANK_SEP = 84;
 
 export interface LayoutInput {
   nodes: { id: string; width: number; height: number }[];
-  edges: { from: string; to: string }[];
+  /** `order`: the edge's place among its source's branches (yes before no, event before timeout). */
+  edges: { from: string; to: string; order?: number }[];
 }
 
-/** Above this many nodes, the cheaper ranking and ordering keep a 250-step workflow well under 500 ms. */
+/** Above this many nodes, the cheaper ranking keeps a 250-step workflow well under 500 ms. */
 const LARGE = 80;
 
 type DagreGraph = Graph<GraphLabel, NodeLabel, EdgeLabel>;
 
 /**
- * Each rank ordered by a depth-first walk from the sources (dagre's own initial order), without its
- * crossing-reduction sweeps: those cost most of the layout of a large graph, and a workflow is mostly a
- * tree, which a depth-first order draws without crossings anyway.
+ * Each rank ordered by a depth-first walk from the sources (as dagre's own initial order), children in
+ * the order of their source's branches, without dagre's crossing-reduction sweeps. So a step's yes (or
+ * event) side is always left of its no (or timeout) side, under the handles of those branches; and the
+ * sweeps, which cost most of a large graph's layout, are not needed by a workflow, mostly a tree.
  */
-function depthFirstOrder(g: DagreGraph) {
+function depthFirstOrder(g: DagreGraph, branchOrder: Map<string, number>) {
+  // Long edges were split by dagre into chains of dummy nodes, which remember their original edge.
+  const rankOf = (from: string, to: string) => {
+    const label = g.node(to);
+    const orig = label.dummy && label.edgeObj ? label.edgeObj : { v: from, w: to };
+    return branchOrder.get(`${orig.v}\u0000${orig.w}`) ?? 0;
+  };
   const nodes = g.nodes().filter((v) => !(g.children(v) ?? []).length);
   nodes.sort((a, b) => (g.node(a).rank ?? 0) - (g.node(b).rank ?? 0));
   const seen = new Set<string>();
@@ -38,11 +46,9 @@ function depthFirstOrder(g: DagreGraph) {
       const i = next.get(rank) ?? 0;
       label.order = i;
       next.set(rank, i + 1);
-      const succ = g.successors(v) ?? [];
-      for (let k = succ.length - 1; k >= 0; k--) {
-        const s = succ[k];
-        if (s !== undefined && !seen.has(s)) stack.push(s);
-      }
+      const succ = (g.successors(v) ?? []).filter((s) => !seen.has(s));
+      succ.sort((a, b) => rankOf(v, b) - rankOf(v, a));
+      stack.push(...succ);
     }
   }
 }
@@ -62,8 +68,13 @@ export function layout(input: LayoutInput): Map<string, { x: number; y: number }
   });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of input.nodes) g.setNode(n.id, { width: n.width, height: n.height });
-  for (const e of input.edges) if (g.hasNode(e.from) && g.hasNode(e.to)) g.setEdge(e.from, e.to);
-  dagre.layout(g, large ? { customOrder: (graph) => depthFirstOrder(graph) } : undefined);
+  const branchOrder = new Map<string, number>();
+  for (const e of input.edges) {
+    if (!g.hasNode(e.from) || !g.hasNode(e.to)) continue;
+    g.setEdge(e.from, e.to);
+    branchOrder.set(`${e.from}\u0000${e.to}`, e.order ?? 0);
+  }
+  dagre.layout(g, { customOrder: (graph) => depthFirstOrder(graph, branchOrder) });
   const out = new Map<string, { x: number; y: number }>();
   for (const n of input.nodes) {
     const p = g.node(n.id) as { x: number; y: number } | undefined;

@@ -175,7 +175,7 @@ function PathGraph(props: { execution: ExecutionDetail; steps: Step[]; transitio
         transitions={props.transitions}
         visited={visited}
         currentStepId={isActive(ex.status) ? ex.currentStepId : null}
-        height={420}
+        height={520}
         templateName={templateName}
       />
     </>
@@ -249,7 +249,7 @@ function OutputNote({ output }: { output: unknown }) {
     <>
       {until && !Number.isNaN(until.getTime()) && (
         <small className="output-note">
-          Resumes <Time iso={until.toISOString()} />
+          Waits until <Time iso={until.toISOString()} />
         </small>
       )}
       {typeof o.deliveryId === "string" && (

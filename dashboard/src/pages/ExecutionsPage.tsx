@@ -7,7 +7,7 @@ import { type FormEvent, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useLocation, useParams, useSearchParams } from "wouter";
 import { post } from "../api/client";
 import { executionsQuery, isActive, keys, POLL_MS, workflowQuery } from "../api/queries";
-import type { Execution, Step } from "../api/types";
+import type { CancelAll as CancelAllAnswer, Execution, StartExecutionBody, Step } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
@@ -214,7 +214,7 @@ function CancelAll({
 }) {
   const queryClient = useQueryClient();
   const cancelAll = useMutation({
-    mutationFn: () => post<{ cancelled: number }>(`/workflows/${workflowId}/executions/cancel-all`),
+    mutationFn: () => post<CancelAllAnswer>(`/workflows/${workflowId}/executions/cancel-all`),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.workflows }),
     onSettled: onClose,
   });
@@ -278,8 +278,8 @@ function StartExecutionForm({ workflowId, onClose }: { workflowId: string; onClo
   useEffect(() => emailRef.current?.focus(), []);
 
   const start = useMutation({
-    mutationFn: (body: { email: string; context?: Record<string, unknown> }) =>
-      post<Execution>(`/workflows/${workflowId}/executions`, body),
+    mutationFn: (body: StartExecutionBody) =>
+      post<Execution, StartExecutionBody>(`/workflows/${workflowId}/executions`, body),
     onSuccess: (ex) => {
       queryClient.invalidateQueries({ queryKey: keys.workflows });
       navigate(`/workflows/${workflowId}/executions/${ex.id}`);
@@ -296,7 +296,7 @@ function StartExecutionForm({ workflowId, onClose }: { workflowId: string; onClo
   const ctxErr = contextError ?? fieldMessage(start.error, "context");
 
   return (
-    <article className="create-form">
+    <article className="create-form" onKeyDown={(e) => e.key === "Escape" && onClose()}>
       <h2>Start an execution by hand</h2>
       <form onSubmit={submit}>
         <label>

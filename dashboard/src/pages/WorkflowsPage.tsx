@@ -7,7 +7,7 @@ import { type FormEvent, useEffect, useRef, useState } from "react";
 import { Link, useLocation } from "wouter";
 import { ApiError, del, patch, post } from "../api/client";
 import { keys, workflowsQuery } from "../api/queries";
-import type { Workflow, WorkflowDetail } from "../api/types";
+import type { CreateWorkflowBody, PatchWorkflowBody, Workflow, WorkflowDetail } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
@@ -105,7 +105,7 @@ function countLine(workflows: Workflow[]): string {
 function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: () => void }) {
   const queryClient = useQueryClient();
   const toggle = useMutation({
-    mutationFn: (enabled: boolean) => patch<Workflow>(`/workflows/${w.id}`, { enabled }),
+    mutationFn: (enabled: boolean) => patch<Workflow, PatchWorkflowBody>(`/workflows/${w.id}`, { enabled }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.workflows }),
   });
   return (
@@ -198,8 +198,9 @@ function DeleteWorkflowDialog({ workflow, onClose }: { workflow: Workflow | null
         {workflow && workflow.activeExecutions > 0 && (
           <>
             {" "}
-            It has {workflow.activeExecutions} active execution{workflow.activeExecutions === 1 ? "" : "s"}:
-            cancel them first on its Executions tab.
+            {workflow.activeExecutions === 1
+              ? "It has 1 active execution: cancel it first on its Executions tab."
+              : `It has ${workflow.activeExecutions} active executions: cancel them first on its Executions tab.`}
           </>
         )}
       </p>
@@ -208,10 +209,16 @@ function DeleteWorkflowDialog({ workflow, onClose }: { workflow: Workflow | null
           error={remove.error}
           title={
             locked
-              ? "The workflow is locked: it has running or waiting executions. Cancel them (Executions tab, Cancel all executions) or let them finish, then delete it."
+              ? "The workflow is locked: it has running or waiting executions"
               : "Could not delete the workflow"
           }
         />
+      )}
+      {locked && workflow && (
+        <p>
+          Cancel them on its <Link href={`/workflows/${workflow.id}/executions`}>Executions tab</Link> (Cancel
+          all executions) or let them finish, then delete it.
+        </p>
       )}
     </ConfirmDialog>
   );
@@ -228,8 +235,7 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
   useEffect(() => nameRef.current?.focus(), []);
 
   const create = useMutation({
-    mutationFn: (body: { name: string; eventName: string; description?: string; allowReentry: boolean }) =>
-      post<WorkflowDetail>("/workflows", body),
+    mutationFn: (body: CreateWorkflowBody) => post<WorkflowDetail, CreateWorkflowBody>("/workflows", body),
     onSuccess: (wf) => {
       queryClient.setQueryData(keys.workflow(wf.id), wf);
       queryClient.invalidateQueries({ queryKey: keys.workflows });
@@ -253,7 +259,7 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
   };
 
   return (
-    <article className="create-form">
+    <article className="create-form" onKeyDown={(e) => e.key === "Escape" && onClose()}>
       <h2>New workflow</h2>
       <form onSubmit={submit}>
         <label>
@@ -262,7 +268,7 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
             ref={nameRef}
             name="name"
             required
-            maxLength={200}
+            maxLength={100}
             value={name}
             onChange={(e) => setName(e.target.value)}
             placeholder="Onboarding"
@@ -274,6 +280,7 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
           Description <span className="muted">(optional)</span>
           <input
             name="description"
+            maxLength={1000}
             value={description}
             onChange={(e) => setDescription(e.target.value)}
             {...invalidProps("wf-description-error", err.description)}

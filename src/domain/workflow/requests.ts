@@ -1,0 +1,43 @@
+/**
+ * The bodies of the workflow routes' requests (API.md "Workflows"), as zod schemas: what the routes
+ * validate with, what the OpenAPI document shows, and what the dashboard types its requests by. Pure zod.
+ */
+import { z } from "zod";
+import { emailField, eventName } from "../track";
+
+export const createWorkflow = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  eventName,
+  description: z.string().max(1000).nullish(),
+  enabled: z.boolean().default(false),
+  allowReentry: z.boolean().default(false),
+});
+
+export const patchWorkflow = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).optional(),
+    description: z.string().max(1000).nullish(),
+    enabled: z.boolean().optional(),
+    allowReentry: z.boolean().optional(),
+    eventName: z
+      .never({ error: "The trigger event is permanent: create a new workflow for another" })
+      .optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
+
+export const createTransition = z.strictObject({
+  fromStepId: z.string().min(1).max(100),
+  toStepId: z.string().min(1).max(100),
+  branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
+});
+
+export const startBody = z
+  .strictObject({
+    email: emailField.optional(),
+    contactId: z.string().min(1).max(100).optional(),
+    context: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((b) => (b.email === undefined) !== (b.contactId === undefined), {
+    message: "Give either email or contactId",
+    path: ["email"],
+  });
