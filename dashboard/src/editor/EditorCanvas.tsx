@@ -18,15 +18,23 @@ import {
 } from "@xyflow/react";
 import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { type EditorActions, EditorActionsContext } from "./actions";
-import { edgeTypes } from "./edges";
-import { buildGraph, type FlowEdge, type FlowNode, layoutDef, type StepStats, shapeOf } from "./graph";
+import { EdgeLabels, edgeTypes } from "./edges";
+import {
+  buildGraph,
+  type FlowEdge,
+  type FlowNode,
+  keepUnchanged,
+  layoutDef,
+  type StepStats,
+  shapeOf,
+} from "./graph";
 import { NODE_H, NODE_W, PLACEHOLDER_SIZE } from "./layout";
 import { type EditorDef, stepByKey } from "./model";
 import { nodeTypes } from "./nodes";
 import { miniMapClass } from "./ReadOnlyGraph";
+import { FIT, initialView } from "./viewport";
 
 const DELETE_KEYS = ["Delete", "Backspace"];
-const FIT = { padding: 0.15, maxZoom: 1 };
 
 export function EditorCanvas(props: {
   def: EditorDef;
@@ -91,7 +99,7 @@ export function EditorCanvas(props: {
   }, [positions, selectedKey]);
 
   const [selectedEdge, setSelectedEdge] = useState<string | null>(null);
-  const { nodes, edges: builtEdges } = useMemo(
+  const { nodes: builtNodes, edges: builtEdges } = useMemo(
     () =>
       buildGraph(def, effective, {
         editable,
@@ -114,13 +122,22 @@ export function EditorCanvas(props: {
     ],
   );
 
-  const edges = useMemo(
-    () =>
-      selectedEdge
-        ? builtEdges.map((e) => (e.id === selectedEdge ? { ...e, selected: true } : e))
-        : builtEdges,
-    [builtEdges, selectedEdge],
-  );
+  // What did not change keeps its object, so that only the nodes and edges an edit touched re-render.
+  const prevNodes = useRef(new Map<string, FlowNode>());
+  const prevEdges = useRef(new Map<string, FlowEdge>());
+  const nodes = useMemo(() => {
+    const out = keepUnchanged(prevNodes.current, builtNodes);
+    prevNodes.current = new Map(out.map((n) => [n.id, n]));
+    return out;
+  }, [builtNodes]);
+  const edges = useMemo(() => {
+    const marked = selectedEdge
+      ? builtEdges.map((e) => (e.id === selectedEdge ? { ...e, selected: true } : e))
+      : builtEdges;
+    const out = keepUnchanged(prevEdges.current, marked);
+    prevEdges.current = new Map(out.map((e) => [e.id, e]));
+    return out;
+  }, [builtEdges, selectedEdge]);
   const onEdgesChange = useCallback((changes: EdgeChange<FlowEdge>[]) => {
     for (const c of changes) {
       if (c.type !== "select") continue;
@@ -214,6 +231,8 @@ export function EditorCanvas(props: {
           edgeTypes={edgeTypes}
           onInit={(f) => {
             flow.current = f;
+            const trigger = def.steps.find((s) => s.type === "TRIGGER");
+            initialView(f, box.current, effective, trigger ? effective.get(trigger.key) : undefined);
           }}
           onNodesChange={onNodesChange}
           onEdgesChange={onEdgesChange}
@@ -229,8 +248,6 @@ export function EditorCanvas(props: {
           deleteKeyCode={editable ? DELETE_KEYS : null}
           multiSelectionKeyCode={null}
           selectionKeyCode={null}
-          fitView
-          fitViewOptions={FIT}
           minZoom={0.1}
           maxZoom={1.5}
           proOptions={{ hideAttribution: true }}
@@ -238,6 +255,7 @@ export function EditorCanvas(props: {
           <Background gap={20} />
           <Controls showInteractive={false} />
           <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
+          <EdgeLabels def={def} edges={edges} positions={effective} />
         </ReactFlow>
       </section>
     </EditorActionsContext.Provider>

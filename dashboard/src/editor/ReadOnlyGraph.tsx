@@ -5,12 +5,13 @@
 import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { Background, Controls, MiniMap, ReactFlow } from "@xyflow/react";
-import { useMemo } from "react";
+import { useMemo, useRef } from "react";
 import type { Step, Transition } from "../api/types";
-import { edgeTypes } from "./edges";
-import { buildGraph, type FlowNode, layoutDef, type StepNode, shapeOf } from "./graph";
+import { EdgeLabels, edgeTypes } from "./edges";
+import { buildGraph, type FlowEdge, type FlowNode, layoutDef, type StepNode, shapeOf } from "./graph";
 import { fromApi } from "./model";
 import { nodeTypes } from "./nodes";
+import { initialView } from "./viewport";
 
 const noTemplate = () => undefined;
 
@@ -23,6 +24,7 @@ export function ReadOnlyGraph(props: {
   /** Names of templates by id, for the Send email summaries (optional). */
   templateName?: (id: string) => string | undefined;
 }) {
+  const box = useRef<HTMLElement>(null);
   const def = useMemo(() => fromApi(props.steps, props.transitions), [props.steps, props.transitions]);
   const shape = shapeOf(def, false);
   // biome-ignore lint/correctness/useExhaustiveDependencies: laid out again only when the shape changes.
@@ -43,11 +45,12 @@ export function ReadOnlyGraph(props: {
   );
   return (
     <section
+      ref={box}
       className="workflow-canvas read-only"
       style={{ height: props.height ?? 420 }}
       aria-label="Workflow graph"
     >
-      <ReactFlow<FlowNode>
+      <ReactFlow<FlowNode, FlowEdge>
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -57,14 +60,19 @@ export function ReadOnlyGraph(props: {
         elementsSelectable={false}
         edgesFocusable={false}
         deleteKeyCode={null}
-        fitView
-        fitViewOptions={{ padding: 0.15, maxZoom: 1 }}
+        onInit={(f) => {
+          const current =
+            def.steps.find((s) => s.id === props.currentStepId) ??
+            def.steps.find((s) => s.type === "TRIGGER");
+          initialView(f, box.current, positions, current ? positions.get(current.key) : undefined, "center");
+        }}
         minZoom={0.1}
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={20} />
         <Controls showInteractive={false} />
         <MiniMap<FlowNode> pannable zoomable nodeClassName={miniMapClass} ariaLabel="Minimap" />
+        <EdgeLabels def={def} edges={edges} positions={positions} />
       </ReactFlow>
     </section>
   );

@@ -1,5 +1,5 @@
 /** A menu of step types, each a button named by its type ("Send email", "Delay", …). */
-import { useEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { StepType } from "../../../src/domain/workflow/config";
 import { ADDABLE_TYPES, TYPE_LABEL } from "./model";
 
@@ -11,8 +11,18 @@ export function TypeMenu(props: {
   className?: string;
 }) {
   const ref = useRef<HTMLFieldSetElement>(null);
+  // Inside the canvas (which clips), the menu opens upward when there is no room below.
+  const [up, setUp] = useState(false);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    const canvas = el?.closest(".workflow-canvas");
+    if (!el || !canvas) return;
+    const m = el.getBoundingClientRect();
+    const c = canvas.getBoundingClientRect();
+    if (m.bottom > c.bottom && m.top - c.top > c.bottom - m.top) setUp(true);
+  }, []);
   useEffect(() => {
-    ref.current?.querySelector("button")?.focus();
+    ref.current?.querySelector("button")?.focus({ preventScroll: true });
   }, []);
   // A press outside the menu and its opener (the menu's parent holds both) closes it.
   const { onClose } = props;
@@ -27,7 +37,7 @@ export function TypeMenu(props: {
   return (
     <fieldset
       ref={ref}
-      className={`type-menu nodrag nopan nowheel ${props.className ?? ""}`}
+      className={`type-menu nodrag nopan nowheel${up ? " open-up" : ""} ${props.className ?? ""}`}
       onKeyDown={(e) => {
         if (e.key === "Escape") {
           e.stopPropagation();

@@ -89,14 +89,12 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
     if (selectedKey && !stepByKey(def, selectedKey)) setSelectedKey(null);
   }, [def, selectedKey]);
 
+  // The edges in the order they were sent: the server names a transition by its index there.
+  const sentEdgeKeys = useRef<string[]>([]);
   const save = useMutation({
     mutationFn: async (v: { def: EditorDef }) => {
-      const body = toDefinitionBody(workflow, v.def);
-      try {
-        await put<unknown>(`/workflows/${workflow.id}/definition`, body);
-      } catch (err) {
-        throw Object.assign(err as object, { sentEdgeKeys: v.def.transitions.map(edgeKey) });
-      }
+      sentEdgeKeys.current = v.def.transitions.map(edgeKey);
+      await put<unknown>(`/workflows/${workflow.id}/definition`, toDefinitionBody(workflow, v.def));
     },
     onSuccess: async () => {
       setProblems(NO_PROBLEMS);
@@ -107,8 +105,7 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
       setNotice("Saved.");
     },
     onError: (err) => {
-      const sent = (err as { sentEdgeKeys?: string[] }).sentEdgeKeys ?? [];
-      setProblems(placeProblems(err, sent, "trigger"));
+      setProblems(placeProblems(err, sentEdgeKeys.current, "trigger"));
       if (err instanceof ApiError && err.code === "WORKFLOW_LOCKED") {
         queryClient.invalidateQueries({ queryKey: keys.workflow(workflow.id) });
       }
@@ -130,11 +127,15 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
     },
   });
 
-  const editable = !locked && !save.isPending;
+  const editable = !locked;
 
-  // Edits: each makes one entry of the undo history.
+  // Edits: each makes one entry of the undo history. None while a save is under way (its answer
+  // replaces the local definition).
+  const saving = useRef(false);
+  saving.current = save.isPending;
   const edit = useCallback(
     (fn: (d: EditorDef) => EditorDef, tag?: string) => {
+      if (saving.current) return;
       setNotice(null);
       apply(fn, tag);
     },

@@ -252,3 +252,59 @@ export function buildGraph(
   }
   return { nodes, edges };
 }
+
+function sameList<T>(a: readonly T[], b: readonly T[], eq: (x: T, y: T) => boolean): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => eq(x, b[i] as T)));
+}
+
+function sameData(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (!Array.isArray(x) || !Array.isArray(y)) return false;
+    const eq = (p: unknown, q: unknown) =>
+      p === q ||
+      (typeof p === "object" &&
+        typeof q === "object" &&
+        p !== null &&
+        q !== null &&
+        sameData(p as Record<string, unknown>, q as Record<string, unknown>));
+    if (!sameList(x, y, eq)) return false;
+  }
+  return true;
+}
+
+function sameShallow(a: object, b: object, skip: string): boolean {
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra);
+  if (ka.length !== Object.keys(rb).length) return false;
+  for (const k of ka) {
+    if (k === skip || k === "position" || k === "handles" || k === "measured") continue;
+    if (ra[k] !== rb[k]) return false;
+  }
+  return true;
+}
+
+/**
+ * The previous objects kept for what did not change, so that an edit of one step (typing its name)
+ * re-renders that node only: the node components are memoized on their props, and React Flow skips
+ * node objects it has already seen.
+ */
+export function keepUnchanged<T extends FlowNode | FlowEdge>(prev: Map<string, T>, next: T[]): T[] {
+  return next.map((n) => {
+    const p = prev.get(n.id);
+    if (!p || p.type !== n.type) return n;
+    const sameD =
+      p.data === n.data || sameData(p.data as Record<string, unknown>, n.data as Record<string, unknown>);
+    if (!sameD) return n;
+    const pp = (p as { position?: { x: number; y: number } }).position;
+    const np = (n as { position?: { x: number; y: number } }).position;
+    const samePos = pp === np || (pp !== undefined && np !== undefined && pp.x === np.x && pp.y === np.y);
+    if (samePos && sameShallow(p, n, "data")) return p;
+    return { ...n, data: p.data };
+  });
+}
