@@ -250,7 +250,7 @@ export function EditorCanvas(props: {
           selectionKeyCode={null}
           minZoom={0.1}
           maxZoom={1.5}
-          proOptions={{ hideAttribution: true }}
+          attributionPosition="top-right"
         >
           <Background gap={20} />
           <Controls showInteractive={false} />

@@ -67,7 +67,7 @@ export function ReadOnlyGraph(props: {
           initialView(f, box.current, positions, current ? positions.get(current.key) : undefined, "center");
         }}
         minZoom={0.1}
-        proOptions={{ hideAttribution: true }}
+        attributionPosition="top-right"
       >
         <Background gap={20} />
         <Controls showInteractive={false} />

@@ -77,9 +77,12 @@ const EdgeLabel = memo(function EdgeLabel(props: {
     >
       {data.branch && <span className={`edge-branch label-${data.branch}`}>{data.branch}</span>}
       {problem && (
-        <span className="edge-problem-text" role="img" aria-label={data.problems.join("; ")}>
-          ⚠
-        </span>
+        <>
+          <span className="edge-problem-text" aria-hidden="true">
+            ⚠
+          </span>
+          <span className="sr-only">Refused: {data.problems.join("; ")}</span>
+        </>
       )}
       {editable && (
         <>

@@ -42,16 +42,25 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       </div>
       {d.problems.length > 0 ? (
         <div className="step-problem" title={d.problems.join("\n")}>
-          ⚠ {d.problems[0]}
-          {d.problems.length > 1 ? ` (+${d.problems.length - 1})` : ""}
+          <span aria-hidden="true">⚠ </span>
+          {d.problems[0]}
+          {d.problems.length > 1 && (
+            <>
+              <span aria-hidden="true"> (+{d.problems.length - 1})</span>
+              <span className="sr-only">; {d.problems.slice(1).join("; ")}</span>
+            </>
+          )}
         </div>
       ) : (
         d.stats && (
           <div className="step-stats" title="Active now; passed, completed and failed in the last 7 days">
-            <span className={d.stats.active > 0 ? "stat-active" : undefined}>{d.stats.active} active</span>
-            <span>{d.stats.passed} passed</span>
-            <span>{d.stats.completed} completed</span>
-            <span className={d.stats.failed > 0 ? "stat-failed" : undefined}>{d.stats.failed} failed</span>
+            <span className={d.stats.active > 0 ? "stat-active" : undefined}>
+              {d.stats.active} active now
+            </span>
+            <span>
+              {d.stats.passed} passed · {d.stats.completed} completed ·{" "}
+              <span className={d.stats.failed > 0 ? "stat-failed" : undefined}>{d.stats.failed} failed</span>
+            </span>
           </div>
         )
       )}
