@@ -95,6 +95,33 @@ describe("PUT /workflows/:id/definition", () => {
     expect((await call("GET", `/workflows/${id}`, { key: p.secretKey })).status).toBe(404);
   });
 
+  it("names a refused config once: transitions to that step are judged as they are, not as naming no step", async () => {
+    const p = await createProject();
+    const id = `wf_cfg_${crypto.randomUUID().slice(0, 8)}`;
+    const res = await put(
+      p,
+      id,
+      def(id, {
+        steps: {
+          mail: { type: "SEND_EMAIL", config: {} },
+          wait: { type: "DELAY", config: { amount: 0, unit: "days" } },
+        },
+        transitions: [
+          { from: "trigger", to: "mail" },
+          { from: "mail", to: "wait" },
+          { from: "wait", to: "mail" },
+        ],
+      }),
+    );
+    expectEnvelope(res, 422, "VALIDATION_ERROR");
+    expect(res.body.error.errors.map((e: any) => e.field).sort()).toEqual([
+      "steps.mail.config.templateId",
+      "steps.wait.config.amount",
+      // The cycle is still found through the refused steps.
+      "transitions.2.to",
+    ]);
+  });
+
   it("refuses a cycle, an id that is not the path's, and a changed trigger event", async () => {
     const p = await createProject();
     const id = `wf_cy_${crypto.randomUUID().slice(0, 8)}`;

@@ -59,16 +59,18 @@ async function plan(env: Env, projectId: string, def: WorkflowDefinition, trigge
       for (const e of zodFieldErrors(parsed.error)) {
         errors.push({ ...e, field: `steps.${key}.config${e.field === "body" ? "" : `.${e.field}`}` });
       }
-      continue;
+    } else {
+      const problem = await stepReferenceProblem(env, projectId, step.type, parsed.data);
+      if (problem) errors.push({ ...problem, field: `steps.${key}.${problem.field}` });
     }
-    const problem = await stepReferenceProblem(env, projectId, step.type, parsed.data);
-    if (problem) errors.push({ ...problem, field: `steps.${key}.${problem.field}` });
+    // A step whose config is refused still takes part in the graph's checks, so that its transitions
+    // are judged as they are (and not reported as naming no step); nothing is written while errors exist.
     steps.push({
       id: await derivedId("stp", def.id, key),
       key,
       type: step.type,
       name: step.name ?? key,
-      config: parsed.data,
+      config: parsed.success ? parsed.data : step.config,
     });
   }
   const byKey = new Map<string, { id: string; type: StepType }>([
