@@ -1,0 +1,272 @@
+/**
+ * Plunk's workflows guide, walked in a real browser as a person would: sign in, create a workflow, build
+ * TRIGGER → CONDITION → WEBHOOK (to a loopback consumer that verifies signatures) and → DELAY →
+ * SEND_EMAIL (to the local SES) in the visual editor, enable it, track its event from the editor, follow
+ * the execution to the end with its step log, see the delivery and replay it; a refused definition shown
+ * at its step; the lock banner and Cancel all executions. Screenshots for the docs are taken on the way.
+ */
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Consumer, type LocalSes, startConsumer, startLocalSes } from "../e2e/local-servers";
+import { type Dashboard, screenshot, signIn, startDashboard } from "./browser";
+
+let d: Dashboard;
+let ses: LocalSes;
+let consumer: Consumer;
+let templateId: string;
+
+beforeAll(async () => {
+  ses = await startLocalSes();
+  d = await startDashboard({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
+  consumer = await startConsumer(d.project.webhookSecret);
+  // The guide's prerequisite: templates exist before the workflow.
+  const tpl = await d.api("POST", "/templates", {
+    name: "Welcome",
+    subject: "Welcome, {{ email }}",
+    body: "<p>Hello {{ data.name ?? 'there' }}, welcome aboard.</p>",
+    from: "team@example.com",
+    type: "TRANSACTIONAL",
+  });
+  expect(tpl.status).toBe(201);
+  templateId = tpl.body.id;
+});
+
+afterAll(async () => {
+  await consumer?.close();
+  await d?.stop();
+  await ses?.stop();
+});
+
+const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
+const path = (page: Page) => new URL(page.url()).pathname;
+const node = (page: Page, type: string) => page.locator(`[data-step-type="${type}"]`);
+
+async function addStepAt(page: Page, placeholder: string, type: string) {
+  await button(page, placeholder).click();
+  await button(page, type).click();
+}
+
+describe("the workflows guide in the browser", () => {
+  let wfId: string;
+
+  it("creates a workflow, builds its steps in the editor, saves, enables, and runs it from Try it", async () => {
+    const { page, errors } = await d.newPage(1280);
+    await signIn(d, page);
+
+    // Workflows → Create workflow: name, trigger event, re-entry.
+    expect(await page.getByText("No workflows yet").count()).toBeGreaterThan(0);
+    await button(page, "Create workflow").click();
+    await page.getByLabel("Name", { exact: true }).fill("Pro onboarding");
+    await page.getByLabel("Trigger event").fill("signup");
+    await page.getByRole("checkbox", { name: "Allow re-entry" }).check();
+    await button(page, "Create workflow").click();
+    await expect.poll(() => path(page), { timeout: 10_000 }).toMatch(/^\/app\/workflows\/wf_/);
+    wfId = path(page).split("/").at(-1) as string;
+    await node(page, "TRIGGER").waitFor();
+
+    // CONDITION after the trigger: "Add step" adds at the end of the path when nothing is selected.
+    await button(page, "Add step").click();
+    await button(page, "Condition").click();
+    await page.getByLabel("Name", { exact: true }).fill("Is pro?");
+    await page.getByLabel("Field", { exact: true }).fill("event.plan");
+    await page.getByLabel("Operator", { exact: true }).selectOption("equals");
+    await page.getByLabel("Value", { exact: true }).fill("pro");
+
+    // yes → WEBHOOK to the loopback consumer.
+    await addStepAt(page, "Add step after Is pro? (yes)", "Webhook");
+    await page.getByLabel("Name", { exact: true }).fill("Tell the CRM");
+    await page.getByLabel("URL", { exact: true }).fill(`${consumer.url}/crm`);
+
+    // no → DELAY → SEND_EMAIL.
+    await addStepAt(page, "Add step after Is pro? (no)", "Delay");
+    await page.getByLabel("Name", { exact: true }).fill("Wait a second");
+    await page.getByLabel("Amount", { exact: true }).fill("1");
+    await page.getByLabel("Unit", { exact: true }).selectOption("seconds");
+    await addStepAt(page, "Add step after Wait a second", "Send email");
+    await page.getByLabel("Name", { exact: true }).fill("Welcome email");
+    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+
+    // Unsaved edits can be undone: one more step, undone.
+    await addStepAt(page, "Add step after Welcome email", "Exit");
+    expect(await node(page, "EXIT").count()).toBe(1);
+    await button(page, "Undo").click();
+    expect(await node(page, "EXIT").count()).toBe(0);
+
+    await button(page, "Save").click();
+    await page.getByText("Saved.").waitFor({ timeout: 10_000 });
+    const saved = await d.api("GET", `/workflows/${wfId}`);
+    expect(saved.body.steps.map((s: any) => s.type).sort()).toEqual(
+      ["CONDITION", "DELAY", "SEND_EMAIL", "TRIGGER", "WEBHOOK"].sort(),
+    );
+    const byType = Object.fromEntries(saved.body.steps.map((s: any) => [s.type, s]));
+    expect(byType.CONDITION.config).toEqual({ field: "event.plan", operator: "equals", value: "pro" });
+    expect(byType.WEBHOOK.config).toMatchObject({ url: `${consumer.url}/crm` });
+    expect(byType.DELAY.config).toEqual({ amount: 1, unit: "seconds" });
+    expect(byType.SEND_EMAIL.config).toEqual({ templateId });
+    const branches = saved.body.transitions.map((t: any) => t.branch).sort();
+    expect(branches).toEqual(["no", "yes", null, null].sort());
+    // The canvas now names the saved steps by their ids, and labels the edges by branch.
+    for (const s of saved.body.steps) {
+      expect(await page.locator(`[data-step-id="${s.id}"]`).getAttribute("data-step-type")).toBe(s.type);
+    }
+    expect(await page.locator('[data-branch="yes"]').count()).toBe(1);
+    expect(await page.locator('[data-branch="no"]').count()).toBe(1);
+
+    // Enable, then track the trigger from the editor and follow the execution it starts.
+    await button(page, "Enable").click();
+    await button(page, "Disable").waitFor();
+    await page.getByLabel("Contact email").fill("ada@example.com");
+    await page.getByLabel("Event data (JSON, optional)").fill('{"plan": "pro", "name": "Ada"}');
+    await button(page, "Track event").click();
+    const open = page.getByRole("link", { name: /^Open execution exec_/ });
+    await open.waitFor({ timeout: 15_000 });
+    await open.click();
+    await expect.poll(() => path(page)).toMatch(new RegExp(`^/app/workflows/${wfId}/executions/exec_`));
+    await page.getByText("COMPLETED").first().waitFor({ timeout: 20_000 });
+
+    // The signed webhook reached the consumer, verified.
+    await expect.poll(() => consumer.received.length, { timeout: 20_000 }).toBe(1);
+    expect(consumer.received[0]).toMatchObject({ path: "/crm", verified: true });
+    expect(consumer.received[0]?.body.contact.email).toBe("ada@example.com");
+
+    // The step log: trigger, condition, webhook, each COMPLETED; the delivery, listed and linked.
+    const log = page.getByRole("region", { name: "Step log" });
+    await expect
+      .poll(async () => (await log.getByText("COMPLETED").count()) >= 3, { timeout: 10_000 })
+      .toBe(true);
+    const deliveries = page.getByRole("region", { name: "Webhook deliveries" });
+    await deliveries.getByText("DELIVERED").waitFor({ timeout: 20_000 });
+    await screenshot(page, "execution", { fullPage: true });
+
+    // The delivery's page: its attempt, then Replay sends it again under the same webhook id.
+    await deliveries.getByRole("link", { name: /^whd_/ }).first().click();
+    await expect.poll(() => path(page)).toMatch(/^\/app\/deliveries\/whd_/);
+    await page.getByText("DELIVERED").first().waitFor();
+    await button(page, "Replay").click();
+    await expect.poll(() => consumer.received.length, { timeout: 20_000 }).toBe(2);
+    expect(consumer.received[1]?.id).toBe(consumer.received[0]?.id);
+    expect(consumer.received[1]?.verified).toBe(true);
+    await expect
+      .poll(async () => page.getByRole("row").filter({ hasText: "200" }).count(), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(2);
+
+    // The other branch: DELAY then the email, through to the local SES.
+    await page.goto(`${d.stack.base}/app/workflows/${wfId}`);
+    await page.getByLabel("Contact email").fill("grace@example.com");
+    await page.getByLabel("Event data (JSON, optional)").fill('{"plan": "free"}');
+    await button(page, "Track event").click();
+    await page.getByRole("link", { name: /^Open execution exec_/ }).click();
+    await page.getByText("COMPLETED").first().waitFor({ timeout: 30_000 });
+    await expect
+      .poll(
+        async () =>
+          (await ses.emails()).filter((e) => e.destination?.to?.includes("grace@example.com")).length,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe(1);
+
+    // The Executions tab: both runs, each row with its id and its status as text.
+    await page.goto(`${d.stack.base}/app/workflows/${wfId}/executions`);
+    const rows = page.locator("tr[data-execution-id]");
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
+    for (const row of await rows.all()) {
+      expect(await row.getAttribute("data-execution-id")).toMatch(/^exec_/);
+      expect(await row.textContent()).toContain("COMPLETED");
+    }
+
+    // The editor's counts: both executions passed the trigger, one down each branch.
+    await page.goto(`${d.stack.base}/app/workflows/${wfId}`);
+    const trigger = byType.TRIGGER.id as string;
+    await expect
+      .poll(async () => (await page.locator(`[data-step-id="${trigger}"]`).textContent()) ?? "", {
+        timeout: 10_000,
+      })
+      .toMatch(/2 passed/);
+    await screenshot(page, "editor");
+    expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
+  });
+
+  it("shows a refused definition at the step it names, and saves nothing", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/workflows/${wfId}`);
+    await d.api("PATCH", `/workflows/${wfId}`, { enabled: false });
+    await page.reload();
+    await node(page, "SEND_EMAIL").waitFor();
+    const before = await d.api("GET", `/workflows/${wfId}/definition`);
+    // A second email with no template, after the first.
+    await addStepAt(page, "Add step after Welcome email", "Send email");
+    await button(page, "Save").click();
+    const added = page.locator('[data-step-type="SEND_EMAIL"][data-step-key="send_email_2"]');
+    await expect
+      .poll(async () => (await added.textContent()) ?? "", { timeout: 10_000 })
+      .toMatch(/templateId/);
+    // Marked at that node, and at no other.
+    expect(await page.locator(".has-problem[data-step-id]").count()).toBe(1);
+    expect(await added.getAttribute("class")).toContain("has-problem");
+    // The form field names the problem too, and the summary gives the request id.
+    await page.getByText("Must be a template id").first().waitFor();
+    expect(await page.getByRole("alert").first().textContent()).toMatch(/VALIDATION_ERROR.*request req_/);
+    expect((await d.api("GET", `/workflows/${wfId}/definition`)).body).toEqual(before.body);
+    await button(page, "Undo").click();
+    expect(await page.locator('[data-step-key="send_email_2"]').count()).toBe(0);
+  });
+
+  it("locks the canvas while executions wait, and Cancel all executions unlocks it", async () => {
+    const put = await d.api("PUT", "/workflows/wf_journey_lock/definition", {
+      id: "wf_journey_lock",
+      name: "Long wait",
+      eventName: "trial.started",
+      enabled: true,
+      steps: { wait: { type: "DELAY", name: "Wait a day", config: { amount: 1, unit: "days" } } },
+      transitions: [{ from: "trigger", to: "wait" }],
+    });
+    expect(put.status).toBe(201);
+    for (const email of ["a@example.com", "b@example.com"]) {
+      await fetch(`${d.stack.base}/v1/track`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ event: "trial.started", email }),
+      });
+    }
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/workflows/wf_journey_lock`);
+    const banner = page.getByText(/This workflow has 2 active executions; its steps are locked\./);
+    await banner.waitFor({ timeout: 15_000 });
+    // Read-only: no placeholders to add steps, and Add step is not offered.
+    expect(await page.getByRole("button", { name: /^Add step after/ }).count()).toBe(0);
+    expect(
+      await button(page, "Add step")
+        .isEnabled()
+        .catch(() => false),
+    ).toBe(false);
+    await screenshot(page, "editor-locked");
+
+    await button(page, "Disable").click();
+    await button(page, "Enable").waitFor();
+    await button(page, "Cancel all executions").click();
+    const dialog = page.getByRole("dialog");
+    expect(await dialog.textContent()).toMatch(/irreversible/);
+    expect(await dialog.textContent()).toMatch(/will not enter the workflow again/);
+    await dialog.getByRole("button", { name: "Cancel them all" }).click();
+    await banner.waitFor({ state: "detached", timeout: 15_000 });
+    await button(page, "Add step after Wait a day").waitFor();
+    const list = await d.api("GET", "/workflows/wf_journey_lock/executions");
+    expect(list.body.data.map((e: any) => e.status)).toEqual(["CANCELLED", "CANCELLED"]);
+  });
+
+  it("works at 390 px wide: the list, the editor and an execution", async () => {
+    const { page } = await d.newPage(390);
+    await signIn(d, page);
+    await page.getByRole("link", { name: "Pro onboarding" }).waitFor();
+    await screenshot(page, "workflows-390");
+    await page.getByRole("link", { name: "Pro onboarding" }).click();
+    await node(page, "CONDITION").waitFor();
+    // Nothing overflows the page sideways: the canvas and the panel fit the width.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, "editor-390");
+  });
+});
