@@ -34,6 +34,9 @@ import { nodeTypes } from "./nodes";
 import { miniMapClass } from "./ReadOnlyGraph";
 import { FIT, initialView } from "./viewport";
 
+/** Above this many nodes (steps and "+" placeholders), only what is in view is rendered. */
+const LARGE_GRAPH = 120;
+
 const DELETE_KEYS = ["Delete", "Backspace"];
 
 export function EditorCanvas(props: {
@@ -250,6 +253,9 @@ export function EditorCanvas(props: {
           selectionKeyCode={null}
           minZoom={0.1}
           maxZoom={1.5}
+          // A large workflow opens on its trigger at a readable zoom: only the steps in view are in the
+          // page (the minimap shows them all), which keeps a 250-step workflow's first draw quick.
+          onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
           attributionPosition="top-right"
         >
           <Background gap={20} />
