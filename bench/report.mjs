@@ -421,6 +421,24 @@ export function report(r, before) {
   return `${L.join("\n")}\n`;
 }
 
+/**
+ * benchmarks.md with its "Dashboard" section (re)written in place, before the notes, leaving the rest of
+ * the file as the last full run wrote it: `npm run bench:dashboard` measures only the dashboard.
+ */
+export function withDashboardSection(markdown) {
+  const lines = markdown.split("\n");
+  const start = lines.indexOf("## Dashboard");
+  if (start >= 0) {
+    const next = lines.findIndex((l, i) => i > start && l.startsWith("## "));
+    lines.splice(start, (next < 0 ? lines.length : next) - start);
+  }
+  const notes = path.join(import.meta.dirname, "notes.md");
+  const firstNote = fs.existsSync(notes) ? fs.readFileSync(notes, "utf8").trim().split("\n")[0] : undefined;
+  const at = firstNote ? lines.indexOf(firstNote) : -1;
+  lines.splice(at < 0 ? lines.length : at, 0, ...dashboardSection());
+  return lines.join("\n");
+}
+
 /** The dashboard's figures (`npm run bench:dashboard`, docs/benchmarks-dashboard.json), if it has run. */
 function dashboardSection() {
   const file = path.join(import.meta.dirname, "..", "docs", "benchmarks-dashboard.json");
