@@ -23,7 +23,12 @@ function SendEmailForm({ config, onChange, problems, templates, templatesLoading
       label="Template"
       errors={fieldMessages(problems, "templateId")}
       hint={
-        templates && templates.length === 0 ? "This project has no templates yet: make one first." : undefined
+        templates && templates.length === 0 ? (
+          <>
+            This project has no templates yet: create one with <code>POST /templates</code> (see the{" "}
+            <a href="/docs">API reference</a>), then pick it here.
+          </>
+        ) : undefined
       }
     >
       {(a) => (
