@@ -54,7 +54,7 @@ describe("the workflows guide in the browser", () => {
     await signIn(d, page);
 
     // Workflows → Create workflow: name, trigger event, re-entry.
-    expect(await page.getByText("No workflows yet").count()).toBeGreaterThan(0);
+    await page.getByText("No workflows yet").waitFor();
     await button(page, "Create workflow").click();
     await page.getByLabel("Name", { exact: true }).fill("Pro onboarding");
     await page.getByLabel("Trigger event").fill("signup");
