@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { tokenContactId, unsubscribeToken, verifyUnsubscribeToken } from "../src/domain/unsubscribe";
-import { call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
+import { type Call, call, createProject, type TestProject, uniqueEmail } from "./helpers";
 
 let p: TestProject;
 let secret: string;
@@ -37,6 +37,15 @@ async function eventNames(id: string, project = p): Promise<string[]> {
   return res.body.data.map((e: { name: string }) => e.name);
 }
 
+/** A bad or altered link: a page that says so, for the person who followed it (not the API's JSON). */
+function expectInvalidLinkPage(res: Call) {
+  expect(res.status).toBe(404);
+  expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+  expect(res.body).toContain("<!doctype html>");
+  expect(res.body).toContain("This link is not valid");
+  expect(res.body).not.toContain("<form");
+}
+
 /** A raw request, for HTML answers. */
 async function raw(method: string, path: string) {
   const res = await call(method, path);
@@ -65,6 +74,10 @@ describe("unsubscribe links", () => {
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
     expect((await contact(c.id)).subscribed).toBe(false);
     expect((await eventNames(c.id)).filter((n) => n === "contact.unsubscribed")).toHaveLength(1);
+
+    // The answer offers to subscribe again.
+    expect(res.body).toContain(`<form method="post" action="/subscribe/${token}">`);
+    expect(res.body).toContain("Subscribe again");
 
     expect((await raw("POST", `/unsubscribe/${token}`)).status).toBe(200);
     expect((await eventNames(c.id)).filter((n) => n === "contact.unsubscribed")).toHaveLength(1);
@@ -143,7 +156,7 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
       ];
       for (const t of bad) {
         const res = await call(method, `/unsubscribe/${t}`);
-        expectEnvelope(res, 404, "INVALID_TOKEN");
+        expectInvalidLinkPage(res);
       }
       expect((await contact(c.id)).subscribed).toBe(true);
       expect((await contact(other.id)).subscribed).toBe(true);
@@ -157,9 +170,9 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
     const other = await newContact(false);
     const token = await unsubscribeToken(secret, c.id);
     const sig = token.slice(token.indexOf(".") + 1);
-    expectEnvelope(await call("POST", `/subscribe/${other.id}.${sig}`), 404, "INVALID_TOKEN");
-    expectEnvelope(await call("POST", "/subscribe/garbage"), 404, "INVALID_TOKEN");
-    expectEnvelope(await call("GET", "/subscribe/garbage"), 404, "INVALID_TOKEN");
+    expectInvalidLinkPage(await call("POST", `/subscribe/${other.id}.${sig}`));
+    expectInvalidLinkPage(await call("POST", "/subscribe/garbage"));
+    expectInvalidLinkPage(await call("GET", "/subscribe/garbage"));
     expect((await contact(other.id)).subscribed).toBe(false);
     expect(await eventNames(other.id)).not.toContain("contact.subscribed");
   });
@@ -168,7 +181,7 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
     const c = await newContact();
     const token = await unsubscribeToken(secret, c.id);
     expect((await call("DELETE", `/contacts/${c.id}`, { key: p.secretKey })).status).toBeLessThan(300);
-    expectEnvelope(await call("POST", `/unsubscribe/${token}`), 404, "INVALID_TOKEN");
+    expectInvalidLinkPage(await call("POST", `/unsubscribe/${token}`));
   });
 });
 

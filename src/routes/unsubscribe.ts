@@ -10,7 +10,6 @@ import { newId } from "../domain/ids";
 import { tokenContactId, verifyUnsubscribeToken } from "../domain/unsubscribe";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
-import { ApiError } from "../http/errors";
 import { refreshSegments } from "../segments";
 
 interface Target {
@@ -20,8 +19,11 @@ interface Target {
   subscribed: boolean;
 }
 
+/** A link that names no contact, or whose signature does not hold: a page that says so (HTTP 404). */
+class InvalidLink extends Error {}
+
 async function resolve(env: Env, token: string): Promise<Target> {
-  const refused = new ApiError(404, "INVALID_TOKEN", "This link is not valid");
+  const refused = new InvalidLink();
   const contactId = tokenContactId(token);
   if (!contactId) throw refused;
   const row = await env.DB.prepare(
@@ -77,7 +79,18 @@ async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, s
   }
 }
 
+const invalidPage = () =>
+  page(
+    "This link is not valid",
+    "It may have been copied incompletely, or altered. Use the link from the latest email you received; nothing was changed.",
+  );
+
 export const unsubscribeRoutes = new Hono<AppEnv>()
+  // A person follows these links from an email: a bad one gets a page in words, not the API's JSON.
+  .onError((err, c) => {
+    if (err instanceof InvalidLink) return c.html(invalidPage(), 404);
+    throw err;
+  })
   .get("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
     const path = `/unsubscribe/${c.req.param("token")}`;
@@ -93,7 +106,12 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   .post("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
     await setStatus(c.env, c.get("log"), t, false);
-    return c.html(page("Unsubscribed", `${t.email} gets no more emails.`));
+    return c.html(
+      page("Unsubscribed", `${t.email} gets no more emails.`, {
+        path: `/subscribe/${c.req.param("token")}`,
+        label: "Subscribe again",
+      }),
+    );
   })
   .get("/subscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
