@@ -2,10 +2,11 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { forbiddenUrlReason } from "../src/domain/ssrf";
+import { forbiddenUrlReason, urlRulesFor, webhookUrlProblem } from "../src/domain/ssrf";
+import worker from "../src/index";
 import { handleQueue } from "../src/queues";
 import type { WebhookMessage } from "../src/queues/messages";
-import { call, createProject } from "./helpers";
+import { call, createProject, fetchSettled } from "./helpers";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -158,6 +159,81 @@ describe("forbiddenUrlReason: names and schemes", () => {
     "https://localhost.example.com/",
     "https://notlocalhost/",
   ])("allows %s", (url) => allowed(url));
+});
+
+describe("one rule in every environment: development only allows loopback hosts", () => {
+  const dev = urlRulesFor("development");
+  it.each([
+    "http://127.0.0.1:8080/hook",
+    "http://127.1.2.3/x",
+    "http://localhost:3000/",
+    "http://api.localhost/",
+    "http://[::1]:9000/x",
+  ])("development allows the loopback %s; production and the tests refuse it", (url) => {
+    expect(forbiddenUrlReason(url, dev)).toBeNull();
+    expect(forbiddenUrlReason(url, urlRulesFor("production"))).not.toBeNull();
+    expect(forbiddenUrlReason(url, urlRulesFor("test"))).not.toBeNull();
+  });
+
+  it.each([
+    "http://10.0.0.1/",
+    "http://192.168.1.10/",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[fd00::1]/",
+    "http://0.0.0.0/",
+  ])("development still refuses the private or reserved %s", (url) => {
+    expect(forbiddenUrlReason(url, dev)).toMatch(/private or reserved/);
+  });
+
+  it.each(["ftp://127.0.0.1/", "file:///etc/passwd", "ws://localhost/"])(
+    "development refuses the scheme of %s, at save too",
+    (url) => {
+      expect(forbiddenUrlReason(url, dev)).toMatch(/http and https/);
+      expect(webhookUrlProblem(url, dev)).toMatch(/http and https/);
+    },
+  );
+
+  it("a WEBHOOK step is checked when it is saved in development as everywhere: http(s) only, loopback allowed", async () => {
+    const devEnv = { ...env, ENVIRONMENT: "development" };
+    const p = await createProject();
+    const send = async (method: string, path: string, body: unknown) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`http://worker.test${path}`, {
+          method,
+          headers: { authorization: `Bearer ${p.secretKey}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+        devEnv,
+        ctx,
+      );
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const wf = await send("POST", "/workflows", { name: "Dev hooks", eventName: "x" });
+    expect(wf.status).toBe(201);
+    const step = (url: string) =>
+      send("POST", `/workflows/${wf.body.id}/steps`, { type: "WEBHOOK", name: "hook", config: { url } });
+    for (const url of ["ftp://127.0.0.1/x", "http://10.1.2.3/x", "http://169.254.169.254/"]) {
+      const res = await step(url);
+      expect(res.status, url).toBe(422);
+      expect(res.body.error.errors[0]).toMatchObject({ field: "config.url", code: "forbidden_url" });
+    }
+    expect((await step("http://127.0.0.1:9999/hook")).status).toBe(201);
+    expect((await step("https://example.com/hook")).status).toBe(201);
+    // The same loopback URL is refused outside development.
+    const prod = await fetchSettled(
+      new Request(`http://worker.test/workflows/${wf.body.id}/steps`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${p.secretKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          type: "WEBHOOK",
+          name: "hook",
+          config: { url: "http://127.0.0.1:9999/hook" },
+        }),
+      }),
+    );
+    expect(prod.status).toBe(422);
+  });
 });
 
 describe("webhook consumer: the guard at send", () => {

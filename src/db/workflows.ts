@@ -1,5 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { webhookUrlProblem } from "../domain/ssrf";
+import { urlRulesFor, webhookUrlProblem } from "../domain/ssrf";
 import type { StepConfig, StepType } from "../domain/workflow/config";
 import type { Env } from "../env";
 import { db } from "../http/db";
@@ -33,7 +33,8 @@ export async function assertUnlocked(env: Env, workflowId: string): Promise<void
 
 /**
  * What a config names outside itself: a SEND_EMAIL's template must be this project's; a WEBHOOK's URL
- * must pass the SSRF guard (outside development). A URL with Liquid in its host is checked at send.
+ * must pass the SSRF guard (development allows loopback hosts only). A URL with Liquid in its host is
+ * checked at send.
  * Field names are relative to the step (`config.templateId`, `config.url`).
  */
 export async function stepReferenceProblem(
@@ -55,8 +56,8 @@ export async function stepReferenceProblem(
         code: "unknown_template",
       };
   }
-  if (type === "WEBHOOK" && env.ENVIRONMENT !== "development") {
-    const reason = webhookUrlProblem((config as StepConfig<"WEBHOOK">).url);
+  if (type === "WEBHOOK") {
+    const reason = webhookUrlProblem((config as StepConfig<"WEBHOOK">).url, urlRulesFor(env.ENVIRONMENT));
     if (reason) return { field: "config.url", message: reason, code: "forbidden_url" };
   }
   return null;

@@ -1,7 +1,8 @@
 /**
- * The SSRF guard for webhook URLs (outside development): http and https only, and no host that names
- * this machine or a private, link-local, CGNAT, unspecified, multicast or reserved address, IPv4 or IPv6
- * (IPv4-mapped IPv6 included). The URL parser has already turned `2130706433` and `0x7f.1` into
+ * The SSRF guard for webhook URLs, one rule in every environment: http and https only, and no host that
+ * names this machine or a private, link-local, CGNAT, unspecified, multicast or reserved address, IPv4 or
+ * IPv6 (IPv4-mapped IPv6 included). Development differs only in allowing loopback hosts (a consumer on
+ * the developer's own machine). The URL parser has already turned `2130706433` and `0x7f.1` into
  * dotted IPv4. Names are not resolved here: Workers cannot resolve DNS, and Cloudflare's own fetch does
  * not reach private networks.
  */
@@ -85,8 +86,25 @@ export function isBlockedIPv6(ip: string): boolean {
   return false;
 }
 
+export interface UrlRules {
+  /** localhost, *.localhost, 127.0.0.0/8 and ::1 (development only). */
+  allowLoopback?: boolean;
+}
+
+/** The rules of an environment: production and the tests refuse loopback; development allows it. */
+export const urlRulesFor = (environment: string): UrlRules => ({
+  allowLoopback: environment === "development",
+});
+
+const isLoopbackHost = (host: string) =>
+  host === "localhost" ||
+  host.endsWith(".localhost") ||
+  /^127\.\d+\.\d+\.\d+$/.test(host) ||
+  host === "[::1]" ||
+  host === "[0:0:0:0:0:0:0:1]";
+
 /** Why this URL may not be called, or null. */
-export function forbiddenUrlReason(raw: string): string | null {
+export function forbiddenUrlReason(raw: string, rules: UrlRules = {}): string | null {
   let url: URL;
   try {
     url = new URL(raw);
@@ -95,6 +113,7 @@ export function forbiddenUrlReason(raw: string): string | null {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return "Only http and https URLs are allowed";
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  if (rules.allowLoopback && isLoopbackHost(host)) return null;
   if (host === "localhost" || host.endsWith(".localhost")) return "URLs to this machine are not allowed";
   if (host.startsWith("[")) {
     if (isBlockedIPv6(host.slice(1, -1)))
@@ -109,11 +128,11 @@ export function forbiddenUrlReason(raw: string): string | null {
  * At save time a webhook URL may be a Liquid template. With its tags taken out it must still be http(s);
  * if what is left parses as a URL, its host must pass the guard (a host made of tags is checked at send).
  */
-export function webhookUrlProblem(template: string): string | null {
+export function webhookUrlProblem(template: string, rules: UrlRules = {}): string | null {
   const bare = template.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, "");
   if (!/^https?:\/\//i.test(bare.trim())) return "Only http and https URLs are allowed";
-  if (bare === template) return forbiddenUrlReason(template);
+  if (bare === template) return forbiddenUrlReason(template, rules);
   const hostPart = template.match(/^https?:\/\/([^/?#]*)/i)?.[1] ?? "";
   if (/\{\{|\{%/.test(hostPart)) return null;
-  return forbiddenUrlReason(bare);
+  return forbiddenUrlReason(bare, rules);
 }

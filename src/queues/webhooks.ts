@@ -3,7 +3,7 @@
  * attempt logged. A delivery row is claimed with a short lease before sending, and a delivery that has
  * succeeded is never sent again for the same generation (a replay starts a new one).
  */
-import { forbiddenUrlReason } from "../domain/ssrf";
+import { forbiddenUrlReason, urlRulesFor } from "../domain/ssrf";
 import { renderJsonStrings, renderTemplate } from "../domain/templates";
 import type { Env } from "../env";
 import { signatureHeader, signingSecrets } from "../integrations/signing";
@@ -34,8 +34,6 @@ export interface Attempt {
 
 /** The delivery generation a message is for: 0 for the step's own message, a replay's number otherwise. */
 const generationOf = (body: WebhookQueueMessage) => (body.kind === "webhook" ? 0 : body.generation);
-
-const isDev = (env: Env) => env.ENVIRONMENT === "development";
 
 /** Development and tests may shrink the schedule (RETRY_DELAY_SCALE); production never does. */
 function retryDelay(env: Env, attempt: number, retryAfter: number | null): number {
@@ -354,8 +352,8 @@ async function deliver(
   } catch (err) {
     return fail(`Template error: ${(err as Error).message}`, true);
   }
-  const refused = forbiddenUrlReason(url);
-  if (refused && !(isDev(env) && /^https?:/.test(url))) return fail(refused, true, url);
+  const refused = forbiddenUrlReason(url, urlRulesFor(env.ENVIRONMENT));
+  if (refused) return fail(refused, true, url);
   if (Object.values(headers).some((v) => /[\r\n]/.test(v)))
     return fail("A header value contains CR or LF", true, url);
 
