@@ -193,7 +193,57 @@ describe("PUT /workflows/:id/definition", () => {
       steps: { [step.body.id]: { type: "EXIT", name: "Bye", config: { reason: "done" } } },
       transitions: [{ from: "trigger", to: step.body.id }],
     });
-    // Applying the export again changes nothing.
+    // Applying the export again changes nothing: the step made by hand keeps its id (its key is its id).
     expect((await put(p, wf.body.id, out.body)).body).toEqual(out.body);
+    const after = await call("GET", `/workflows/${wf.body.id}`, { key: p.secretKey });
+    expect(after.body.steps.map((s: any) => s.id)).toEqual([wf.body.steps[0].id, step.body.id]);
+  });
+
+  it("keeps the ids of steps whose keys are unchanged, so executions and their logs keep pointing at real steps", async () => {
+    const p = await createProject();
+    const id = `wf_keep_${crypto.randomUUID().slice(0, 8)}`;
+    await put(p, id, def(id));
+    const ids = async () =>
+      Object.fromEntries(
+        (await call("GET", `/workflows/${id}`, { key: p.secretKey })).body.steps.map((s: any) => [
+          s.key,
+          s.id,
+        ]),
+      );
+    const first = await ids();
+    const run = await call("POST", `/workflows/${id}/executions`, {
+      key: p.secretKey,
+      body: { email: "k@example.com" },
+    });
+    expect(run.status).toBe(201);
+    await call("POST", `/workflows/${id}/executions/cancel-all`, { key: p.secretKey });
+    // Renamed steps and a new one; "crm" gone.
+    const next = def(id, {
+      steps: {
+        is_pro: {
+          type: "CONDITION",
+          name: "Pro plan?",
+          config: { field: "event.plan", operator: "equals", value: "pro" },
+        },
+        wait: { type: "DELAY", name: "Two days", config: { amount: 2, unit: "days" } },
+        bye: { type: "EXIT", config: {} },
+      },
+      transitions: [
+        { from: "trigger", to: "is_pro" },
+        { from: "is_pro", to: "wait", branch: "yes" },
+        { from: "wait", to: "bye" },
+      ],
+    });
+    expect((await put(p, id, next)).status).toBe(200);
+    const second = await ids();
+    expect(second.trigger).toBe(first.trigger);
+    expect(second.is_pro).toBe(first.is_pro);
+    expect(second.wait).toBe(first.wait);
+    expect(second.crm).toBeUndefined();
+    expect(second.bye).toMatch(/^stp_/);
+    // The execution's step log names steps that still exist.
+    const ex = await call("GET", `/workflows/${id}/executions/${run.body.id}`, { key: p.secretKey });
+    const stepIds = new Set(Object.values(second));
+    for (const entry of ex.body.steps) expect(stepIds.has(entry.stepId)).toBe(true);
   });
 });

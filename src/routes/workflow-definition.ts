@@ -33,8 +33,19 @@ interface PlannedStep {
   config: unknown;
 }
 
-/** Checks the whole definition and turns keys into step ids; every problem is one field error. */
-async function plan(env: Env, projectId: string, def: WorkflowDefinition, triggerId: string) {
+/**
+ * Checks the whole definition and turns keys into step ids; every problem is one field error. A key the
+ * workflow already has keeps its step's id (`existing`: key → id, where a step made by `POST …/steps` is
+ * keyed by its id, as GET shows it), so executions, logs and stats keep pointing at real steps; a new key
+ * gets an id derived from (workflow id, key), the same on every apply.
+ */
+async function plan(
+  env: Env,
+  projectId: string,
+  def: WorkflowDefinition,
+  triggerId: string,
+  existing: Map<string, string>,
+) {
   const errors: FieldError[] = [];
   const keys = Object.keys(def.steps);
   if (keys.includes(TRIGGER_KEY)) {
@@ -66,7 +77,7 @@ async function plan(env: Env, projectId: string, def: WorkflowDefinition, trigge
     // A step whose config is refused still takes part in the graph's checks, so that its transitions
     // are judged as they are (and not reported as naming no step); nothing is written while errors exist.
     steps.push({
-      id: await derivedId("stp", def.id, key),
+      id: existing.get(key) ?? (await derivedId("stp", def.id, key)),
       key,
       type: step.type,
       name: step.name ?? key,
@@ -168,16 +179,19 @@ export const definitionRoutes = new Hono<AppEnv>()
       );
     }
     let triggerId: string;
+    const keptIds = new Map<string, string>();
     if (existing) {
-      const [trigger] = await d
-        .select({ id: workflowSteps.id })
+      const current = await d
+        .select({ id: workflowSteps.id, key: workflowSteps.key, type: workflowSteps.type })
         .from(workflowSteps)
-        .where(and(eq(workflowSteps.workflowId, id), eq(workflowSteps.type, "TRIGGER")));
+        .where(eq(workflowSteps.workflowId, id));
+      for (const s of current) if (s.type !== "TRIGGER") keptIds.set(s.key ?? s.id, s.id);
+      const trigger = current.find((s) => s.type === "TRIGGER");
       triggerId = trigger?.id ?? (await derivedId("stp", id, TRIGGER_KEY));
     } else {
       triggerId = await derivedId("stp", id, TRIGGER_KEY);
     }
-    const { steps, transitions } = await plan(c.env, projectId, def, triggerId);
+    const { steps, transitions } = await plan(c.env, projectId, def, triggerId, keptIds);
     if (existing) await assertUnlocked(c.env, id);
 
     const now = Date.now();
