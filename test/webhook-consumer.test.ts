@@ -241,6 +241,7 @@ describe("webhook consumer: outcomes and retries", () => {
     expect(d.status).toBe("PENDING");
     expect(d.attempts).toHaveLength(1);
     expect(d.attempts[0]).toMatchObject({ statusCode: 500, error: "HTTP 500", responseSnippet: "boom" });
+    expect(d.nextAttemptAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
 
     const second = await consume("webhooks", m, 2);
     expect(second.retried).toBe(true);
@@ -250,6 +251,11 @@ describe("webhook consumer: outcomes and retries", () => {
     d = await delivery(p, m.deliveryId);
     expect(d.status).toBe("PENDING");
     expect(d.attempts).toHaveLength(2);
+    // The delivery says when its next attempt is due: the retry's own delay after the attempt.
+    const due = Date.parse(d.nextAttemptAt) - Date.parse(d.attempts[1].at);
+    expect(due).toBeGreaterThanOrEqual((second.delaySeconds as number) * 1000 - 100);
+    expect(due).toBeLessThanOrEqual((second.delaySeconds as number) * 1000 + 5_000);
+    expect(d.attempts[1].nextAttemptAt).toBe(d.nextAttemptAt);
     // Same id on every retry.
     expect(sent.map((s) => s.init.headers["webhook-id"])).toEqual([m.deliveryId, m.deliveryId]);
   });

@@ -110,6 +110,8 @@ export const attemptResponse = z.object({
   responseSnippet: z.string().nullable(),
   /** 0 for the step's own attempts, n for those of the n-th replay. */
   generation: z.number().int(),
+  /** On a failed attempt that will be tried again: when the next attempt is due. */
+  nextAttemptAt: time.optional(),
 });
 
 export const deliveryResponse = z.object({
@@ -121,6 +123,8 @@ export const deliveryResponse = z.object({
   method: z.string(),
   status: z.enum(DELIVERY_STATUSES),
   attemptCount: z.number().int(),
+  /** While PENDING after a failed attempt: when the next attempt is due (null before the first). */
+  nextAttemptAt: time.nullable(),
   replays: z.number().int(),
   createdAt: time.nullable(),
   updatedAt: time.nullable(),

@@ -30,6 +30,8 @@ export interface Attempt {
   error: string | null;
   responseSnippet: string | null;
   generation: number;
+  /** On a failed attempt that will be tried again: when the next attempt is due. */
+  nextAttemptAt?: string;
 }
 
 /** The delivery generation a message is for: 0 for the step's own message, a replay's number otherwise. */
@@ -208,14 +210,22 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
         c.msg.retry({ delaySeconds: 5 });
         return null;
       }
-      const attempt: Attempt = { ...outcome.attempt, generation: c.generation };
       const final = outcome.ok || outcome.final || c.attemptNo >= MAX_ATTEMPTS;
+      // Decided once, with its jitter: the retry's delay, and when the attempt says the next is due.
+      const delaySeconds = final ? null : retryDelay(env, c.attemptNo, outcome.retryAfter);
+      const attempt: Attempt = {
+        ...outcome.attempt,
+        generation: c.generation,
+        ...(delaySeconds === null
+          ? {}
+          : { nextAttemptAt: new Date(Date.now() + delaySeconds * 1000).toISOString() }),
+      };
       const status = outcome.ok ? "DELIVERED" : final ? "FAILED" : "PENDING";
       const record = env.DB.prepare(
         `UPDATE webhook_deliveries SET attempts = json_insert(attempts, '$[#]', json(?2)), status = ?3, url = ?4,
            lease_until = NULL, updated_at = ?5 WHERE id = ?1 AND generation = ?6`,
       ).bind(c.msg.body.deliveryId, JSON.stringify(attempt), status, outcome.url, Date.now(), c.generation);
-      return { c, outcome, attempt, final, record };
+      return { c, outcome, attempt, final, delaySeconds, record };
     }),
   );
   const done = sent.filter((d) => d !== null);
@@ -224,7 +234,7 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
     done.map((d) => ({ deliveryId: d.c.msg.body.deliveryId, statement: d.record })),
     log,
   );
-  done.forEach(({ c, outcome, attempt, final }, i) => {
+  done.forEach(({ c, outcome, attempt, final, delaySeconds }, i) => {
     const dlog = log.child({
       deliveryId: c.msg.body.deliveryId,
       executionId: c.message.executionId,
@@ -240,13 +250,12 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
       });
       c.msg.ack();
     } else {
-      const delaySeconds = retryDelay(env, c.attemptNo, outcome.retryAfter);
       dlog.warn("webhook attempt failed; retrying", {
         statusCode: attempt.statusCode,
         error: attempt.error,
         delaySeconds,
       });
-      c.msg.retry({ delaySeconds });
+      c.msg.retry({ delaySeconds: delaySeconds ?? 5 });
     }
   });
 }

@@ -31,6 +31,7 @@ const showDelivery = (d: WebhookDelivery, withAttempts: boolean): DeliveryOut =>
     method: d.method,
     status: d.status as DeliveryOut["status"],
     attemptCount: attempts.length,
+    nextAttemptAt: d.status === "PENDING" ? (attempts.at(-1)?.nextAttemptAt ?? null) : null,
     replays: d.generation,
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),

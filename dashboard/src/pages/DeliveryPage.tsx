@@ -52,6 +52,14 @@ export function DeliveryPage() {
                 {d.attemptCount}
                 {d.replays > 0 && ` (replayed ${d.replays} time${d.replays === 1 ? "" : "s"})`}
               </dd>
+              {d.nextAttemptAt && (
+                <>
+                  <dt>Next attempt</dt>
+                  <dd>
+                    <Time iso={d.nextAttemptAt} />
+                  </dd>
+                </>
+              )}
               <dt>Workflow</dt>
               <dd>
                 <WorkflowLink workflowId={d.workflowId} />
