@@ -88,6 +88,8 @@ export interface DispatchRows {
   transitions: TransitionRow[];
   /** Ids of this contact's executions waiting for the event. */
   waiting: string[];
+  /** Disabled workflows the event would trigger: started never, named in the log line. */
+  disabled: { id: string; name: string }[];
 }
 
 /**
@@ -116,7 +118,9 @@ const DISPATCH_READ = `SELECT
      'to_step_id', t.to_step_id, 'branch', t.branch))
    FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id WHERE ${WF_FILTER}) AS transitions,
   (SELECT json_group_array(execution_id) FROM waits
-   WHERE project_id = ?1 AND contact_id = ?3 AND event_name = ?2) AS waiting`;
+   WHERE project_id = ?1 AND contact_id = ?3 AND event_name = ?2) AS waiting,
+  (SELECT json_group_array(json_object('id', w.id, 'name', w.name)) FROM workflows w
+   WHERE w.project_id = ?1 AND w.event_name = ?2 AND w.enabled = 0) AS disabled`;
 
 export function parseDispatchRead(result: D1Result | undefined): DispatchRows {
   const row = result?.results[0] as Record<string, string | null> | undefined;
@@ -127,6 +131,7 @@ export function parseDispatchRead(result: D1Result | undefined): DispatchRows {
     steps: row.steps === null ? null : list<StepRow>(row.steps),
     transitions: list<TransitionRow>(row.transitions),
     waiting: list<string>(row.waiting),
+    disabled: list<{ id: string; name: string }>(row.disabled),
   };
 }
 
@@ -167,7 +172,20 @@ async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: Dispatc
       startedAt: ev.created_at,
     });
   }
-  const owned = await claimExecutions(env, inits, Date.now());
+  const { owned, refused } = await claimExecutionsWithRefusals(env, inits, Date.now());
+  // Nothing is a silent no-op: a workflow this event triggers but did not start says which and why.
+  const notStarted = [
+    ...rows.disabled.map((w) => ({ workflowId: w.id, name: w.name, reason: "disabled" })),
+    ...refused.map((r) => ({ workflowId: r.init.workflowId, name: r.init.snapshot.name, reason: r.reason })),
+  ];
+  if (notStarted.length > 0) {
+    log.info("workflows not started", {
+      eventId: ev.id,
+      event: ev.name,
+      contactId: ev.contact_id,
+      notStarted,
+    });
+  }
   // With one execution to start and nothing else to do, that execution's first mirror marks the event
   // dispatched (after its start, as below): one D1 round trip less for the commonest dispatch.
   const markedByExecution = owned.length === 1 && waitIds.length === 0;
@@ -239,7 +257,19 @@ export async function claimExecutions(
   inits: ExecutionInit[],
   now: number,
 ): Promise<ExecutionInit[]> {
-  if (inits.length === 0) return [];
+  return (await claimExecutionsWithRefusals(env, inits, now)).owned;
+}
+
+/** Why the re-entry rule refused a start. */
+export type RefusalReason = "active run" | "re-entry not allowed";
+
+/** `claimExecutions`, with the starts the re-entry rule refused and why. */
+export async function claimExecutionsWithRefusals(
+  env: Env,
+  inits: ExecutionInit[],
+  now: number,
+): Promise<{ owned: ExecutionInit[]; refused: { init: ExecutionInit; reason: RefusalReason }[] }> {
+  if (inits.length === 0) return { owned: [], refused: [] };
   const db = env.DB;
   const statements: D1PreparedStatement[] = [];
   for (const i of inits) {
@@ -281,10 +311,14 @@ export async function claimExecutions(
     );
   }
   const results = await db.batch(statements);
-  return inits.filter((i, n) => {
+  const owned: ExecutionInit[] = [];
+  const refused: { init: ExecutionInit; reason: RefusalReason }[] = [];
+  inits.forEach((i, n) => {
     const row = results[n * 3 + 2]?.results[0] as { active_execution_id: string | null } | undefined;
-    return row?.active_execution_id === i.executionId;
+    if (row?.active_execution_id === i.executionId) owned.push(i);
+    else refused.push({ init: i, reason: row?.active_execution_id ? "active run" : "re-entry not allowed" });
   });
+  return { owned, refused };
 }
 
 /** Starts (or, on a retry, resumes) one execution's Durable Object. */

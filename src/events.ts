@@ -29,8 +29,8 @@ export interface TrackResult {
   /** Every event this request stored, in order: a subscription change first, then the tracked one. */
   stored: string[];
   /**
-   * When the tracked event is the only one stored and was stored undispatched (an enabled workflow has it
-   * as trigger, or an execution of the contact waits for it): the event, for `dispatchEvent`. Null when it
+   * When the tracked event is the only one stored and was stored undispatched (a workflow has it as
+   * trigger, or an execution of the contact waits for it): the event, for `dispatchEvent`. Null when it
    * has nothing to dispatch (it was stored as dispatched) or when a status change was stored before it
    * (`stored` is dispatched the usual way then, in order).
    */
@@ -40,9 +40,10 @@ export interface TrackResult {
 }
 
 /**
- * A tracked event (its text built once). Stored as dispatched when, in this transaction, no enabled
- * workflow has it as trigger and no execution of the contact waits for it: dispatch would find nothing
- * to do, so nothing is left for it (or the sweep) to finish. RETURNING says which it was, and whether the
+ * A tracked event (its text built once). Stored as dispatched when, in this transaction, no workflow has
+ * it as trigger and no execution of the contact waits for it: dispatch would find nothing to do, so
+ * nothing is left for it (or the sweep) to finish. A disabled workflow counts: its dispatch starts
+ * nothing, but says so in a log line (nothing is a silent no-op). RETURNING says which it was, and whether the
  * project has segments. What dispatch needs (workflows, steps, waits) is read by the dispatch itself,
  * after the answer: read here, its five subqueries cost about 15% of a plain track request's CPU locally,
  * for events that have nothing to dispatch, and the cost is in compiling the statement (guarded so that
@@ -50,7 +51,7 @@ export interface TrackResult {
  */
 const INSERT_TRACKED_EVENT = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
        VALUES (?1, ?2, (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3), ?4, ?5, ?6,
-         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4 AND enabled = 1)
+         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = ?4)
            OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND event_name = ?4
              AND contact_id = (SELECT id FROM contacts WHERE project_id = ?2 AND email = ?3))
          THEN NULL ELSE ?6 END)

@@ -349,3 +349,64 @@ describe("dispatching an event twice", () => {
     await expectNothingTwice(s);
   });
 });
+
+describe("a workflow the event triggers but does not start says which and why", () => {
+  /** The "workflows not started" lines the worker logged while `fn` ran. */
+  async function notStartedLines(fn: () => Promise<void>) {
+    const lines: any[] = [];
+    const spy = vi.spyOn(console, "info").mockImplementation((line: unknown) => {
+      const parsed = typeof line === "string" && line.startsWith("{") ? JSON.parse(line) : null;
+      if (parsed?.msg === "workflows not started") lines.push(parsed);
+    });
+    await fn();
+    spy.mockRestore();
+    return lines;
+  }
+
+  it("a disabled workflow: one log line naming it, with the event, and its dispatch is finished", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await delayThenHook(p, "quiet", false, false);
+    const lines = await notStartedLines(async () => {
+      const t = await track(p.publicKey, "quiet", uniqueEmail());
+      expect(
+        await d1Count(
+          "SELECT count(*) AS n FROM events WHERE id = ?1 AND dispatched_at IS NOT NULL",
+          t.event,
+        ),
+      ).toBe(1);
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      event: "quiet",
+      notStarted: [{ workflowId: wf.id, name: `WF quiet`, reason: "disabled" }],
+    });
+    expect(lines[0].eventId).toMatch(/^evt_/);
+    expect(lines[0].requestId).toMatch(/^req_/);
+  });
+
+  it("re-entry refused: 're-entry not allowed' after a finished run, 'active run' while one runs", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const once = await createWorkflow(p.secretKey, { eventName: "once", allowReentry: false });
+    const again = await delayThenHook(p, "again", true);
+    const email = uniqueEmail();
+    await track(p.publicKey, "once", email);
+    await track(p.publicKey, "again", email);
+    const lines = await notStartedLines(async () => {
+      await track(p.publicKey, "once", email);
+      await track(p.publicKey, "again", email);
+    });
+    expect(lines.map((l) => l.notStarted)).toEqual([
+      [{ workflowId: once.id, name: "WF once", reason: "re-entry not allowed" }],
+      [{ workflowId: again.id, name: "WF again", reason: "active run" }],
+    ]);
+  });
+
+  it("says nothing when every workflow it triggers starts", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    await delayThenHook(p, "fine", true);
+    expect(await notStartedLines(() => track(p.publicKey, "fine", uniqueEmail()).then(() => {}))).toEqual([]);
+  });
+});
