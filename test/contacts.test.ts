@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
+import { createWorkflow, listExecutions, track as trackEvent } from "./workflow-helpers";
 
 /** Lets the clock move on, so that rows made one after another have distinct times. */
 const tick = () => new Promise((resolve) => setTimeout(resolve, 3));
@@ -380,7 +381,7 @@ describe("GET /contacts/:id/events", () => {
     expect(all.map((e) => e.id)).toEqual([...made].reverse());
     expect(all.map((e) => e.name)).toEqual(["e4", "e3", "e2", "e1", "e0"]);
     for (const e of all) {
-      expect(Object.keys(e).sort()).toEqual(["contactId", "createdAt", "data", "id", "name"]);
+      expect(Object.keys(e).sort()).toEqual(["contactId", "createdAt", "data", "executions", "id", "name"]);
       expect(e.contactId).toBe(contact.id);
     }
     expect(all[0].data).toEqual({ i: 4 });
@@ -453,5 +454,29 @@ describe("GET /project", () => {
     const b = await createProject("Project B");
     expect((await call("GET", "/project", { key: a.secretKey })).body.id).toBe(a.id);
     expect((await call("GET", "/project", { key: b.secretKey })).body.name).toBe("Project B");
+  });
+});
+
+describe("GET /contacts/:id/events: what each event did", () => {
+  it("names the executions each event started and those it resumed", async () => {
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "signup",
+      steps: { paid: { type: "WAIT_FOR_EVENT", config: { eventName: "paid", timeout: 3600 } } },
+      edges: [["trigger", "paid"]],
+    });
+    const email = uniqueEmail();
+    const signup = await trackEvent(p.publicKey, "signup", email);
+    const paid = await trackEvent(p.publicKey, "paid", email);
+    const noise = await trackEvent(p.publicKey, "browsed", email);
+    const [exec] = await listExecutions(p.secretKey, wf.id);
+    expect(exec.status).toBe("COMPLETED");
+    const res = await call("GET", `/contacts/${signup.contact}/events`, { key: p.secretKey });
+    expect(res.status).toBe(200);
+    const byId = new Map(res.body.data.map((e: any) => [e.id, e.executions]));
+    const link = { id: exec.id, workflowId: wf.id, status: "COMPLETED" };
+    expect(byId.get(signup.event)).toEqual({ started: [link], resumed: [] });
+    expect(byId.get(paid.event)).toEqual({ started: [], resumed: [link] });
+    expect(byId.get(noise.event)).toEqual({ started: [], resumed: [] });
   });
 });

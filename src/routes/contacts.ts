@@ -8,6 +8,7 @@ import { newId } from "../domain/ids";
 import { showContact, showEvent } from "../domain/shapes";
 import { emailField } from "../domain/track";
 import { cancelExecution } from "../engine/cancel";
+import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -178,5 +179,61 @@ export const contactRoutes = new Hono<AppEnv>()
       )
       .orderBy(...newestFirst(events.createdAt, events.id))
       .limit(q.limit + 1);
-    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showEvent));
+    const links = await executionsOfEvents(
+      c.env,
+      contactId,
+      rows.slice(0, q.limit).map((r) => r.id),
+    );
+    return c.json(
+      toPage(
+        rows,
+        q.limit,
+        (r) => r.createdAt,
+        (r) => ({
+          ...showEvent(r),
+          executions: links.get(r.id) ?? { started: [], resumed: [] },
+        }),
+      ),
+    );
   });
+
+interface ExecutionLink {
+  id: string;
+  workflowId: string;
+  status: string;
+}
+
+/**
+ * Per event of a page: the executions it started (their trigger) and those it resumed (a WAIT_FOR_EVENT
+ * it ended records the event's id in its step log). Both read through the contact's executions
+ * (executions_contact, then step_executions_execution), so in proportion to the contact's own runs.
+ */
+async function executionsOfEvents(env: Env, contactId: string, eventIds: string[]) {
+  const out = new Map<string, { started: ExecutionLink[]; resumed: ExecutionLink[] }>();
+  if (eventIds.length === 0) return out;
+  const ids = JSON.stringify(eventIds);
+  const [started, resumed] = await env.DB.batch<{ eventId: string } & ExecutionLink>([
+    env.DB.prepare(
+      `SELECT trigger_event_id AS eventId, id, workflow_id AS workflowId, status FROM executions
+        WHERE contact_id = ?1 AND trigger_event_id IN (SELECT value FROM json_each(?2))`,
+    ).bind(contactId, ids),
+    env.DB.prepare(
+      `SELECT json_extract(sx.output, '$.eventId') AS eventId, e.id, e.workflow_id AS workflowId, e.status
+         FROM executions e JOIN step_executions sx ON sx.execution_id = e.id
+        WHERE e.contact_id = ?1 AND json_extract(sx.output, '$.eventId') IN (SELECT value FROM json_each(?2))`,
+    ).bind(contactId, ids),
+  ]);
+  const entry = (id: string) => {
+    let e = out.get(id);
+    if (!e) {
+      e = { started: [], resumed: [] };
+      out.set(id, e);
+    }
+    return e;
+  };
+  for (const r of started?.results ?? [])
+    entry(r.eventId).started.push({ id: r.id, workflowId: r.workflowId, status: r.status });
+  for (const r of resumed?.results ?? [])
+    entry(r.eventId).resumed.push({ id: r.id, workflowId: r.workflowId, status: r.status });
+  return out;
+}
