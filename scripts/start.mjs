@@ -141,6 +141,12 @@ async function main() {
     },
   );
   if (build.status !== 0) throw new Error("the dashboard's build failed");
+  // The API reference's files (/docs), beside the dashboard's.
+  const docs = spawnSync(process.execPath, [path.join(root, "scripts", "build-docs-assets.mjs")], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (docs.status !== 0) throw new Error("copying the API reference's files failed");
   run("vite", ["build", "--config", "dashboard/vite.config.ts", "--watch", "--logLevel", "warn"]);
 
   log(`starting the local SES on http://${HOST}:${SES_PORT}`);

@@ -5,7 +5,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./http/context";
-import { serveDashboard } from "./http/dashboard";
+import { DOCS_CSP, serveDashboard, serveDocsAsset, withPageHeaders } from "./http/dashboard";
 import { ApiError, errorResponse } from "./http/errors";
 import { requestContext } from "./http/request-context";
 import { errorFields } from "./log";
@@ -13,6 +13,7 @@ import { docsPage, openApiDocument } from "./openapi";
 import { adminRoutes } from "./routes/admin";
 import { contactRoutes } from "./routes/contacts";
 import { deliveryRoutes } from "./routes/deliveries";
+import { devRoutes } from "./routes/dev";
 import { emailRoutes } from "./routes/emails";
 import { projectRoutes } from "./routes/project";
 import { segmentRoutes } from "./routes/segments";
@@ -49,7 +50,8 @@ export const app = new Hono<AppEnv>()
   .use("/v1/*", v1Cors)
   .get("/health", (c) => c.json({ ok: true }))
   .get("/openapi.json", (c) => c.json(openApiDocument()))
-  .get("/docs", (c) => c.html(docsPage))
+  .get("/docs", (c) => withPageHeaders(c, c.html(docsPage), DOCS_CSP))
+  .get("/docs/*", serveDocsAsset)
   .get("/", (c) => c.redirect("/app/", 302))
   .get("/app", (c) => c.redirect("/app/", 301))
   .get("/app/*", serveDashboard)
@@ -65,6 +67,7 @@ export const app = new Hono<AppEnv>()
   .route("/emails", emailRoutes)
   .route("/webhook-deliveries", deliveryRoutes)
   .route("/webhooks", snsRoutes)
+  .route("/dev", devRoutes)
   .route("/", unsubscribeRoutes);
 
 app.notFound((c) =>

@@ -22,6 +22,7 @@ import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { listDeliveries } from "./routes/deliveries";
+import { simulateBody } from "./routes/dev";
 import { listEmails } from "./routes/emails";
 import { listExecutions } from "./routes/executions";
 import { createSegment, patchSegment } from "./routes/segments";
@@ -327,6 +328,23 @@ export const operations: Operation[] = [
       body: snsBody,
     },
   ),
+  // Development only (ENVIRONMENT "development" or "test"): 404 NOT_FOUND in production.
+  op(
+    "get",
+    "/dev/sns-cert.pem",
+    "Development",
+    "none",
+    "Development only: the SNS signing certificate of the local SES mailbox simulator (PEM)",
+  ),
+  op(
+    "post",
+    "/dev/ses/simulate",
+    "Development",
+    "secret",
+    "Development only: SES's notification of one kind for a sent email, signed and posted to /webhooks/sns",
+    [202, "Queued: { emailId, kind, messageId } (the SNS MessageId)"],
+    { body: simulateBody },
+  ),
 ];
 
 const errorEnvelope = {
@@ -451,12 +469,17 @@ export function openApiDocument(): Record<string, unknown> {
   return cached;
 }
 
-/** The reference page: Scalar's viewer, loaded by the reader's browser, over /openapi.json. */
+/**
+ * The reference page: Swagger UI over /openapi.json, its files served by this worker from its assets
+ * (/docs/…, copied from swagger-ui-dist by scripts/build-docs-assets.mjs), so it asks nothing of another
+ * origin and works offline.
+ */
 export const docsPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Plunk Edge API</title></head>
+<title>Plunk Edge API</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
 <body>
-<script id="api-reference" data-url="/openapi.json"></script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+<div id="swagger-ui" data-url="/openapi.json"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
 <noscript><p>The API reference needs JavaScript. The document itself is at <a href="/openapi.json">/openapi.json</a>.</p></noscript>
 </body></html>`;

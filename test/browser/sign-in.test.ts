@@ -4,7 +4,7 @@
  * CSP (nothing the page loads or runs is refused by it).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dashboard, signIn, startDashboard } from "./browser";
+import { type Dashboard, screenshot, signIn, startDashboard } from "./browser";
 
 let d: Dashboard;
 beforeAll(async () => {
@@ -124,6 +124,32 @@ describe("signing in to the dashboard", () => {
     });
     expect(ran).toBe(false);
     await expect.poll(() => errors.some((e) => /Content Security Policy/.test(e))).toBe(true);
+    await context.close();
+  });
+});
+
+describe("the API reference", () => {
+  it("renders at /docs from this worker alone: every request it makes is to this origin", async () => {
+    const { context, page, errors } = await d.newPage();
+    const elsewhere: string[] = [];
+    page.on("request", (r) => {
+      const u = new URL(r.url());
+      if (u.origin !== d.stack.base && u.protocol !== "data:") elsewhere.push(r.url());
+    });
+    const res = await page.goto(`${d.stack.base}/docs`);
+    expect(res?.headers()["content-security-policy"]).toContain("script-src 'self'");
+    await page.getByText("/v1/track").first().waitFor({ timeout: 20_000 });
+    await page.getByText("/workflows/{id}/stats").first().waitFor();
+    await screenshot(page, "docs");
+    expect(elsewhere).toEqual([]);
+    expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
+    await context.close();
+  });
+
+  it("GET / leads a person to the dashboard", async () => {
+    const { context, page } = await d.newPage();
+    await page.goto(`${d.stack.base}/`);
+    await expect.poll(() => new URL(page.url()).pathname).toBe("/app/sign-in");
     await context.close();
   });
 });
