@@ -60,7 +60,10 @@ describe("rate limits", () => {
     );
   });
 
-  it("/v1/track: once the project's allowance is used, 429 for its public and secret keys alike", async () => {
+  it("/v1/track: once the project's allowance is used, 429 for its public and secret keys alike", {
+    // 1,000 calls to the limiter: past vitest's 5 s default on a busy 2-core machine (seen in a CI run).
+    timeout: 30_000,
+  }, async () => {
     await freshWindow();
     const p = await createProject();
     const granted = await exhaust(env.TRACK_LIMITER, p.id);
