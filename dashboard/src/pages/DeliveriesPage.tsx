@@ -4,14 +4,13 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useMemo, useState } from "react";
-import { Link, useSearchParams } from "wouter";
+import { useSearchParams } from "wouter";
 import { deliveriesQuery, workflowsQuery } from "../api/queries";
 import type { Delivery } from "../api/types";
+import { DeliveriesTable } from "../components/DeliveriesTable";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { Pager, useCursorPages } from "../components/Pager";
-import { StatusBadge } from "../components/StatusBadge";
-import { Time } from "../components/Time";
 
 /** Every delivery status with what it means (the keys are checked against the API's own list). */
 const DELIVERY_STATUS_HELP: Record<Delivery["status"], string> = {
@@ -150,62 +149,7 @@ export function DeliveriesPage() {
           )}
         </EmptyState>
       )}
-      {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Delivery</th>
-                <th scope="col">Status</th>
-                <th scope="col">Request</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Workflow</th>
-                <th scope="col">Execution</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((d) => (
-                <tr key={d.id} data-delivery-id={d.id}>
-                  <td>
-                    <Link href={`/deliveries/${d.id}`} className="id-link">
-                      {d.id}
-                    </Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={d.status} />
-                  </td>
-                  <td className="cell-url">
-                    <code>{d.method}</code> {d.url}
-                  </td>
-                  <td>
-                    {d.attemptCount}
-                    {d.replays > 0 && (
-                      <small className="muted">
-                        {" "}
-                        ({d.replays} replay{d.replays === 1 ? "" : "s"})
-                      </small>
-                    )}
-                  </td>
-                  <td>
-                    <Link href={`/workflows/${d.workflowId}/executions`}>
-                      {workflowName.get(d.workflowId) ?? <code>{d.workflowId}</code>}
-                    </Link>
-                  </td>
-                  <td>
-                    <Link href={`/workflows/${d.workflowId}/executions/${d.executionId}`}>
-                      <code>{d.executionId}</code>
-                    </Link>
-                  </td>
-                  <td>
-                    <Time iso={d.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {rows.length > 0 && <DeliveriesTable rows={rows} workflowName={workflowName} />}
       <Pager
         label="Delivery pages"
         page={pages.page}

@@ -19,6 +19,7 @@ import {
 } from "../api/queries";
 import type { Execution, ExecutionDetail, Step, Transition } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
+import { DeliveriesTable } from "../components/DeliveriesTable";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { Json } from "../components/Json";
@@ -278,42 +279,7 @@ function Deliveries({ executionId, active }: { executionId: string; active: bool
           <p>This execution has not called a webhook: it makes one delivery per Webhook step it runs.</p>
         </EmptyState>
       )}
-      {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Delivery</th>
-                <th scope="col">Status</th>
-                <th scope="col">Request</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((d) => (
-                <tr key={d.id} data-delivery-id={d.id}>
-                  <td>
-                    <Link href={`/deliveries/${d.id}`} className="id-link">
-                      {d.id}
-                    </Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={d.status} />
-                  </td>
-                  <td className="cell-url">
-                    <code>{d.method}</code> {d.url}
-                  </td>
-                  <td>{d.attemptCount}</td>
-                  <td>
-                    <Time iso={d.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {rows.length > 0 && <DeliveriesTable rows={rows} />}
       {q.data?.hasMore && (
         <p>
           <Link href={`/deliveries?executionId=${encodeURIComponent(executionId)}`}>All its deliveries</Link>
@@ -325,8 +291,7 @@ function Deliveries({ executionId, active }: { executionId: string; active: bool
 
 function Emails({ executionId, active }: { executionId: string; active: boolean }) {
   const q = useQuery({ ...emailsQuery({ executionId }), refetchInterval: active ? POLL_MS : false });
-  // Only this execution's emails, even from a server that does not know the filter yet.
-  const rows = (q.data?.data ?? []).filter((m) => m.workflowExecutionId === executionId);
+  const rows = q.data?.data ?? [];
   return (
     <section aria-labelledby="emails-title">
       <h2 id="emails-title">Emails</h2>
