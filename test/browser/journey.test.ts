@@ -258,6 +258,42 @@ describe("the workflows guide in the browser", () => {
     expect(list.body.data.map((e: any) => e.status)).toEqual(["CANCELLED", "CANCELLED"]);
   });
 
+  it("works by keyboard, and every control has a name a screen reader can say", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/workflows/${wfId}`);
+    await node(page, "DELAY").waitFor();
+    // A step is focusable; Enter opens its panel with the cursor in its name.
+    await page.locator('[data-step-type="DELAY"]').locator("xpath=ancestor::*[@tabindex][1]").focus();
+    await page.keyboard.press("Enter");
+    const name = page.getByLabel("Name", { exact: true });
+    await expect.poll(() => name.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type("Wait one second");
+    await expect
+      .poll(async () => (await node(page, "DELAY").textContent()) ?? "")
+      .toContain("Wait one second");
+    await page.keyboard.press("ControlOrMeta+z");
+    // Every button and link, and every form field, has an accessible name.
+    const unnamed = await page.evaluate(() => {
+      const out: string[] = [];
+      for (const el of document.querySelectorAll<HTMLElement>("button, a[href], input, select, textarea")) {
+        const labelled =
+          el.getAttribute("aria-label") ||
+          el.getAttribute("aria-labelledby") ||
+          (el as HTMLInputElement).labels?.length ||
+          el.getAttribute("title") ||
+          (el.tagName !== "INPUT" &&
+            el.tagName !== "SELECT" &&
+            el.tagName !== "TEXTAREA" &&
+            el.textContent?.trim());
+        if (!labelled && el.getAttribute("type") !== "hidden") out.push(el.outerHTML.slice(0, 120));
+      }
+      return out;
+    });
+    expect(unnamed).toEqual([]);
+  });
+
   it("works at 390 px wide: the list, the editor and an execution", async () => {
     const { page } = await d.newPage(390);
     await signIn(d, page);
