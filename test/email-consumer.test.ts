@@ -146,6 +146,7 @@ describe("email consumer: sending", () => {
     const sent = events.body.data.filter((ev: { name: string }) => ev.name === "email.sent");
     expect(sent).toHaveLength(1);
     expect(sent[0].data).toEqual({
+      emailId,
       subject: `Hello ${to}`,
       from: "ada@example.com",
       fromName: "Ada",
@@ -450,6 +451,7 @@ describe("workflow EmailMessage (kind email)", () => {
     const sent = events.body.data.filter((ev: { name: string }) => ev.name === "email.sent");
     expect(sent).toHaveLength(1);
     expect(sent[0].data).toMatchObject({
+      emailId: m.emailId,
       templateId: transactional,
       sourceType: "WORKFLOW",
       campaignId: null,

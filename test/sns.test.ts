@@ -110,6 +110,7 @@ describe("POST /webhooks/sns: SES events", () => {
     expect(await getEmail(s)).toMatchObject({ status: "DELIVERED", deliveredAt: "2026-01-15T10:30:05.000Z" });
     const ev = (await events(s)).find((e) => e.name === "email.delivery");
     expect(ev.data).toEqual({
+      emailId: s.emailId,
       subject: "Welcome",
       from: "hello@example.com",
       fromName: "Team",
@@ -136,7 +137,9 @@ describe("POST /webhooks/sns: SES events", () => {
     expect(evs.filter((e) => e.name === "email.open")).toHaveLength(1);
     const click = evs.filter((e) => e.name === "email.click");
     expect(click).toHaveLength(1);
+    expect(evs.find((e) => e.name === "email.open").data).toMatchObject({ emailId: s.emailId });
     expect(click[0].data).toMatchObject({
+      emailId: s.emailId,
       link: "https://example.com/pricing",
       clicks: 1,
       isFirstClick: true,
@@ -150,6 +153,7 @@ describe("POST /webhooks/sns: SES events", () => {
     expect((await contact(s)).subscribed).toBe(false);
     const evs = await events(s);
     expect(evs.find((e) => e.name === "email.bounce").data).toMatchObject({
+      emailId: s.emailId,
       bounceType: "Permanent",
       bouncedAt: expect.any(String),
     });

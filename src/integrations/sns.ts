@@ -2,7 +2,8 @@
  * Amazon SNS message signatures (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA), checked with the
  * certificate at SigningCertURL before anything in the message is believed. Certificates are fetched
  * only from https://sns.<region>.amazonaws.com/ (plus, in development and tests, the one origin that
- * SNS_DEV_CERT_ORIGIN names) and cached per isolate.
+ * SNS_DEV_CERT_ORIGIN names and the worker's own PUBLIC_URL origin, where the local SES mailbox simulator
+ * serves its development certificate: src/dev/) and cached per isolate.
  */
 export interface SnsMessage {
   Type: "Notification" | "SubscriptionConfirmation" | "UnsubscribeConfirmation";
@@ -23,7 +24,18 @@ const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
 export interface TrustSettings {
   environment: string;
   devCertOrigin?: string;
+  /** The worker's own origin (PUBLIC_URL): trusted in development and tests only, like devCertOrigin. */
+  selfOrigin?: string;
 }
+
+const originOf = (raw: string | undefined): string | null => {
+  try {
+    const origin = raw ? new URL(raw).origin : "null";
+    return origin === "null" ? null : origin;
+  } catch {
+    return null;
+  }
+};
 
 /** Whether a URL is one SNS's own (certificates, subscription confirmations) may live at. */
 export function isTrustedSnsUrl(raw: string, trust: TrustSettings): boolean {
@@ -35,7 +47,8 @@ export function isTrustedSnsUrl(raw: string, trust: TrustSettings): boolean {
   }
   if (url.protocol === "https:" && SNS_HOST.test(url.hostname) && !url.port) return true;
   const devOk = trust.environment === "development" || trust.environment === "test";
-  return Boolean(devOk && trust.devCertOrigin && url.origin === new URL(trust.devCertOrigin).origin);
+  if (!devOk) return false;
+  return url.origin === originOf(trust.devCertOrigin) || url.origin === originOf(trust.selfOrigin);
 }
 
 /** The text SNS signs: the listed keys in order, each as "Key\nValue\n". */

@@ -5,6 +5,11 @@
  */
 import { and, eq } from "drizzle-orm";
 import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
+import {
+  consumeSimulation,
+  queueSimulatorNotifications,
+  type SesSimulateMessage,
+} from "../dev/ses-simulator";
 import { dispatchStored } from "../dispatch";
 import { derivedId } from "../domain/ids";
 import { parseJsonObject } from "../domain/shapes";
@@ -17,7 +22,11 @@ import type { EmailMessage } from "./messages";
 import { contactLinks, templateVariables } from "./variables";
 import { retryScale } from "./webhooks";
 
-export type EmailQueueMessage = EmailMessage | { kind: "email-send"; emailId: string };
+export type EmailQueueMessage =
+  | EmailMessage
+  | { kind: "email-send"; emailId: string }
+  // Development only: SES's mailbox simulator posting its notifications (src/dev/ses-simulator.ts).
+  | SesSimulateMessage;
 
 const LEASE_MS = 60_000;
 const MAX_BACKOFF_S = 900;
@@ -75,6 +84,10 @@ async function recordWorkflowEmail(env: Env, m: EmailMessage, now: number): Prom
 
 async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   const body = msg.body;
+  if (body.kind === "ses-simulate") {
+    await consumeSimulation(env, body, log);
+    return msg.ack();
+  }
   const now = Date.now();
   if (body.kind === "email") await recordWorkflowEmail(env, body, now);
   const claimed = await env.DB.prepare(
@@ -188,6 +201,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
   ]);
   log.info("email sent", { messageId: result.messageId });
+  await queueSimulatorNotifications(env, log, { id: email.id, to: contact.email });
   msg.ack();
   try {
     await dispatchStored(env, log, [eventId]);
@@ -196,12 +210,13 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   }
 }
 
-/** The payload of `email.*` events, as Plunk's webhook guide has it. */
+/** The payload of `email.*` events, as Plunk's webhook guide has it, plus `emailId` (as Plunk's handler adds). */
 export function sentEventData(
-  email: EmailRow,
+  email: Pick<EmailRow, "id" | "templateId" | "sourceType">,
   sent: { subject: string; from: string; fromName: string | null; messageId: string; sentAt: number },
 ) {
   return {
+    emailId: email.id,
     subject: sent.subject,
     from: sent.from,
     fromName: sent.fromName,
@@ -215,6 +230,11 @@ export function sentEventData(
 
 export async function consumeEmailDeadLetters(batch: MessageBatch<EmailQueueMessage>, env: Env, log: Logger) {
   for (const msg of batch.messages) {
+    if (msg.body.kind === "ses-simulate") {
+      log.warn("ses mailbox simulator notifications dead-lettered", { emailId: msg.body.emailId });
+      msg.ack();
+      continue;
+    }
     await env.DB.prepare(
       `UPDATE emails SET status = 'FAILED', error = coalesce(error, 'Gave up after retries'), lease_until = NULL,
          updated_at = ?2 WHERE id = ?1 AND status IN ('QUEUED', 'SENDING')`,

@@ -36,7 +36,11 @@ export const snsBody = z.object({
   Token: z.string().max(4096).optional(),
 });
 
-const trust = (env: Env) => ({ environment: env.ENVIRONMENT, devCertOrigin: env.SNS_DEV_CERT_ORIGIN });
+const trust = (env: Env) => ({
+  environment: env.ENVIRONMENT,
+  devCertOrigin: env.SNS_DEV_CERT_ORIGIN,
+  selfOrigin: env.PUBLIC_URL,
+});
 
 export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
   const raw = await readRawBody(c);

@@ -1,0 +1,60 @@
+/**
+ * The development SNS signer: a key pair and a self-signed certificate that the local SES mailbox
+ * simulator (src/dev/ses-simulator.ts) signs its SNS notifications with, served at GET /dev/sns-cert.pem.
+ *
+ * NOT A SECRET. This key is committed on purpose and is public: it proves nothing and is trusted only
+ * where ENVIRONMENT is "development" or "test" (src/integrations/sns.ts), never in production, whose
+ * certificates come only from https://sns.<region>.amazonaws.com/. Made with
+ * `openssl req -x509 -newkey rsa:2048 -nodes -days 36500` and `openssl pkcs8 -topk8 -nocrypt`.
+ */
+export const DEV_SNS_CERT_PEM = `-----BEGIN CERTIFICATE-----
+MIIDVTCCAj2gAwIBAgIUFsfuYT5UiAgyg+Xt5ARWruEud8AwDQYJKoZIhvcNAQEL
+BQAwOTE3MDUGA1UEAwwucGx1bmstZWRnZSBkZXZlbG9wbWVudCBTTlMgc2lnbmVy
+IChub3Qgc2VjcmV0KTAgFw0yNjEyMDEyMTQ5NDVaGA8yMTI2MTEwNzIxNDk0NVow
+OTE3MDUGA1UEAwwucGx1bmstZWRnZSBkZXZlbG9wbWVudCBTTlMgc2lnbmVyIChu
+b3Qgc2VjcmV0KTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBALc7qFtD
+630oqwKScGZtGu0iLtRQ2wibpr5xLjfbaVZF7G5dM8U7ZcQQnTiY4W1DC0p6XjC/
+nj288wFh7cJelpAfzWmzdFupTc2PsnoReePWthavfEAVoS3dfvJfJ6Hv3Oaj2RO8
+omki4CsqzjOyZQmRwf7Ld+MOv4PkuzvnC9wSyYW0q31jDz+YZTDR4cdWkcjM/wze
+NbC7FPL01BEY4UZNiGn2aq6c9GJjPLZnSfEkDF7useWmxTGVrte4FIwird49TNM3
+jRAtcLmgjcN2kIsl0lxfinuN80QILkI429ir+iY5Df6rFki92IgX7byYS2SCSQmH
+sUUi1m9irafADkUCAwEAAaNTMFEwHQYDVR0OBBYEFF5b5eUzSpqwAAOhhsLIIrIO
+C+wKMB8GA1UdIwQYMBaAFF5b5eUzSpqwAAOhhsLIIrIOC+wKMA8GA1UdEwEB/wQF
+MAMBAf8wDQYJKoZIhvcNAQELBQADggEBABNw4iW5peNPwDtF/gl+FBPsivjoP+tl
+HQ73GQjKoJVeZPTXXvtUeWYqN3/3rIlH15TX9GAfz9wJPgTRW9C4kQ4iUiEWfAqy
+HOJjwmwKzahq7QcKDGyhj59w62mE0IrZ8j2KAIHQ7ymZ5pn4FCV0D4Mw2JIi2KaM
+CpfhYmrkFR3oCakHKhZJC84xERozY6s9p7Gkbe8dBMjVgwyAdE+gcOLw1I5v1GSx
+Dx1jzRre9EgVp80BNua3Yl8c1jmsTvIk3NEdEhk2iFoYRipqZoMsT/F7oxYpKAWf
+zM/Bfs8R3zDtamW0QqjHfpQHLQUrb/Kpj1ImO+OZJXBFIz0tYh0DyPk=
+-----END CERTIFICATE-----
+`;
+
+export const DEV_SNS_KEY_PKCS8_PEM = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC3O6hbQ+t9KKsC
+knBmbRrtIi7UUNsIm6a+cS4322lWRexuXTPFO2XEEJ04mOFtQwtKel4wv549vPMB
+Ye3CXpaQH81ps3RbqU3Nj7J6EXnj1rYWr3xAFaEt3X7yXyeh79zmo9kTvKJpIuAr
+Ks4zsmUJkcH+y3fjDr+D5Ls75wvcEsmFtKt9Yw8/mGUw0eHHVpHIzP8M3jWwuxTy
+9NQRGOFGTYhp9mqunPRiYzy2Z0nxJAxe7rHlpsUxla7XuBSMIq3ePUzTN40QLXC5
+oI3DdpCLJdJcX4p7jfNECC5CONvYq/omOQ3+qxZIvdiIF+28mEtkgkkJh7FFItZv
+Yq2nwA5FAgMBAAECggEALl498e6DorYOZIW7ROg6RqT+VcMqUojVDt9kU0VGaEsk
+lB8o0TIBRDbyGlbxwO0U5+GEgXCUMkpk8kYeXTADiPBLUoLToLh81FaXUzWl80ar
+6Jy65Bq1IX6qN9pllKC29XSkI876CIIHWVUpPkLYN643eetyaLacN1vEF9oVkbiO
+us+9JzoEhLLh9JmRvNv2DAkg2CYuP3oNQ+mXhsBSt1Akuq8o2Abw5X57K8UnqeyM
+AcqAvZXcmjZ0vv9puTpSCWVjKVuZIsoTIxls7LQ408AC5wS9AyTGCloPAdUgNBzv
+s34Xaufbrn6oMrb+ANY1BHPSwMfeMDwMyoFpoouKFwKBgQD4WB9rqM8f9cmB8ZG/
+WoHWn86Ah4X2KrNU7Udit+6MRlflvYV9AvaqfQcRUZOvW7sPVmn0HxX6mPkOswO1
+NHCtxuDHJfnSDug+Idpk87gRQbbypnRS5Sg9744vQZqXaKpE9IPonKmIdm3xzXKM
+x8M0XyJMWOAlstrlZ3gWJIRN5wKBgQC84bEgonJNq0P31s86yM3NPlrfmB9SRqcZ
+1nH73ddJTBO8NSMhSTORmP3oCtJFBx/mSHBzN8mtoQ/rHgK1DKD+UBEtfItALIbX
+PUVv+kaqkfJZNyXN6+ayftrWLu6kfiDoMjZk1T1x2IsGuufN+/Pw8/8Rfw5xVg+l
+Sve31CmE8wKBgBMeDYUnIJKwRAvZwcN+PyJ7eNUSGbDihp2SCn3B9P4daCTKWx1N
+fhmPuFyP8BN+tz6uA0gEoJeC8SE9jJqFZ+sotSL/fGS8OwqVZo+A53mEmoXBZJEB
+DQD/kO14WmMvbnQScpkUfkSAAWSs0RWfRxqf/C7uZIriYtFoDql9tCWfAoGALBzh
+y2dlHrKjGxz2JRqExiyL+LCEkCikGiq1UEeNYjb8XPZkEAASpSyAEFOGrExvrM66
+RI6A8aYuG5FUvIgIiZyVhnQR6Zj8nQRYVUC0hF21phR1JdS0eneaEG/BmHVEpjYj
+8gTDZvVV8upv/PGdFWdG6QUtkFazLL2HgU1xrPUCgYEA3PPFEAEFkL8u4/rOMvvP
+CDh9XTRBxyLC4aVB8Hf6raoVsRFQ5FBOV+eddkys2yOTXu4WmTk5BKjafwEYV7E6
+8LhJBVKEcUc+HqPy+t3GS9wPT9aoZ80Mimekjj71UoI8kdWnqcgyKHIMjcq8iKCH
+0trwoV52KBTxAPvODmkl/Ys=
+-----END PRIVATE KEY-----
+`;
