@@ -4,13 +4,20 @@
  * dashboard (test/e2e/stack.ts), with a project of its own and helpers to sign in.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { expect } from "vitest";
 import { type Stack, startStack } from "../e2e/stack";
 import { launchChromium } from "./chromium";
 
-export const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
+/**
+ * Where screenshots go: docs/screenshots (shown in the README) when UPDATE_SCREENSHOTS=1, else a temporary
+ * folder, so that a test run leaves the working tree as it found it.
+ */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS
+  ? path.resolve(import.meta.dirname, "../../docs/screenshots")
+  : path.join(os.tmpdir(), "plunk-edge-screenshots");
 
 export interface Project {
   id: string;
@@ -77,7 +84,7 @@ export async function signIn(d: Dashboard, page: Page, secretKey = d.project.sec
   await expect.poll(() => new URL(page.url()).pathname, { timeout: 15_000 }).toBe("/app/workflows");
 }
 
-/** A screenshot for the docs (docs/screenshots/<name>.png). */
+/** A screenshot for the docs (docs/screenshots/<name>.png with UPDATE_SCREENSHOTS=1). */
 export async function screenshot(page: Page, name: string, opts: { fullPage?: boolean } = {}): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: opts.fullPage ?? false });
