@@ -22,6 +22,11 @@ export const FLAGS = {
   template: "value",
   from: "value",
   type: "value",
+  email: "value",
+  search: "value",
+  contact: "value",
+  link: "value",
+  "body-file": "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

@@ -1,100 +1,31 @@
 /** Every command: its words, arguments, flags, help, and what it does. */
 import fs from "node:fs";
-import type { Api, Page } from "./api.ts";
-import { type FlagName, type Flags, str } from "./args.ts";
+import type { Api } from "./api.ts";
+import { type Flags, str } from "./args.ts";
+import {
+  type Command,
+  type Context,
+  enc,
+  fetchPage,
+  jsonFlag,
+  LIST_FLAGS,
+  listing,
+  print,
+  printJson,
+  printPage,
+  type Row,
+  readFileText,
+  statusFlag,
+  subscribedFlag,
+} from "./common.ts";
 import { type Format, formatOfName, readDefinition, serialize } from "./definition.ts";
 import { ApiError, CliError, usageError } from "./errors.ts";
 import { type Column, fields, keyValues, table } from "./format.ts";
+import { Names, stepOutput } from "./names.ts";
 import { spinner } from "./progress.ts";
+import { RESOURCE_COMMANDS } from "./resources.ts";
 
-export interface Context {
-  url: string;
-  key: string | undefined;
-  adminToken: string | undefined;
-  json: boolean;
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-}
-
-export interface Command {
-  /** `["workflows", "list"]`, or `["track"]`. */
-  words: string[];
-  /** `<id>`; a trailing `<file…>` takes one or more. */
-  args: string[];
-  flags: FlagName[];
-  auth: "key" | "admin";
-  summary: string;
-  /** Extra help lines under the usage line. */
-  help?: string;
-  run: (ctx: Context, api: Api, args: string[], flags: Flags) => Promise<void>;
-}
-
-type Row = Record<string, unknown>;
-
-const LIST_FLAGS: FlagName[] = ["limit", "cursor", "all"];
-const enc = encodeURIComponent;
-
-function print(ctx: Context, text: string) {
-  ctx.stdout.write(text);
-}
-
-function printJson(ctx: Context, value: unknown) {
-  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-function limitOf(flags: Flags): number | undefined {
-  const raw = str(flags, "limit");
-  if (raw === undefined) return flags.all ? 100 : undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 100)
-    throw usageError("--limit must be a whole number from 1 to 100");
-  return n;
-}
-
-function jsonFlag(flags: Flags, name: "data" | "context"): Record<string, unknown> | undefined {
-  const raw = str(flags, name);
-  if (raw === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (err) {
-    throw usageError(`--${name} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw usageError(`--${name} must be a JSON object, like '{"plan":"pro"}'`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function statusFlag(flags: Flags, allowed: string[]): string | undefined {
-  const raw = str(flags, "status");
-  if (raw === undefined) return undefined;
-  const status = raw.toUpperCase();
-  if (!allowed.includes(status)) throw usageError(`--status must be one of ${allowed.join(", ")}`);
-  return status;
-}
-
-/** A list command: one page (or all with --all) as a table, or the API's page with --json. */
-async function listing<T extends Row>(
-  ctx: Context,
-  api: Api,
-  path: string,
-  query: Record<string, string | number | undefined>,
-  flags: Flags,
-  columns: Column<T>[],
-  noun: string,
-) {
-  const page: Page<T> = await api.list<T>(
-    path,
-    { ...query, limit: limitOf(flags), cursor: str(flags, "cursor") },
-    flags.all === true,
-  );
-  if (ctx.json) return printJson(ctx, page);
-  print(ctx, table(page.data, columns, `(no ${noun})`));
-  if (page.hasMore && page.cursor) {
-    ctx.stderr.write(`more ${noun}: --cursor ${page.cursor}, or --all for every page\n`);
-  }
-}
+export type { Command, Context } from "./common.ts";
 
 const WORKFLOW_COLUMNS: Column<Row>[] = [
   ["ID", (w) => w.id],
@@ -105,47 +36,70 @@ const WORKFLOW_COLUMNS: Column<Row>[] = [
   ["UPDATED", (w) => w.updatedAt],
 ];
 const EXECUTION_STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"];
-const EXECUTION_COLUMNS: Column<Row>[] = [
+const executionColumns = (names: Names): Column<Row>[] => [
   ["ID", (e) => e.id],
   ["STATUS", (e) => e.status],
   ["CONTACT", (e) => e.contactId],
-  ["CURRENT STEP", (e) => e.currentStepId],
+  ["EMAIL", (e) => names.email(e.contactId)],
+  ["STEP", (e) => e.currentStepId],
+  ["STEP NAME", (e) => names.stepLabel(e.workflowId, e.currentStepId)],
   ["STARTED", (e) => e.startedAt],
   ["ENDED", (e) => e.completedAt],
   ["EXIT REASON", (e) => e.exitReason],
 ];
 const DELIVERY_STATUSES = ["PENDING", "DELIVERED", "FAILED"];
-const DELIVERY_COLUMNS: Column<Row>[] = [
+const deliveryColumns = (names: Names): Column<Row>[] => [
   ["ID", (d) => d.id],
   ["STATUS", (d) => d.status],
   ["ATTEMPTS", (d) => d.attemptCount ?? (Array.isArray(d.attempts) ? d.attempts.length : null)],
   ["METHOD", (d) => d.method],
   ["URL", (d) => d.url],
   ["WORKFLOW", (d) => d.workflowId],
+  ["STEP", (d) => d.stepId],
+  ["STEP NAME", (d) => names.stepLabel(d.workflowId, d.stepId)],
   ["EXECUTION", (d) => d.executionId],
   ["CREATED", (d) => d.createdAt],
 ];
 
-function showExecution(ctx: Context, e: Row) {
-  print(ctx, fields(e, ["steps"]));
+/** The answer's fields in order, with the contact's email and the current step's name beside their ids. */
+async function showExecution(ctx: Context, api: Api, e: Row) {
+  const names = new Names(api);
+  await names.load([e.contactId], [e.workflowId]);
+  const pairs: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(e)) {
+    if (k === "steps") continue;
+    pairs.push([k, v]);
+    if (k === "contactId") pairs.push(["contactEmail", names.email(v)]);
+    if (k === "currentStepId" && v) pairs.push(["currentStep", names.stepLabel(e.workflowId, v)]);
+  }
+  print(ctx, keyValues(pairs));
   if (Array.isArray(e.steps)) {
     print(ctx, "\nstep log\n");
     print(
       ctx,
       table(e.steps as Row[], [
         ["STEP", (s) => s.stepId],
+        ["NAME", (s) => names.stepLabel(e.workflowId, s.stepId)],
         ["STATUS", (s) => s.status],
         ["STARTED", (s) => s.startedAt],
         ["FINISHED", (s) => s.finishedAt],
-        ["OUTPUT", (s) => s.output],
+        ["OUTPUT", (s) => stepOutput(names.step(e.workflowId, s.stepId)?.type, s.output)],
         ["ERROR", (s) => s.error],
       ]),
     );
   }
 }
 
-function showDelivery(ctx: Context, d: Row) {
-  print(ctx, fields(d, ["attempts"]));
+async function showDelivery(ctx: Context, api: Api, d: Row) {
+  const names = new Names(api);
+  await names.load([], [d.workflowId]);
+  const pairs: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(d)) {
+    if (k === "attempts") continue;
+    pairs.push([k, v]);
+    if (k === "stepId") pairs.push(["step", names.stepLabel(d.workflowId, v)]);
+  }
+  print(ctx, keyValues(pairs));
   if (Array.isArray(d.attempts)) {
     print(ctx, "\nattempts\n");
     print(
@@ -158,23 +112,6 @@ function showDelivery(ctx: Context, d: Row) {
         ["RESPONSE", (a) => a.responseSnippet],
       ]),
     );
-  }
-}
-
-function readFileText(file: string): string {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EISDIR"
-          ? "it is a directory"
-          : code === "EACCES"
-            ? "permission denied"
-            : (err as Error).message;
-    throw new CliError(`cannot read ${file}: ${why}`);
   }
 }
 
@@ -194,9 +131,14 @@ async function apply(ctx: Context, api: Api, files: string[]) {
     n++;
     const count = `(${n}/${definitions.length})`;
     try {
-      const res = await api.send<Row>("PUT", `/workflows/${enc(def.id)}/definition`, { body: def });
+      const res = await api.send<Row | null>("PUT", `/workflows/${enc(def.id)}/definition`, { body: def });
       results.push({ file, id: def.id, status: res.status, body: res.body });
-      ctx.stderr.write(`applied ${def.id} ${count}\n`);
+      // A disabled workflow starts nothing: say so rather than leave the user waiting for executions.
+      const off =
+        res.body?.enabled === false
+          ? ` (disabled: it starts no executions until enabled; \`plunk-edge workflows enable ${def.id}\`)`
+          : "";
+      ctx.stderr.write(`applied ${def.id} ${count}${off}\n`);
     } catch (err) {
       if (!(err instanceof CliError)) throw err;
       const status = err instanceof ApiError ? err.status : 0;
@@ -215,6 +157,7 @@ async function apply(ctx: Context, api: Api, files: string[]) {
         ["FILE", (r) => r.file],
         ["ID", (r) => r.id],
         ["RESULT", (r) => (r.status === 201 ? "created" : r.status === 200 ? "updated" : "failed")],
+        ["ENABLED", (r) => (r.status === 200 || r.status === 201 ? (r.body as Row)?.enabled : null)],
       ]),
     );
   }
@@ -393,16 +336,21 @@ export const COMMANDS: Command[] = [
     auth: "key",
     summary: "list a workflow's executions",
     help: `--status S        one of ${EXECUTION_STATUSES.join(", ")}`,
-    run: (ctx, api, [wf], flags) =>
-      listing(
-        ctx,
+    run: async (ctx, api, [wf], flags) => {
+      const page = await fetchPage<Row>(
         api,
         `/workflows/${enc(wf as string)}/executions`,
         { status: statusFlag(flags, EXECUTION_STATUSES) },
         flags,
-        EXECUTION_COLUMNS,
-        "executions",
-      ),
+      );
+      const names = new Names(api);
+      if (!ctx.json)
+        await names.load(
+          page.data.map((e) => e.contactId),
+          [wf],
+        );
+      printPage(ctx, page, executionColumns(names), "executions");
+    },
   },
   {
     words: ["executions", "get"],
@@ -413,7 +361,7 @@ export const COMMANDS: Command[] = [
     run: async (ctx, api, [wf, id]) => {
       const e = await api.get<Row>(`/workflows/${enc(wf as string)}/executions/${enc(id as string)}`);
       if (ctx.json) return printJson(ctx, e);
-      showExecution(ctx, e);
+      await showExecution(ctx, api, e);
     },
   },
   {
@@ -428,7 +376,7 @@ export const COMMANDS: Command[] = [
         body: { email, context: jsonFlag(flags, "context") },
       });
       if (ctx.json) return printJson(ctx, e);
-      showExecution(ctx, e);
+      await showExecution(ctx, api, e);
     },
   },
   {
@@ -480,9 +428,8 @@ export const COMMANDS: Command[] = [
       "--workflow ID     only this workflow's",
       "--execution ID    only this execution's",
     ].join("\n"),
-    run: (ctx, api, _args, flags) =>
-      listing(
-        ctx,
+    run: async (ctx, api, _args, flags) => {
+      const page = await fetchPage<Row>(
         api,
         "/webhook-deliveries",
         {
@@ -491,9 +438,15 @@ export const COMMANDS: Command[] = [
           executionId: str(flags, "execution"),
         },
         flags,
-        DELIVERY_COLUMNS,
-        "deliveries",
-      ),
+      );
+      const names = new Names(api);
+      if (!ctx.json)
+        await names.load(
+          [],
+          page.data.map((d) => d.workflowId),
+        );
+      printPage(ctx, page, deliveryColumns(names), "deliveries");
+    },
   },
   {
     words: ["deliveries", "get"],
@@ -504,7 +457,7 @@ export const COMMANDS: Command[] = [
     run: async (ctx, api, [id]) => {
       const d = await api.get<Row>(`/webhook-deliveries/${enc(id as string)}`);
       if (ctx.json) return printJson(ctx, d);
-      showDelivery(ctx, d);
+      await showDelivery(ctx, api, d);
     },
   },
   {
@@ -519,6 +472,7 @@ export const COMMANDS: Command[] = [
       print(ctx, `${d.id} queued again (${d.status})\n`);
     },
   },
+  ...RESOURCE_COMMANDS,
   {
     words: ["track"],
     args: ["<event>", "<email>"],
@@ -530,16 +484,13 @@ export const COMMANDS: Command[] = [
       "--subscribed B    true or false: set the contact's subscription",
     ].join("\n"),
     run: async (ctx, api, [event, email], flags) => {
-      const sub = str(flags, "subscribed");
-      if (sub !== undefined && sub !== "true" && sub !== "false") {
-        throw usageError("--subscribed must be true or false");
-      }
+      const subscribed = subscribedFlag(flags);
       const res = await api.request<{ data?: Row }>("POST", "/v1/track", {
         body: {
           event,
           email,
           data: jsonFlag(flags, "data"),
-          subscribed: sub === undefined ? undefined : sub === "true",
+          subscribed,
         },
       });
       if (ctx.json) return printJson(ctx, res);

@@ -2,13 +2,17 @@
 
 export type Column<T> = [header: string, cell: (row: T) => unknown];
 
-/** `2026-01-15T10:30:00.000Z` → `2026-01-15 10:30:00Z`; other values as text. */
+/** Epoch milliseconds as ISO 8601 to the second: `2026-01-15T10:30:00Z`. */
+export function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** Times stay ISO 8601 (`2026-01-15T10:30:00.000Z` → `2026-01-15T10:30:00Z`); other values as text. */
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return "-";
   if (typeof value === "string") {
-    if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(value)) {
-      return value.replace("T", " ").replace(/\.\d+Z$/, "Z");
-    }
+    if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(value)) return value.replace(/\.\d+Z$/, "Z");
     return value.replace(/[\r\n\t]+/g, " ");
   }
   if (typeof value === "boolean") return value ? "yes" : "no";

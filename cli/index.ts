@@ -3,17 +3,22 @@
  * plunk-edge: the operator's command line for a Plunk Edge deployment, beside wrangler. It talks to the
  * deployment's HTTP API (docs/API.md) and nothing else. Run as `npx plunk-edge …` or `npm run cli -- …`.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { Api } from "./api.ts";
 import { FLAGS, type FlagName, GLOBAL_FLAGS, parseArgs, str } from "./args.ts";
 import { COMMANDS, type Command, type Context } from "./commands.ts";
-import { CliError, EXIT_FAILURE, usageError } from "./errors.ts";
+import { ApiError, CliError, EXIT_FAILURE, usageError } from "./errors.ts";
 
 const NAME = "plunk-edge";
 const DEFAULT_URL = "http://127.0.0.1:8787";
+const DEV_PROJECT_FILE = path.resolve(import.meta.dirname, "..", ".wrangler", "dev-project.json");
 
 const GLOBAL_HELP = [
   "--url URL           the deployment (env PLUNK_EDGE_URL, default http://127.0.0.1:8787)",
-  "--key KEY           a project secret key, sk_… (env PLUNK_EDGE_KEY)",
+  "--key KEY           a project secret key, sk_… (env PLUNK_EDGE_KEY); against a loopback URL",
+  "                    without one, the development project's key that npm start keeps in",
+  "                    .wrangler/dev-project.json (env PLUNK_EDGE_DEV_PROJECT names another file)",
   "--admin-token T     the deployment's ADMIN_TOKEN, for projects (env PLUNK_EDGE_ADMIN_TOKEN)",
   "--json              print the API's answer as JSON (for scripts)",
   "--help, -h          help for any command",
@@ -72,7 +77,7 @@ function commandUsage(c: Command): string {
     "",
     c.auth === "admin"
       ? "needs --admin-token (or PLUNK_EDGE_ADMIN_TOKEN)"
-      : "needs --key (or PLUNK_EDGE_KEY)",
+      : "needs --key (or PLUNK_EDGE_KEY; on 127.0.0.1/localhost, npm start's .wrangler/dev-project.json)",
   );
   parts.push("", "flags everywhere:", indent(GLOBAL_HELP));
   return parts.join("\n");
@@ -101,16 +106,52 @@ function resolve(positionals: string[], help: boolean): { command: Command; args
 function checkArgs(command: Command, args: string[]) {
   const usage = commandUsage(command);
   const variadic = command.args.at(-1)?.endsWith("…>") ?? false;
-  const required = command.args.length;
+  // `[file]`: may be left out (only at the end).
+  const required = command.args.filter((a) => !a.startsWith("[")).length;
+  const most = command.args.length;
   if (args.length < required) {
-    throw usageError(`missing ${command.args.slice(args.length).join(" ")}`, usage);
+    throw usageError(`missing ${command.args.slice(args.length, required).join(" ")}`, usage);
   }
-  if (!variadic && args.length > required) {
-    throw usageError(`unexpected argument "${args[required]}"`, usage);
+  if (!variadic && args.length > most) {
+    throw usageError(`unexpected argument "${args[most]}"`, usage);
   }
   for (const [i, a] of args.entries()) {
-    if (a === "") throw usageError(`${command.args[Math.min(i, required - 1)]} is empty`, usage);
+    if (a === "") throw usageError(`${command.args[Math.min(i, most - 1)]} is empty`, usage);
   }
+}
+
+const isLoopback = (url: string) => {
+  const host = new URL(url).hostname;
+  return host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
+};
+
+/**
+ * The development project's secret key, which `npm start` keeps in .wrangler/dev-project.json
+ * (`{id, publicKey, secretKey}`) at the repo root; PLUNK_EDGE_DEV_PROJECT names another file. Only for
+ * a loopback URL, and only when no key is given. Undefined when there is no such file.
+ */
+function devProjectKey(env: Record<string, string | undefined>): { key: string; file: string } | undefined {
+  const file = env.PLUNK_EDGE_DEV_PROJECT || DEV_PROJECT_FILE;
+  const shown = env.PLUNK_EDGE_DEV_PROJECT ? file : ".wrangler/dev-project.json";
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    throw new CliError(`cannot read ${shown}: ${(err as Error).message}`);
+  }
+  let secretKey: unknown;
+  try {
+    secretKey = (JSON.parse(text) as { secretKey?: unknown } | null)?.secretKey;
+  } catch {
+    secretKey = undefined;
+  }
+  if (typeof secretKey !== "string" || !secretKey.startsWith("sk_")) {
+    throw new CliError(
+      `${shown} has no secretKey (sk_…): give --key, or delete the file and run npm start again`,
+    );
+  }
+  return { key: secretKey, file: shown };
 }
 
 function baseUrl(raw: string): string {
@@ -132,6 +173,7 @@ export async function main(
   stdout: NodeJS.WriteStream,
   stderr: NodeJS.WriteStream,
 ): Promise<number> {
+  let devKeyFile: string | undefined;
   try {
     const { positionals, flags, problems } = parseArgs(argv);
     const help = flags.help === true;
@@ -168,11 +210,25 @@ export async function main(
       if (!token) throw usageError("no admin token: give --admin-token or set PLUNK_EDGE_ADMIN_TOKEN");
     } else {
       token = ctx.key;
+      if (!token && isLoopback(url)) {
+        const dev = devProjectKey(env);
+        if (!dev) {
+          throw usageError(
+            "no project key: give --key sk_… or set PLUNK_EDGE_KEY (or run npm start, which keeps its development project's key in .wrangler/dev-project.json)",
+          );
+        }
+        token = ctx.key = dev.key;
+        devKeyFile = dev.file;
+        stderr.write(`using the development project's key from ${dev.file}\n`);
+      }
       if (!token) throw usageError("no project key: give --key sk_… or set PLUNK_EDGE_KEY");
     }
     await command.run(ctx, new Api(url, token), args, flags);
     return 0;
   } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && devKeyFile) {
+      err.message += `; the key came from ${devKeyFile}, which npm start writes for its own server: give --key for another`;
+    }
     if (err instanceof CliError) {
       stderr.write(`${NAME}: ${err.message}\n`);
       if (err.usage) stderr.write(`\n${err.usage}\n`);

@@ -34,6 +34,8 @@ function cli(args: string[], env: Record<string, string | undefined> = {}, comma
     ...base,
     PLUNK_EDGE_URL: stack.base,
     PLUNK_EDGE_KEY: key,
+    // Never the repo's own .wrangler/dev-project.json (cli-guides.test.ts tests that discovery).
+    PLUNK_EDGE_DEV_PROJECT: path.join(os.tmpdir(), "plunk-edge-no-dev-project.json"),
     ...env,
   };
   for (const [k, v] of Object.entries(full)) if (v === undefined) delete full[k];
@@ -326,7 +328,10 @@ describe("executions", () => {
   it("lists, gets and cancels one execution", async () => {
     const list = await cli(["executions", "list", wf]);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+CONTACT\s+CURRENT STEP\s+STARTED\s+ENDED/);
+    expect(list.stdout.split("\n")[0]).toMatch(
+      /^ID\s+STATUS\s+CONTACT\s+EMAIL\s+STEP\s+STEP NAME\s+STARTED\s+ENDED/,
+    );
+    expect(list.stdout).toMatch(/WAITING\s+ctc_\S+\s+ada@example.com\s+stp_\S+\s+wait \(DELAY\)/);
     const id = /^(exec_\S+)\s+WAITING/m.exec(list.stdout)?.[1] as string;
     expect(id).toBeDefined();
 
@@ -389,9 +394,13 @@ describe("track and deliveries", () => {
     const list = await cli(["deliveries", "list", "--workflow", "wf_cli_hook"]);
     expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+ATTEMPTS\s+METHOD\s+URL/);
     expect(list.stdout).toMatch(new RegExp(`${delivery.id}\\s+DELIVERED\\s+1\\s+POST`));
+    expect(list.stdout.split("\n")[0]).toMatch(/\sWORKFLOW\s+STEP\s+STEP NAME\s+EXECUTION\s+CREATED$/);
+    expect(list.stdout).toMatch(/wf_cli_hook\s+stp_\S+\s+hook \(WEBHOOK\)\s+exec_/);
 
     const get = await cli(["deliveries", "get", delivery.id]);
     expect(get.stdout).toMatch(/^status\s+DELIVERED$/m);
+    expect(get.stdout).toMatch(/^step\s+hook \(WEBHOOK\)$/m);
+    expect(get.stdout).toMatch(/^AT\s+STATUS CODE.*\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+200/m);
     expect(get.stdout).toMatch(/attempts\nAT\s+STATUS CODE/);
 
     const before = hooksReceived;
@@ -418,7 +427,9 @@ describe("errors", () => {
   it("no key: exit 2 and says how to give one", async () => {
     const run = await cli(["workflows", "list"], { PLUNK_EDGE_KEY: undefined });
     expect(run.code).toBe(2);
-    expect(oneLine(run)).toBe("plunk-edge: no project key: give --key sk_… or set PLUNK_EDGE_KEY");
+    expect(oneLine(run)).toBe(
+      "plunk-edge: no project key: give --key sk_… or set PLUNK_EDGE_KEY (or run npm start, which keeps its development project's key in .wrangler/dev-project.json)",
+    );
   });
 
   it("a bad key: the API's 401 message", async () => {
