@@ -27,6 +27,7 @@ export const FLAGS = {
   contact: "value",
   link: "value",
   "body-file": "value",
+  event: "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

@@ -147,6 +147,16 @@ async function contactId(api: Api, ref: string): Promise<string> {
   throw new CliError(`no contact has the email ${email}`);
 }
 
+/** The project's recent events (GET /events), with each contact's email beside its id. */
+const PROJECT_EVENT_COLUMNS: Column<Row>[] = [
+  ["ID", (e) => e.id],
+  ["EVENT", (e) => e.name],
+  ["CONTACT", (e) => e.contactId],
+  ["EMAIL", (e) => e.contactEmail],
+  ["CREATED", (e) => e.createdAt],
+  ["DATA", (e) => (isObject(e.data) && Object.keys(e.data).length === 0 ? null : e.data)],
+];
+
 async function contactEvents(ctx: Context, api: Api, ref: string, flags: Flags) {
   const id = await contactId(api, ref);
   await listing(ctx, api, `/contacts/${enc(id)}/events`, {}, flags, EVENT_COLUMNS, "events");
@@ -352,20 +362,26 @@ export const RESOURCE_COMMANDS: Command[] = [
   {
     words: ["events"],
     args: [],
-    flags: [...LIST_FLAGS, "contact"],
+    flags: [...LIST_FLAGS, "contact", "event"],
     auth: "key",
-    summary: "recent events of a contact (--contact ctc_…|email), newest first",
+    summary: "the project's recent events, or a contact's (--contact), newest first",
     help: [
-      "--contact C       a contact id (ctc_…) or email (required: the API lists events per contact)",
+      "--contact C       only this contact's events: a contact id (ctc_…) or email",
+      "--event NAME      only events of this name (the project's list)",
     ].join("\n"),
     run: (ctx, api, _args, flags) => {
       const ref = str(flags, "contact");
-      if (ref === undefined || ref.trim() === "") {
+      const name = str(flags, "event");
+      if (ref !== undefined && name !== undefined) {
         throw usageError(
-          "give --contact ctc_…|email: the API lists events per contact (there is no project-wide list yet)",
+          "give --contact or --event, not both (a contact's list has every event of the contact)",
         );
       }
-      return contactEvents(ctx, api, ref, flags);
+      if (ref !== undefined) {
+        if (ref.trim() === "") throw usageError("--contact needs a contact id (ctc_…) or email");
+        return contactEvents(ctx, api, ref, flags);
+      }
+      return listing(ctx, api, "/events", name ? { name } : {}, flags, PROJECT_EVENT_COLUMNS, "events");
     },
   },
   {

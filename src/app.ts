@@ -15,6 +15,7 @@ import { contactRoutes } from "./routes/contacts";
 import { deliveryRoutes } from "./routes/deliveries";
 import { devRoutes } from "./routes/dev";
 import { emailRoutes } from "./routes/emails";
+import { eventRoutes } from "./routes/events";
 import { projectRoutes } from "./routes/project";
 import { segmentRoutes } from "./routes/segments";
 import { sendRoutes } from "./routes/send";
@@ -65,6 +66,7 @@ export const app = new Hono<AppEnv>()
   .route("/templates", templateRoutes)
   .route("/segments", segmentRoutes)
   .route("/emails", emailRoutes)
+  .route("/events", eventRoutes)
   .route("/webhook-deliveries", deliveryRoutes)
   .route("/webhooks", snsRoutes)
   .route("/dev", devRoutes)

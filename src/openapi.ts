@@ -24,6 +24,7 @@ import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { listDeliveries } from "./routes/deliveries";
 import { simulateBody } from "./routes/dev";
 import { listEmails } from "./routes/emails";
+import { listEvents } from "./routes/events";
 import { listExecutions } from "./routes/executions";
 import { createSegment, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
@@ -147,6 +148,9 @@ export const operations: Operation[] = [
   ]),
   op("get", "/contacts/{id}/events", "Contacts", "secret", "A contact's events", undefined, {
     query: listQuery,
+  }),
+  op("get", "/events", "Contacts", "secret", "The project's recent events, newest first", undefined, {
+    query: listEvents,
   }),
   op("get", "/templates", "Templates", "secret", "List templates", undefined, { query: listQuery }),
   op("post", "/templates", "Templates", "secret", "Create a Liquid template", [201, "Created"], {

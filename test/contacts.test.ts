@@ -480,3 +480,52 @@ describe("GET /contacts/:id/events: what each event did", () => {
     expect(byId.get(noise.event)).toEqual({ started: [], resumed: [] });
   });
 });
+
+describe("GET /events: the project's recent events", () => {
+  it("lists them newest first across contacts, with the contact's email, pages, filters by name, and keeps projects apart", async () => {
+    const p = await createProject();
+    const other = await createProject();
+    const a = uniqueEmail();
+    const b = uniqueEmail();
+    const tracked: string[] = [];
+    for (const [event, email] of [
+      ["signup", a],
+      ["signup", b],
+      ["paid", a],
+    ] as const) {
+      tracked.push((await trackEvent(p.publicKey, event, email)).event);
+      await tick();
+    }
+    await trackEvent(other.publicKey, "signup", uniqueEmail());
+    const all = await call("GET", "/events?limit=100", { key: p.secretKey });
+    expect(all.status).toBe(200);
+    const custom = all.body.data.filter((e: any) => !e.name.startsWith("contact."));
+    expect(custom.map((e: any) => e.id)).toEqual([...tracked].reverse());
+    expect(custom[0]).toMatchObject({ name: "paid", contactEmail: a, data: {} });
+    expect(custom[0].contactId).toMatch(/^ctc_/);
+    const page1 = await call("GET", "/events?limit=2&name=signup", { key: p.secretKey });
+    expect(page1.body.data.map((e: any) => e.id)).toEqual([tracked[1], tracked[0]]);
+    expect(page1.body.hasMore).toBe(false);
+    const first = await call("GET", "/events?limit=1", { key: p.secretKey });
+    expect(first.body.hasMore).toBe(true);
+    const second = await call("GET", `/events?limit=1&cursor=${first.body.cursor}`, { key: p.secretKey });
+    expect(second.body.data[0].id).not.toBe(first.body.data[0].id);
+    expect((await call("GET", "/events?limit=100", { key: other.secretKey })).body.data).toHaveLength(1);
+    expectEnvelope(await call("GET", "/events?limit=0", { key: p.secretKey }), 422, "VALIDATION_ERROR");
+    expectEnvelope(await call("GET", "/events?cursor=nope", { key: p.secretKey }), 422, "VALIDATION_ERROR");
+    expectEnvelope(await call("GET", "/events", { key: p.publicKey }), 403, "FORBIDDEN");
+  });
+
+  it("reads by the project's index, newest first, without a sort or a table scan", async () => {
+    const plan = await env.DB.prepare(
+      `EXPLAIN QUERY PLAN SELECT e.id FROM events e LEFT JOIN contacts c ON c.id = e.contact_id
+        WHERE e.project_id = ?1 AND (?2 IS NULL OR e.created_at < ?2 OR (e.created_at = ?2 AND e.id < ?3))
+          AND (?4 IS NULL OR e.name = ?4) ORDER BY e.created_at DESC, e.id DESC LIMIT ?5`,
+    )
+      .bind("prj_x", null, null, null, 21)
+      .all<{ detail: string }>();
+    const details = plan.results.map((r) => r.detail).join("\n");
+    expect(details).toContain("events_project_created");
+    expect(details).not.toContain("TEMP B-TREE");
+  });
+});

@@ -55,6 +55,8 @@ export const events = sqliteTable(
   },
   (t) => [
     index("events_contact_created").on(t.projectId, t.contactId, t.createdAt, t.id),
+    // The project's recent events (GET /events), newest first; one more index entry written per event.
+    index("events_project_created").on(t.projectId, t.createdAt, t.id),
     index("events_undispatched").on(t.createdAt).where(sql`dispatched_at IS NULL`),
   ],
 );

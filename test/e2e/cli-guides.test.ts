@@ -272,11 +272,25 @@ describe("contacts and events", () => {
     expect(events.stdout).toContain("contact.subscribed");
     const byId = JSON.parse((await cli(["contacts", "events", id, "--json", "--limit", "1"])).stdout);
     expect(byId).toMatchObject({ hasMore: true, data: [{ name: "cli-guide-login", contactId: id }] });
+
+    // The project's recent events, with each contact's email beside its id; or those of one name.
+    const recent = await cli(["events", "--limit", "5"]);
+    expect(recent.code, recent.stderr).toBe(0);
+    expect(recent.stdout.split("\n")[0]).toMatch(/^ID\s+EVENT\s+CONTACT\s+EMAIL\s+CREATED\s+DATA$/);
+    expect(recent.stdout.split("\n")[1]).toMatch(
+      new RegExp(`^evt_\\S+\\s+cli-guide-login\\s+${id}\\s+grace@example.com\\s+${ISO.source}`),
+    );
+    const named = JSON.parse((await cli(["events", "--event", "cli-guide-login", "--json"])).stdout);
+    expect(named.data.map((e: any) => e.name)).toEqual(["cli-guide-login"]);
   });
 
   it("refuses bad input: exit 2 for the command line, 1 for what the API refuses", async () => {
     const cases: [string[], number, string | RegExp][] = [
-      [["events"], 2, "give --contact ctc_…|email: the API lists events per contact"],
+      [
+        ["events", "--contact", "x@example.com", "--event", "signup"],
+        2,
+        "give --contact or --event, not both",
+      ],
       [["contacts", "create"], 2, "give --email"],
       [
         ["contacts", "create", "--email", "x@example.com", "--subscribed", "maybe"],

@@ -1,0 +1,1 @@
+CREATE INDEX `events_project_created` ON `events` (`project_id`,`created_at`,`id`);

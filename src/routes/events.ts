@@ -1,0 +1,53 @@
+/** The project's recent events (API.md "Project resources"): newest first, optionally of one name. */
+import { Hono } from "hono";
+import { z } from "zod";
+import { iso, parseJsonObject } from "../domain/shapes";
+import { projectAuth } from "../http/auth";
+import { parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { decodeCursor, encodeCursor, listQuery } from "../http/pagination";
+
+export const listEvents = listQuery.extend({
+  /** Only events of this name (a filter over the project's recent events). */
+  name: z.string().min(1).max(100).optional(),
+});
+
+interface Row {
+  id: string;
+  name: string;
+  data: string;
+  contact_id: string;
+  contact_email: string | null;
+  created_at: number;
+}
+
+export const eventRoutes = new Hono<AppEnv>().use(projectAuth()).get("/", async (c) => {
+  const q = parseQuery(c, listEvents);
+  const after = q.cursor ? decodeCursor(q.cursor) : null;
+  // By events_project_created (project_id, created_at, id), newest first; the contact's email by its key.
+  const { results } = await c.env.DB.prepare(
+    `SELECT e.id, e.name, e.data, e.contact_id, c.email AS contact_email, e.created_at
+       FROM events e LEFT JOIN contacts c ON c.id = e.contact_id
+      WHERE e.project_id = ?1
+        AND (?2 IS NULL OR e.created_at < ?2 OR (e.created_at = ?2 AND e.id < ?3))
+        AND (?4 IS NULL OR e.name = ?4)
+      ORDER BY e.created_at DESC, e.id DESC LIMIT ?5`,
+  )
+    .bind(c.get("project").id, after?.t ?? null, after?.id ?? null, q.name ?? null, q.limit + 1)
+    .all<Row>();
+  const hasMore = results.length > q.limit;
+  const kept = hasMore ? results.slice(0, q.limit) : results;
+  const last = kept.at(-1);
+  return c.json({
+    data: kept.map((e) => ({
+      id: e.id,
+      name: e.name,
+      data: parseJsonObject(e.data),
+      contactId: e.contact_id,
+      contactEmail: e.contact_email,
+      createdAt: iso(e.created_at),
+    })),
+    cursor: hasMore && last ? encodeCursor({ t: last.created_at, id: last.id }) : null,
+    hasMore,
+  });
+});
