@@ -13,7 +13,7 @@ export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
       </p>
       <h1>{workflow.name}</h1>
       <p className="muted">
-        Trigger <code title="The trigger event is permanent">{workflow.eventName}</code> ·{" "}
+        Trigger <code>{workflow.eventName}</code> (permanent: another trigger needs a new workflow) ·{" "}
         {workflow.enabled ? "Enabled" : "Disabled"} · re-entry{" "}
         {workflow.allowReentry ? "allowed" : "not allowed"}
       </p>
