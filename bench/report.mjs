@@ -2,6 +2,7 @@
 // targets, the plot, an optional before/after table, and the hand-written notes of bench/notes.md.
 import fs from "node:fs";
 import path from "node:path";
+import { costSection } from "./lib/cost-report.mjs";
 
 const f = (v, unit = "") => (v === null || v === undefined || Number.isNaN(v) ? "–" : `${v}${unit}`);
 const mark = (ok) => (ok === null ? "" : ok ? "✅" : "❌");
@@ -416,6 +417,7 @@ export function report(r, before) {
   }
   if (before) L.push(...compare(before, r));
   L.push(...dashboardSection());
+  L.push(...costSection());
   const notes = path.join(import.meta.dirname, "notes.md");
   if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
   return `${L.join("\n")}\n`;
@@ -436,6 +438,24 @@ export function withDashboardSection(markdown) {
   const firstNote = fs.existsSync(notes) ? fs.readFileSync(notes, "utf8").trim().split("\n")[0] : undefined;
   const at = firstNote ? lines.indexOf(firstNote) : -1;
   lines.splice(at < 0 ? lines.length : at, 0, ...dashboardSection());
+  return lines.join("\n");
+}
+
+/**
+ * benchmarks.md with its "Cost per execution" section (re)written in place, before the notes, leaving the
+ * rest of the file as it is: `npm run bench:cost` measures only the cost per execution.
+ */
+export function withCostSection(markdown) {
+  const lines = markdown.split("\n");
+  const start = lines.indexOf("## Cost per execution");
+  if (start >= 0) {
+    const next = lines.findIndex((l, i) => i > start && l.startsWith("## "));
+    lines.splice(start, (next < 0 ? lines.length : next) - start);
+  }
+  const notes = path.join(import.meta.dirname, "notes.md");
+  const firstNote = fs.existsSync(notes) ? fs.readFileSync(notes, "utf8").trim().split("\n")[0] : undefined;
+  const at = firstNote ? lines.indexOf(firstNote) : -1;
+  lines.splice(at < 0 ? lines.length : at, 0, ...costSection());
   return lines.join("\n");
 }
 

@@ -103,6 +103,8 @@ export function benchConfig({ raiseLimits = true, from = root } = {}) {
   const toml = fs
     .readFileSync(path.join(from, "wrangler.toml"), "utf8")
     .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${JSON.stringify(path.join(dir, p))}`)
+    // The dashboard's built assets stay where they are (a relative directory would resolve in the copy).
+    .replace(/^directory\s*=\s*"([^"]+)"/m, (_, p) => `directory = ${JSON.stringify(path.join(root, p))}`)
     .replace(
       /^migrations_dir\s*=\s*"([^"]+)"/m,
       (_, p) => `migrations_dir = ${JSON.stringify(path.join(root, p))}`,
