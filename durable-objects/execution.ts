@@ -6,6 +6,13 @@
  * Every entry point runs one at a time (`serial`), saves after each step, and ends by mirroring. A step's
  * effects carry ids derived from (execution, step, visit), and the visit count is saved only after the
  * step, so a retried alarm or call repeats a half-done step under the same ids: its effects are no-ops.
+ *
+ * Once an execution has ended and D1 holds its final state (the executions row, the whole step log, the
+ * enrollment freed, no waits row), the object deletes its storage and its alarm (`forget`): nothing is
+ * kept per ended execution but D1's rows. What can still reach it then finds no state and does nothing:
+ * a late alarm, an event, the sweep's kick (null: the sweep's fail-if-never-started leaves an ended row
+ * alone); a cancel answers with D1's status; a start cannot come, as the claim refuses an execution whose
+ * row exists. If the final mirror fails, the state stays, and the retry (alarm, sweep) mirrors, then forgets.
  */
 import { DurableObject } from "cloudflare:workers";
 import { mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
@@ -39,8 +46,8 @@ export class ExecutionDO extends DurableObject<Env> {
   private chain: Promise<unknown> = Promise.resolve();
   /** Events stored by steps (status changes), dispatched once the step loop has let go. */
   private toDispatch: string[] = [];
-  /** Whether a step changed the contact: its segments are re-evaluated once the loop lets go. */
-  private contactChanged = false;
+  /** The contact a step changed: its segments are re-evaluated once the loop lets go (the state may be gone). */
+  private contactChanged: { projectId: string; contactId: string } | null = null;
   private log: Logger = createLogger({ component: "execution" });
 
   // ---- entry points -------------------------------------------------------------------------------
@@ -92,12 +99,26 @@ export class ExecutionDO extends DurableObject<Env> {
     return { accepted };
   }
 
-  /** Cancels a running or waiting execution; an ended one is left as it is. */
-  async cancel(): Promise<{ cancelled: boolean; status: ExecutionStatus | null }> {
+  /**
+   * Cancels a running or waiting execution; an ended one is left as it is. With no state, `executionId`
+   * (this object's name) tells an execution that ended, and forgot its state, from one not started yet.
+   */
+  async cancel(executionId?: string): Promise<{ cancelled: boolean; status: ExecutionStatus | null }> {
     let cancelled = false;
+    let ended: ExecutionStatus | null = null;
     const s = await this.entry(async () => {
       const s = await this.load();
       if (!s) {
+        const row = executionId
+          ? await this.env.DB.prepare("SELECT status FROM executions WHERE id = ?1")
+              .bind(executionId)
+              .first<{ status: ExecutionStatus }>()
+          : null;
+        if (row && isTerminal(row.status)) {
+          // Ended, and its storage deleted once D1 had the final state: nothing to cancel, nothing to keep.
+          ended = row.status;
+          return null;
+        }
         // Not started (yet): the caller cancels the D1 row; remember it for a start that comes late.
         await this.ctx.storage.put(CANCELLED_BEFORE_START_KEY, Date.now());
         return null;
@@ -119,7 +140,7 @@ export class ExecutionDO extends DurableObject<Env> {
       this.log.info("execution cancelled");
       return s;
     });
-    return { cancelled, status: s?.status ?? null };
+    return { cancelled, status: s?.status ?? ended };
   }
 
   /** The sweep's nudge: resume a stalled run, re-arm a lost alarm, mirror what D1 has not seen. */
@@ -210,7 +231,16 @@ export class ExecutionDO extends DurableObject<Env> {
       if (!this.acceptEvent(s, event, Date.now())) break;
       await this.save();
     }
-    await this.armAlarm(s);
+    // Ended, and mirrored (a failed mirror has thrown): D1 has the final state, the storage can go.
+    if (isTerminal(s.status)) await this.forget();
+    else await this.armAlarm(s);
+  }
+
+  /** Deletes the storage of an ended execution whose final state D1 holds: its alarm, then every key. */
+  private async forget(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.state = null;
   }
 
   private async advance(s: ExecutionState): Promise<void> {
@@ -387,16 +417,17 @@ export class ExecutionDO extends DurableObject<Env> {
         if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
         const statusChanged = (status?.meta.changes ?? 0) > 0;
         if (statusChanged) this.toDispatch.push(statusEventId);
-        this.contactChanged = true;
+        this.contactChanged = { projectId: s.projectId, contactId: s.contactId };
         return { statusChanged };
       },
     };
   }
 
   private async dispatchPending(): Promise<void> {
-    if (this.contactChanged && this.state) {
-      this.contactChanged = false;
-      await refreshSegments(this.env, this.log, this.state.projectId, [this.state.contactId]);
+    const changed = this.contactChanged;
+    if (changed) {
+      this.contactChanged = null;
+      await refreshSegments(this.env, this.log, changed.projectId, [changed.contactId]);
     }
     if (this.toDispatch.length === 0) return;
     const ids = this.toDispatch.splice(0);

@@ -251,6 +251,9 @@ export function buildSnapshot(
  * only when no run is active and (re-entry is allowed, or no run has ever been). The executions row is
  * written in the same transaction, only for the winner. Returns the executions this call may start:
  * those whose enrollment names them as active (a retried dispatch finds its own claim again).
+ * An execution whose row already exists is never claimed again: once it has ended, its object has
+ * deleted its state, and a start would run it from the beginning (a retried dispatch of its event, after
+ * a later run of the same workflow and contact, would otherwise find the enrollment free).
  */
 export async function claimExecutions(
   env: Env,
@@ -261,7 +264,7 @@ export async function claimExecutions(
 }
 
 /** Why the re-entry rule refused a start. */
-export type RefusalReason = "active run" | "re-entry not allowed";
+export type RefusalReason = "active run" | "re-entry not allowed" | "already started";
 
 /** `claimExecutions`, with the starts the re-entry rule refused and why. */
 export async function claimExecutionsWithRefusals(
@@ -278,7 +281,7 @@ export async function claimExecutionsWithRefusals(
       db
         .prepare(
           `INSERT INTO enrollments (workflow_id, contact_id, active_execution_id, last_execution_id, runs, updated_at)
-           VALUES (?1, ?2, ?3, ?3, 1, ?4)
+           SELECT ?1, ?2, ?3, ?3, 1, ?4 WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = ?3)
            ON CONFLICT (workflow_id, contact_id) DO UPDATE SET
              active_execution_id = excluded.active_execution_id, last_execution_id = excluded.last_execution_id,
              runs = enrollments.runs + 1, updated_at = excluded.updated_at
@@ -306,17 +309,30 @@ export async function claimExecutionsWithRefusals(
           now,
         ),
       db
-        .prepare("SELECT active_execution_id FROM enrollments WHERE workflow_id = ?1 AND contact_id = ?2")
-        .bind(i.workflowId, i.contactId),
+        .prepare(
+          `SELECT active_execution_id, EXISTS (SELECT 1 FROM executions WHERE id = ?3) AS started
+           FROM enrollments WHERE workflow_id = ?1 AND contact_id = ?2`,
+        )
+        .bind(i.workflowId, i.contactId, i.executionId),
     );
   }
   const results = await db.batch(statements);
   const owned: ExecutionInit[] = [];
   const refused: { init: ExecutionInit; reason: RefusalReason }[] = [];
   inits.forEach((i, n) => {
-    const row = results[n * 3 + 2]?.results[0] as { active_execution_id: string | null } | undefined;
+    const row = results[n * 3 + 2]?.results[0] as
+      | { active_execution_id: string | null; started: number }
+      | undefined;
     if (row?.active_execution_id === i.executionId) owned.push(i);
-    else refused.push({ init: i, reason: row?.active_execution_id ? "active run" : "re-entry not allowed" });
+    else
+      refused.push({
+        init: i,
+        reason: row?.started
+          ? "already started"
+          : row?.active_execution_id
+            ? "active run"
+            : "re-entry not allowed",
+      });
   });
   return { owned, refused };
 }

@@ -26,6 +26,7 @@ import { simulateBody } from "./routes/dev";
 import { listEmails } from "./routes/emails";
 import { listEvents } from "./routes/events";
 import { listExecutions } from "./routes/executions";
+import { patchProject } from "./routes/project";
 import { createSegment, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
 import { signInBody } from "./routes/session";
@@ -120,7 +121,10 @@ export const operations: Operation[] = [
   op("post", "/v1/send", "Public API", "secret", "Send transactional email (Plunk's API)", undefined, {
     body: sendBody,
   }),
-  op("get", "/project", "Project", "secret", "This project, with 30-day email stats"),
+  op("get", "/project", "Project", "secret", "This project, with its retention and 30-day email stats"),
+  op("patch", "/project", "Project", "secret", "Change the project's retention (days, 1–365)", undefined, {
+    body: patchProject,
+  }),
   op(
     "post",
     "/project/rotate-webhook-secret",

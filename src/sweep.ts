@@ -3,6 +3,7 @@ import { dispatchStored } from "./dispatch";
 import type { Env } from "./env";
 import { IDEMPOTENCY_TTL_MS } from "./http/idempotency";
 import { errorFields, type Logger } from "./log";
+import { retention } from "./retention";
 
 /**
  * Events younger than this may still be in their request's own dispatch (which runs after the answer,
@@ -35,12 +36,7 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
     await dispatchStored(env, log, ids);
   }
 
-  const { results: stalled } = await env.DB.prepare(
-    `SELECT id FROM executions WHERE wake_at IS NOT NULL AND wake_at < ?1 AND status = 'WAITING'
-     UNION SELECT id FROM executions WHERE status = 'RUNNING' AND updated_at < ?2 LIMIT ?3`,
-  )
-    .bind(now - ALARM_GRACE_MS, now - RUNNING_GRACE_MS, BATCH)
-    .all<{ id: string }>();
+  const stalled = await stalledExecutions(env, now);
   let kicked = 0;
   await Promise.all(
     stalled.map(async ({ id }) => {
@@ -57,12 +53,7 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
 
   // Emails a crash kept from the queue (or whose sender's lease ran out): hand them over again. The
   // consumer claims each row before sending, so a second message for one email sends nothing.
-  const { results: unsent } = await env.DB.prepare(
-    `SELECT id FROM emails WHERE (status = 'QUEUED' AND updated_at < ?1) OR (status = 'SENDING' AND lease_until < ?2)
-     LIMIT ?3`,
-  )
-    .bind(now - EMAIL_REQUEUE_MS, now, BATCH)
-    .all<{ id: string }>();
+  const unsent = await unsentEmails(env, now);
   if (unsent.length > 0) {
     await env.EMAILS_QUEUE.sendBatch(
       unsent.map((r) => ({ body: { kind: "email-send", emailId: r.id }, contentType: "json" as const })),
@@ -76,18 +67,55 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
     env.DB.prepare("DELETE FROM sessions WHERE expires_at < ?1").bind(now),
     env.DB.prepare("DELETE FROM sign_in_links WHERE expires_at < ?1").bind(now),
   ]);
+  await retention(env, log, now);
   return { redispatched: ids.length, kicked, requeuedEmails: unsent.length };
 }
 
-/** An executions row whose object never received its start (a manual start cut short): FAILED. */
+/*
+ * What the sweep reads grows with what is due, not with the tables: each query below is a range of a
+ * partial index holding only unfinished rows (executions_wake, executions_running, emails_queued,
+ * emails_sending; events_undispatched above), one arm per index joined by UNION ALL (an OR of two
+ * indexes would scan the table). test/sweep-indexes.test.ts checks every statement's plan.
+ */
+
+/** WAITING executions long past their due time (a lost alarm) and RUNNING ones whose mirror stopped moving. */
+async function stalledExecutions(env: Env, now: number): Promise<{ id: string }[]> {
+  const { results } = await env.DB.prepare(
+    `SELECT id FROM executions WHERE wake_at IS NOT NULL AND wake_at < ?1 AND status = 'WAITING'
+     UNION ALL SELECT id FROM executions WHERE status = 'RUNNING' AND updated_at < ?2 LIMIT ?3`,
+  )
+    .bind(now - ALARM_GRACE_MS, now - RUNNING_GRACE_MS, BATCH)
+    .all<{ id: string }>();
+  return results;
+}
+
+/** Emails QUEUED this long without being taken, and emails whose sender's lease has run out. */
+async function unsentEmails(env: Env, now: number): Promise<{ id: string }[]> {
+  const { results } = await env.DB.prepare(
+    `SELECT id FROM emails WHERE status = 'QUEUED' AND updated_at < ?1
+     UNION ALL SELECT id FROM emails WHERE status = 'SENDING' AND lease_until < ?2 LIMIT ?3`,
+  )
+    .bind(now - EMAIL_REQUEUE_MS, now, BATCH)
+    .all<{ id: string }>();
+  return results;
+}
+
+/**
+ * An executions row whose object holds no state after a kick: its start never arrived (a manual start cut
+ * short), so it is FAILED. An object that ended deletes its storage only once D1 has its final row, so a
+ * row already ended is left as it is (the status condition). The enrollment is found by its key.
+ */
 async function failNeverStarted(env: Env, id: string, now: number): Promise<void> {
   await env.DB.batch([
     env.DB.prepare(
-      `UPDATE executions SET status = 'FAILED', exit_reason = 'never started', completed_at = ?2, updated_at = ?2
+      `UPDATE executions SET status = 'FAILED', exit_reason = 'never started', completed_at = ?2, updated_at = ?2,
+         wake_at = NULL
        WHERE id = ?1 AND status IN ('RUNNING', 'WAITING')`,
     ).bind(id, now),
-    env.DB.prepare("UPDATE enrollments SET active_execution_id = NULL WHERE active_execution_id = ?1").bind(
-      id,
-    ),
+    env.DB.prepare(
+      `UPDATE enrollments SET active_execution_id = NULL
+       WHERE workflow_id = (SELECT workflow_id FROM executions WHERE id = ?1)
+         AND contact_id = (SELECT contact_id FROM executions WHERE id = ?1) AND active_execution_id = ?1`,
+    ).bind(id),
   ]);
 }

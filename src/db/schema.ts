@@ -19,6 +19,8 @@ export const projects = sqliteTable("projects", {
   previousWebhookSecretUntil: integer("previous_webhook_secret_until"),
   /** Signs unsubscribe links (never shown, never rotated: old links keep working). */
   signingSecret: text("signing_secret"),
+  /** Ended executions, their logs, finished deliveries, email bodies and events older than this go (src/retention.ts). */
+  retentionDays: integer("retention_days").notNull().default(30),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
@@ -161,6 +163,10 @@ export const executions = sqliteTable(
     index("executions_workflow_status").on(t.workflowId, t.status),
     index("executions_wake").on(t.wakeAt).where(sql`wake_at IS NOT NULL`),
     index("executions_contact").on(t.contactId, t.status),
+    // The sweep's stalled runs: a range over the RUNNING rows only (ended rows are not in it).
+    index("executions_running").on(t.updatedAt).where(sql`status = 'RUNNING'`),
+    // Retention: a project's ended executions by age (one entry written when an execution ends).
+    index("executions_ended").on(t.projectId, t.completedAt).where(sql`completed_at IS NOT NULL`),
   ],
 );
 
@@ -306,6 +312,14 @@ export const emails = sqliteTable(
     index("emails_project_created").on(t.projectId, t.createdAt, t.id),
     index("emails_message").on(t.messageId),
     index("emails_execution").on(t.workflowExecutionId).where(sql`workflow_execution_id IS NOT NULL`),
+    // The sweep's emails to hand over again: only those still QUEUED, and those being SENT (by lease).
+    index("emails_queued").on(t.updatedAt).where(sql`status = 'QUEUED'`),
+    index("emails_sending").on(t.leaseUntil).where(sql`status = 'SENDING'`),
+    // Retention: emails whose content is still kept; an email leaves it when retention empties it, so the
+    // cron never reads the same emptied row twice.
+    index("emails_retained")
+      .on(t.projectId, t.createdAt)
+      .where(sql`body IS NOT NULL OR data IS NOT NULL OR headers IS NOT NULL`),
   ],
 );
 
@@ -390,3 +404,10 @@ export const segmentMembers = sqliteTable(
 );
 
 export type Segment = typeof segments.$inferSelect;
+
+/** Where a cron pass that visits projects a few at a time stopped (retention: `name` = "retention"). */
+export const sweepCursors = sqliteTable("sweep_cursors", {
+  name: text("name").primaryKey(),
+  cursor: text("cursor").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -1,13 +1,16 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { z } from "zod";
 import { projects } from "../db/schema";
 import { newSecret } from "../domain/crypto";
 import { iso } from "../domain/shapes";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
+import { parseJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { notFound } from "../http/errors";
+import { MAX_RETENTION_DAYS, MIN_RETENTION_DAYS } from "../retention";
 
 const STATS_WINDOW_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -34,6 +37,31 @@ async function stats(env: Env, projectId: string, now: number) {
   };
 }
 
+/** PATCH /project: the settings a project may change (only its retention, for now). */
+export const patchProject = z.strictObject({
+  retentionDays: z
+    .number()
+    .int()
+    .min(MIN_RETENTION_DAYS)
+    .max(MAX_RETENTION_DAYS)
+    .describe("Days ended executions, their logs, finished deliveries, email bodies and events are kept"),
+});
+
+async function showProject(env: Env, projectId: string) {
+  const [p] = await db(env).select().from(projects).where(eq(projects.id, projectId));
+  if (!p) throw notFound("Project");
+  return {
+    id: p.id,
+    name: p.name,
+    publicKeyPrefix: p.publicKeyPrefix,
+    secretKeyPrefix: p.secretKeyPrefix,
+    webhookSecret: p.webhookSecret,
+    retentionDays: p.retentionDays,
+    createdAt: iso(p.createdAt),
+    stats: await stats(env, p.id, Date.now()),
+  };
+}
+
 /** The old secret keeps signing beside the new one for this long. */
 export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
@@ -51,19 +79,13 @@ export const projectRoutes = new Hono<AppEnv>()
     c.get("log").info("webhook secret rotated");
     return c.json({ webhookSecret, previousSecretValidUntil: iso(now + WEBHOOK_SECRET_OVERLAP_MS) });
   })
-  .get("/", async (c) => {
-    const [p] = await db(c.env)
-      .select()
-      .from(projects)
-      .where(eq(projects.id, c.get("project").id));
-    if (!p) throw notFound("Project");
-    return c.json({
-      id: p.id,
-      name: p.name,
-      publicKeyPrefix: p.publicKeyPrefix,
-      secretKeyPrefix: p.secretKeyPrefix,
-      webhookSecret: p.webhookSecret,
-      createdAt: iso(p.createdAt),
-      stats: await stats(c.env, p.id, Date.now()),
-    });
+  .get("/", async (c) => c.json(await showProject(c.env, c.get("project").id)))
+  .patch("/", async (c) => {
+    const { data } = await parseJson(c, patchProject);
+    const projectId = c.get("project").id;
+    await c.env.DB.prepare("UPDATE projects SET retention_days = ?2, updated_at = ?3 WHERE id = ?1")
+      .bind(projectId, data.retentionDays, Date.now())
+      .run();
+    c.get("log").info("project settings changed", { retentionDays: data.retentionDays });
+    return c.json(await showProject(c.env, projectId));
   });
