@@ -424,12 +424,12 @@ export function report(r, before) {
 }
 
 /**
- * benchmarks.md with its "Dashboard" section (re)written in place, before the notes, leaving the rest of
- * the file as the last full run wrote it: `npm run bench:dashboard` measures only the dashboard.
+ * benchmarks.md with the section `heading` (re)written in place, before the notes, leaving the rest of
+ * the file as the last full run wrote it: for the scripts that measure one thing (bench:dashboard, bench:cost).
  */
-export function withDashboardSection(markdown) {
+function withSection(markdown, heading, section) {
   const lines = markdown.split("\n");
-  const start = lines.indexOf("## Dashboard");
+  const start = lines.indexOf(heading);
   if (start >= 0) {
     const next = lines.findIndex((l, i) => i > start && l.startsWith("## "));
     lines.splice(start, (next < 0 ? lines.length : next) - start);
@@ -437,27 +437,15 @@ export function withDashboardSection(markdown) {
   const notes = path.join(import.meta.dirname, "notes.md");
   const firstNote = fs.existsSync(notes) ? fs.readFileSync(notes, "utf8").trim().split("\n")[0] : undefined;
   const at = firstNote ? lines.indexOf(firstNote) : -1;
-  lines.splice(at < 0 ? lines.length : at, 0, ...dashboardSection());
+  lines.splice(at < 0 ? lines.length : at, 0, ...section);
   return lines.join("\n");
 }
 
-/**
- * benchmarks.md with its "Cost per execution" section (re)written in place, before the notes, leaving the
- * rest of the file as it is: `npm run bench:cost` measures only the cost per execution.
- */
-export function withCostSection(markdown) {
-  const lines = markdown.split("\n");
-  const start = lines.indexOf("## Cost per execution");
-  if (start >= 0) {
-    const next = lines.findIndex((l, i) => i > start && l.startsWith("## "));
-    lines.splice(start, (next < 0 ? lines.length : next) - start);
-  }
-  const notes = path.join(import.meta.dirname, "notes.md");
-  const firstNote = fs.existsSync(notes) ? fs.readFileSync(notes, "utf8").trim().split("\n")[0] : undefined;
-  const at = firstNote ? lines.indexOf(firstNote) : -1;
-  lines.splice(at < 0 ? lines.length : at, 0, ...costSection());
-  return lines.join("\n");
-}
+/** `npm run bench:dashboard`: only the "Dashboard" section. */
+export const withDashboardSection = (markdown) => withSection(markdown, "## Dashboard", dashboardSection());
+
+/** `npm run bench:cost`: only the "Cost per execution" section. */
+export const withCostSection = (markdown) => withSection(markdown, "## Cost per execution", costSection());
 
 /** The dashboard's figures (`npm run bench:dashboard`, docs/benchmarks-dashboard.json), if it has run. */
 function dashboardSection() {
