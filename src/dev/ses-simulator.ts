@@ -11,6 +11,7 @@
  * notification's SNS MessageId is fixed when the message is made (derived from the email id and the kind),
  * so a retried post, or a repeated one, is deduplicated by the sns_messages table like an SNS redelivery.
  */
+import { base64 } from "../domain/crypto";
 import { toHex } from "../domain/ids";
 import type { Env } from "../env";
 import { stringToSign } from "../integrations/sns";
@@ -231,9 +232,7 @@ export async function signedNotification(env: Env, snsMessageId: string, record:
     await devKey(),
     new TextEncoder().encode(stringToSign({ ...unsigned, Signature: "" })),
   );
-  let bin = "";
-  for (const b of new Uint8Array(sig)) bin += String.fromCharCode(b);
-  return { ...unsigned, Signature: btoa(bin) };
+  return { ...unsigned, Signature: base64(new Uint8Array(sig)) };
 }
 
 /**
