@@ -1,7 +1,7 @@
 /**
  * One workflow execution per object. It keeps the workflow snapshot, the context and the position in
  * its own storage, runs steps until it has to wait, holds one alarm for the wait's due time, and
- * mirrors its status and step log to D1 (executions, step_executions, waits, enrollments).
+ * mirrors its status and step log to D1 (the executions row holds both; step_counts, waits, enrollments).
  *
  * Every entry point runs one at a time (`serial`), saves after each step, and ends by mirroring. A step's
  * effects carry ids derived from (execution, step, visit), and the visit count is saved only after the
@@ -38,6 +38,23 @@ import { refreshSegments } from "../src/segments";
 export class StepFailure extends Error {}
 
 const STATE_KEY = "state";
+
+/**
+ * Adds a mirror's step-log entries (`?2`: [seq, stepId, status, startedAt] each) to the per-day counters of
+ * workflow `?1`: a visit is `passed` when the log of execution `?3` in D1 does not hold it yet, `completed` or
+ * `failed` when it holds it with another status. Groups that add nothing are not written.
+ */
+export const COUNT_STEPS = `INSERT INTO step_counts (workflow_id, day, step_id, passed, completed, failed)
+  SELECT ?1, d.day, d.step_id, sum(d.old IS NULL), sum(d.status = 'COMPLETED' AND d.old IS NOT 'COMPLETED'),
+    sum(d.status = 'FAILED' AND d.old IS NOT 'FAILED')
+  FROM (SELECT (e.value ->> 3) / 86400000 AS day, e.value ->> 1 AS step_id, e.value ->> 2 AS status,
+      (SELECT json_extract(x.steps, '$[' || (e.value ->> 0) || '].status') FROM executions x WHERE x.id = ?3) AS old
+    FROM json_each(?2) AS e) AS d
+  GROUP BY d.day, d.step_id
+  HAVING sum(d.old IS NULL) + sum(d.status = 'COMPLETED' AND d.old IS NOT 'COMPLETED')
+    + sum(d.status = 'FAILED' AND d.old IS NOT 'FAILED') > 0
+  ON CONFLICT (workflow_id, day, step_id) DO UPDATE SET passed = passed + excluded.passed,
+    completed = completed + excluded.completed, failed = failed + excluded.failed`;
 /** Set when a cancel reaches an object that has not started: a start arriving later must not run it. */
 const CANCELLED_BEFORE_START_KEY = "cancelledBeforeStart";
 
@@ -463,15 +480,24 @@ export class ExecutionDO extends DurableObject<Env> {
     const db = this.env.DB;
     const now = Date.now();
     const wakeAt = s.status === "WAITING" && s.wait?.until != null ? s.wait.until : null;
-    const statements: D1PreparedStatement[] = [
+    // Per-step counters first: their increments compare the entries with the log the row holds before this
+    // mirror writes it (a mirror repeated after a crash finds them there, and adds nothing).
+    const counted = s.dirtyLog.flatMap((seq) => {
+      const e = s.log[seq];
+      return e ? [[e.seq, e.stepId, e.status, e.startedAt]] : [];
+    });
+    const statements: D1PreparedStatement[] = [];
+    if (counted.length > 0)
+      statements.push(db.prepare(COUNT_STEPS).bind(s.workflowId, JSON.stringify(counted), s.executionId));
+    statements.push(
       db
         .prepare(
           `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
-             exit_reason, context, wake_at, started_at, completed_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             exit_reason, context, steps, wake_at, started_at, completed_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
            ON CONFLICT (id) DO UPDATE SET status = excluded.status, current_step_id = excluded.current_step_id,
-             exit_reason = excluded.exit_reason, context = excluded.context, wake_at = excluded.wake_at,
-             completed_at = excluded.completed_at, updated_at = excluded.updated_at`,
+             exit_reason = excluded.exit_reason, context = excluded.context, steps = excluded.steps,
+             wake_at = excluded.wake_at, completed_at = excluded.completed_at, updated_at = excluded.updated_at`,
         )
         .bind(
           s.executionId,
@@ -483,33 +509,13 @@ export class ExecutionDO extends DurableObject<Env> {
           s.currentStepId,
           s.exitReason,
           JSON.stringify({ event: s.event }),
+          JSON.stringify(s.log),
           wakeAt,
           s.startedAt,
           s.completedAt,
           now,
         ),
-    ];
-    // Every new or changed log entry in one statement (each statement of a batch has a cost of its own).
-    const entries = s.dirtyLog.flatMap((seq) => {
-      const e = s.log[seq];
-      if (!e) return [];
-      const output = e.output === null ? null : JSON.stringify(e.output);
-      return [[e.id, e.stepId, e.seq, e.status, e.startedAt, e.finishedAt, output, e.error]];
-    });
-    if (entries.length > 0) {
-      statements.push(
-        db
-          .prepare(
-            `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, output, error)
-             SELECT e.value ->> 0, ?1, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5,
-               e.value ->> 6, e.value ->> 7
-             FROM json_each(?2) AS e WHERE true
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
-               output = excluded.output, error = excluded.error`,
-          )
-          .bind(s.executionId, JSON.stringify(entries)),
-      );
-    }
+    );
     // This object is the only writer of its waits row: with none written (or deleted since), none to delete.
     // (A state saved before `waitRow` existed has it unset: deleted to be sure.)
     const wait = s.status === "WAITING" && s.wait?.kind === "event" ? s.wait : null;

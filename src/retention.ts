@@ -1,8 +1,8 @@
 /**
  * Retention, run by the cron sweep: per project, what is older than its `retention_days` goes, in pages.
  *
- * - ended executions (COMPLETED, EXITED, FAILED, CANCELLED) by `completed_at`, with their step log and any
- *   waits row left behind; the enrollments row stays (it is the re-entry rule's memory: a contact of a
+ * - ended executions (COMPLETED, EXITED, FAILED, CANCELLED) by `completed_at` (the row holds the step log),
+ *   with any waits row left behind; the enrollments row stays (it is the re-entry rule's memory: a contact of a
  *   workflow without allowReentry must never enter again, and `runs` keeps counting);
  * - webhook deliveries DELIVERED or FAILED, by `created_at`: the row goes (its bulk is the message and
  *   the attempts, and a replay needs the message: a row without it would be a replay button that fails);
@@ -10,13 +10,15 @@
  *   count it);
  * - events, by `created_at`, once dispatched.
  *
+ * The per-step counters (`step_counts`, a row a step a day) stay: GET /workflows/:id/stats reads 30 days.
+ *
  * Nothing a RUNNING or WAITING execution points to goes: not its row or step log, not its trigger event,
  * not an event its WAIT_FOR_EVENT may still read (one of its name, for its contact, at or after the wait
  * began: `waits.created_at`, the wait's `since`), not its deliveries, not its emails' content. Undispatched
  * events (work not done), PENDING deliveries and QUEUED or SENDING emails stay whatever their age.
  *
  * Bounded work: every statement touches at most `page` rows, and a run spends at most `page` rows of each
- * kind in all (executions, step rows, deliveries, emails, events) over at most `projects` projects, taken
+ * kind in all (executions, deliveries, emails, events) over at most `projects` projects, taken
  * in id order from where the last run stopped (`sweep_cursors`); what is left, the next runs do. Every
  * statement is a range of an index (test/retention.test.ts holds their query plans free of table scans).
  */
@@ -36,7 +38,6 @@ const CURSOR = "retention";
 export interface RetentionResult {
   projects: number;
   executions: number;
-  stepRows: number;
   deliveries: number;
   emails: number;
   events: number;
@@ -51,18 +52,12 @@ const ENDED = "('COMPLETED', 'EXITED', 'FAILED', 'CANCELLED')";
 const endedPage = `SELECT x.id FROM executions x
   WHERE x.project_id = ?1 AND x.completed_at IS NOT NULL AND x.completed_at < ?2 AND x.status IN ${ENDED}
   ORDER BY x.completed_at LIMIT ?3`;
-/** Of that page, the executions whose step rows are all gone (a long log takes more than one run). */
-const endedPageWithoutLog = `SELECT p.id FROM (${endedPage}) p
-  WHERE NOT EXISTS (SELECT 1 FROM step_executions s WHERE s.execution_id = p.id)`;
 
 /** The statements, by kind; each binds (project id, cutoff, limit). Exported for their query plans. */
 export const RETENTION_SQL = {
-  /** Step rows of the page of ended executions (index step_executions_execution). */
-  stepRows: `DELETE FROM step_executions WHERE id IN (
-    SELECT s.id FROM (${endedPage}) p JOIN step_executions s ON s.execution_id = p.id LIMIT ?4)`,
   /** A waits row an ended execution left behind (by primary key). */
-  waits: `DELETE FROM waits WHERE execution_id IN (${endedPageWithoutLog})`,
-  executions: `DELETE FROM executions WHERE id IN (${endedPageWithoutLog})`,
+  waits: `DELETE FROM waits WHERE execution_id IN (${endedPage})`,
+  executions: `DELETE FROM executions WHERE id IN (${endedPage})`,
   /** Index deliveries_project_created; an active execution's own deliveries stay (primary key probe). */
   deliveries: `DELETE FROM webhook_deliveries WHERE id IN (
     SELECT d.id FROM webhook_deliveries d
@@ -114,7 +109,6 @@ export async function retention(
   const done: RetentionResult = {
     projects: 0,
     executions: 0,
-    stepRows: 0,
     deliveries: 0,
     emails: 0,
     events: 0,
@@ -124,7 +118,7 @@ export async function retention(
   } catch (err) {
     log.error("retention failed", errorFields(err));
   }
-  if (done.executions + done.stepRows + done.deliveries + done.emails + done.events > 0) {
+  if (done.executions + done.deliveries + done.emails + done.events > 0) {
     log.info("retention", { ...done });
   }
   return done;
@@ -141,7 +135,6 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
   const projects = [...(after?.results ?? []), ...(upTo?.results ?? [])].slice(0, perRun);
   const left: Record<Kind, number> = {
     executions: page,
-    stepRows: page,
     deliveries: page,
     emails: page,
     events: page,
@@ -155,8 +148,7 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
     const add = (kind: Kind | null, sql: string, ...limits: number[]) =>
       work.push([kind, db.prepare(sql).bind(p.id, cutoff, ...limits)]);
     if (left.executions > 0) {
-      // Step rows first: the executions whose log is then gone go in the same batch (one transaction).
-      if (left.stepRows > 0) add("stepRows", RETENTION_SQL.stepRows, left.executions, left.stepRows);
+      // The waits rows first: the same page of executions goes in the same batch (one transaction).
       add(null, RETENTION_SQL.waits, left.executions);
       add("executions", RETENTION_SQL.executions, left.executions);
     }

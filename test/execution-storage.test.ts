@@ -75,7 +75,9 @@ describe("an ended execution's storage is deleted once D1 has its final state", 
     const ex = await onlyExecution(p.secretKey, wf.id);
     expect(ex.status).toBe("COMPLETED");
     expect(stepIdsOf(ex)).toEqual([wf.steps.trigger, wf.steps.hook]);
-    expect(await d1Count("SELECT count(*) AS n FROM step_executions WHERE execution_id = ?1", ex.id)).toBe(2);
+    expect(await d1Count("SELECT json_array_length(steps) AS n FROM executions WHERE id = ?1", ex.id)).toBe(
+      2,
+    );
     expect(
       await d1Count(
         "SELECT count(*) AS n FROM enrollments WHERE workflow_id = ?1 AND contact_id = ?2 AND active_execution_id IS NOT NULL",

@@ -64,12 +64,6 @@ it("measures the bytes of a retained execution and of an event", async () => {
   // Data alone: every column's length, of the rows retention deletes (and of the enrollments row it keeps).
   const data = {
     execution: await rowBytes("executions", await columnsOf("executions"), "id = ?1", ex.id),
-    stepRows: await rowBytes(
-      "step_executions",
-      await columnsOf("step_executions"),
-      "execution_id = ?1",
-      ex.id,
-    ),
     delivery: await rowBytes(
       "webhook_deliveries",
       await columnsOf("webhook_deliveries"),
@@ -88,14 +82,6 @@ it("measures the bytes of a retained execution and of an event", async () => {
   const before = await sizeAfter("UPDATE projects SET updated_at = updated_at WHERE id = ?1", p.id);
   const executionSize = await sizeAfter(
     await insertClones("executions", { id: clone("id") }, "id = ?1", ex.id),
-  );
-  const withSteps = await sizeAfter(
-    await insertClones(
-      "step_executions",
-      { id: clone("id"), execution_id: clone("execution_id") },
-      "execution_id = ?1",
-      ex.id,
-    ),
   );
   const withDeliveries = await sizeAfter(
     await insertClones(
@@ -119,12 +105,11 @@ it("measures the bytes of a retained execution and of an event", async () => {
   const perRow = (a: number, b: number) => Math.round((b - a) / CLONES);
   const disk = {
     execution: perRow(before, executionSize),
-    stepRows: perRow(executionSize, withSteps),
-    delivery: perRow(withSteps, withDeliveries),
+    delivery: perRow(executionSize, withDeliveries),
     event: perRow(withDeliveries, withEvents),
     enrollment: perRow(withEvents, withEnrollments),
   };
-  const retainedExecution = disk.execution + disk.stepRows + disk.delivery;
+  const retainedExecution = disk.execution + disk.delivery;
   console.log(
     JSON.stringify({
       clones: CLONES,
@@ -135,6 +120,6 @@ it("measures the bytes of a retained execution and of an event", async () => {
     }),
   );
   expect(data.execution).toBeGreaterThan(0);
-  expect(retainedExecution).toBeGreaterThan(data.execution + data.stepRows + data.delivery);
+  expect(retainedExecution).toBeGreaterThan(data.execution + data.delivery);
   expect(disk.event).toBeGreaterThan(0);
 });

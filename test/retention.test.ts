@@ -28,16 +28,15 @@ async function seed(projectId: string, tag: string, n: number, at: number, steps
   const cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)";
   await env.DB.batch([
     env.DB.prepare(
-      `${cte} INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
-         context, started_at, completed_at, updated_at)
-       SELECT 'exec_' || ?2 || '_' || i, ?1, 'wf_' || ?2, 'ctc_' || ?2 || '_' || i, 'evt_' || ?2 || '_' || i,
-         'COMPLETED', NULL, '{"event":{"plan":"pro"}}', ?4, ?4, ?4 FROM n`,
-    ).bind(projectId, tag, n, at),
-    env.DB.prepare(
       `${cte}, s(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM s WHERE j < ?5)
-       INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, output)
-       SELECT 'sx_' || ?2 || '_' || i || '_' || j, 'exec_' || ?2 || '_' || i, 'stp_' || j, j, 'COMPLETED', ?4, ?4, '{}'
-       FROM n, s`,
+       INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
+         context, steps, started_at, completed_at, updated_at)
+       SELECT 'exec_' || ?2 || '_' || i, ?1, 'wf_' || ?2, 'ctc_' || ?2 || '_' || i, 'evt_' || ?2 || '_' || i,
+         'COMPLETED', NULL, '{"event":{"plan":"pro"}}',
+         (SELECT json_group_array(json_object('id', 'sx_' || ?2 || '_' || i || '_' || j, 'stepId', 'stp_' || j,
+            'seq', j - 1, 'status', 'COMPLETED', 'startedAt', ?4, 'finishedAt', ?4, 'output', json('{}'), 'error', NULL))
+          FROM s),
+         ?4, ?4, ?4 FROM n`,
     ).bind(projectId, tag, n, at, steps),
     env.DB.prepare(
       `${cte} INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status,
@@ -64,7 +63,6 @@ async function left(tag: string) {
   const count = (sql: string) => d1Count(`${sql} ESCAPE '\\'`, like);
   return {
     executions: await count("SELECT count(*) AS n FROM executions WHERE id LIKE ?1"),
-    stepRows: await count("SELECT count(*) AS n FROM step_executions WHERE id LIKE ?1"),
     deliveries: await count("SELECT count(*) AS n FROM webhook_deliveries WHERE id LIKE ?1"),
     emails: await count("SELECT count(*) AS n FROM emails WHERE id LIKE ?1"),
     emailsWithContent: await count(
@@ -74,15 +72,14 @@ async function left(tag: string) {
   };
 }
 
-const all = (n: number, steps = 2) => ({
+const all = (n: number) => ({
   executions: n,
-  stepRows: n * steps,
   deliveries: n,
   emails: n,
   emailsWithContent: n,
   events: n,
 });
-const none = { executions: 0, stepRows: 0, deliveries: 0, emails: 0, emailsWithContent: 0, events: 0 };
+const none = { executions: 0, deliveries: 0, emails: 0, emailsWithContent: 0, events: 0 };
 
 const tag = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 
@@ -145,7 +142,7 @@ describe("retention", () => {
     await seed(b.id, t.bAncient, 3, now - 91 * DAY);
 
     const result = await retention(env, log, now);
-    expect(result).toMatchObject({ executions: 6, stepRows: 12, deliveries: 6, emails: 6, events: 6 });
+    expect(result).toMatchObject({ executions: 6, deliveries: 6, emails: 6, events: 6 });
     // Older than 30 days in A, older than 90 in B: gone; the emails stay, emptied of their content.
     for (const gone of [t.aOld, t.bAncient]) {
       expect(await left(gone)).toEqual({ ...none, emails: 3 });
@@ -169,7 +166,6 @@ describe("retention", () => {
     // A second run finds nothing more.
     expect(await retention(env, log, now)).toMatchObject({
       executions: 0,
-      stepRows: 0,
       deliveries: 0,
       emails: 0,
       events: 0,
@@ -186,14 +182,12 @@ describe("retention", () => {
     const first = await retention(env, log, now);
     expect(first).toMatchObject({
       executions: RETENTION_PAGE,
-      stepRows: RETENTION_PAGE,
       deliveries: RETENTION_PAGE,
       emails: RETENTION_PAGE,
       events: RETENTION_PAGE,
     });
     expect(await left(t)).toEqual({
       executions: 120,
-      stepRows: 120,
       deliveries: 120,
       emails: n,
       emailsWithContent: 120,
@@ -205,29 +199,11 @@ describe("retention", () => {
     const second = await retention(env, log, now);
     expect(second).toMatchObject({
       executions: 120,
-      stepRows: 120,
       deliveries: 120,
       emails: 120,
       events: 120,
     });
     expect(await left(t)).toEqual({ ...none, emails: n });
-  });
-
-  it("takes a long step log over several runs, never more step rows per run than a page", async () => {
-    const now = Date.now();
-    const p = await createProject();
-    const t = tag();
-    // 300 executions of 4 steps: 1,200 step rows, 3 runs' worth.
-    await seed(p.id, t, 300, now - 60 * DAY, 4);
-    const runs: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const r = await retention(env, log, now);
-      expect(r.stepRows).toBeLessThanOrEqual(RETENTION_PAGE);
-      runs.push(r.stepRows);
-    }
-    expect(runs).toEqual([500, 500, 200, 0]);
-    // An execution goes only with the last of its step rows: none is left without its log.
-    expect(await left(t)).toMatchObject({ executions: 0, stepRows: 0 });
   });
 
   it("visits a bounded number of projects per run, taking up where the last run stopped", async () => {
@@ -288,10 +264,6 @@ describe("retention", () => {
       event(`evt_undispatched_${t}`, "go", old, false),
       ...[running, waiting].flatMap((id) => [
         env.DB.prepare(
-          `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, output)
-           VALUES (?1, ?2, 'stp_1', 1, 'COMPLETED', ?3, ?3, '{}')`,
-        ).bind(`sx_${id}`, id, old),
-        env.DB.prepare(
           `INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status,
              message, attempts, created_at, updated_at)
            VALUES (?1, ?2, 'wf_x', ?3, 'stp_1', 'https://example.com', 'POST', 'DELIVERED', '{}', '[]', ?4, ?4)`,
@@ -323,13 +295,6 @@ describe("retention", () => {
           .all<{ id: string }>()
       ).results.map((r) => r.id);
     expect(await ids("executions")).toEqual([running, waiting].sort());
-    expect(
-      await d1Count(
-        "SELECT count(*) AS n FROM step_executions WHERE id IN (?1, ?2)",
-        `sx_${running}`,
-        `sx_${waiting}`,
-      ),
-    ).toBe(2);
     expect(await ids("waits", "execution_id")).toEqual([waiting]);
     expect(await ids("webhook_deliveries")).toEqual(
       [`whd_${running}`, `whd_${waiting}`, `whd_pending_${t}`].sort(),
@@ -376,12 +341,6 @@ describe("retention", () => {
     expect(await listExecutions(p.secretKey, once.id)).toEqual([]);
     expect(await listExecutions(p.secretKey, again.id)).toEqual([]);
     expect(await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", first.event)).toBe(0);
-    expect(
-      await d1Count(
-        "SELECT count(*) AS n FROM step_executions s JOIN executions x ON x.id = s.execution_id WHERE x.project_id = ?1",
-        p.id,
-      ),
-    ).toBe(0);
     // The enrollments rows stay: they are the memory of who has run.
     const enrollment = (wfId: string) =>
       env.DB.prepare(
@@ -422,8 +381,6 @@ describe("retention", () => {
     }
     const uses = (name: keyof typeof RETENTION_SQL, index: string) =>
       expect(plans[name]?.join("\n"), name).toContain(index);
-    uses("stepRows", "executions_ended");
-    uses("stepRows", "step_executions_execution");
     uses("executions", "executions_ended");
     uses("waits", "executions_ended");
     uses("deliveries", "deliveries_project_created");
@@ -451,14 +408,16 @@ describe("retention", () => {
     const [ex] = await listExecutions(p.secretKey, wf.id);
     expect(ex.status).toBe("COMPLETED");
     expect(hooks.sent).toHaveLength(1);
-    expect(await d1Count("SELECT count(*) AS n FROM step_executions WHERE execution_id = ?1", ex.id)).toBe(2);
+    expect(await d1Count("SELECT json_array_length(steps) AS n FROM executions WHERE id = ?1", ex.id)).toBe(
+      2,
+    );
 
     await sweep(env, log, Date.now() + 29 * DAY);
     expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
 
     await sweep(env, log, Date.now() + 31 * DAY);
     expect(await listExecutions(p.secretKey, wf.id)).toEqual([]);
-    expect(await d1Count("SELECT count(*) AS n FROM step_executions WHERE execution_id = ?1", ex.id)).toBe(0);
+    expect(await d1Count("SELECT count(*) AS n FROM executions WHERE id = ?1", ex.id)).toBe(0);
     expect(await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", t.event)).toBe(0);
     expect(await d1Count("SELECT count(*) AS n FROM contacts WHERE id = ?1", t.contact)).toBe(1);
   });

@@ -4,6 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { COUNT_STEPS } from "../durable-objects/execution";
 import { call, captureQueue, consume, createProject, expectEnvelope, uniqueEmail } from "./helpers";
 import { createWorkflow, listExecutions, runAlarm, track } from "./workflow-helpers";
 
@@ -56,24 +57,64 @@ describe("GET /workflows/:id/stats", () => {
     expect(s.get(wf.steps.done as string)).toMatchObject({ active: 0, passed: 2, completed: 2 });
 
     // A failed visit, and one older than the window: the first counts, the second does not.
-    const anyExec = (await listExecutions(p.secretKey, wf.id))[0].id;
+    const day = (at: number) => Math.floor(at / DAY);
     await env.DB.batch([
       env.DB.prepare(
-        `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at, error)
-         VALUES ('sx_failed', ?1, ?2, 90, 'FAILED', ?3, ?3, 'boom')`,
-      ).bind(anyExec, wf.steps.done, Date.now() - DAY),
+        `INSERT INTO step_counts (workflow_id, day, step_id, passed, completed, failed) VALUES (?1, ?2, ?3, 1, 0, 1)
+         ON CONFLICT DO UPDATE SET passed = passed + 1, failed = failed + 1`,
+      ).bind(wf.id, day(Date.now() - DAY), wf.steps.done),
       env.DB.prepare(
-        `INSERT INTO step_executions (id, execution_id, step_id, seq, status, started_at, finished_at)
-         VALUES ('sx_old', ?1, ?2, 91, 'COMPLETED', ?3, ?3)`,
-      ).bind(anyExec, wf.steps.done, Date.now() - 8 * DAY),
+        "INSERT INTO step_counts (workflow_id, day, step_id, passed, completed, failed) VALUES (?1, ?2, ?3, 1, 1, 0)",
+      ).bind(wf.id, day(Date.now() - 8 * DAY), wf.steps.done),
     ]);
     s = byStep(await stats(p.secretKey, wf.id));
     expect(s.get(wf.steps.done as string)).toMatchObject({ passed: 3, completed: 2, failed: 1 });
-    const month = byStep(await stats(p.secretKey, wf.id, "?days=30"));
-    expect(month.get(wf.steps.done as string)).toMatchObject({ passed: 4, completed: 3, failed: 1 });
+    const month = await stats(p.secretKey, wf.id, "?days=30");
+    expect(byStep(month).get(wf.steps.done as string)).toMatchObject({ passed: 4, completed: 3, failed: 1 });
+    // Whole UTC days: the window starts at midnight UTC, 30 days back.
+    expect(Date.parse(month.since) % DAY).toBe(0);
+    expect(Date.parse(month.until) - Date.parse(month.since)).toBeGreaterThanOrEqual(30 * DAY);
+    expect(Date.parse(month.until) - Date.parse(month.since)).toBeLessThan(31 * DAY);
   });
 
-  it("answers from indexes: the query plans read the active executions and a range per step, never a table scan", async () => {
+  it("counts a mirror once: the same entries mirrored again (a retry after D1 took them) add nothing", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "go",
+      steps: { wait: { type: "DELAY", config: { amount: 1, unit: "hours" } } },
+      edges: [["trigger", "wait"]],
+    });
+    await track(p.publicKey, "go", uniqueEmail());
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    const before = await stats(p.secretKey, wf.id);
+    const row = await env.DB.prepare("SELECT steps FROM executions WHERE id = ?1")
+      .bind(ex.id)
+      .first<{ steps: string }>();
+    const log = JSON.parse(row?.steps ?? "[]") as {
+      seq: number;
+      stepId: string;
+      status: string;
+      startedAt: number;
+    }[];
+    expect(log.map((e) => e.status)).toEqual(["COMPLETED", "WAITING"]);
+    const entries = JSON.stringify(log.map((e) => [e.seq, e.stepId, e.status, e.startedAt]));
+    const again = await env.DB.prepare(COUNT_STEPS).bind(wf.id, entries, ex.id).run();
+    expect(again.meta.changes).toBe(0);
+    expect(await stats(p.secretKey, wf.id)).toMatchObject({ steps: before.steps });
+    // The wait ending is counted once, however often that mirror is repeated.
+    expect(await runAlarm(ex.id)).toBe(true);
+    const after = byStep(await stats(p.secretKey, wf.id));
+    expect(after.get(wf.steps.wait as string)).toMatchObject({ passed: 1, completed: 1 });
+    const done = JSON.stringify([[1, wf.steps.wait, "COMPLETED", log[1]?.startedAt]]);
+    expect((await env.DB.prepare(COUNT_STEPS).bind(wf.id, done, ex.id).run()).meta.changes).toBe(0);
+    expect(byStep(await stats(p.secretKey, wf.id)).get(wf.steps.wait as string)).toMatchObject({
+      passed: 1,
+      completed: 1,
+    });
+  });
+
+  it("answers from an index and the counters' primary key, never a table scan", async () => {
     const active = await env.DB.prepare(
       `EXPLAIN QUERY PLAN SELECT current_step_id AS stepId, count(*) AS n FROM executions
         WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,
@@ -81,16 +122,15 @@ describe("GET /workflows/:id/stats", () => {
       .bind("wf_x")
       .all<{ detail: string }>();
     const visits = await env.DB.prepare(
-      `EXPLAIN QUERY PLAN SELECT step_id AS stepId, status, count(*) AS n FROM step_executions
-        WHERE step_id IN (SELECT id FROM workflow_steps WHERE workflow_id = ?1) AND started_at >= ?2
-        GROUP BY step_id, status`,
+      `EXPLAIN QUERY PLAN SELECT step_id AS stepId, sum(passed) AS passed, sum(completed) AS completed,
+        sum(failed) AS failed FROM step_counts WHERE workflow_id = ?1 AND day >= ?2 GROUP BY step_id`,
     )
       .bind("wf_x", 0)
       .all<{ detail: string }>();
     const plans = [...active.results, ...visits.results].map((r) => r.detail);
     expect(plans.join("\n")).toContain("executions_workflow_status");
-    expect(plans.join("\n")).toContain("COVERING INDEX step_executions_step");
-    expect(plans.filter((d) => /^SCAN (executions|step_executions)\b/.test(d))).toEqual([]);
+    expect(plans.join("\n")).toContain("PRIMARY KEY");
+    expect(plans.filter((d) => /^SCAN (executions|step_counts)\b/.test(d))).toEqual([]);
   });
 
   it("is 404 for another project's workflow and 422 for a window out of 1-30 days", async () => {

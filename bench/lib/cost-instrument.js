@@ -84,13 +84,22 @@ function reset() {
   cursors = [];
 }
 
-function addMeta(result) {
-  for (const r of Array.isArray(result) ? result : [result]) {
+/** Adds results' meta to the totals, and per statement (its SQL's first 90 characters) to `d1.bySql`. */
+function addMeta(result, sqls = []) {
+  (Array.isArray(result) ? result : [result]).forEach((r, i) => {
     const m = r?.meta;
-    if (!m) continue;
-    C.d1.rowsRead += m.rows_read ?? m.rowsRead ?? 0;
-    C.d1.rowsWritten += m.rows_written ?? m.rowsWritten ?? 0;
-  }
+    if (!m) return;
+    const read = m.rows_read ?? m.rowsRead ?? 0;
+    const written = m.rows_written ?? m.rowsWritten ?? 0;
+    C.d1.rowsRead += read;
+    C.d1.rowsWritten += written;
+    const key = (sqls[i] ?? "?").replace(/\s+/g, " ").trim().slice(0, 90);
+    C.d1.bySql ??= {};
+    const e = (C.d1.bySql[key] ??= { n: 0, read: 0, written: 0 });
+    e.n++;
+    e.read += read;
+    e.written += written;
+  });
 }
 
 /** D1's conversion of bound values (what `bind` accepts) into the values a query carries. */
@@ -118,23 +127,24 @@ function countedD1(db) {
   let queryWorks = typeof db.query === "function";
   const statement = (sql, real, params) => ({
     __real: real,
+    __sql: sql,
     bind: (...a) => statement(sql, real.bind(...a), a.map(d1Value)),
     async all() {
       call("all");
       const r = await real.all();
-      addMeta(r);
+      addMeta(r, [sql]);
       return r;
     },
     async run() {
       call("run");
       const r = await real.run();
-      addMeta(r);
+      addMeta(r, [sql]);
       return r;
     },
     async first(col) {
       call("first");
       const r = await real.all();
-      addMeta(r);
+      addMeta(r, [sql]);
       const row = r.results?.[0] ?? null;
       if (col === undefined || row === null) return row;
       if (!(col in row)) throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${col})`);
@@ -168,7 +178,10 @@ function countedD1(db) {
     async batch(stmts) {
       call("batch", stmts.length);
       const r = await db.batch(stmts.map((x) => x.__real ?? x));
-      addMeta(r);
+      addMeta(
+        r,
+        stmts.map((x) => x.__sql),
+      );
       return r;
     },
     async exec(sql) {

@@ -152,6 +152,8 @@ export const executions = sqliteTable(
     currentStepId: text("current_step_id"),
     exitReason: text("exit_reason"),
     context: text("context").notNull().default("{}"),
+    /** The step log, one entry a visit of a step in order (`StepLogEntry`s), written whole by each mirror. */
+    steps: text("steps").notNull().default("[]"),
     /** When WAITING with a due time: the sweep re-arms executions whose alarm this far past is lost. */
     wakeAt: integer("wake_at"),
     startedAt: integer("started_at").notNull(),
@@ -197,25 +199,22 @@ export const waits = sqliteTable(
   (t) => [index("waits_lookup").on(t.projectId, t.contactId, t.eventName)],
 );
 
-/** The step log, mirrored from the Execution DO: one row a visit of a step. */
-export const stepExecutions = sqliteTable(
-  "step_executions",
+/**
+ * Per-step counts by UTC day (GET /workflows/:id/stats), kept by the executions' mirrors: `passed` counts
+ * the visits that started that day, `completed` and `failed` those that ended so. A mirror derives its
+ * increments from the step log the executions row held before it, so a repeated mirror adds nothing.
+ */
+export const stepCounts = sqliteTable(
+  "step_counts",
   {
-    id: text("id").primaryKey(),
-    executionId: text("execution_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    day: integer("day").notNull(),
     stepId: text("step_id").notNull(),
-    seq: integer("seq").notNull(),
-    status: text("status").notNull(),
-    startedAt: integer("started_at").notNull(),
-    finishedAt: integer("finished_at"),
-    output: text("output"),
-    error: text("error"),
+    passed: integer("passed").notNull().default(0),
+    completed: integer("completed").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
   },
-  (t) => [
-    index("step_executions_execution").on(t.executionId, t.seq),
-    // Per-step counts of a window (GET /workflows/:id/stats): a range of this index per step, covering.
-    index("step_executions_step").on(t.stepId, t.startedAt, t.status),
-  ],
+  (t) => [primaryKey({ columns: [t.workflowId, t.day, t.stepId] })],
 );
 
 /**

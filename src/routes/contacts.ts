@@ -206,7 +206,7 @@ interface ExecutionLink {
 /**
  * Per event of a page: the executions it started (their trigger) and those it resumed (a WAIT_FOR_EVENT
  * it ended records the event's id in its step log). Both read through the contact's executions
- * (executions_contact, then step_executions_execution), so in proportion to the contact's own runs.
+ * (executions_contact, then each one's step log), so in proportion to the contact's own runs.
  */
 async function executionsOfEvents(env: Env, contactId: string, eventIds: string[]) {
   const out = new Map<string, { started: ExecutionLink[]; resumed: ExecutionLink[] }>();
@@ -218,9 +218,9 @@ async function executionsOfEvents(env: Env, contactId: string, eventIds: string[
         WHERE contact_id = ?1 AND trigger_event_id IN (SELECT value FROM json_each(?2))`,
     ).bind(contactId, ids),
     env.DB.prepare(
-      `SELECT json_extract(sx.output, '$.eventId') AS eventId, e.id, e.workflow_id AS workflowId, e.status
-         FROM executions e JOIN step_executions sx ON sx.execution_id = e.id
-        WHERE e.contact_id = ?1 AND json_extract(sx.output, '$.eventId') IN (SELECT value FROM json_each(?2))`,
+      `SELECT sx.value ->> '$.output.eventId' AS eventId, e.id, e.workflow_id AS workflowId, e.status
+         FROM executions e, json_each(e.steps) AS sx
+        WHERE e.contact_id = ?1 AND sx.value ->> '$.output.eventId' IN (SELECT value FROM json_each(?2))`,
     ).bind(contactId, ids),
   ]);
   const entry = (id: string) => {

@@ -1,9 +1,9 @@
 /** Executions of one workflow: list, get with the step log, start by hand, cancel (API.md "Workflows"). */
-import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
+import { and, eq, inArray, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { upsertContact } from "../db/contact-sql";
-import { contacts, executions, stepExecutions, workflowSteps, workflowTransitions } from "../db/schema";
+import { contacts, executions, workflowSteps, workflowTransitions } from "../db/schema";
 import { loadWorkflow } from "../db/workflows";
 import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
 import { derivedId, newId } from "../domain/ids";
@@ -12,7 +12,7 @@ import { iso, parseJsonObject } from "../domain/shapes";
 import type { StepType } from "../domain/workflow/config";
 import { startBody } from "../domain/workflow/requests";
 import { cancelExecution } from "../engine/cancel";
-import { type ExecutionStatus, isTerminal } from "../engine/state";
+import { type ExecutionStatus, isTerminal, type StepLogEntry } from "../engine/state";
 import type { Env } from "../env";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -54,12 +54,9 @@ async function loadExecution(
   return row;
 }
 
-async function withStepLog(env: Env, e: ExecutionRow): Promise<ExecutionDetailOut> {
-  const log = await db(env)
-    .select()
-    .from(stepExecutions)
-    .where(eq(stepExecutions.executionId, e.id))
-    .orderBy(asc(stepExecutions.seq));
+/** An execution with its step log (the executions row holds it, mirrored whole by its object). */
+function withStepLog(e: ExecutionRow): ExecutionDetailOut {
+  const log = JSON.parse(e.steps) as StepLogEntry[];
   return {
     ...showExecution(e),
     steps: log.map((s) => ({
@@ -68,7 +65,7 @@ async function withStepLog(env: Env, e: ExecutionRow): Promise<ExecutionDetailOu
       status: s.status,
       startedAt: iso(s.startedAt),
       finishedAt: iso(s.finishedAt),
-      output: s.output === null ? null : (JSON.parse(s.output) as unknown),
+      output: s.output ?? null,
       error: s.error,
     })),
   };
@@ -127,7 +124,7 @@ export const executionRoutes = new Hono<AppEnv>()
   .get("/:eid", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
     const e = await loadExecution(c.env, c.get("project").id, wf.id, c.req.param("eid"));
-    return c.json(await withStepLog(c.env, e));
+    return c.json(withStepLog(e));
   })
   .delete("/:eid", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
@@ -135,7 +132,7 @@ export const executionRoutes = new Hono<AppEnv>()
     if (isTerminal(e.status as ExecutionStatus))
       throw conflict(`The execution has already ended (${e.status})`);
     if (!(await cancelExecution(c.env, e))) throw conflict("The execution has already ended");
-    return c.json(await withStepLog(c.env, await loadExecution(c.env, c.get("project").id, wf.id, e.id)));
+    return c.json(withStepLog(await loadExecution(c.env, c.get("project").id, wf.id, e.id)));
   })
   .post("/", async (c) => {
     const { data } = await parseJson(c, startBody);
@@ -209,8 +206,5 @@ export const executionRoutes = new Hono<AppEnv>()
       workflowId: wf.id,
       contactId,
     });
-    return c.json(
-      await withStepLog(c.env, await loadExecution(c.env, projectId, wf.id, init.executionId)),
-      201,
-    );
+    return c.json(withStepLog(await loadExecution(c.env, projectId, wf.id, init.executionId)), 201);
   });

@@ -177,7 +177,8 @@ export const workflowRoutes = new Hono<AppEnv>()
     const q = parseQuery(c, statsQuery);
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const until = Date.now();
-    const since = until - q.days * 86_400_000;
+    // Counted by UTC day: the window starts at the beginning of the day `days` days ago.
+    const since = Math.floor((until - q.days * 86_400_000) / 86_400_000) * 86_400_000;
     const [stepRows, atNow, visits] = await c.env.DB.batch<Record<string, unknown>>([
       c.env.DB.prepare("SELECT id FROM workflow_steps WHERE workflow_id = ?1 ORDER BY created_at").bind(
         wf.id,
@@ -187,12 +188,11 @@ export const workflowRoutes = new Hono<AppEnv>()
         `SELECT current_step_id AS stepId, count(*) AS n FROM executions
           WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,
       ).bind(wf.id),
-      // By step_executions_step (step_id, started_at, status), which covers it: a range per step.
+      // The counters of the window's UTC days: a range of step_counts' primary key (a row a step a day).
       c.env.DB.prepare(
-        `SELECT step_id AS stepId, status, count(*) AS n FROM step_executions
-          WHERE step_id IN (SELECT id FROM workflow_steps WHERE workflow_id = ?1) AND started_at >= ?2
-          GROUP BY step_id, status`,
-      ).bind(wf.id, since),
+        `SELECT step_id AS stepId, sum(passed) AS passed, sum(completed) AS completed, sum(failed) AS failed
+          FROM step_counts WHERE workflow_id = ?1 AND day >= ?2 GROUP BY step_id`,
+      ).bind(wf.id, since / 86_400_000),
     ]);
     const stats = new Map(
       (stepRows?.results ?? []).map((r) => [
@@ -207,9 +207,9 @@ export const workflowRoutes = new Hono<AppEnv>()
     for (const r of visits?.results ?? []) {
       const s = stats.get(r.stepId as string);
       if (!s) continue;
-      s.passed += r.n as number;
-      if (r.status === "COMPLETED") s.completed += r.n as number;
-      if (r.status === "FAILED") s.failed += r.n as number;
+      s.passed = r.passed as number;
+      s.completed = r.completed as number;
+      s.failed = r.failed as number;
     }
     const body: WorkflowStatsOut = {
       workflowId: wf.id,
@@ -243,11 +243,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       d.prepare("DELETE FROM workflow_transitions WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM workflow_steps WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM enrollments WHERE workflow_id = ?1").bind(wf.id),
-      d
-        .prepare(
-          "DELETE FROM step_executions WHERE execution_id IN (SELECT id FROM executions WHERE workflow_id = ?1)",
-        )
-        .bind(wf.id),
+      d.prepare("DELETE FROM step_counts WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM executions WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM workflows WHERE id = ?1").bind(wf.id),
     ]);
