@@ -95,7 +95,8 @@ function addMeta(result, sqls = []) {
     C.d1.rowsWritten += written;
     const key = (sqls[i] ?? "?").replace(/\s+/g, " ").trim().slice(0, 90);
     C.d1.bySql ??= {};
-    const e = (C.d1.bySql[key] ??= { n: 0, read: 0, written: 0 });
+    C.d1.bySql[key] ??= { n: 0, read: 0, written: 0 };
+    const e = C.d1.bySql[key];
     e.n++;
     e.read += read;
     e.written += written;
