@@ -62,7 +62,7 @@ export class ExecutionDO extends DurableObject<Env> {
   private state: ExecutionState | null | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   /** Events stored by steps (status changes), dispatched once the step loop has let go. */
-  private toDispatch: string[] = [];
+  private toDispatch: { projectId: string; ids: string[] } | null = null;
   /** The contact a step changed: its segments are re-evaluated once the loop lets go (the state may be gone). */
   private contactChanged: { projectId: string; contactId: string } | null = null;
   private log: Logger = createLogger({ component: "execution" });
@@ -433,7 +433,10 @@ export class ExecutionDO extends DurableObject<Env> {
         ]);
         if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
         const statusChanged = (status?.meta.changes ?? 0) > 0;
-        if (statusChanged) this.toDispatch.push(statusEventId);
+        if (statusChanged) {
+          this.toDispatch ??= { projectId: s.projectId, ids: [] };
+          this.toDispatch.ids.push(statusEventId);
+        }
         this.contactChanged = { projectId: s.projectId, contactId: s.contactId };
         return { statusChanged };
       },
@@ -446,10 +449,12 @@ export class ExecutionDO extends DurableObject<Env> {
       this.contactChanged = null;
       await refreshSegments(this.env, this.log, changed.projectId, [changed.contactId]);
     }
-    if (this.toDispatch.length === 0) return;
-    const ids = this.toDispatch.splice(0);
+    const pending = this.toDispatch;
+    if (!pending) return;
+    this.toDispatch = null;
+    const ids = pending.ids;
     try {
-      await dispatchStored(this.env, this.log, ids);
+      await dispatchStored(this.env, this.log, pending.projectId, ids);
     } catch (err) {
       // Stored: the sweep finishes the dispatch.
       this.log.error("dispatch from a step failed; left to the sweep", {
@@ -544,8 +549,10 @@ export class ExecutionDO extends DurableObject<Env> {
     if (s.marksEventDispatched && s.triggerEventId) {
       statements.push(
         db
-          .prepare("UPDATE events SET dispatched_at = ?2 WHERE id = ?1 AND dispatched_at IS NULL")
-          .bind(s.triggerEventId, now),
+          .prepare(
+            "UPDATE events SET dispatched_at = ?2 WHERE project_id = ?3 AND id = ?1 AND dispatched_at IS NULL",
+          )
+          .bind(s.triggerEventId, now, s.projectId),
       );
     }
     await db.batch(statements);

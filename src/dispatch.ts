@@ -34,9 +34,14 @@ interface WorkflowRow {
  * is logged and left to the cron sweep instead of failing the request, which a client would retry and
  * so store the event twice.
  */
-export async function dispatchOrDefer(env: Env, log: Logger, eventIds: string[]): Promise<void> {
+export async function dispatchOrDefer(
+  env: Env,
+  log: Logger,
+  projectId: string,
+  eventIds: string[],
+): Promise<void> {
   try {
-    await dispatchStored(env, log, eventIds);
+    await dispatchStored(env, log, projectId, eventIds);
   } catch (err) {
     log.error("dispatch failed; the sweep will finish it", { eventIds, ...errorFields(err) });
   }
@@ -51,13 +56,22 @@ export async function dispatchEventOrDefer(env: Env, log: Logger, ev: EventRow):
   }
 }
 
-export async function dispatchStored(env: Env, log: Logger, eventIds: string[]): Promise<void> {
+/**
+ * Dispatches the stored events `eventIds` of project `projectId` not dispatched yet, in the order they
+ * were stored (their ids are time-ordered).
+ */
+export async function dispatchStored(
+  env: Env,
+  log: Logger,
+  projectId: string,
+  eventIds: string[],
+): Promise<void> {
   if (eventIds.length === 0) return;
   const { results } = await env.DB.prepare(
     `SELECT id, project_id, contact_id, name, data, created_at FROM events
-     WHERE id IN (SELECT value FROM json_each(?1)) AND dispatched_at IS NULL ORDER BY created_at, id`,
+     WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?2)) AND dispatched_at IS NULL ORDER BY id`,
   )
-    .bind(JSON.stringify(eventIds))
+    .bind(projectId, JSON.stringify(eventIds))
     .all<EventRow>();
   for (const event of results) await dispatchEvent(env, log, event);
 }
@@ -206,7 +220,10 @@ async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: Dispatc
     });
   }
   if (!markedByExecution) {
-    await db.prepare("UPDATE events SET dispatched_at = ?1 WHERE id = ?2").bind(Date.now(), ev.id).run();
+    await db
+      .prepare("UPDATE events SET dispatched_at = ?1 WHERE project_id = ?2 AND id = ?3")
+      .bind(Date.now(), ev.project_id, ev.id)
+      .run();
   }
 }
 

@@ -113,7 +113,7 @@ export async function trackEvent(env: Env, input: TrackInput): Promise<TrackResu
         input.idempotency,
         200,
         `json_object('success', json('true'), 'data', json_object(
-           'contact', (SELECT contact_id FROM events WHERE id = ?6), 'event', ?6, 'timestamp', ?7))`,
+           'contact', (SELECT contact_id FROM events WHERE project_id = ?1 AND id = ?6), 'event', ?6, 'timestamp', ?7))`,
         [eventId, timestamp],
       ),
     );

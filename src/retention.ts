@@ -22,6 +22,7 @@
  * in id order from where the last run stopped (`sweep_cursors`); what is left, the next runs do. Every
  * statement is a range of an index (test/retention.test.ts holds their query plans free of table scans).
  */
+import { idsBefore } from "./domain/ids";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
 
@@ -74,17 +75,18 @@ export const RETENTION_SQL = {
         SELECT 1 FROM executions x WHERE x.id = m.workflow_execution_id AND x.status IN ${ACTIVE}))
     ORDER BY m.created_at LIMIT ?3)`,
   /**
-   * Index events_project_created; a wait's possible events by waits_lookup, an active execution's trigger
-   * by executions_contact.
+   * A range of the events' key (project_id, id), oldest first, up to the cutoff's id (ids are
+   * time-ordered); a wait's possible events by waits_lookup, an active execution's trigger by
+   * executions_contact.
    */
-  events: `DELETE FROM events WHERE id IN (
+  events: `DELETE FROM events WHERE project_id = ?1 AND id IN (
     SELECT e.id FROM events e
-    WHERE e.project_id = ?1 AND e.created_at < ?2 AND e.dispatched_at IS NOT NULL
+    WHERE e.project_id = ?1 AND e.id < ?4 AND e.created_at < ?2 AND e.dispatched_at IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM waits w WHERE w.project_id = e.project_id AND w.contact_id = e.contact_id
         AND w.event_name = e.name AND w.created_at <= e.created_at)
       AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.contact_id = e.contact_id AND x.status IN ${ACTIVE}
         AND x.trigger_event_id = e.id)
-    ORDER BY e.created_at LIMIT ?3)`,
+    ORDER BY e.id LIMIT ?3)`,
   /** The projects after the cursor, then (wrapping round) those up to it (primary key ranges). */
   projectsAfter: `SELECT id, retention_days FROM projects
     WHERE id > coalesce((SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'), '') ORDER BY id LIMIT ?1`,
@@ -145,7 +147,7 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
     const cutoff = now - p.retention_days * DAY_MS;
     // Each statement with the kind its changed rows count against (null: the waits row, counted nowhere).
     const work: [Kind | null, D1PreparedStatement][] = [];
-    const add = (kind: Kind | null, sql: string, ...limits: number[]) =>
+    const add = (kind: Kind | null, sql: string, ...limits: (number | string)[]) =>
       work.push([kind, db.prepare(sql).bind(p.id, cutoff, ...limits)]);
     if (left.executions > 0) {
       // The waits rows first: the same page of executions goes in the same batch (one transaction).
@@ -154,7 +156,7 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
     }
     if (left.deliveries > 0) add("deliveries", RETENTION_SQL.deliveries, left.deliveries);
     if (left.emails > 0) add("emails", RETENTION_SQL.emails, left.emails);
-    if (left.events > 0) add("events", RETENTION_SQL.events, left.events);
+    if (left.events > 0) add("events", RETENTION_SQL.events, left.events, idsBefore("evt", cutoff));
     const results = await db.batch(work.map(([, statement]) => statement));
     results.forEach((r, i) => {
       const kind = work[i]?.[0];

@@ -45,11 +45,10 @@ export async function refreshSegments(
     const ids = JSON.stringify(contactIds);
     const [segs, people, members] = await db.batch([
       db.prepare("SELECT id, name, slug, condition FROM segments WHERE project_id = ?1").bind(projectId),
-      // `+project_id`: look the contacts up by id; without the `+`, SQLite prefers the (project_id, …)
-      // index and reads every contact of the project (about 0.1 s per event at a million contacts).
+      // By the contacts' key (project_id, id): one probe a contact.
       db
         .prepare(
-          "SELECT id, email, subscribed, data FROM contacts WHERE +project_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+          "SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
         )
         .bind(projectId, ids),
       db
@@ -101,7 +100,7 @@ export async function refreshSegments(
     }
     if (statements.length === 0) return;
     await db.batch(statements);
-    await dispatchOrDefer(env, log, eventIds);
+    await dispatchOrDefer(env, log, projectId, eventIds);
   } catch (err) {
     log.error("segment refresh failed", { projectId, contactIds, ...errorFields(err) });
   }
@@ -144,11 +143,10 @@ async function backfillPage(env: Env, m: BackfillMessage): Promise<void> {
     .bind(m.segmentId)
     .first<{ id: string; project_id: string; condition: string; generation: number }>();
   if (!seg || seg.generation !== m.generation) return; // deleted, or its condition changed since
-  // `+project_id`: walk the primary key from the cursor; without the `+`, SQLite reads and sorts every
-  // contact of the project for each page, which makes a backfill quadratic in the segment's size.
+  // A range of the contacts' key (project_id, id) from the cursor: a page reads its own rows only.
   const { results } = await db
     .prepare(
-      "SELECT id, email, subscribed, data FROM contacts WHERE +project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+      "SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )
     .bind(seg.project_id, m.after, BACKFILL_PAGE)
     .all<ContactRow>();

@@ -26,14 +26,15 @@ export interface SweepResult {
 
 export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<SweepResult> {
   const { results: stale } = await env.DB.prepare(
-    "SELECT id FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+    "SELECT project_id, id FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
   )
     .bind(now - DISPATCH_GRACE_MS, BATCH)
-    .all<{ id: string }>();
-  const ids = stale.map((r) => r.id);
-  if (ids.length > 0) {
-    log.warn("sweep: finishing dispatch", { count: ids.length });
-    await dispatchStored(env, log, ids);
+    .all<{ project_id: string; id: string }>();
+  if (stale.length > 0) {
+    log.warn("sweep: finishing dispatch", { count: stale.length });
+    const byProject = new Map<string, string[]>();
+    for (const r of stale) byProject.set(r.project_id, [...(byProject.get(r.project_id) ?? []), r.id]);
+    for (const [projectId, ids] of byProject) await dispatchStored(env, log, projectId, ids);
   }
 
   const stalled = await stalledExecutions(env, now);
@@ -68,7 +69,7 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
     env.DB.prepare("DELETE FROM sign_in_links WHERE expires_at < ?1").bind(now),
   ]);
   await retention(env, log, now);
-  return { redispatched: ids.length, kicked, requeuedEmails: unsent.length };
+  return { redispatched: stale.length, kicked, requeuedEmails: unsent.length };
 }
 
 /*

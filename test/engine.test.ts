@@ -24,6 +24,7 @@ import {
   d1Count,
   doState,
   editState,
+  eventProject,
   getExecution,
   listExecutions,
   onlyExecution,
@@ -538,10 +539,12 @@ describe("UPDATE_CONTACT", () => {
     expect(contact?.subscribed).toBe(0);
     expect(JSON.parse(contact?.data as string)).toEqual({ plan: "free", keep: 1, nested: { x: 1 } });
 
-    const statusEventId = await derivedId("evt", exA.id, a.steps.update as string, 1);
-    const ev = await env.DB.prepare("SELECT name, contact_id, dispatched_at FROM events WHERE id = ?1")
-      .bind(statusEventId)
-      .first<{ name: string; contact_id: string; dispatched_at: number | null }>();
+    const ev = await env.DB.prepare(
+      "SELECT id, name, contact_id, dispatched_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = 'contact.unsubscribed'",
+    )
+      .bind(p.id, t.contact)
+      .first<{ id: string; name: string; contact_id: string; dispatched_at: number | null }>();
+    const statusEventId = ev?.id as string;
     expect(ev).toMatchObject({ name: "contact.unsubscribed", contact_id: t.contact });
     expect(ev?.dispatched_at).not.toBeNull();
 
@@ -1446,7 +1449,9 @@ describe("the sweep finishes a dispatch cut short", () => {
     const get = vi.spyOn(env.EXECUTIONS, "get").mockImplementationOnce(() => {
       throw new Error("injected crash");
     });
-    await expect(dispatchStored(env, log, [eventId])).rejects.toThrow(/injected crash/);
+    await expect(dispatchStored(env, log, await eventProject(eventId), [eventId])).rejects.toThrow(
+      /injected crash/,
+    );
     get.mockRestore();
     const claimed = await listExecutions(p.secretKey, wf.id);
     expect(claimed).toHaveLength(1);
@@ -1529,7 +1534,7 @@ describe("the sweep finishes a dispatch cut short", () => {
     const wf = await paidFlow(p);
     const signup = await signupThenPaid(p);
     // The signup's execution starts only now, after `paid` was stored (as a late dispatch would).
-    await dispatchStored(env, log, [signup.event]);
+    await dispatchStored(env, log, await eventProject(signup.event), [signup.event]);
     const ex = await onlyExecution(p.secretKey, wf.id);
     expect(ex.status).toBe("COMPLETED");
     expect(ex.context.event).toMatchObject({ plan: "pro", amount: 30 });
@@ -1636,7 +1641,7 @@ describe("the sweep finishes a dispatch cut short", () => {
       await createWorkflow(p.secretKey, { eventName, steps: { hook: hook() }, edges: [["trigger", "hook"]] });
     }
     const t = await track(p.publicKey, "hello", uniqueEmail());
-    const own = /^UPDATE events SET dispatched_at = \?1 WHERE id = \?2$/;
+    const own = /^UPDATE events SET dispatched_at = \?1 WHERE project_id = \?2 AND id = \?3$/;
     const marked = (id: string) =>
       env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")
         .bind(id)
@@ -1645,7 +1650,7 @@ describe("the sweep finishes a dispatch cut short", () => {
 
     const one = await insertOldEvent(p.id, t.contact, "single", Date.now());
     let prepare = vi.spyOn(env.DB, "prepare");
-    await dispatchStored(env, log, [one]);
+    await dispatchStored(env, log, await eventProject(one), [one]);
     expect(prepare.mock.calls.filter(([sql]) => own.test(sql))).toHaveLength(0);
     prepare.mockRestore();
     expect(await marked(one)).not.toBeNull();
@@ -1653,7 +1658,7 @@ describe("the sweep finishes a dispatch cut short", () => {
 
     const two = await insertOldEvent(p.id, t.contact, "double", Date.now());
     prepare = vi.spyOn(env.DB, "prepare");
-    await dispatchStored(env, log, [two]);
+    await dispatchStored(env, log, await eventProject(two), [two]);
     expect(prepare.mock.calls.filter(([sql]) => own.test(sql))).toHaveLength(1);
     prepare.mockRestore();
     expect(await marked(two)).not.toBeNull();
@@ -1676,7 +1681,9 @@ describe("the sweep finishes a dispatch cut short", () => {
       if (sql.includes("UPDATE events SET dispatched_at")) throw new Error("injected mirror failure");
       return realBatch(statements);
     });
-    await expect(dispatchStored(env, log, [eventId])).rejects.toThrow(/injected mirror failure/);
+    await expect(dispatchStored(env, log, await eventProject(eventId), [eventId])).rejects.toThrow(
+      /injected mirror failure/,
+    );
     expect(batch.mock.calls.length).toBeGreaterThan(0);
     batch.mockRestore();
     const stored = await env.DB.prepare("SELECT dispatched_at FROM events WHERE id = ?1")

@@ -16,6 +16,7 @@ import {
   createWorkflow,
   d1Count,
   doState,
+  eventProject,
   getExecution,
   listExecutions,
   onlyExecution,
@@ -236,7 +237,7 @@ describe("what reaches an ended execution's object afterwards is harmless", () =
 
     // The first event's dispatch, retried (its mark lost): the claim refuses an execution that has a row.
     await env.DB.prepare("UPDATE events SET dispatched_at = NULL WHERE id = ?1").bind(e.t.event).run();
-    await dispatchStored(env, log, [e.t.event]);
+    await dispatchStored(env, log, await eventProject(e.t.event), [e.t.event]);
     expect(await listExecutions(e.p.secretKey, e.wf.id)).toHaveLength(2);
     expect(e.hooks.sent).toHaveLength(2);
     const enrollment = await env.DB.prepare(

@@ -12,6 +12,7 @@ import { call, captureQueue, createProject, expectEnvelope, type TestProject, un
 import {
   createWorkflow,
   d1Count,
+  eventProject,
   getExecution,
   listExecutions,
   runAlarm,
@@ -320,14 +321,14 @@ describe("dispatching an event twice", () => {
 
   it("one after the other starts nothing twice", async () => {
     const s = await setup();
-    await dispatchStored(env, log, [s.t.event]);
+    await dispatchStored(env, log, await eventProject(s.t.event), [s.t.event]);
     await expectNothingTwice(s);
     // And a third time, after the waiting run ended.
     const waitingId = s.before[2].id;
     expect(await runAlarm(waitingId)).toBe(true);
     expect(s.hooks.sent).toHaveLength(3);
     await env.DB.prepare("UPDATE events SET dispatched_at = NULL WHERE id = ?1").bind(s.t.event).run();
-    await dispatchStored(env, log, [s.t.event]);
+    await dispatchStored(env, log, await eventProject(s.t.event), [s.t.event]);
     expect(s.hooks.sent).toHaveLength(3);
     for (const wf of s.workflows) {
       expect(await listExecutions(s.p.secretKey, wf.id)).toHaveLength(1);
@@ -338,14 +339,17 @@ describe("dispatching an event twice", () => {
 
   it("two at once start nothing twice", async () => {
     const s = await setup();
-    await Promise.all([dispatchStored(env, log, [s.t.event]), dispatchStored(env, log, [s.t.event])]);
+    await Promise.all([
+      dispatchStored(env, log, await eventProject(s.t.event), [s.t.event]),
+      dispatchStored(env, log, await eventProject(s.t.event), [s.t.event]),
+    ]);
     await expectNothingTwice(s);
   });
 
   it("an event already dispatched is skipped", async () => {
     const s = await setup();
     await env.DB.prepare("UPDATE events SET dispatched_at = 1 WHERE id = ?1").bind(s.t.event).run();
-    await dispatchStored(env, log, [s.t.event]);
+    await dispatchStored(env, log, await eventProject(s.t.event), [s.t.event]);
     await expectNothingTwice(s);
   });
 });

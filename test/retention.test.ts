@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../src/log";
+import { idsBefore } from "../src/domain/ids";
 import { RETENTION_PAGE, RETENTION_SQL, retention } from "../src/retention";
 import { sweep } from "../src/sweep";
 import { call, captureQueue, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
@@ -31,13 +32,13 @@ async function seed(projectId: string, tag: string, n: number, at: number, steps
       `${cte}, s(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM s WHERE j < ?5)
        INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
          context, steps, started_at, completed_at, updated_at)
-       SELECT 'exec_' || ?2 || '_' || i, ?1, 'wf_' || ?2, 'ctc_' || ?2 || '_' || i, 'evt_' || ?2 || '_' || i,
+       SELECT 'exec_' || ?2 || '_' || i, ?1, 'wf_' || ?2, 'ctc_' || ?2 || '_' || i, ?6 || '_' || ?2 || '_' || i,
          'COMPLETED', NULL, '{"event":{"plan":"pro"}}',
          (SELECT json_group_array(json_object('id', 'sx_' || ?2 || '_' || i || '_' || j, 'stepId', 'stp_' || j,
             'seq', j - 1, 'status', 'COMPLETED', 'startedAt', ?4, 'finishedAt', ?4, 'output', json('{}'), 'error', NULL))
           FROM s),
          ?4, ?4, ?4 FROM n`,
-    ).bind(projectId, tag, n, at, steps),
+    ).bind(projectId, tag, n, at, steps, idsBefore("evt", at)),
     env.DB.prepare(
       `${cte} INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status,
          message, attempts, created_at, updated_at)
@@ -52,8 +53,8 @@ async function seed(projectId: string, tag: string, n: number, at: number, steps
     ).bind(projectId, tag, n, at),
     env.DB.prepare(
       `${cte} INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
-       SELECT 'evt_' || ?2 || '_' || i, ?1, 'ctc_' || ?2 || '_' || i, 'signup', '{"plan":"pro"}', ?4, ?4 FROM n`,
-    ).bind(projectId, tag, n, at),
+       SELECT ?5 || '_' || ?2 || '_' || i, ?1, 'ctc_' || ?2 || '_' || i, 'signup', '{"plan":"pro"}', ?4, ?4 FROM n`,
+    ).bind(projectId, tag, n, at, idsBefore("evt", at)),
   ]);
 }
 
@@ -194,7 +195,9 @@ describe("retention", () => {
       events: 120,
     });
     // The oldest go first.
-    expect(await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", `evt_${t}_${n}`)).toBe(1);
+    expect(
+      await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", `${idsBefore("evt", now - 60 * DAY)}_${t}_${n}`),
+    ).toBe(1);
 
     const second = await retention(env, log, now);
     expect(second).toMatchObject({
@@ -235,16 +238,18 @@ describe("retention", () => {
     const t = tag();
     const old = now - 400 * DAY;
     const contact = `ctc_${t}`;
+    // Event ids are time-ordered, as the app makes them: retention reads a range of them.
+    const evId = (key: string, at: number) => `${idsBefore("evt", at)}_${key}`;
     const ex = (id: string, status: string) =>
       env.DB.prepare(
         `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
            context, wake_at, started_at, updated_at)
          VALUES (?1, ?2, 'wf_x', ?3, ?4, ?5, 'stp_2', '{}', NULL, ?6, ?6)`,
-      ).bind(id, p.id, contact, `evt_${id}`, status, old);
+      ).bind(id, p.id, contact, evId(`evt_${id}`, old), status, old);
     const event = (id: string, name: string, at: number, dispatched: boolean) =>
       env.DB.prepare(
         "INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at) VALUES (?1, ?2, ?3, ?4, '{}', ?5, ?6)",
-      ).bind(id, p.id, contact, name, at, dispatched ? at : null);
+      ).bind(evId(id, at), p.id, contact, name, at, dispatched ? at : null);
     const running = `exec_run_${t}`;
     const waiting = `exec_wait_${t}`;
     await env.DB.batch([
@@ -303,7 +308,12 @@ describe("retention", () => {
       await d1Count("SELECT count(*) AS n FROM emails WHERE project_id = ?1 AND body IS NOT NULL", p.id),
     ).toBe(3);
     expect(await ids("events")).toEqual(
-      [`evt_${running}`, `evt_${waiting}`, `evt_paid_${t}`, `evt_undispatched_${t}`].sort(),
+      [
+        evId(`evt_${running}`, old),
+        evId(`evt_${waiting}`, old),
+        evId(`evt_paid_${t}`, now - 200 * DAY),
+        evId(`evt_undispatched_${t}`, old),
+      ].sort(),
     );
   });
 
@@ -335,12 +345,18 @@ describe("retention", () => {
         p.id,
         old,
       ),
-      env.DB.prepare("UPDATE events SET created_at = ?2 WHERE project_id = ?1").bind(p.id, old),
+      // As if stored then: its id is time-ordered too.
+      env.DB.prepare("UPDATE events SET created_at = ?2, id = ?3 WHERE project_id = ?1 AND id = ?4").bind(
+        p.id,
+        old,
+        `${idsBefore("evt", old)}_backdated`,
+        first.event,
+      ),
     ]);
     await retention(env, log, Date.now());
     expect(await listExecutions(p.secretKey, once.id)).toEqual([]);
     expect(await listExecutions(p.secretKey, again.id)).toEqual([]);
-    expect(await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", first.event)).toBe(0);
+    expect(await d1Count("SELECT count(*) AS n FROM events WHERE project_id = ?1", p.id)).toBe(0);
     // The enrollments rows stay: they are the memory of who has run.
     const enrollment = (wfId: string) =>
       env.DB.prepare(
@@ -362,7 +378,7 @@ describe("retention", () => {
     const p = await createProject();
     const plans: Record<string, string[]> = {};
     for (const [name, sql] of Object.entries(RETENTION_SQL)) {
-      const params = name.startsWith("projects") ? [50] : [p.id, Date.now(), 500, 500];
+      const params = name.startsWith("projects") ? [50] : [p.id, Date.now(), 500, idsBefore("evt", Date.now())];
       const count = (sql.match(/\?\d/g) ?? []).reduce((m, q) => Math.max(m, Number(q.slice(1))), 0);
       const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
         .bind(...params.slice(0, count))
@@ -375,7 +391,7 @@ describe("retention", () => {
         plan,
       ).toEqual([]);
       expect(
-        details.some((d) => /USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY/.test(d)),
+        details.some((d) => /USING (COVERING )?INDEX|USING (INTEGER )?PRIMARY KEY/.test(d)),
         plan,
       ).toBe(true);
     }
@@ -385,7 +401,7 @@ describe("retention", () => {
     uses("waits", "executions_ended");
     uses("deliveries", "deliveries_project_created");
     uses("emails", "emails_retained");
-    uses("events", "events_project_created");
+    uses("events", "PRIMARY KEY (project_id=? AND id<?)");
     uses("events", "waits_lookup");
     uses("events", "executions_contact");
     console.log(

@@ -1,7 +1,7 @@
 /** Signed unsubscribe / subscribe links: the page, the one-click POST, and forged tokens. */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { tokenContactId, unsubscribeToken, verifyUnsubscribeToken } from "../src/domain/unsubscribe";
+import { tokenTarget, unsubscribeToken, verifyUnsubscribeToken } from "../src/domain/unsubscribe";
 import { type Call, call, createProject, type TestProject, uniqueEmail } from "./helpers";
 
 let p: TestProject;
@@ -55,7 +55,7 @@ async function raw(method: string, path: string) {
 describe("unsubscribe links", () => {
   it("GET shows an HTML page with a form, and changes nothing", async () => {
     const c = await newContact();
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     const res = await raw("GET", `/unsubscribe/${token}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
@@ -66,9 +66,23 @@ describe("unsubscribe links", () => {
     expect(await eventNames(c.id)).not.toContain("contact.unsubscribed");
   });
 
+  it("a link made before tokens named their project (contact id and signature only) still works", async () => {
+    const c = await newContact();
+    const token = await unsubscribeToken(secret, p.id, c.id);
+    const legacy = token.replace(`.${p.id}.`, ".");
+    expect(legacy.split(".")).toHaveLength(2);
+    const res = await raw("POST", `/unsubscribe/${legacy}`);
+    expect(res.status).toBe(200);
+    expect((await contact(c.id)).subscribed).toBe(false);
+    // Another project in the token: no such contact there.
+    const other = await createProject();
+    expectInvalidLinkPage(await call("POST", `/subscribe/${token.replace(p.id, other.id)}`));
+    expect((await contact(c.id)).subscribed).toBe(false);
+  });
+
   it("POST unsubscribes and stores one contact.unsubscribed event; a repeat stores no second", async () => {
     const c = await newContact();
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     const res = await raw("POST", `/unsubscribe/${token}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
@@ -89,7 +103,7 @@ describe("unsubscribe links", () => {
 
   it("one-click POST with the List-Unsubscribe-Post form body works", async () => {
     const c = await newContact();
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     const res = await call("POST", `/unsubscribe/${token}`, {
       raw: "List-Unsubscribe=One-Click",
       headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -100,7 +114,7 @@ describe("unsubscribe links", () => {
 
   it("POST /subscribe/:token subscribes again with a contact.subscribed event; GET shows a page", async () => {
     const c = await newContact(false);
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     const page = await raw("GET", `/subscribe/${token}`);
     expect(page.status).toBe(200);
     expect(page.body).toContain(`action="/subscribe/${token}"`);
@@ -114,7 +128,7 @@ describe("unsubscribe links", () => {
 
   it("unsubscribe then subscribe round-trips", async () => {
     const c = await newContact();
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     await raw("POST", `/unsubscribe/${token}`);
     await raw("POST", `/subscribe/${token}`);
     expect((await contact(c.id)).subscribed).toBe(true);
@@ -132,14 +146,14 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
     async (method) => {
       const c = await newContact();
       const other = await newContact();
-      const token = await unsubscribeToken(secret, c.id);
+      const token = await unsubscribeToken(secret, p.id, c.id);
       const sig = token.slice(token.indexOf(".") + 1);
       const otherProject = await createProject();
       const bad = [
         // signed with another secret
-        await unsubscribeToken("not-the-secret", c.id),
+        await unsubscribeToken("not-the-secret", p.id, c.id),
         // signed with another project's secret
-        await unsubscribeToken(await signingSecret(otherProject.id), c.id),
+        await unsubscribeToken(await signingSecret(otherProject.id), p.id, c.id),
         // one character of the signature altered
         `${c.id}.${flip(sig[0] as string)}${sig.slice(1)}`,
         `${c.id}.${sig.slice(0, -1)}${flip(sig.at(-1) as string)}`,
@@ -168,7 +182,7 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
   it("POST /subscribe with another contact's id and this signature is refused", async () => {
     const c = await newContact(false);
     const other = await newContact(false);
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     const sig = token.slice(token.indexOf(".") + 1);
     expectInvalidLinkPage(await call("POST", `/subscribe/${other.id}.${sig}`));
     expectInvalidLinkPage(await call("POST", "/subscribe/garbage"));
@@ -179,7 +193,7 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
 
   it("a token for a deleted contact is 404", async () => {
     const c = await newContact();
-    const token = await unsubscribeToken(secret, c.id);
+    const token = await unsubscribeToken(secret, p.id, c.id);
     expect((await call("DELETE", `/contacts/${c.id}`, { key: p.secretKey })).status).toBeLessThan(300);
     expectInvalidLinkPage(await call("POST", `/unsubscribe/${token}`));
   });
@@ -187,12 +201,18 @@ describe("bad tokens → 404 with the error envelope, nothing changes", () => {
 
 describe("token functions", () => {
   it("a token names its contact and verifies only under its secret", async () => {
-    const token = await unsubscribeToken("s3cret", "ctc_abc123");
-    expect(tokenContactId(token)).toBe("ctc_abc123");
+    const token = await unsubscribeToken("s3cret", "prj_p1", "ctc_abc123");
+    expect(token.startsWith("ctc_abc123.prj_p1.")).toBe(true);
+    expect(tokenTarget(token)).toEqual({ contactId: "ctc_abc123", projectId: "prj_p1" });
     expect(await verifyUnsubscribeToken("s3cret", token)).toBe(true);
     expect(await verifyUnsubscribeToken("other", token)).toBe(false);
     expect(await verifyUnsubscribeToken("s3cret", token.replace("ctc_abc123", "ctc_abc124"))).toBe(false);
-    expect(tokenContactId("nope")).toBeNull();
+    // Naming another project: the lookup finds no such contact there (it is not signed, nor needed to be).
+    expect(tokenTarget(token.replace("prj_p1", "prj_p2"))).toEqual({
+      contactId: "ctc_abc123",
+      projectId: "prj_p2",
+    });
+    expect(tokenTarget("nope")).toBeNull();
     expect(await verifyUnsubscribeToken("s3cret", "nope")).toBe(false);
   });
 });

@@ -123,6 +123,15 @@ export async function editState(executionId: string, edit: (s: ExecutionState) =
 /** The step ids of an execution's step log, in order. */
 export const stepIdsOf = (execution: { steps: { stepId: string }[] }) => execution.steps.map((s) => s.stepId);
 
+/** The project of a stored event (what `dispatchStored` is given beside its ids). */
+export async function eventProject(eventId: string): Promise<string> {
+  const row = await env.DB.prepare("SELECT project_id FROM events WHERE id = ?1")
+    .bind(eventId)
+    .first<{ project_id: string }>();
+  if (!row) throw new Error(`no event ${eventId}`);
+  return row.project_id;
+}
+
 export async function d1Count(sql: string, ...params: unknown[]): Promise<number> {
   const row = await env.DB.prepare(sql)
     .bind(...params)

@@ -128,7 +128,7 @@ describe("GET /workflows/:id/stats", () => {
       .bind("wf_x", 0)
       .all<{ detail: string }>();
     const plans = [...active.results, ...visits.results].map((r) => r.detail);
-    expect(plans.join("\n")).toContain("executions_workflow_status");
+    expect(plans.join("\n")).toContain("executions_active");
     expect(plans.join("\n")).toContain("PRIMARY KEY");
     expect(plans.filter((d) => /^SCAN (executions|step_counts)\b/.test(d))).toEqual([]);
   });

@@ -36,18 +36,44 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
     for (let i = 0; i < random.length; i++) random[i] = (random[i] as number) % 32;
     // Leave headroom so increments within one millisecond do not wrap.
     random[0] = (random[0] as number) % 16;
-    let time = "";
-    let t = now;
-    for (let i = 0; i < 10; i++) {
-      time = ALPHABET[t % 32] + time;
-      t = Math.floor(t / 32);
-    }
     lastTime = now;
-    lastTimeChars = time;
+    lastTimeChars = timeChars(now);
   }
   let id = `${prefix}_${lastTimeChars}`;
   for (const d of random) id += ALPHABET[d];
   return id;
+}
+
+/**
+ * A deterministic id that sorts by time like `newId`: `prefix_` + 10 chars of `at` + 16 chars of SHA-256
+ * over the parts. For the ids of events a retry must find again (an SNS message's events, with the SES
+ * event's own time): events are listed in id order.
+ */
+export async function timedDerivedId(
+  prefix: IdPrefix,
+  at: number,
+  ...parts: (string | number)[]
+): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\u0000"))),
+  );
+  let rest = "";
+  for (let i = 0; i < 16; i++) rest += ALPHABET[(digest[i] as number) % 32];
+  return `${prefix}_${timeChars(at)}${rest}`;
+}
+
+/** An id bound: every id of `prefix` made before `at` (by `newId` or `timedDerivedId`) sorts below it. */
+export const idsBefore = (prefix: IdPrefix, at: number) => `${prefix}_${timeChars(at)}`;
+
+/** A millisecond time as 10 Crockford base32 digits, which sort as the times do. */
+function timeChars(at: number): string {
+  let time = "";
+  let t = Math.max(0, Math.floor(at));
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time;
 }
 
 /** A deterministic id: `prefix_` + the first 24 hex chars of SHA-256 over the parts. */

@@ -2,7 +2,7 @@
  * What each step type does. The Execution DO calls `runStep` and applies the outcome; side effects go
  * through `StepEffects`, each keyed by an id derived from (execution, step, visit).
  */
-import { derivedId } from "../domain/ids";
+import { derivedId, timedDerivedId } from "../domain/ids";
 import { evaluateCondition, resolveField } from "../domain/workflow/conditions";
 import { delayMs, type StepConfig } from "../domain/workflow/config";
 import type { SnapshotStep } from "../domain/workflow/snapshot";
@@ -55,7 +55,7 @@ export async function runStep(
   now: number,
   effects: StepEffects,
 ): Promise<StepOutcome> {
-  const effectId = (prefix: "whd" | "eml" | "evt") => derivedId(prefix, state.executionId, step.id, visit);
+  const effectId = (prefix: "whd" | "eml") => derivedId(prefix, state.executionId, step.id, visit);
   switch (step.type) {
     case "TRIGGER":
       return { kind: "next", branch: null };
@@ -118,7 +118,10 @@ export async function runStep(
     }
     case "UPDATE_CONTACT": {
       const c = step.config as StepConfig<"UPDATE_CONTACT">;
-      const { statusChanged } = await effects.updateContact(c, await effectId("evt"));
+      // Time-ordered (events are listed in id order): a retry after the change finds the status already
+      // changed, and the conditional insert stores nothing, so the id need not repeat.
+      const statusEventId = await timedDerivedId("evt", now, state.executionId, step.id, visit);
+      const { statusChanged } = await effects.updateContact(c, statusEventId);
       return { kind: "next", branch: null, output: { statusChanged } };
     }
     case "EXIT":

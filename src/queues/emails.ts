@@ -11,7 +11,7 @@ import {
   type SesSimulateMessage,
 } from "../dev/ses-simulator";
 import { dispatchStored } from "../dispatch";
-import { derivedId } from "../domain/ids";
+import { timedDerivedId } from "../domain/ids";
 import { parseJsonObject } from "../domain/shapes";
 import { renderTemplate } from "../domain/templates";
 import type { Env } from "../env";
@@ -135,7 +135,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     return msg.ack();
   }
 
-  const links = await contactLinks(env, project.signingSecret ?? "", contact.id);
+  const links = await contactLinks(env, project.signingSecret ?? "", email.projectId, contact.id);
   const given = parseJsonObject(email.data);
   // A /v1/send's `data` are template variables (Plunk: `{{ firstName }}`), over the contact's data.
   const sendData = email.sourceType === "WORKFLOW" ? {} : given;
@@ -188,7 +188,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     return;
   }
   const sentAt = Date.now();
-  const eventId = await derivedId("evt", "email.sent", email.id);
+  const eventId = await timedDerivedId("evt", sentAt, "email.sent", email.id);
   const eventData = sentEventData(email, { subject, from, fromName, messageId: result.messageId, sentAt });
   await env.DB.batch([
     env.DB.prepare(
@@ -204,7 +204,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   await queueSimulatorNotifications(env, log, { id: email.id, to: contact.email });
   msg.ack();
   try {
-    await dispatchStored(env, log, [eventId]);
+    await dispatchStored(env, log, email.projectId, [eventId]);
   } catch (err) {
     log.error("email.sent dispatch failed; left to the sweep", errorFields(err));
   }

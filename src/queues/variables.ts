@@ -26,8 +26,8 @@ export function templateVariables(v: VariableInput): Record<string, unknown> {
 }
 
 /** The links every email can carry, signed for its contact. */
-export async function contactLinks(env: Env, secret: string, contactId: string) {
-  const token = await unsubscribeToken(secret, contactId);
+export async function contactLinks(env: Env, secret: string, projectId: string, contactId: string) {
+  const token = await unsubscribeToken(secret, projectId, contactId);
   const base = env.PUBLIC_URL.replace(/\/$/, "");
   return {
     unsubscribeUrl: `${base}/unsubscribe/${token}`,

@@ -330,7 +330,7 @@ async function deliver(
   if (!project) return fail("The project no longer exists", true);
 
   const links = m.vars.contactId
-    ? await contactLinks(env, project.signingSecret ?? "", m.vars.contactId)
+    ? await contactLinks(env, project.signingSecret ?? "", m.projectId, m.vars.contactId)
     : { unsubscribeUrl: "", subscribeUrl: "", manageUrl: "" };
   const vars = templateVariables({
     contact: { id: m.vars.contactId ?? "", ...m.vars.contact },

@@ -1,4 +1,4 @@
-import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
@@ -14,7 +14,7 @@ import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { conflict, notFound } from "../http/errors";
-import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { refreshSegments } from "../segments";
 
 const contactData = z.record(z.string(), z.unknown());
@@ -49,9 +49,11 @@ export const contactRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = parseQuery(c, listContacts);
     const projectId = c.get("project").id;
+    // A range of the contacts' key (project_id, id), newest first: ids are time-ordered, made with the contact.
+    const after = q.cursor ? decodeCursor(q.cursor) : null;
     const filters: (SQL | undefined)[] = [
       eq(contacts.projectId, projectId),
-      afterCursor(contacts.createdAt, contacts.id, q.cursor),
+      after ? lt(contacts.id, after.id) : undefined,
     ];
     if (q.subscribed) filters.push(eq(contacts.subscribed, q.subscribed === "true"));
     if (q.search) {
@@ -63,7 +65,7 @@ export const contactRoutes = new Hono<AppEnv>()
       .select()
       .from(contacts)
       .where(and(...filters))
-      .orderBy(...newestFirst(contacts.createdAt, contacts.id))
+      .orderBy(desc(contacts.id))
       .limit(q.limit + 1);
     return c.json(toPage(rows, q.limit, (r) => r.createdAt, showContact));
   })
@@ -85,7 +87,8 @@ export const contactRoutes = new Hono<AppEnv>()
         now,
       }),
     ]);
-    if (status?.meta.changes) await dispatchOrDefer(c.env, c.get("log"), [statusEventId]);
+    if (status?.meta.changes)
+      await dispatchOrDefer(c.env, c.get("log"), c.get("project").id, [statusEventId]);
     const row = upsert?.results[0] as ContactRowRaw;
     await refreshSegments(c.env, c.get("log"), projectId, [row.id]);
     return c.json(fromRaw(row), row.created ? 201 : 200);
@@ -128,7 +131,8 @@ export const contactRoutes = new Hono<AppEnv>()
     }
     const row = results[1]?.results[0] as ContactRowRaw | undefined;
     if (!row) throw contactNotFound();
-    if (results[0]?.meta.changes) await dispatchOrDefer(c.env, c.get("log"), [statusEventId]);
+    if (results[0]?.meta.changes)
+      await dispatchOrDefer(c.env, c.get("log"), c.get("project").id, [statusEventId]);
     await refreshSegments(c.env, c.get("log"), projectId, [row.id]);
     return c.json(fromRaw(row));
   })

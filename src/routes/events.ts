@@ -24,16 +24,15 @@ interface Row {
 export const eventRoutes = new Hono<AppEnv>().use(projectAuth()).get("/", async (c) => {
   const q = parseQuery(c, listEvents);
   const after = q.cursor ? decodeCursor(q.cursor) : null;
-  // By events_project_created (project_id, created_at, id), newest first; the contact's email by its key.
+  // A range of the events' key (project_id, id), newest first: ids are time-ordered. The contact's email
+  // by its key.
   const { results } = await c.env.DB.prepare(
     `SELECT e.id, e.name, e.data, e.contact_id, c.email AS contact_email, e.created_at
-       FROM events e LEFT JOIN contacts c ON c.id = e.contact_id
-      WHERE e.project_id = ?1
-        AND (?2 IS NULL OR e.created_at < ?2 OR (e.created_at = ?2 AND e.id < ?3))
-        AND (?4 IS NULL OR e.name = ?4)
-      ORDER BY e.created_at DESC, e.id DESC LIMIT ?5`,
+       FROM events e LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
+      WHERE e.project_id = ?1 AND e.id < ?2 AND (?3 IS NULL OR e.name = ?3)
+      ORDER BY e.id DESC LIMIT ?4`,
   )
-    .bind(c.get("project").id, after?.t ?? null, after?.id ?? null, q.name ?? null, q.limit + 1)
+    .bind(c.get("project").id, after?.id ?? "\uffff", q.name ?? null, q.limit + 1)
     .all<Row>();
   const hasMore = results.length > q.limit;
   const kept = hasMore ? results.slice(0, q.limit) : results;

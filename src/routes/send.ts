@@ -152,7 +152,8 @@ export const sendRoutes = new Hono<AppEnv>().post(
           200,
           `json_object('success', json('true'), 'data', json_object('emails', (SELECT json_group_array(json(j)) FROM (
            SELECT json_object('contact', json_object('id', c.id, 'email', c.email), 'email', e.id) AS j
-           FROM json_each(?6) AS ids JOIN emails e ON e.id = ids.value JOIN contacts c ON c.id = e.contact_id
+           FROM json_each(?6) AS ids JOIN emails e ON e.id = ids.value
+           JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
            ORDER BY ids.key)), 'timestamp', ?7))`,
           [JSON.stringify(plan.map((r) => r.emailId)), timestamp],
         ),
@@ -172,7 +173,7 @@ export const sendRoutes = new Hono<AppEnv>().post(
     const statusEvents = plan
       .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)
       .map((r) => r.statusEventId);
-    await dispatchOrDefer(c.env, c.get("log"), statusEvents);
+    await dispatchOrDefer(c.env, c.get("log"), c.get("project").id, statusEvents);
     const emailsOut = plan.map((r, i) => {
       const row = results[upsertAt[i] as number]?.results[0] as { id: string; email: string };
       return { contact: { id: row.id, email: row.email }, email: r.emailId };

@@ -10,7 +10,7 @@ import { statusChangeEvent, upsertContact } from "../db/contact-sql";
 import { isUniqueViolation } from "../db/errors";
 import type { EmailRow } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
-import { derivedId, newId } from "../domain/ids";
+import { newId, timedDerivedId } from "../domain/ids";
 import { type InboundEmail, parseInbound, parseSesEvent, type SesEvent } from "../domain/ses-events";
 import { emailField } from "../domain/track";
 import type { Env } from "../env";
@@ -92,7 +92,7 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     });
     return c.json({ ok: true, handled: false });
   }
-  await dispatchOrDefer(c.env, c.get("log"), stored.eventIds);
+  await dispatchOrDefer(c.env, c.get("log"), stored.projectId, stored.eventIds);
   if (stored.eventIds.length > 1)
     await refreshSegments(c.env, c.get("log"), stored.projectId, [stored.contactId]);
   return c.json({ ok: true, handled: true });
@@ -130,8 +130,9 @@ export async function applySesEvent(
   });
   const { sentAt: _sentAt, ...common } = base;
   const at = new Date(e.at).toISOString();
-  const eventId = await derivedId("evt", "sns", snsMessageId, e.kind);
-  const statusEventId = await derivedId("evt", "sns", snsMessageId, "status");
+  // Time-ordered by the SES event's own time, so a replayed message finds the same ids.
+  const eventId = await timedDerivedId("evt", e.at, "sns", snsMessageId, e.kind);
+  const statusEventId = await timedDerivedId("evt", e.at, "sns", snsMessageId, "status");
   const insertEvent = (name: string, data: unknown, where = "") =>
     db
       .prepare(
@@ -267,7 +268,7 @@ async function receiveInbound(
     return { ok: true, handled: false };
   }
   const now = Date.now();
-  const eventId = await derivedId("evt", "sns", snsMessageId, "received");
+  const eventId = await timedDerivedId("evt", now, "sns", snsMessageId, "received");
   const db = env.DB;
   try {
     await db.batch([
@@ -292,7 +293,7 @@ async function receiveInbound(
     if (isUniqueViolation(err, "sns_messages")) return { ok: true, handled: true };
     throw err;
   }
-  await dispatchOrDefer(env, log, [eventId]);
+  await dispatchOrDefer(env, log, project.id, [eventId]);
   const contact = await db
     .prepare("SELECT id FROM contacts WHERE project_id = ?1 AND email = ?2")
     .bind(projectId, sender.data)

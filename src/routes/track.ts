@@ -38,7 +38,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
     // both events are dispatched in order the usual way (an event already dispatched is skipped).
     const log = c.get("log");
     const after = async () => {
-      if (result.stored.length > 1) await dispatchOrDefer(c.env, log, result.stored);
+      if (result.stored.length > 1) await dispatchOrDefer(c.env, log, project.id, result.stored);
       else if (result.dispatch) await dispatchEventOrDefer(c.env, log, result.dispatch);
       if (result.hasSegments) await refreshSegments(c.env, log, project.id, [result.contactId]);
     };

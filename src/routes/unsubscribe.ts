@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { statusChangeEvent } from "../db/contact-sql";
 import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
-import { tokenContactId, verifyUnsubscribeToken } from "../domain/unsubscribe";
+import { tokenTarget, verifyUnsubscribeToken } from "../domain/unsubscribe";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
 import { refreshSegments } from "../segments";
@@ -24,13 +24,15 @@ class InvalidLink extends Error {}
 
 async function resolve(env: Env, token: string): Promise<Target> {
   const refused = new InvalidLink();
-  const contactId = tokenContactId(token);
-  if (!contactId) throw refused;
+  const target = tokenTarget(token);
+  if (!target) throw refused;
+  // By (project, id), the key of contacts. A token made before tokens named their project reads the
+  // contact by id alone: a scan of contacts, for links in emails sent before that change.
   const row = await env.DB.prepare(
     `SELECT c.id, c.project_id, c.email, c.subscribed, p.signing_secret FROM contacts c
-     JOIN projects p ON p.id = c.project_id WHERE c.id = ?1`,
+     JOIN projects p ON p.id = c.project_id WHERE c.id = ?1 ${target.projectId ? "AND c.project_id = ?2" : ""}`,
   )
-    .bind(contactId)
+    .bind(target.contactId, ...(target.projectId ? [target.projectId] : []))
     .first<{
       id: string;
       project_id: string;
@@ -67,14 +69,12 @@ async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, s
   const eventId = newId("evt", now);
   const [changed] = await env.DB.batch([
     statusChangeEvent(env, { contactId: t.contactId }, { eventId, projectId: t.projectId, subscribed, now }),
-    env.DB.prepare("UPDATE contacts SET subscribed = ?1, updated_at = ?2 WHERE id = ?3").bind(
-      subscribed ? 1 : 0,
-      now,
-      t.contactId,
-    ),
+    env.DB.prepare(
+      "UPDATE contacts SET subscribed = ?1, updated_at = ?2 WHERE project_id = ?3 AND id = ?4",
+    ).bind(subscribed ? 1 : 0, now, t.projectId, t.contactId),
   ]);
   if (changed?.meta.changes) {
-    await dispatchOrDefer(env, log, [eventId]);
+    await dispatchOrDefer(env, log, t.projectId, [eventId]);
     await refreshSegments(env, log, t.projectId, [t.contactId]);
   }
 }

@@ -76,7 +76,7 @@ async function loadGraph(env: Env, workflowId: string) {
 }
 
 /**
- * RUNNING or WAITING executions per workflow (by the executions_workflow_status index): what locks a
+ * RUNNING or WAITING executions per workflow (by the executions_active index): what locks a
  * workflow's steps, shown beside it.
  */
 async function activeCounts(env: Env, workflowIds: string[]): Promise<Map<string, number>> {
@@ -183,7 +183,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       c.env.DB.prepare("SELECT id FROM workflow_steps WHERE workflow_id = ?1 ORDER BY created_at").bind(
         wf.id,
       ),
-      // By executions_workflow_status: only the active executions are read.
+      // By executions_active (partial): only the active executions are read.
       c.env.DB.prepare(
         `SELECT current_step_id AS stepId, count(*) AS n FROM executions
           WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,

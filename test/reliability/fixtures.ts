@@ -133,7 +133,7 @@ export async function buildWorld(name?: string): Promise<World> {
   const secret = await env.DB.prepare("SELECT signing_secret AS s FROM projects WHERE id = ?1")
     .bind(project.id)
     .first<{ s: string }>();
-  const token = await unsubscribeToken(secret?.s ?? "", contact.id);
+  const token = await unsubscribeToken(secret?.s ?? "", project.id, contact.id);
   return {
     project,
     contactId: contact.id,

@@ -172,7 +172,7 @@ describe("unsubscribe tokens", () => {
       .bind(p.id)
       .first<{ s: string }>()) as { s: string };
     const { unsubscribeToken } = await import("../../src/domain/unsubscribe");
-    const token = await unsubscribeToken(secret.s, contactId);
+    const token = await unsubscribeToken(secret.s, p.id, contactId);
     const tables = await appTables();
     const before = await snapshot(tables);
     let tried = 0;
