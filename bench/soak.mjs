@@ -100,16 +100,14 @@ for (let i = 0; ; i++) {
 
 // --- wrangler dev ----------------------------------------------------------------------------------
 const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-soak-"));
-const migrate = spawnSync(
-  bin("wrangler"),
-  ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
-  {
-    cwd: root,
-    env: { ...process.env, CI: "1" },
-    encoding: "utf8",
-  },
-);
-if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+for (const binding of ["DB", "DB_2"]) {
+  const migrate = spawnSync(
+    bin("wrangler"),
+    ["d1", "migrations", "apply", binding, "--local", "--persist-to", persist],
+    { cwd: root, env: { ...process.env, CI: "1" }, encoding: "utf8" },
+  );
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
+}
 const port = await freePort();
 const vars = {
   ENVIRONMENT: "development",

@@ -16,6 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
+import { projectEnv, REGISTRY_BINDING } from "../src/db/databases";
 import { dispatchStored } from "../src/dispatch";
 import { derivedId } from "../src/domain/ids";
 import { parseJsonObject } from "../src/domain/shapes";
@@ -62,9 +63,9 @@ export class ExecutionDO extends DurableObject<Env> {
   private state: ExecutionState | null | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   /** Events stored by steps (status changes), dispatched once the step loop has let go. */
-  private toDispatch: { projectId: string; ids: string[] } | null = null;
+  private toDispatch: { env: Env; projectId: string; ids: string[] } | null = null;
   /** The contact a step changed: its segments are re-evaluated once the loop lets go (the state may be gone). */
-  private contactChanged: { projectId: string; contactId: string } | null = null;
+  private contactChanged: { env: Env; projectId: string; contactId: string } | null = null;
   private log: Logger = createLogger({ component: "execution" });
 
   // ---- entry points -------------------------------------------------------------------------------
@@ -120,14 +121,18 @@ export class ExecutionDO extends DurableObject<Env> {
    * Cancels a running or waiting execution; an ended one is left as it is. With no state, `executionId`
    * (this object's name) tells an execution that ended, and forgot its state, from one not started yet.
    */
-  async cancel(executionId?: string): Promise<{ cancelled: boolean; status: ExecutionStatus | null }> {
+  async cancel(
+    executionId?: string,
+    database?: string,
+  ): Promise<{ cancelled: boolean; status: ExecutionStatus | null }> {
     let cancelled = false;
     let ended: ExecutionStatus | null = null;
     const s = await this.entry(async () => {
       const s = await this.load();
       if (!s) {
         const row = executionId
-          ? await this.env.DB.prepare("SELECT status FROM executions WHERE id = ?1")
+          ? await projectEnv(this.env, database ?? REGISTRY_BINDING)
+              .DB.prepare("SELECT status FROM executions WHERE id = ?1")
               .bind(executionId)
               .first<{ status: ExecutionStatus }>()
           : null;
@@ -232,10 +237,11 @@ export class ExecutionDO extends DurableObject<Env> {
       await this.mirror(s);
       if (s.status !== "WAITING" || s.wait?.kind !== "event") break;
       // The wait row is in D1 now; an event stored before it was there was not handed to us.
-      const missed = await this.env.DB.prepare(
-        `SELECT id, name, data, created_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = ?3
+      const missed = await this.envOf(s)
+        .DB.prepare(
+          `SELECT id, name, data, created_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = ?3
            AND created_at >= ?4 AND id != ?5 ORDER BY created_at, id LIMIT 1`,
-      )
+        )
         .bind(s.projectId, s.contactId, s.wait.eventName, s.wait.since, s.triggerEventId ?? "")
         .first<{ id: string; name: string; data: string; created_at: number }>();
       if (!missed) break;
@@ -389,7 +395,7 @@ export class ExecutionDO extends DurableObject<Env> {
   // ---- effects ------------------------------------------------------------------------------------
 
   private effects(s: ExecutionState): StepEffects {
-    const env = this.env;
+    const env = this.envOf(s);
     return {
       contact: async () => {
         const row = await env.DB.prepare(
@@ -409,7 +415,7 @@ export class ExecutionDO extends DurableObject<Env> {
         await env.WEBHOOKS_QUEUE.send(message, { contentType: "json" });
       },
       enqueueEmail: async (message) => {
-        await env.EMAILS_QUEUE.send(message, { contentType: "json" });
+        await env.EMAILS_QUEUE.send({ ...message, db: env.DATABASE }, { contentType: "json" });
       },
       updateContact: async (update, statusEventId) => {
         const now = Date.now();
@@ -434,10 +440,10 @@ export class ExecutionDO extends DurableObject<Env> {
         if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
         const statusChanged = (status?.meta.changes ?? 0) > 0;
         if (statusChanged) {
-          this.toDispatch ??= { projectId: s.projectId, ids: [] };
+          this.toDispatch ??= { env, projectId: s.projectId, ids: [] };
           this.toDispatch.ids.push(statusEventId);
         }
-        this.contactChanged = { projectId: s.projectId, contactId: s.contactId };
+        this.contactChanged = { env, projectId: s.projectId, contactId: s.contactId };
         return { statusChanged };
       },
     };
@@ -447,14 +453,14 @@ export class ExecutionDO extends DurableObject<Env> {
     const changed = this.contactChanged;
     if (changed) {
       this.contactChanged = null;
-      await refreshSegments(this.env, this.log, changed.projectId, [changed.contactId]);
+      await refreshSegments(changed.env, this.log, changed.projectId, [changed.contactId]);
     }
     const pending = this.toDispatch;
     if (!pending) return;
     this.toDispatch = null;
     const ids = pending.ids;
     try {
-      await dispatchStored(this.env, this.log, pending.projectId, ids);
+      await dispatchStored(pending.env, this.log, pending.projectId, ids);
     } catch (err) {
       // Stored: the sweep finishes the dispatch.
       this.log.error("dispatch from a step failed; left to the sweep", {
@@ -465,6 +471,11 @@ export class ExecutionDO extends DurableObject<Env> {
   }
 
   // ---- storage and the D1 mirror ------------------------------------------------------------------
+
+  /** The env whose `DB` is the database of this execution's project (recorded by its start). */
+  private envOf(s: ExecutionState): Env {
+    return projectEnv(this.env, s.database ?? REGISTRY_BINDING);
+  }
 
   private async load(): Promise<ExecutionState | null> {
     if (this.state === undefined) {
@@ -482,7 +493,7 @@ export class ExecutionDO extends DurableObject<Env> {
   /** Writes what D1 has not seen: the executions row, new step log entries, the wait, the enrollment. */
   private async mirror(s: ExecutionState): Promise<void> {
     if (!s.dirty && s.dirtyLog.length === 0) return;
-    const db = this.env.DB;
+    const db = this.envOf(s).DB;
     const now = Date.now();
     const wakeAt = s.status === "WAITING" && s.wait?.until != null ? s.wait.until : null;
     // Per-step counters first: their increments compare the entries with the log the row holds before this

@@ -121,13 +121,17 @@ async function main() {
   const adminToken = vars.ADMIN_TOKEN;
   if (!adminToken) throw new Error("ADMIN_TOKEN is missing from .dev.vars");
 
-  log("applying local D1 migrations");
-  const migrate = spawnSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, CI: "1" },
-  });
-  if (migrate.status !== 0) throw new Error("wrangler d1 migrations apply failed");
+  // Every projects' database of wrangler.toml (DB, DB_2, …; src/db/databases.ts).
+  const toml = fs.readFileSync(path.join(root, "wrangler.toml"), "utf8");
+  for (const [, binding] of toml.matchAll(/^binding = "(DB(?:_[0-9]+)?)"$/gm)) {
+    log(`applying local D1 migrations to ${binding}`);
+    const migrate = spawnSync(bin("wrangler"), ["d1", "migrations", "apply", binding, "--local"], {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, CI: "1" },
+    });
+    if (migrate.status !== 0) throw new Error(`wrangler d1 migrations apply ${binding} failed`);
+  }
 
   // The dashboard is served from its build (dashboard/dist, Workers Static Assets): build it once now, then
   // rebuild on every change while this runs (wrangler dev picks the new files up).

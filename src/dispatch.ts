@@ -184,6 +184,7 @@ async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: Dispatc
       snapshot,
       event: eventRef.data,
       startedAt: ev.created_at,
+      database: env.DATABASE,
     });
   }
   const { owned, refused } = await claimExecutionsWithRefusals(env, inits, Date.now());

@@ -11,5 +11,21 @@
  * - DEFAULT_FROM: the sender when neither a request nor a template names one.
  * - REQUEST_LOG: "errors" (a line per request answered 4xx/5xx) or "all" (a line per request).
  * - ADMIN_TOKEN, SES_ACCESS_KEY_ID, SES_SECRET_ACCESS_KEY: secrets (an unset one is undefined at run time).
+ *
+ * D1 bindings `DB`, `DB_2`, …: the projects' databases, `DB` the registry (src/db/databases.ts). The
+ * fields below are not bindings: `projectEnv` sets them on an env whose `DB` is one project's database.
  */
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** The binding name of `DB` when it is a project's database (set by `projectEnv`). */
+      readonly DATABASE?: string;
+      /** The registry (`DB` of the Worker's own env), when `DB` is a project's database. */
+      readonly REGISTRY?: D1Database;
+      /** The Worker's own env, under a project's. */
+      readonly ROOT_ENV?: Cloudflare.Env;
+    }
+  }
+}
+
 export type Env = Cloudflare.Env;

@@ -22,6 +22,7 @@
  * in id order from where the last run stopped (`sweep_cursors`); what is left, the next runs do. Every
  * statement is a range of an index (test/retention.test.ts holds their query plans free of table scans).
  */
+import { REGISTRY_BINDING } from "./db/databases";
 import { idsBefore } from "./domain/ids";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
@@ -89,9 +90,11 @@ export const RETENTION_SQL = {
     ORDER BY e.id LIMIT ?3)`,
   /** The projects after the cursor, then (wrapping round) those up to it (primary key ranges). */
   projectsAfter: `SELECT id, retention_days FROM projects
-    WHERE id > coalesce((SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'), '') ORDER BY id LIMIT ?1`,
+    WHERE id > coalesce((SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'), '') AND database = ?2
+    ORDER BY id LIMIT ?1`,
   projectsUpTo: `SELECT id, retention_days FROM projects
-    WHERE id <= coalesce((SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'), '') ORDER BY id LIMIT ?1`,
+    WHERE id <= coalesce((SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'), '') AND database = ?2
+    ORDER BY id LIMIT ?1`,
 } as const;
 
 export interface RetentionOptions {
@@ -130,8 +133,8 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
   const db = env.DB;
   const [cursorRow, after, upTo] = await db.batch<{ cursor?: string; id: string; retention_days: number }>([
     db.prepare(`SELECT cursor FROM sweep_cursors WHERE name = '${CURSOR}'`),
-    db.prepare(RETENTION_SQL.projectsAfter).bind(perRun),
-    db.prepare(RETENTION_SQL.projectsUpTo).bind(perRun),
+    db.prepare(RETENTION_SQL.projectsAfter).bind(perRun, env.DATABASE ?? REGISTRY_BINDING),
+    db.prepare(RETENTION_SQL.projectsUpTo).bind(perRun, env.DATABASE ?? REGISTRY_BINDING),
   ]);
   const cursor = cursorRow?.results[0]?.cursor ?? null;
   const projects = [...(after?.results ?? []), ...(upTo?.results ?? [])].slice(0, perRun);

@@ -5,6 +5,7 @@
  * refreshes store one). A new segment is filled in the background through the `segments` queue, a page
  * of contacts per message, without entry events.
  */
+import { envOfMessage } from "./db/databases";
 import { dispatchOrDefer } from "./dispatch";
 import { newId } from "./domain/ids";
 import { matches, type SegmentCondition } from "./domain/segments";
@@ -108,6 +109,8 @@ export async function refreshSegments(
 
 export interface BackfillMessage {
   kind: "segment-backfill";
+  /** The D1 binding of the segment's project (src/db/databases.ts); unset in messages queued before it. */
+  db?: string;
   segmentId: string;
   generation: number;
   /** The last contact id done: the next page starts after it. */
@@ -124,7 +127,7 @@ export async function consumeBackfill(
 ): Promise<void> {
   for (const msg of batch.messages) {
     try {
-      await backfillPage(env, msg.body);
+      await backfillPage(await envOfMessage(env, msg.body), msg.body);
       msg.ack();
     } catch (err) {
       log.error("segment backfill page failed; retrying", {

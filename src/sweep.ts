@@ -1,4 +1,5 @@
 /** The cron sweep: finishes what a crash left half done, and forgets what has expired. */
+import { everyDatabase, registry } from "./db/databases";
 import { dispatchStored } from "./dispatch";
 import type { Env } from "./env";
 import { IDEMPOTENCY_TTL_MS } from "./http/idempotency";
@@ -24,7 +25,25 @@ export interface SweepResult {
   requeuedEmails: number;
 }
 
+/** Every database of projects, one after the other; then what the registry alone holds. */
 export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<SweepResult> {
+  const total: SweepResult = { redispatched: 0, kicked: 0, requeuedEmails: 0 };
+  for (const dbEnv of everyDatabase(env)) {
+    const done = await sweepDatabase(dbEnv, log.child({ database: dbEnv.DATABASE }), now);
+    total.redispatched += done.redispatched;
+    total.kicked += done.kicked;
+    total.requeuedEmails += done.requeuedEmails;
+  }
+  // Expired dashboard sessions and sign-in links (both by an index on expires_at).
+  const reg = registry(env);
+  await reg.batch([
+    reg.prepare("DELETE FROM sessions WHERE expires_at < ?1").bind(now),
+    reg.prepare("DELETE FROM sign_in_links WHERE expires_at < ?1").bind(now),
+  ]);
+  return total;
+}
+
+async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepResult> {
   const { results: stale } = await env.DB.prepare(
     "SELECT project_id, id FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
   )
@@ -57,17 +76,17 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
   const unsent = await unsentEmails(env, now);
   if (unsent.length > 0) {
     await env.EMAILS_QUEUE.sendBatch(
-      unsent.map((r) => ({ body: { kind: "email-send", emailId: r.id }, contentType: "json" as const })),
+      unsent.map((r) => ({
+        body: { kind: "email-send", emailId: r.id, db: env.DATABASE },
+        contentType: "json" as const,
+      })),
     );
     log.warn("sweep: re-queued emails", { count: unsent.length });
   }
 
-  await env.DB.batch([
-    env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1").bind(now - IDEMPOTENCY_TTL_MS),
-    // Expired dashboard sessions and sign-in links (both by an index on expires_at).
-    env.DB.prepare("DELETE FROM sessions WHERE expires_at < ?1").bind(now),
-    env.DB.prepare("DELETE FROM sign_in_links WHERE expires_at < ?1").bind(now),
-  ]);
+  await env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1")
+    .bind(now - IDEMPOTENCY_TTL_MS)
+    .run();
   await retention(env, log, now);
   return { redispatched: stale.length, kicked, requeuedEmails: unsent.length };
 }

@@ -109,7 +109,7 @@ describe("email consumer: sending", () => {
       reply: "reply@example.com",
       headers: { "X-Campaign": "spring" },
     });
-    expect(message).toEqual({ kind: "email-send", emailId });
+    expect(message).toEqual({ kind: "email-send", emailId, db: "DB" });
     const s = ses(() => Response.json({ MessageId: "m-1" }));
     const out = await consume("emails", message);
     expect(out).toMatchObject({ acked: true, retried: false });

@@ -171,6 +171,7 @@ describe("SEND_EMAIL", () => {
     expect(emails.sent).toEqual([
       {
         kind: "email",
+        db: "DB",
         emailId,
         projectId: p.id,
         workflowId: wf.id,

@@ -64,8 +64,18 @@ export interface TestProject {
 }
 
 let counter = 0;
-export async function createProject(name = `Test ${++counter}`): Promise<TestProject> {
-  const res = await call("POST", "/admin/projects", { key: ADMIN, body: { name } });
+/**
+ * A new project, in the registry's database `DB` unless `database` names another (test/databases.test.ts
+ * runs projects in `DB_2`): most tests read D1 through `env.DB` to check what the app wrote.
+ */
+export async function createProject(
+  name = `Test ${++counter}`,
+  opts: { database?: string } = {},
+): Promise<TestProject> {
+  const res = await call("POST", "/admin/projects", {
+    key: ADMIN,
+    body: { name, database: opts.database ?? "DB" },
+  });
   if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as TestProject;
 }

@@ -6,8 +6,8 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createLogger } from "../src/log";
 import { idsBefore } from "../src/domain/ids";
+import { createLogger } from "../src/log";
 import { RETENTION_PAGE, RETENTION_SQL, retention } from "../src/retention";
 import { sweep } from "../src/sweep";
 import { call, captureQueue, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
@@ -196,7 +196,10 @@ describe("retention", () => {
     });
     // The oldest go first.
     expect(
-      await d1Count("SELECT count(*) AS n FROM events WHERE id = ?1", `${idsBefore("evt", now - 60 * DAY)}_${t}_${n}`),
+      await d1Count(
+        "SELECT count(*) AS n FROM events WHERE id = ?1",
+        `${idsBefore("evt", now - 60 * DAY)}_${t}_${n}`,
+      ),
     ).toBe(1);
 
     const second = await retention(env, log, now);
@@ -378,7 +381,9 @@ describe("retention", () => {
     const p = await createProject();
     const plans: Record<string, string[]> = {};
     for (const [name, sql] of Object.entries(RETENTION_SQL)) {
-      const params = name.startsWith("projects") ? [50] : [p.id, Date.now(), 500, idsBefore("evt", Date.now())];
+      const params = name.startsWith("projects")
+        ? [50, "DB"]
+        : [p.id, Date.now(), 500, idsBefore("evt", Date.now())];
       const count = (sql.match(/\?\d/g) ?? []).reduce((m, q) => Math.max(m, Number(q.slice(1))), 0);
       const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
         .bind(...params.slice(0, count))

@@ -164,7 +164,7 @@ describe("POST /v1/send: success", () => {
     expect(out.email).toMatch(/^eml_/);
     expect(new Date(res.body.data.timestamp).toISOString()).toBe(res.body.data.timestamp);
 
-    expect(q.sent).toEqual([{ kind: "email-send", emailId: out.email }]);
+    expect(q.sent).toEqual([{ kind: "email-send", emailId: out.email, db: "DB" }]);
 
     const list = await call("GET", `/emails?contactId=${out.contact.id}`, { key: p.secretKey });
     expect(list.status).toBe(200);
@@ -206,7 +206,7 @@ describe("POST /v1/send: success", () => {
     expect(out.map((e) => e.contact.email)).toEqual([a, b, c]);
     expect(new Set(out.map((e) => e.email)).size).toBe(3);
     expect(new Set(out.map((e) => e.contact.id)).size).toBe(3);
-    expect(q.sent).toEqual(out.map((e) => ({ kind: "email-send", emailId: e.email })));
+    expect(q.sent).toEqual(out.map((e) => ({ kind: "email-send", emailId: e.email, db: "DB" })));
     for (const e of out) {
       const row = await emailRow(e.email);
       expect(row).toMatchObject({

@@ -84,7 +84,7 @@ async function sendTo(sk: string, to: string) {
   const emailId = res.body.data.emails[0].email as string;
   const contactId = res.body.data.emails[0].contact.id as string;
   const first = emailsQueue.shift();
-  expect(first).toEqual({ kind: "email-send", emailId });
+  expect(first).toEqual({ kind: "email-send", emailId, db: "DB" });
   expect(await consume("emails", first)).toMatchObject({ acked: true });
   return { emailId, contactId, queued: emailsQueue };
 }

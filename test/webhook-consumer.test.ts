@@ -513,7 +513,9 @@ describe("replay", () => {
     const res = await call("POST", `/webhook-deliveries/${m.deliveryId}/replay`, { key: p.secretKey });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ id: m.deliveryId, status: "PENDING", replays: 1 });
-    expect(queue.sent).toEqual([{ kind: "webhook-replay", deliveryId: m.deliveryId, generation: 1 }]);
+    expect(queue.sent).toEqual([
+      { kind: "webhook-replay", deliveryId: m.deliveryId, generation: 1, projectId: m.projectId },
+    ]);
 
     // The old generation's message (a retry still in the queue) sends nothing.
     const stale = await consume("webhooks", m, 2);

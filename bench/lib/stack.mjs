@@ -70,8 +70,12 @@ export function stateRoot({ devDefaults = false } = {}) {
 /** A fresh state directory with the D1 migrations of `config` (the app's wrangler.toml by default) applied. */
 export function migratedState(label, { devDefaults = false, config } = {}) {
   const persist = fs.mkdtempSync(path.join(stateRoot({ devDefaults }), `plunk-edge-bench-${label}-`));
-  const args = ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist];
-  wrangler(config ? [...args, "--config", config] : args);
+  // Every projects' database of the config (the app's: DB and DB_2).
+  const toml = fs.readFileSync(config ?? path.join(root, "wrangler.toml"), "utf8");
+  for (const [, binding] of toml.matchAll(/^binding = "(DB(?:_[0-9]+)?)"$/gm)) {
+    const args = ["d1", "migrations", "apply", binding, "--local", "--persist-to", persist];
+    wrangler(config ? [...args, "--config", config] : args);
+  }
   return persist;
 }
 

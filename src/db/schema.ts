@@ -8,6 +8,8 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "driz
 
 export const projects = sqliteTable("projects", {
   id: text("id").primaryKey(),
+  /** The D1 binding that holds the project's data (src/db/databases.ts); chosen at creation, never changed. */
+  database: text("database").notNull().default("DB"),
   name: text("name").notNull(),
   publicKeyHash: text("public_key_hash").notNull().unique(),
   secretKeyHash: text("secret_key_hash").notNull().unique(),

@@ -33,6 +33,8 @@ export interface SimulatedNotification {
 export interface SesSimulateMessage {
   kind: "ses-simulate";
   emailId: string;
+  /** The D1 binding of the email's project (src/db/databases.ts). */
+  db?: string;
   notifications: SimulatedNotification[];
 }
 
@@ -89,7 +91,12 @@ export async function queueSimulatorNotifications(
     const notifications = await Promise.all(
       scenario.map(async (n) => ({ ...n, snsMessageId: await simulatedSnsMessageId(email.id, n.kind) })),
     );
-    const message: SesSimulateMessage = { kind: "ses-simulate", emailId: email.id, notifications };
+    const message: SesSimulateMessage = {
+      kind: "ses-simulate",
+      emailId: email.id,
+      db: env.DATABASE,
+      notifications,
+    };
     await env.EMAILS_QUEUE.send(message, { delaySeconds: 1 });
     log.info("ses mailbox simulator: notifications queued", { kinds: scenario.map((n) => n.kind) });
   } catch (err) {

@@ -6,7 +6,7 @@ import type { Env } from "../env";
  * the claim and the start) is cancelled in D1 directly. Returns whether this call cancelled it.
  */
 export async function cancelExecution(env: Env, e: Execution): Promise<boolean> {
-  const result = await env.EXECUTIONS.get(env.EXECUTIONS.idFromName(e.id)).cancel(e.id);
+  const result = await env.EXECUTIONS.get(env.EXECUTIONS.idFromName(e.id)).cancel(e.id, env.DATABASE);
   if (result.status !== null) return result.cancelled;
   const now = Date.now();
   const [updated] = await env.DB.batch([

@@ -28,6 +28,8 @@ export interface ExecutionInit {
   snapshot: WorkflowSnapshot;
   /** The trigger event's data. */
   event: Record<string, unknown>;
+  /** The D1 binding of the project's data (src/db/databases.ts); unset in states saved before it: `DB`. */
+  database?: string;
   startedAt: number;
   /**
    * Set by a dispatch whose only work is this start: the object marks the trigger event dispatched in its

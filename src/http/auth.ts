@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { KeyCheck } from "../db/contact-sql";
+import { projectEnv } from "../db/databases";
 import { projects } from "../db/schema";
 import { sha256Hex, timingSafeEqualString } from "../domain/crypto";
 import type { AppEnv, AuthedProject } from "./context";
@@ -42,16 +43,18 @@ function keyOf(c: Context<AppEnv>): { key: string; keyType: KeyType } {
 async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): Promise<AuthedProject> {
   const column = keyType === "public" ? projects.publicKeyHash : projects.secretKeyHash;
   const [project] = await db(env)
-    .select({ id: projects.id, name: projects.name, hash: column })
+    .select({ id: projects.id, name: projects.name, database: projects.database, hash: column })
     .from(projects)
     .where(eq(column, hash))
     .limit(1);
   if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
-  return { id: project.id, name: project.name, keyType };
+  return { id: project.id, name: project.name, database: project.database, keyType };
 }
 
+/** The request is the project's: its log lines name it, and `c.env.DB` is its database from here on. */
 function authed(c: Context<AppEnv>, project: AuthedProject) {
   c.set("project", project);
+  c.env = projectEnv(c.env, project.database);
   c.set("log", c.get("log").child({ projectId: project.id }));
 }
 
@@ -75,7 +78,7 @@ export const projectAuth = (opts: { allowPublic?: boolean } = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const session = await bySession(c);
     if (session) {
-      authed(c, { id: session.id, name: session.name, keyType: "secret" });
+      authed(c, { id: session.id, name: session.name, database: session.database, keyType: "secret" });
       return next();
     }
     const { key, keyType } = keyOf(c);
@@ -107,7 +110,7 @@ export const trackAuth = createMiddleware<AppEnv>(async (c, next) => {
   const session = await bySession(c);
   if (session) {
     // The dashboard's "Track event": the write is held against the key the session was made under.
-    authed(c, { id: session.id, name: session.name, keyType: "secret" });
+    authed(c, { id: session.id, name: session.name, database: session.database, keyType: "secret" });
     c.set("keyCheck", { column: "secret_key_hash", hash: session.keyHash });
     return next();
   }

@@ -6,6 +6,8 @@ import type { Logger } from "../log";
 export interface AuthedProject {
   id: string;
   name: string;
+  /** The D1 binding of the project's data: `c.env.DB` is that database once the request is authenticated. */
+  database: string;
   keyType: "public" | "secret";
 }
 

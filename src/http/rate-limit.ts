@@ -12,7 +12,7 @@ import { ApiError } from "./errors";
 
 export const RETRY_AFTER_S = 60;
 
-type LimiterName = { [K in keyof Env]: Env[K] extends RateLimit ? K : never }[keyof Env];
+type LimiterName = { [K in keyof Env]-?: Env[K] extends RateLimit ? K : never }[keyof Env];
 
 export const rateLimit = (binding: LimiterName) =>
   createMiddleware<AppEnv>(async (c, next) => {

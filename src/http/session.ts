@@ -8,6 +8,7 @@
  */
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { registry } from "../db/databases";
 import { base64url, sha256Hex } from "../domain/crypto";
 import type { Env } from "../env";
 import type { AppEnv, AuthedProject } from "./context";
@@ -34,13 +35,14 @@ export interface SessionProject extends AuthedProject {
 export async function sessionOf(c: Context<AppEnv>): Promise<SessionProject | null> {
   const value = getCookie(c, SESSION_COOKIE);
   if (!value || value.length > 100) return null;
-  const row = await c.env.DB.prepare(
-    `SELECT p.id, p.name, s.key_hash AS keyHash, s.expires_at AS expiresAt
+  const row = await registry(c.env)
+    .prepare(
+      `SELECT p.id, p.name, p.database, s.key_hash AS keyHash, s.expires_at AS expiresAt
        FROM sessions s JOIN projects p ON p.id = s.project_id AND p.secret_key_hash = s.key_hash
       WHERE s.id_hash = ?1 AND s.expires_at > ?2`,
-  )
+    )
     .bind(await sha256Hex(value), Date.now())
-    .first<{ id: string; name: string; keyHash: string; expiresAt: number }>();
+    .first<{ id: string; name: string; database: string; keyHash: string; expiresAt: number }>();
   return row ? { ...row, keyType: "secret" } : null;
 }
 
@@ -75,9 +77,10 @@ export async function startSession(c: Context<AppEnv>, projectId: string, keyHas
   const value = randomToken();
   const now = Date.now();
   const expiresAt = now + SESSION_TTL_MS;
-  await c.env.DB.prepare(
-    `INSERT INTO sessions (id_hash, project_id, key_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)`,
-  )
+  await registry(c.env)
+    .prepare(
+      `INSERT INTO sessions (id_hash, project_id, key_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)`,
+    )
     .bind(await sha256Hex(value), projectId, keyHash, now, expiresAt)
     .run();
   setCookie(c, SESSION_COOKIE, value, {
@@ -94,7 +97,8 @@ export async function startSession(c: Context<AppEnv>, projectId: string, keyHas
 export async function endSession(c: Context<AppEnv>): Promise<void> {
   const value = getCookie(c, SESSION_COOKIE);
   if (value && value.length <= 100) {
-    await c.env.DB.prepare("DELETE FROM sessions WHERE id_hash = ?1")
+    await registry(c.env)
+      .prepare("DELETE FROM sessions WHERE id_hash = ?1")
       .bind(await sha256Hex(value))
       .run();
   }

@@ -4,6 +4,7 @@
  * on the one event path. Workflow emails get their row here, keyed by the id the step derived.
  */
 import { and, eq } from "drizzle-orm";
+import { envOfMessage } from "../db/databases";
 import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
 import {
   consumeSimulation,
@@ -24,7 +25,7 @@ import { retryScale } from "./webhooks";
 
 export type EmailQueueMessage =
   | EmailMessage
-  | { kind: "email-send"; emailId: string }
+  | { kind: "email-send"; emailId: string; db?: string }
   // Development only: SES's mailbox simulator posting its notifications (src/dev/ses-simulator.ts).
   | SesSimulateMessage;
 
@@ -35,7 +36,7 @@ export async function consumeEmails(batch: MessageBatch<EmailQueueMessage>, env:
   await Promise.all(
     batch.messages.map(async (msg) => {
       try {
-        await handle(msg, env, log.child({ emailId: msg.body.emailId }));
+        await handle(msg, await envOfMessage(env, msg.body), log.child({ emailId: msg.body.emailId }));
       } catch (err) {
         log.error("email consumer error; retrying", { emailId: msg.body.emailId, ...errorFields(err) });
         msg.retry({ delaySeconds: backoff(env, msg.attempts) });
@@ -235,7 +236,7 @@ export async function consumeEmailDeadLetters(batch: MessageBatch<EmailQueueMess
       msg.ack();
       continue;
     }
-    await env.DB.prepare(
+    await (await envOfMessage(env, msg.body)).DB.prepare(
       `UPDATE emails SET status = 'FAILED', error = coalesce(error, 'Gave up after retries'), lease_until = NULL,
          updated_at = ?2 WHERE id = ?1 AND status IN ('QUEUED', 'SENDING')`,
     )

@@ -30,6 +30,8 @@ export interface WebhookMessage {
 
 export interface EmailMessage {
   kind: "email";
+  /** The D1 binding of the project's data (src/db/databases.ts); unset in messages queued before it. */
+  db?: string;
   /** `eml_…`: hash of (execution, step, visit); the consumer sends each id once. */
   emailId: string;
   projectId: string;

@@ -3,6 +3,8 @@
  * attempt logged. A delivery row is claimed with a short lease before sending, and a delivery that has
  * succeeded is never sent again for the same generation (a replay starts a new one).
  */
+
+import { envOfMessage } from "../db/databases";
 import { forbiddenUrlReason, urlRulesFor } from "../domain/ssrf";
 import { renderJsonStrings, renderTemplate } from "../domain/templates";
 import type { Env } from "../env";
@@ -13,7 +15,8 @@ import { contactLinks, templateVariables } from "./variables";
 
 export type WebhookQueueMessage =
   | WebhookMessage
-  | { kind: "webhook-replay"; deliveryId: string; generation: number };
+  // projectId: unset in replays queued before projects had databases of their own (those are in `DB`).
+  | { kind: "webhook-replay"; deliveryId: string; generation: number; projectId?: string };
 
 /** Seconds to wait after attempt n (1-based) fails: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
 export const RETRY_SCHEDULE_S = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
@@ -66,7 +69,26 @@ function parseRetryAfter(value: string | null): number | null {
  * that one message cannot hold the others back.
  */
 export async function consumeWebhooks(batch: MessageBatch<WebhookQueueMessage>, env: Env, log: Logger) {
-  await handleGroup(batch.messages, env, log);
+  // A batch's messages are claimed together per database (their projects' databases).
+  for (const [projectEnv, msgs] of await byDatabase(env, batch.messages))
+    await handleGroup(msgs, projectEnv, log);
+}
+
+/** Messages grouped by the database of their project (src/db/databases.ts). */
+async function byDatabase<M extends { body: { projectId?: string } }>(
+  env: Env,
+  messages: readonly M[],
+): Promise<Map<Env, M[]>> {
+  const groups = new Map<Env, M[]>();
+  const envs = new Map<string, Env>();
+  for (const m of messages) {
+    const e = await envOfMessage(env, m.body);
+    const key = e.DATABASE ?? "";
+    const shared = envs.get(key) ?? e;
+    envs.set(key, shared);
+    groups.set(shared, [...(groups.get(shared) ?? []), m]);
+  }
+  return groups;
 }
 
 interface Claimed {
@@ -429,7 +451,7 @@ export async function consumeWebhookDeadLetters(
 ) {
   for (const msg of batch.messages) {
     const generation = generationOf(msg.body);
-    await env.DB.prepare(
+    await (await envOfMessage(env, msg.body)).DB.prepare(
       `UPDATE webhook_deliveries SET status = 'FAILED', lease_until = NULL, updated_at = ?3
        WHERE id = ?1 AND generation = ?2 AND status = 'PENDING'`,
     )

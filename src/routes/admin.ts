@@ -1,6 +1,14 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
+import {
+  databaseForNewProject,
+  databaseNames,
+  databaseOf,
+  projectEnv,
+  REGISTRY_BINDING,
+  writeProjectRow,
+} from "../db/databases";
 import { projects } from "../db/schema";
 import { keyPrefix, newSecret, sha256Hex } from "../domain/crypto";
 import { newId } from "../domain/ids";
@@ -9,11 +17,18 @@ import { adminAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
-import { notFound } from "../http/errors";
+import { fieldError, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { randomToken, SIGN_IN_LINK_TTL_MS } from "../http/session";
 
-export const createProject = z.object({ name: z.string().trim().min(1).max(100) });
+export const createProject = z.object({
+  name: z.string().trim().min(1).max(100),
+  /** The D1 binding to hold the project (one of wrangler.toml's DB, DB_2, …); by default the emptiest. */
+  database: z
+    .string()
+    .regex(/^DB(_[0-9]+)?$/, "A D1 binding of wrangler.toml: DB, DB_2, …")
+    .optional(),
+});
 
 export const createSignInLink = z.strictObject({
   ttlSeconds: z
@@ -44,6 +59,7 @@ const showProject = (p: typeof projects.$inferSelect) => ({
   name: p.name,
   publicKeyPrefix: p.publicKeyPrefix,
   secretKeyPrefix: p.secretKeyPrefix,
+  database: p.database,
   createdAt: iso(p.createdAt),
 });
 
@@ -55,18 +71,29 @@ export const adminRoutes = new Hono<AppEnv>()
     const id = newId("prj", now);
     const keys = await newKeys();
     const webhookSecret = newSecret("whsec");
-    await db(c.env)
-      .insert(projects)
-      .values({
-        id,
-        name: data.name,
-        ...keys.hashes,
-        webhookSecret,
-        signingSecret: newSecret("sk").slice(3),
-        createdAt: now,
-        updatedAt: now,
-      });
-    c.get("log").info("project created", { projectId: id });
+    const names = databaseNames(c.env);
+    if (data.database && !names.includes(data.database)) {
+      throw fieldError(
+        "database",
+        `No D1 binding ${data.database} here; there are ${names.join(", ")}`,
+        "invalid",
+      );
+    }
+    const database = data.database ?? (await databaseForNewProject(c.env));
+    const row = {
+      id,
+      name: data.name,
+      database,
+      ...keys.hashes,
+      webhookSecret,
+      signingSecret: newSecret("sk").slice(3),
+      createdAt: now,
+      updatedAt: now,
+    };
+    // The project's own copy first: a registry row always has its copy (a retry makes a new project).
+    if (database !== REGISTRY_BINDING) await db(projectEnv(c.env, database)).insert(projects).values(row);
+    await db(c.env).insert(projects).values(row);
+    c.get("log").info("project created", { projectId: id, database });
     return c.json(
       {
         id,
@@ -74,6 +101,7 @@ export const adminRoutes = new Hono<AppEnv>()
         publicKey: keys.publicKey,
         secretKey: keys.secretKey,
         webhookSecret,
+        database,
         createdAt: iso(now),
       },
       201,
@@ -91,12 +119,23 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .post("/projects/:id/rotate-keys", async (c) => {
     const keys = await newKeys();
-    const updated = await db(c.env)
-      .update(projects)
-      .set({ ...keys.hashes, updatedAt: Date.now() })
-      .where(eq(projects.id, c.req.param("id")))
-      .returning({ id: projects.id });
-    if (updated.length === 0) throw notFound("Project", "PROJECT_NOT_FOUND");
+    const id = c.req.param("id");
+    if (!(await databaseOf(c.env, id))) throw notFound("Project", "PROJECT_NOT_FOUND");
+    await writeProjectRow(c.env, id, (d) =>
+      d
+        .prepare(
+          `UPDATE projects SET public_key_hash = ?2, secret_key_hash = ?3, public_key_prefix = ?4,
+             secret_key_prefix = ?5, updated_at = ?6 WHERE id = ?1`,
+        )
+        .bind(
+          id,
+          keys.hashes.publicKeyHash,
+          keys.hashes.secretKeyHash,
+          keys.hashes.publicKeyPrefix,
+          keys.hashes.secretKeyPrefix,
+          Date.now(),
+        ),
+    );
     c.get("log").info("project keys rotated", { projectId: c.req.param("id") });
     return c.json({ publicKey: keys.publicKey, secretKey: keys.secretKey });
   })

@@ -88,7 +88,7 @@ export const deliveryRoutes = new Hono<AppEnv>()
       .first<{ generation: number }>();
     const generation = (row as { generation: number }).generation;
     await c.env.WEBHOOKS_QUEUE.send(
-      { kind: "webhook-replay", deliveryId: d.id, generation },
+      { kind: "webhook-replay", deliveryId: d.id, generation, projectId: c.get("project").id },
       { contentType: "json" },
     );
     c.get("log").info("webhook replay queued", { deliveryId: d.id, generation });

@@ -87,6 +87,7 @@ export const devRoutes = new Hono<AppEnv>()
     const message: SesSimulateMessage = {
       kind: "ses-simulate",
       emailId: email.id,
+      db: c.env.DATABASE,
       notifications: [notification],
     };
     await c.env.EMAILS_QUEUE.send(message);

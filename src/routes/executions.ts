@@ -190,6 +190,7 @@ export const executionRoutes = new Hono<AppEnv>()
       snapshot,
       event: data.context ?? {},
       startedAt: now,
+      database: c.env.DATABASE,
     };
     const [owned] = await claimExecutions(c.env, [init], now);
     if (!owned) {

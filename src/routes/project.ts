@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
+import { writeProjectRow } from "../db/databases";
 import { projects } from "../db/schema";
 import { newSecret } from "../domain/crypto";
 import { iso } from "../domain/shapes";
@@ -70,12 +71,14 @@ export const projectRoutes = new Hono<AppEnv>()
   .post("/rotate-webhook-secret", async (c) => {
     const webhookSecret = newSecret("whsec");
     const now = Date.now();
-    await c.env.DB.prepare(
-      `UPDATE projects SET previous_webhook_secret = webhook_secret, previous_webhook_secret_until = ?2,
-         webhook_secret = ?3, updated_at = ?4 WHERE id = ?1`,
-    )
-      .bind(c.get("project").id, now + WEBHOOK_SECRET_OVERLAP_MS, webhookSecret, now)
-      .run();
+    await writeProjectRow(c.env, c.get("project").id, (d) =>
+      d
+        .prepare(
+          `UPDATE projects SET previous_webhook_secret = webhook_secret, previous_webhook_secret_until = ?2,
+             webhook_secret = ?3, updated_at = ?4 WHERE id = ?1`,
+        )
+        .bind(c.get("project").id, now + WEBHOOK_SECRET_OVERLAP_MS, webhookSecret, now),
+    );
     c.get("log").info("webhook secret rotated");
     return c.json({ webhookSecret, previousSecretValidUntil: iso(now + WEBHOOK_SECRET_OVERLAP_MS) });
   })
@@ -83,9 +86,11 @@ export const projectRoutes = new Hono<AppEnv>()
   .patch("/", async (c) => {
     const { data } = await parseJson(c, patchProject);
     const projectId = c.get("project").id;
-    await c.env.DB.prepare("UPDATE projects SET retention_days = ?2, updated_at = ?3 WHERE id = ?1")
-      .bind(projectId, data.retentionDays, Date.now())
-      .run();
+    await writeProjectRow(c.env, projectId, (d) =>
+      d
+        .prepare("UPDATE projects SET retention_days = ?2, updated_at = ?3 WHERE id = ?1")
+        .bind(projectId, data.retentionDays, Date.now()),
+    );
     c.get("log").info("project settings changed", { retentionDays: data.retentionDays });
     return c.json(await showProject(c.env, projectId));
   });

@@ -70,6 +70,7 @@ const startBackfill = (env: Env, s: { id: string; generation: number }) =>
   env.SEGMENTS_QUEUE.send(
     {
       kind: "segment-backfill",
+      db: env.DATABASE,
       segmentId: s.id,
       generation: s.generation,
       after: "",

@@ -168,7 +168,10 @@ export const sendRoutes = new Hono<AppEnv>().post(
     }
     // Durable now; the queue takes it from here (the sweep re-queues anything this send did not hand over).
     await c.env.EMAILS_QUEUE.sendBatch(
-      plan.map((r) => ({ body: { kind: "email-send", emailId: r.emailId }, contentType: "json" as const })),
+      plan.map((r) => ({
+        body: { kind: "email-send", emailId: r.emailId, db: c.env.DATABASE },
+        contentType: "json" as const,
+      })),
     );
     const statusEvents = plan
       .filter((_, i) => (results[(upsertAt[i] as number) - 1]?.meta.changes ?? 0) > 0)

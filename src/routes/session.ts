@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import { registry } from "../db/databases";
 import { sha256Hex } from "../domain/crypto";
 import type { SessionOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
@@ -40,7 +41,8 @@ export const sessionRoutes = new Hono<AppEnv>()
     if (c.req.header("origin") !== undefined) assertSameOrigin(c);
     const { data } = await parseJson(c, signInBody);
     const keyHash = await sha256Hex(data.secretKey);
-    const project = await c.env.DB.prepare("SELECT id, name FROM projects WHERE secret_key_hash = ?1")
+    const project = await registry(c.env)
+      .prepare("SELECT id, name FROM projects WHERE secret_key_hash = ?1")
       .bind(keyHash)
       .first<{ id: string; name: string }>();
     if (!project) throw new ApiError(401, "INVALID_API_KEY", "Invalid API key");
@@ -66,15 +68,17 @@ export const sessionRoutes = new Hono<AppEnv>()
     c.header("Referrer-Policy", "no-referrer");
     if (token.length > 100) return c.redirect("/app/sign-in?error=link", 303);
     // Spent in the same statement that reads it: two clicks cannot both sign in.
-    const link = await c.env.DB.prepare(
-      `DELETE FROM sign_in_links WHERE token_hash = ?1 AND expires_at > ?2
+    const link = await registry(c.env)
+      .prepare(
+        `DELETE FROM sign_in_links WHERE token_hash = ?1 AND expires_at > ?2
        RETURNING project_id AS projectId, key_hash AS keyHash`,
-    )
+      )
       .bind(await sha256Hex(token), Date.now())
       .first<{ projectId: string; keyHash: string }>();
     const live =
       link &&
-      (await c.env.DB.prepare("SELECT 1 AS ok FROM projects WHERE id = ?1 AND secret_key_hash = ?2")
+      (await registry(c.env)
+        .prepare("SELECT 1 AS ok FROM projects WHERE id = ?1 AND secret_key_hash = ?2")
         .bind(link.projectId, link.keyHash)
         .first());
     if (!link || !live) return c.redirect("/app/sign-in?error=link", 303);

@@ -7,6 +7,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { statusChangeEvent, upsertContact } from "../db/contact-sql";
+import { databaseOf, everyDatabase, projectEnv } from "../db/databases";
 import { isUniqueViolation } from "../db/errors";
 import type { EmailRow } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
@@ -84,7 +85,14 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     c.get("log").info("sns notification ignored", { snsMessageId: m.MessageId });
     return c.json({ ok: true, handled: false });
   }
-  const stored = await applySesEvent(c.env, m.MessageId, event);
+  // The email's project is in one of the databases: the first that knows the SES message id has it.
+  let stored: Awaited<ReturnType<typeof applySesEvent>> = null;
+  let projectDbEnv = c.env;
+  for (const dbEnv of everyDatabase(c.env)) {
+    stored = await applySesEvent(dbEnv, m.MessageId, event);
+    projectDbEnv = dbEnv;
+    if (stored !== null) break;
+  }
   if (stored === null) {
     c.get("log").warn("ses event for an unknown message id", {
       messageId: event.messageId,
@@ -92,9 +100,9 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     });
     return c.json({ ok: true, handled: false });
   }
-  await dispatchOrDefer(c.env, c.get("log"), stored.projectId, stored.eventIds);
+  await dispatchOrDefer(projectDbEnv, c.get("log"), stored.projectId, stored.eventIds);
   if (stored.eventIds.length > 1)
-    await refreshSegments(c.env, c.get("log"), stored.projectId, [stored.contactId]);
+    await refreshSegments(projectDbEnv, c.get("log"), stored.projectId, [stored.contactId]);
   return c.json({ ok: true, handled: true });
 });
 
@@ -246,7 +254,7 @@ export async function applySesEvent(
  * the subscription names (`/webhooks/sns?project=prj_…`; a new sender is created unsubscribed).
  */
 async function receiveInbound(
-  env: Env,
+  rootEnv: Env,
   log: Logger,
   projectId: string | undefined,
   snsMessageId: string,
@@ -258,10 +266,10 @@ async function receiveInbound(
       "Inbound subscriptions name their project: /webhooks/sns?project=prj_…",
       "required",
     );
-  const project = await env.DB.prepare("SELECT id FROM projects WHERE id = ?1")
-    .bind(projectId)
-    .first<{ id: string }>();
-  if (!project) throw notFound("Project", "PROJECT_NOT_FOUND");
+  const database = projectId.length <= 100 ? await databaseOf(rootEnv, projectId) : null;
+  if (!database) throw notFound("Project", "PROJECT_NOT_FOUND");
+  const env = projectEnv(rootEnv, database);
+  const project = { id: projectId };
   const sender = emailField.safeParse(mail.sender);
   if (!sender.success) {
     log.warn("inbound email from an address we cannot store", { snsMessageId });

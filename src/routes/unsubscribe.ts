@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { statusChangeEvent } from "../db/contact-sql";
+import { databaseOf, everyDatabase, projectEnv } from "../db/databases";
 import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { tokenTarget, verifyUnsubscribeToken } from "../domain/unsubscribe";
@@ -13,6 +14,8 @@ import type { AppEnv } from "../http/context";
 import { refreshSegments } from "../segments";
 
 interface Target {
+  /** The env of the contact's project (its database). */
+  env: Env;
   contactId: string;
   projectId: string;
   email: string;
@@ -22,26 +25,38 @@ interface Target {
 /** A link that names no contact, or whose signature does not hold: a page that says so (HTTP 404). */
 class InvalidLink extends Error {}
 
+interface ContactOfToken {
+  id: string;
+  project_id: string;
+  email: string;
+  subscribed: number;
+  signing_secret: string | null;
+}
+
 async function resolve(env: Env, token: string): Promise<Target> {
   const refused = new InvalidLink();
   const target = tokenTarget(token);
   if (!target) throw refused;
-  // By (project, id), the key of contacts. A token made before tokens named their project reads the
-  // contact by id alone: a scan of contacts, for links in emails sent before that change.
-  const row = await env.DB.prepare(
-    `SELECT c.id, c.project_id, c.email, c.subscribed, p.signing_secret FROM contacts c
-     JOIN projects p ON p.id = c.project_id WHERE c.id = ?1 ${target.projectId ? "AND c.project_id = ?2" : ""}`,
-  )
-    .bind(target.contactId, ...(target.projectId ? [target.projectId] : []))
-    .first<{
-      id: string;
-      project_id: string;
-      email: string;
-      subscribed: number;
-      signing_secret: string | null;
-    }>();
+  // By (project, id), the key of contacts, in the project's database. A token made before tokens named
+  // their project reads the contact by id alone, in each database: a scan of contacts, for links in
+  // emails sent before that change.
+  const database = target.projectId ? await databaseOf(env, target.projectId) : null;
+  if (target.projectId && !database) throw refused;
+  let row: ContactOfToken | null = null;
+  let projectDbEnv = env;
+  for (const dbEnv of database ? [projectEnv(env, database)] : everyDatabase(env)) {
+    projectDbEnv = dbEnv;
+    row = await dbEnv.DB.prepare(
+      `SELECT c.id, c.project_id, c.email, c.subscribed, p.signing_secret FROM contacts c
+       JOIN projects p ON p.id = c.project_id WHERE c.id = ?1 ${target.projectId ? "AND c.project_id = ?2" : ""}`,
+    )
+      .bind(target.contactId, ...(target.projectId ? [target.projectId] : []))
+      .first<ContactOfToken>();
+    if (row) break;
+  }
   if (!row?.signing_secret || !(await verifyUnsubscribeToken(row.signing_secret, token))) throw refused;
   return {
+    env: projectDbEnv,
     contactId: row.id,
     projectId: row.project_id,
     email: row.email,
@@ -105,7 +120,7 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .post("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    await setStatus(c.env, c.get("log"), t, false);
+    await setStatus(t.env, c.get("log"), t, false);
     return c.html(
       page("Unsubscribed", `${t.email} gets no more emails.`, {
         path: `/subscribe/${c.req.param("token")}`,
@@ -124,6 +139,6 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .post("/subscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    await setStatus(c.env, c.get("log"), t, true);
+    await setStatus(t.env, c.get("log"), t, true);
     return c.html(page("Subscribed", `${t.email} is subscribed again.`));
   });

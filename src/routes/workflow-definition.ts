@@ -5,6 +5,7 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { everyDatabase } from "../db/databases";
 import { isUniqueViolation } from "../db/errors";
 import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
@@ -167,8 +168,18 @@ export const definitionRoutes = new Hono<AppEnv>()
     const projectId = c.get("project").id;
     const d = db(c.env);
     const [existing] = await d.select().from(workflows).where(eq(workflows.id, id));
-    if (existing && existing.projectId !== projectId) {
-      // Ids are global: another project's workflow has this one.
+    // Ids are global: another project's workflow has this one, in this database or another (a client-chosen
+    // id is looked up in each database when it is new here: one primary-key read a database).
+    const takenElsewhere =
+      !existing &&
+      (
+        await Promise.all(
+          everyDatabase(c.env)
+            .filter((e) => e.DB !== c.env.DB)
+            .map((e) => e.DB.prepare("SELECT 1 AS taken FROM workflows WHERE id = ?1").bind(id).first()),
+        )
+      ).some((row) => row !== null);
+    if ((existing && existing.projectId !== projectId) || takenElsewhere) {
       throw fieldError("id", "This workflow id is taken", "id_taken");
     }
     if (existing && existing.eventName !== def.eventName) {

@@ -35,16 +35,16 @@ export async function startStack(
   opts: { port?: number } = {},
 ): Promise<Stack> {
   const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
-  const migrate = spawnSync(
-    wrangler,
-    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
-    {
-      cwd: root,
-      env: { ...process.env, CI: "1" },
-      encoding: "utf8",
-    },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
+  // Every projects' database of wrangler.toml (DB, DB_2, …).
+  const toml = fs.readFileSync(path.join(root, "wrangler.toml"), "utf8");
+  for (const [, binding] of toml.matchAll(/^binding = "(DB(?:_[0-9]+)?)"$/gm)) {
+    const migrate = spawnSync(
+      wrangler,
+      ["d1", "migrations", "apply", binding as string, "--local", "--persist-to", persist],
+      { cwd: root, env: { ...process.env, CI: "1" }, encoding: "utf8" },
+    );
+    if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}${migrate.stdout}`);
+  }
 
   const port = opts.port ?? (await freePort());
   const inspector = await freePort();

@@ -56,8 +56,8 @@ export interface World {
 }
 
 /** A project holding one of each resource, so that every path parameter has a real id to point at. */
-export async function buildWorld(name?: string): Promise<World> {
-  const project = await createProject(name);
+export async function buildWorld(name?: string, database = "DB"): Promise<World> {
+  const project = await createProject(name, { database });
   const sk = project.secretKey;
   const ok = (res: { status: number; body: any }, status: number) => {
     expect(res.status, JSON.stringify(res.body)).toBe(status);

@@ -21,6 +21,8 @@ let ops: Operation[];
 let tables: string[];
 let a: World;
 let b: World;
+/** A project in the other database (DB_2): its keys must reach nothing of A's either. */
+let c: World;
 
 beforeAll(async () => {
   holdQueues();
@@ -28,6 +30,7 @@ beforeAll(async () => {
   tables = await appTables();
   a = await buildWorld("Tenant A");
   b = await buildWorld("Tenant B");
+  c = await buildWorld("Tenant C", "DB_2");
 });
 
 /**
@@ -143,6 +146,20 @@ describe("tenant matrix over every operation", () => {
     console.log(
       `[reliability] tenants: ${covered} keyed operations, ${tally.requests} cross-project requests, refused ${tally.refused}, filtered lists empty ${tally.listedEmpty}, leaks 0`,
     );
+  });
+
+  it("C's keys (its project in DB_2) on A's ids and filters (A in DB): never A's data, A unchanged", {
+    timeout: 30_000,
+  }, async () => {
+    let covered = 0;
+    for (const op of ops) {
+      if (op.auth === "admin" || op.auth === "none") continue;
+      covered++;
+      const path = `${pathIn(op, a)}${queryFor(op, a)}`;
+      await probe(op, path, c.project.secretKey, a, c);
+      await probe(op, path, c.project.publicKey, a, c);
+    }
+    expect(covered).toBeGreaterThanOrEqual(40);
   });
 
   it("id routes with the other project's ids are exactly 404 (never 200, never 403 that confirms the id)", async () => {

@@ -1,0 +1,1 @@
+ALTER TABLE `projects` ADD `database` text DEFAULT 'DB' NOT NULL;
