@@ -418,6 +418,7 @@ export function report(r, before) {
   if (before) L.push(...compare(before, r));
   L.push(...dashboardSection());
   L.push(...costSection());
+  L.push(...databasesSection());
   const notes = path.join(import.meta.dirname, "notes.md");
   if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
   return `${L.join("\n")}\n`;
@@ -446,6 +447,34 @@ export const withDashboardSection = (markdown) => withSection(markdown, "## Dash
 
 /** `npm run bench:cost`: only the "Cost per execution" section. */
 export const withCostSection = (markdown) => withSection(markdown, "## Cost per execution", costSection());
+
+/** `npm run bench:databases`: only the "Databases" section. */
+export const withDatabasesSection = (markdown) => withSection(markdown, "## Databases", databasesSection());
+
+/** Throughput with one and two D1 databases (`npm run bench:databases`, docs/benchmarks-databases.json). */
+function databasesSection() {
+  const file = path.join(import.meta.dirname, "..", "docs", "benchmarks-databases.json");
+  if (!fs.existsSync(file)) return [];
+  const d = JSON.parse(fs.readFileSync(file, "utf8"));
+  const mean = (xs) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10;
+  const rows = Object.entries(d.results).map(([key, runs]) => {
+    const rps = runs.map((r) => r.rps);
+    const eps = runs.map((r) => r.executionsPerSecond).filter((x) => x !== undefined);
+    return `| ${key} | ${mean(rps)} (${rps.join(", ")}) | ${eps.length ? `${mean(eps)} (${eps.join(", ")})` : "–"} |`;
+  });
+  return [
+    "## Databases",
+    "",
+    `Measured by \`npm run bench:databases\` (\`bench/databases.mjs\`), ${d.at}: one app with the D1 bindings DB and DB_2, four projects made through the admin API, two in DB ("one database") and one in each ("two databases"); ${d.params.rounds} rounds of ${d.params.seconds} s per case at concurrency ${d.params.concurrency}, the layouts interleaved, each request a new contact, alternating between the layout's two projects.`,
+    "",
+    "| layout / case | requests answered per second (per round) | executions per second, to the webhook (per round) |",
+    "| --- | --- | --- |",
+    ...rows,
+    "",
+    'Locally every D1 database is a SQLite file served by the one workerd runtime thread that also runs the worker, the Durable Objects and the queues (case 1\'s CPU table), so a second database cannot add capacity here: what these figures show is that spreading projects costs nothing per request. In production each D1 database is its own single-writer instance, so N databases carry about N times the statements per second (DESIGN.md, "Past one database").',
+    "",
+  ];
+}
 
 /** The dashboard's figures (`npm run bench:dashboard`, docs/benchmarks-dashboard.json), if it has run. */
 function dashboardSection() {

@@ -28,8 +28,10 @@ export const projects = sqliteTable("projects", {
 });
 
 /**
- * Tables the hot path inserts into are WITHOUT ROWID (migrations 0011; drizzle cannot say so): a rowid
- * table with a text primary key writes its row and a primary-key index entry, one D1 row more per insert.
+ * The small-rowed tables the hot path inserts into (contacts, events, enrollments, waits, step_counts) are
+ * WITHOUT ROWID (migrations 0010, 0011; drizzle cannot say so): a rowid table with a text primary key writes
+ * its row and a primary-key index entry, one D1 row more per insert. Not executions or webhook_deliveries:
+ * a WITHOUT ROWID row over about 1 KB takes an overflow page of its own (4 KB), and theirs often are.
  *
  * Contacts are keyed by (project, id), which is also their list order: ids are time-ordered and made when
  * the contact is (`newId`), so the newest-first list is a range of the key, with no index of its own.
