@@ -67,6 +67,8 @@ export class ExecutionDO extends DurableObject<Env> {
   /** The contact a step changed: its segments are re-evaluated once the loop lets go (the state may be gone). */
   private contactChanged: { env: Env; projectId: string; contactId: string } | null = null;
   private log: Logger = createLogger({ component: "execution" });
+  /** The due time this object has set its alarm to since it was loaded (setAlarm is billed). */
+  private armedAt: number | null = null;
 
   // ---- entry points -------------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ export class ExecutionDO extends DurableObject<Env> {
           dirtyLog: [],
           dirty: true,
           alarm: null,
+          alarmSet: false,
           waitRow: false,
         };
         this.state = s;
@@ -110,8 +113,9 @@ export class ExecutionDO extends DurableObject<Env> {
     await this.entry(async () => {
       const s = await this.load();
       if (!s) return null;
+      // Not saved here: the steps it leads to save, or the mirror and `forget` end it; a failure before
+      // either throws to the dispatch, which the sweep repeats, and the stored wait accepts the event again.
       accepted = this.acceptEvent(s, event, Date.now());
-      if (accepted) await this.save();
       return s;
     });
     return { accepted };
@@ -190,6 +194,8 @@ export class ExecutionDO extends DurableObject<Env> {
       if (!s) return null;
       const purpose = s.alarm;
       s.alarm = null;
+      s.alarmSet = false;
+      this.armedAt = null;
       if (s.status === "WAITING" && s.wait && s.wait.until !== null && purpose?.for === "wait") {
         const now = Date.now();
         const entry = this.entryFor(s, s.wait.stepId);
@@ -198,7 +204,8 @@ export class ExecutionDO extends DurableObject<Env> {
           this.finishEntry(s, entry, "COMPLETED", now, { ...(entry.output as object), timedOut: true });
         this.moveOn(s, s.wait.stepId, branch, now);
       }
-      await this.save();
+      // Not saved here: the next step saves, or the mirror and `forget` end it; a failure before either
+      // throws, the platform retries the alarm, and the stored state (still waiting) is read again.
       return s;
     });
   }
@@ -255,13 +262,14 @@ export class ExecutionDO extends DurableObject<Env> {
       await this.save();
     }
     // Ended, and mirrored (a failed mirror has thrown): D1 has the final state, the storage can go.
-    if (isTerminal(s.status)) await this.forget();
+    if (isTerminal(s.status)) await this.forget(s);
     else await this.armAlarm(s);
   }
 
   /** Deletes the storage of an ended execution whose final state D1 holds: its alarm, then every key. */
-  private async forget(): Promise<void> {
-    await this.ctx.storage.deleteAlarm();
+  private async forget(s: ExecutionState): Promise<void> {
+    // An alarm set and not yet run (a wait ended early by an event or a cancel); each call is billed.
+    if (s.alarmSet !== false) await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.state = null;
   }
@@ -312,6 +320,11 @@ export class ExecutionDO extends DurableObject<Env> {
         entry.output = outcome.output ?? null;
         s.status = "WAITING";
         s.wait = outcome.wait;
+        // What the alarm will be for, saved with the step (armAlarm sets it once the mirror is done).
+        if (outcome.wait.until !== null) {
+          s.alarm = { at: outcome.wait.until, for: "wait" };
+          s.alarmSet = true;
+        }
       } else if (outcome.kind === "exit") {
         this.finishEntry(s, entry, "COMPLETED", Date.now(), { reason: outcome.reason });
         s.status = "EXITED";
@@ -321,7 +334,9 @@ export class ExecutionDO extends DurableObject<Env> {
         this.finishEntry(s, entry, "COMPLETED", Date.now(), outcome.output ?? null);
         this.moveOn(s, step.id, outcome.branch, Date.now());
       }
-      await this.save();
+      // A TRIGGER has no effect and one way on: repeated after a crash, it does the same. Every other step
+      // is saved before the next runs (its visit count is in the ids of the next one's effects).
+      if (step.type !== "TRIGGER") await this.save();
     }
   }
 
@@ -382,14 +397,23 @@ export class ExecutionDO extends DurableObject<Env> {
         s.alarm = null;
         await this.save();
       }
-      await this.ctx.storage.deleteAlarm();
+      if (s.alarmSet !== false) {
+        await this.ctx.storage.deleteAlarm();
+        s.alarmSet = false;
+        this.armedAt = null;
+      }
       return;
     }
-    if (s.alarm?.at !== due) {
+    if (s.alarm?.at !== due || !s.alarmSet) {
       s.alarm = { at: due, for: "wait" };
+      s.alarmSet = true;
       await this.save();
     }
-    await this.ctx.storage.setAlarm(due);
+    // Set once per due time while this object is in memory (each call is billed as a row written).
+    if (this.armedAt !== due) {
+      await this.ctx.storage.setAlarm(due);
+      this.armedAt = due;
+    }
   }
 
   // ---- effects ------------------------------------------------------------------------------------
@@ -567,10 +591,11 @@ export class ExecutionDO extends DurableObject<Env> {
       );
     }
     await db.batch(statements);
+    // Not saved: the next save (or `forget`) records it. Should the object go first, its stored state
+    // still says dirty, and the next entry mirrors again: every statement above is idempotent.
     s.dirty = false;
     s.dirtyLog = [];
     s.marksEventDispatched = false;
     s.waitRow = wait !== null;
-    await this.save();
   }
 }

@@ -1085,7 +1085,8 @@ describe("a thrown alarm", () => {
     const [first] = await listExecutions(p.secretKey, wf.id);
     await expect(runAlarm(first.id)).rejects.toThrow(/injected queue failure/);
     expect(sent).toHaveLength(0);
-    expect(await doState(first.id)).toMatchObject({ status: "RUNNING", currentStepId: wf.steps.h1 });
+    // Nothing after the wait was saved: the stored state still waits, and the retried alarm ends it again.
+    expect(await doState(first.id)).toMatchObject({ status: "WAITING", currentStepId: wf.steps.wait });
 
     // The platform retries a thrown alarm: run the handler again.
     await runInDurableObject(stubFor(first.id), (instance: ExecutionDO) => instance.alarm());
@@ -1110,7 +1111,7 @@ describe("a thrown alarm", () => {
     expect(attempts[1].deliveryId).toBe(sent[1].deliveryId);
   });
 
-  it("with captureQueue's failure: the sweep's kick resumes the stalled run", async () => {
+  it("with captureQueue's failure: the sweep's kick re-arms the stalled run's alarm, which finishes it", async () => {
     const hooks = captureQueue(env.WEBHOOKS_QUEUE, { fail: 1 });
     const p = await createProject();
     const wf = await delayTwoHooks(p);
@@ -1119,12 +1120,14 @@ describe("a thrown alarm", () => {
     await expect(runAlarm(first.id)).rejects.toThrow(/injected queue failure/);
     expect(hooks.sent).toHaveLength(0);
     expect(await runAlarm(first.id)).toBe(false);
-    // D1 still shows the wait; once it is long past due, the sweep kicks the object.
+    // D1 still shows the wait; once it is long past due, the sweep kicks the object, which re-arms the
+    // alarm it finds missing (the stored state still waits), and the alarm runs the rest.
     await env.DB.prepare("UPDATE executions SET wake_at = ?2 WHERE id = ?1")
       .bind(first.id, Date.now() - 5 * 60_000)
       .run();
     const result = await sweep(env, log, Date.now());
     expect(result.kicked).toBeGreaterThanOrEqual(1);
+    expect(await runAlarm(first.id)).toBe(true);
     await assertOnceEach(p, wf, hooks.sent);
     expect(hooks.spy).toHaveBeenCalledTimes(3);
   });

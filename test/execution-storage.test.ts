@@ -335,3 +335,60 @@ async function contactEmail(id: string) {
     .first<{ email: string }>();
   return r?.email;
 }
+
+describe("what the object writes to its own storage", () => {
+  it("after a mirror it does not save again: evicted then, the stored state mirrors again and counts nothing twice", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "go",
+      steps: { wait: delay, hook: hook() },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "hook"],
+      ],
+    });
+    await track(p.publicKey, "go", uniqueEmail());
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    // Stored as the wait step saved it: the mirror that followed is not recorded there.
+    const stored = await runInDurableObject(stubFor(ex.id), async (_i, state) =>
+      state.storage.get<any>("state"),
+    );
+    expect(stored).toMatchObject({ status: "WAITING", dirty: true, alarm: { for: "wait" }, alarmSet: true });
+    // The object goes (its memory with it); the alarm loads what was stored and mirrors it all again.
+    await runInDurableObject(stubFor(ex.id), async (instance: any) => {
+      instance.state = undefined;
+    });
+    expect(await runAlarm(ex.id)).toBe(true);
+    expect(hooks.sent).toHaveLength(1);
+    const done = await getExecution(p.secretKey, wf.id, ex.id);
+    expect(done.status).toBe("COMPLETED");
+    expect(stepIdsOf(done)).toEqual([wf.steps.trigger, wf.steps.wait, wf.steps.hook]);
+    const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
+    for (const s of stats.body.steps)
+      expect(s).toMatchObject({ passed: 1, completed: 1, failed: 0, active: 0 });
+    expect(await storageOf(ex.id)).toEqual({ keys: [], alarm: null });
+  });
+
+  it("a TRIGGER → WEBHOOK run saves its state twice: at the start and after the webhook step", async () => {
+    captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "go",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const calls: string[] = [];
+    const { ExecutionDO } = await import("../durable-objects/execution");
+    const proto = ExecutionDO.prototype as any;
+    const real = proto.save;
+    vi.spyOn(proto, "save").mockImplementation(async function (this: any) {
+      calls.push(this.state?.currentStepId ?? "?");
+      return real.call(this);
+    });
+    await track(p.publicKey, "go", uniqueEmail());
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    expect(ex.status).toBe("COMPLETED");
+    expect(calls).toEqual([wf.steps.trigger, wf.steps.hook]);
+  });
+});

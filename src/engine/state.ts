@@ -52,6 +52,8 @@ export interface ExecutionState extends ExecutionInit {
   dirty: boolean;
   /** What the one alarm is for. */
   alarm: { at: number; for: "wait" | "mirror" } | null;
+  /** Whether an alarm may be set and not yet run (unset in states saved before it: maybe). */
+  alarmSet?: boolean;
   /**
    * Whether D1 may hold a `waits` row of this execution (written by its mirror, and by nothing else):
    * false until a mirror writes one, and again once one deletes it. Unset in states saved before it existed.
