@@ -187,7 +187,9 @@ async function dispatchLoaded(env: Env, log: Logger, ev: EventRow, rows: Dispatc
       database: env.DATABASE,
     });
   }
-  const { owned, refused } = await claimExecutionsWithRefusals(env, inits, Date.now());
+  // No executions row yet: the execution's first mirror inserts it (a crash before that leaves the event
+  // undispatched, and the sweep's dispatch claims the same execution again and starts it).
+  const { owned, refused } = await claimExecutionsWithRefusals(env, inits, Date.now(), { recordRow: false });
   // Nothing is a silent no-op: a workflow this event triggers but did not start says which and why.
   const notStarted = [
     ...rows.disabled.map((w) => ({ workflowId: w.id, name: w.name, reason: "disabled" })),
@@ -266,8 +268,10 @@ export function buildSnapshot(
 
 /**
  * The re-entry rule in one statement per workflow: the enrollment row of (workflow, contact) is claimed
- * only when no run is active and (re-entry is allowed, or no run has ever been). The executions row is
- * written in the same transaction, only for the winner. Returns the executions this call may start:
+ * only when no run is active and (re-entry is allowed, or no run has ever been). With `recordRow` (a start
+ * by hand, which no event's dispatch would repeat), the executions row is written in the same transaction,
+ * only for the winner, so that the sweep fails one whose object never started; a dispatch leaves it to the
+ * execution's first mirror (five D1 rows fewer). Returns the executions this call may start:
  * those whose enrollment names them as active (a retried dispatch finds its own claim again).
  * An execution whose row already exists is never claimed again: once it has ended, its object has
  * deleted its state, and a start would run it from the beginning (a retried dispatch of its event, after
@@ -289,6 +293,7 @@ export async function claimExecutionsWithRefusals(
   env: Env,
   inits: ExecutionInit[],
   now: number,
+  opts: { recordRow: boolean } = { recordRow: true },
 ): Promise<{ owned: ExecutionInit[]; refused: { init: ExecutionInit; reason: RefusalReason }[] }> {
   if (inits.length === 0) return { owned: [], refused: [] };
   const db = env.DB;
@@ -307,25 +312,31 @@ export async function claimExecutionsWithRefusals(
              AND enrollments.last_execution_id != excluded.last_execution_id`,
         )
         .bind(i.workflowId, i.contactId, i.executionId, now, allowReentry),
-      db
-        .prepare(
-          `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
+    );
+    if (opts.recordRow) {
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO executions (id, project_id, workflow_id, contact_id, trigger_event_id, status, current_step_id,
              context, started_at, updated_at)
            SELECT ?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7, ?8, ?9
            WHERE EXISTS (SELECT 1 FROM enrollments WHERE workflow_id = ?3 AND contact_id = ?4 AND active_execution_id = ?1)
            ON CONFLICT (id) DO NOTHING`,
-        )
-        .bind(
-          i.executionId,
-          i.projectId,
-          i.workflowId,
-          i.contactId,
-          i.triggerEventId,
-          i.snapshot.triggerStepId,
-          JSON.stringify({ event: i.event }),
-          i.startedAt,
-          now,
-        ),
+          )
+          .bind(
+            i.executionId,
+            i.projectId,
+            i.workflowId,
+            i.contactId,
+            i.triggerEventId,
+            i.snapshot.triggerStepId,
+            JSON.stringify({ event: i.event }),
+            i.startedAt,
+            now,
+          ),
+      );
+    }
+    statements.push(
       db
         .prepare(
           `SELECT active_execution_id, EXISTS (SELECT 1 FROM executions WHERE id = ?3) AS started
@@ -338,7 +349,8 @@ export async function claimExecutionsWithRefusals(
   const owned: ExecutionInit[] = [];
   const refused: { init: ExecutionInit; reason: RefusalReason }[] = [];
   inits.forEach((i, n) => {
-    const row = results[n * 3 + 2]?.results[0] as
+    const stride = opts.recordRow ? 3 : 2;
+    const row = results[n * stride + stride - 1]?.results[0] as
       | { active_execution_id: string | null; started: number }
       | undefined;
     if (row?.active_execution_id === i.executionId) owned.push(i);

@@ -356,8 +356,8 @@ describe("what the object writes to its own storage", () => {
     );
     expect(stored).toMatchObject({ status: "WAITING", dirty: true, alarm: { for: "wait" }, alarmSet: true });
     // The object goes (its memory with it); the alarm loads what was stored and mirrors it all again.
-    await runInDurableObject(stubFor(ex.id), async (instance: any) => {
-      instance.state = undefined;
+    await runInDurableObject(stubFor(ex.id), async (instance) => {
+      (instance as unknown as { state: unknown }).state = undefined;
     });
     expect(await runAlarm(ex.id)).toBe(true);
     expect(hooks.sent).toHaveLength(1);
