@@ -125,7 +125,17 @@ async function handleGroup(msgs: readonly Message<WebhookQueueMessage>[], env: E
   ]);
 }
 
-/** The statements that record a delivery (first message only), claim it, and read its project's secrets. */
+/** What a claim returns: the message, its attempts, and the project's secrets (NULL once it is gone). */
+const CLAIMED = `RETURNING message, attempts,
+  (SELECT json_object('webhook_secret', webhook_secret, 'previous_webhook_secret', previous_webhook_secret,
+     'previous_webhook_secret_until', previous_webhook_secret_until, 'signing_secret', signing_secret)
+   FROM projects WHERE projects.id = webhook_deliveries.project_id) AS project`;
+
+/**
+ * The statements that record a delivery and claim it (a first message: the insert is the claim, with its
+ * lease; a redelivered one finds the row and claims it by the update, which the fresh lease of an insert in
+ * the same batch refuses), each returning the claimed row. One D1 row written for a claim, not two.
+ */
 function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1PreparedStatement[] {
   const generation = generationOf(body);
   const statements: D1PreparedStatement[] = [];
@@ -133,8 +143,9 @@ function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1Pr
     statements.push(
       env.DB.prepare(
         `INSERT INTO webhook_deliveries (id, project_id, workflow_id, execution_id, step_id, url, method, status, message,
-           attempts, generation, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, '[]', 0, ?9, ?9) ON CONFLICT (id) DO NOTHING`,
+           attempts, generation, lease_until, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, '[]', 0, ?10, ?9, ?9) ON CONFLICT (id) DO NOTHING
+         ${CLAIMED}`,
       ).bind(
         body.deliveryId,
         body.projectId,
@@ -145,18 +156,15 @@ function claimStatements(env: Env, body: WebhookQueueMessage, now: number): D1Pr
         body.config.method,
         JSON.stringify(body),
         now,
+        now + LEASE_MS,
       ),
     );
   }
-  // The claim returns the project's secrets too (NULL once the project is gone): one statement, not two.
   statements.push(
     env.DB.prepare(
       `UPDATE webhook_deliveries SET lease_until = ?3 WHERE id = ?1 AND status = 'PENDING' AND generation = ?2
          AND (lease_until IS NULL OR lease_until < ?4)
-       RETURNING message, attempts,
-         (SELECT json_object('webhook_secret', webhook_secret, 'previous_webhook_secret', previous_webhook_secret,
-            'previous_webhook_secret_until', previous_webhook_secret_until, 'signing_secret', signing_secret)
-          FROM projects WHERE projects.id = webhook_deliveries.project_id) AS project`,
+       ${CLAIMED}`,
     ).bind(body.deliveryId, generation, now + LEASE_MS, now),
   );
   return statements;
@@ -172,10 +180,15 @@ async function claimGroup(
   const results = await env.DB.batch(perMessage.flat());
   let at = 0;
   return msgs.map((msg, i) => {
-    at += perMessage[i]?.length ?? 0;
-    const claimed = results[at - 1]?.results[0] as
+    const n = perMessage[i]?.length ?? 0;
+    // The insert's row (a first message) or the update's (a redelivered one): at most one of them.
+    const claimed = results
+      .slice(at, at + n)
+      .map((r) => r.results[0])
+      .find((row) => row !== undefined) as
       | { message: string; attempts: string; project: string | null }
       | undefined;
+    at += n;
     if (!claimed) return null;
     const p = claimed.project === null ? null : (JSON.parse(claimed.project) as ProjectSecretsRow);
     const generation = generationOf(msg.body);
