@@ -41,21 +41,28 @@ export class StepFailure extends Error {}
 const STATE_KEY = "state";
 
 /**
- * Adds a mirror's step-log entries (`?2`: [seq, stepId, status, startedAt] each) to the per-day counters of
- * workflow `?1`: a visit is `passed` when the log of execution `?3` in D1 does not hold it yet, `completed` or
- * `failed` when it holds it with another status. Groups that add nothing are not written.
+ * Adds a mirror's step-log entries (`?3`: [seq, stepId, status] each) to the counters of workflow `?1` on
+ * day `?2` (one row, {stepId: [passed, completed, failed]}): a visit is `passed` when the log of execution
+ * `?4` in D1 does not hold it yet, `completed` or `failed` when it holds it with another status. Nothing is
+ * written when nothing is added.
  */
-export const COUNT_STEPS = `INSERT INTO step_counts (workflow_id, day, step_id, passed, completed, failed)
-  SELECT ?1, d.day, d.step_id, sum(d.old IS NULL), sum(d.status = 'COMPLETED' AND d.old IS NOT 'COMPLETED'),
-    sum(d.status = 'FAILED' AND d.old IS NOT 'FAILED')
-  FROM (SELECT (e.value ->> 3) / 86400000 AS day, e.value ->> 1 AS step_id, e.value ->> 2 AS status,
-      (SELECT json_extract(x.steps, '$[' || (e.value ->> 0) || '].status') FROM executions x WHERE x.id = ?3) AS old
-    FROM json_each(?2) AS e) AS d
-  GROUP BY d.day, d.step_id
-  HAVING sum(d.old IS NULL) + sum(d.status = 'COMPLETED' AND d.old IS NOT 'COMPLETED')
-    + sum(d.status = 'FAILED' AND d.old IS NOT 'FAILED') > 0
-  ON CONFLICT (workflow_id, day, step_id) DO UPDATE SET passed = passed + excluded.passed,
-    completed = completed + excluded.completed, failed = failed + excluded.failed`;
+export const COUNT_STEPS = `WITH d AS (
+    SELECT e.value ->> 1 AS step, e.value ->> 2 AS status,
+      (SELECT json_extract(x.steps, '$[' || (e.value ->> 0) || '].status') FROM executions x WHERE x.id = ?4) AS old
+    FROM json_each(?3) AS e),
+  inc AS (
+    SELECT step, sum(old IS NULL) AS p, sum(status = 'COMPLETED' AND old IS NOT 'COMPLETED') AS c,
+      sum(status = 'FAILED' AND old IS NOT 'FAILED') AS f
+    FROM d GROUP BY step)
+  INSERT INTO step_counts (workflow_id, day, counts)
+  SELECT ?1, ?2, json_group_object(step, json_array(p, c, f)) FROM inc WHERE p + c + f > 0 HAVING count(*) > 0
+  ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
+    SELECT json_group_object(k, json_array(p, c, f)) FROM (
+      SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
+        SELECT key AS k, value ->> 0 AS p, value ->> 1 AS c, value ->> 2 AS f FROM json_each(step_counts.counts)
+        UNION ALL
+        SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
+      GROUP BY k))`;
 /** Set when a cancel reaches an object that has not started: a start arriving later must not run it. */
 const CANCELLED_BEFORE_START_KEY = "cancelledBeforeStart";
 
@@ -524,11 +531,16 @@ export class ExecutionDO extends DurableObject<Env> {
     // mirror writes it (a mirror repeated after a crash finds them there, and adds nothing).
     const counted = s.dirtyLog.flatMap((seq) => {
       const e = s.log[seq];
-      return e ? [[e.seq, e.stepId, e.status, e.startedAt]] : [];
+      return e ? [[e.seq, e.stepId, e.status]] : [];
     });
     const statements: D1PreparedStatement[] = [];
-    if (counted.length > 0)
-      statements.push(db.prepare(COUNT_STEPS).bind(s.workflowId, JSON.stringify(counted), s.executionId));
+    if (counted.length > 0) {
+      statements.push(
+        db
+          .prepare(COUNT_STEPS)
+          .bind(s.workflowId, Math.floor(now / 86_400_000), JSON.stringify(counted), s.executionId),
+      );
+    }
     statements.push(
       db
         .prepare(

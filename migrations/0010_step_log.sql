@@ -1,14 +1,12 @@
 -- The step log moves into its executions row (one JSON array a row, written whole by each mirror) and the
--- per-step counts of GET /workflows/:id/stats into counters by UTC day: each step-log row written four
--- D1 rows (the row, its primary key and two indexes); an execution now writes one row and a counter a step.
+-- per-step counts of GET /workflows/:id/stats into counters, a row per workflow and UTC day holding
+-- {stepId: [passed, completed, failed]}: each step-log row wrote four D1 rows (the row, its primary key and
+-- two indexes); a mirror now writes its executions row and one counters row.
 CREATE TABLE `step_counts` (
 	`workflow_id` text NOT NULL,
 	`day` integer NOT NULL,
-	`step_id` text NOT NULL,
-	`passed` integer DEFAULT 0 NOT NULL,
-	`completed` integer DEFAULT 0 NOT NULL,
-	`failed` integer DEFAULT 0 NOT NULL,
-	PRIMARY KEY(`workflow_id`, `day`, `step_id`)
+	`counts` text DEFAULT '{}' NOT NULL,
+	PRIMARY KEY(`workflow_id`, `day`)
 ) WITHOUT ROWID;
 --> statement-breakpoint
 ALTER TABLE `executions` ADD `steps` text DEFAULT '[]' NOT NULL;--> statement-breakpoint
@@ -17,9 +15,11 @@ UPDATE `executions` SET `steps` = (
     'startedAt', s.started_at, 'finishedAt', s.finished_at, 'output', json(s.output), 'error', s.error))
   FROM (SELECT * FROM `step_executions` WHERE execution_id = `executions`.id ORDER BY seq) s)
 WHERE EXISTS (SELECT 1 FROM `step_executions` WHERE execution_id = `executions`.id);--> statement-breakpoint
-INSERT INTO `step_counts` (workflow_id, day, step_id, passed, completed, failed)
-SELECT x.workflow_id, s.started_at / 86400000, s.step_id, count(*),
-  sum(s.status = 'COMPLETED'), sum(s.status = 'FAILED')
-FROM `step_executions` s JOIN `executions` x ON x.id = s.execution_id
-GROUP BY x.workflow_id, s.started_at / 86400000, s.step_id;--> statement-breakpoint
+INSERT INTO `step_counts` (workflow_id, day, counts)
+SELECT workflow_id, day, json_group_object(step_id, json_array(passed, completed, failed)) FROM (
+  SELECT x.workflow_id, s.started_at / 86400000 AS day, s.step_id, count(*) AS passed,
+    sum(s.status = 'COMPLETED') AS completed, sum(s.status = 'FAILED') AS failed
+  FROM `step_executions` s JOIN `executions` x ON x.id = s.execution_id
+  GROUP BY x.workflow_id, s.started_at / 86400000, s.step_id)
+GROUP BY workflow_id, day;--> statement-breakpoint
 DROP TABLE `step_executions`;

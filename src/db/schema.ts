@@ -218,8 +218,9 @@ export const waits = sqliteTable(
 );
 
 /**
- * Per-step counts by UTC day (GET /workflows/:id/stats), kept by the executions' mirrors: `passed` counts
- * the visits that started that day, `completed` and `failed` those that ended so. A mirror derives its
+ * Per-step counts by UTC day (GET /workflows/:id/stats), kept by the executions' mirrors: one row per
+ * workflow and day, `counts` = {stepId: [passed, completed, failed]}, a visit `passed` on the day a mirror
+ * first writes it and `completed` or `failed` on the day one writes it ended so. A mirror derives its
  * increments from the step log the executions row held before it, so a repeated mirror adds nothing.
  */
 export const stepCounts = sqliteTable(
@@ -227,12 +228,9 @@ export const stepCounts = sqliteTable(
   {
     workflowId: text("workflow_id").notNull(),
     day: integer("day").notNull(),
-    stepId: text("step_id").notNull(),
-    passed: integer("passed").notNull().default(0),
-    completed: integer("completed").notNull().default(0),
-    failed: integer("failed").notNull().default(0),
+    counts: text("counts").notNull().default("{}"),
   },
-  (t) => [primaryKey({ columns: [t.workflowId, t.day, t.stepId] })],
+  (t) => [primaryKey({ columns: [t.workflowId, t.day] })],
 );
 
 /**

@@ -188,10 +188,11 @@ export const workflowRoutes = new Hono<AppEnv>()
         `SELECT current_step_id AS stepId, count(*) AS n FROM executions
           WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,
       ).bind(wf.id),
-      // The counters of the window's UTC days: a range of step_counts' primary key (a row a step a day).
+      // The counters of the window's UTC days: a range of step_counts' primary key (a row a day).
       c.env.DB.prepare(
-        `SELECT step_id AS stepId, sum(passed) AS passed, sum(completed) AS completed, sum(failed) AS failed
-          FROM step_counts WHERE workflow_id = ?1 AND day >= ?2 GROUP BY step_id`,
+        `SELECT c.key AS stepId, sum(c.value ->> 0) AS passed, sum(c.value ->> 1) AS completed,
+           sum(c.value ->> 2) AS failed
+          FROM step_counts s, json_each(s.counts) AS c WHERE s.workflow_id = ?1 AND s.day >= ?2 GROUP BY c.key`,
       ).bind(wf.id, since / 86_400_000),
     ]);
     const stats = new Map(
