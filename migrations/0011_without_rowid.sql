@@ -25,6 +25,19 @@ ALTER TABLE `__new_contacts` RENAME TO `contacts`;
 --> statement-breakpoint
 CREATE UNIQUE INDEX `contacts_project_email` ON `contacts` (`project_id`,`email`);
 --> statement-breakpoint
+-- Events listed in id order need time-ordered ids: the dispatched events whose ids were a hash (SES events,
+-- email.sent, a step's subscription change: `evt_` and 24 hex digits) get `evt_`, their created_at as
+-- newId writes it, and 16 of their hex digits; their executions follow. (Undispatched ones keep theirs: the
+-- dispatch that finishes them derives its executions' ids from them.)
+CREATE TABLE `__event_ids` (`old` text PRIMARY KEY NOT NULL, `new` text NOT NULL) WITHOUT ROWID;
+--> statement-breakpoint
+INSERT INTO `__event_ids` (old, new)
+SELECT id, 'evt_' || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 35184372088832) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 1099511627776) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 34359738368) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 1073741824) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 33554432) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 1048576) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 32768) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 1024) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 32) % 32 + 1, 1) || substr('0123456789abcdefghjkmnpqrstvwxyz', (created_at / 1) % 32 + 1, 1) || substr(id, 5, 16)
+FROM `events` WHERE length(id) = 28 AND dispatched_at IS NOT NULL;
+--> statement-breakpoint
+UPDATE `executions` SET trigger_event_id = (SELECT new FROM `__event_ids` WHERE old = executions.trigger_event_id)
+WHERE trigger_event_id IN (SELECT old FROM `__event_ids`);
+--> statement-breakpoint
 CREATE TABLE `__new_events` (
 	`id` text NOT NULL,
 	`project_id` text NOT NULL,
@@ -36,11 +49,13 @@ CREATE TABLE `__new_events` (
 	PRIMARY KEY(`project_id`, `id`)
 ) WITHOUT ROWID;
 --> statement-breakpoint
-INSERT INTO `__new_events` (id, project_id, contact_id, name, data, created_at, dispatched_at) SELECT id, project_id, contact_id, name, data, created_at, dispatched_at FROM `events`;
+INSERT INTO `__new_events` (id, project_id, contact_id, name, data, created_at, dispatched_at) SELECT coalesce((SELECT new FROM `__event_ids` WHERE old = events.id), id), project_id, contact_id, name, data, created_at, dispatched_at FROM `events`;
 --> statement-breakpoint
 DROP TABLE `events`;
 --> statement-breakpoint
 ALTER TABLE `__new_events` RENAME TO `events`;
+--> statement-breakpoint
+DROP TABLE `__event_ids`;
 --> statement-breakpoint
 CREATE INDEX `events_contact_created` ON `events` (`project_id`,`contact_id`,`created_at`,`id`);
 --> statement-breakpoint
