@@ -13,7 +13,7 @@
 //   options: --rounds=N (default 3)  --seconds=S per case (default 8)  --concurrency=C (default 16)
 import fs from "node:fs";
 import path from "node:path";
-import { workflow } from "./lib/app-api.mjs";
+import { api, workflow } from "./lib/app-api.mjs";
 import { opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { closeAgents, runLoad } from "./lib/load.mjs";
@@ -25,15 +25,8 @@ const SECONDS = Number(opt("seconds", 8));
 const CONCURRENCY = Number(opt("concurrency", 16));
 const log = (m) => console.log(`[databases ${Math.round(performance.now() / 1000)}s] ${m}`);
 
-async function admin(stack, body) {
-  const res = await fetch(`${stack.base}/admin/projects`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${appVars.ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 201) throw new Error(`project: HTTP ${res.status} ${await res.text()}`);
-  return res.json();
-}
+/** A project made through the admin API (the bench's app runs with appVars' admin token). */
+const admin = (stack, body) => api(stack, appVars.ADMIN_TOKEN, "POST", "/admin/projects", body);
 
 const track = (project, event, email) => ({
   path: "/v1/track",

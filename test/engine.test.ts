@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionDO } from "../durable-objects/execution";
 import { dispatchRead, dispatchStored, parseDispatchRead, STEPS_INLINE_MAX } from "../src/dispatch";
 import { derivedId, newId } from "../src/domain/ids";
+import type { ExecutionState } from "../src/engine/state";
 import worker from "../src/index";
 import { createLogger } from "../src/log";
 import { sweep } from "../src/sweep";
@@ -581,6 +582,74 @@ describe("UPDATE_CONTACT", () => {
     expect(await listExecutions(p.secretKey, b.id)).toHaveLength(0);
     expect((await contactRow(t.contact))?.subscribed).toBe(1);
   });
+
+  it.each(["kept in memory", "lost with the object"])(
+    "retried after its change was stored (its save failed; the pending dispatch %s): one event, handed on once",
+    async (pending) => {
+      captureQueue(env.WEBHOOKS_QUEUE);
+      const p = await createProject();
+      const a = await createWorkflow(p.secretKey, {
+        eventName: "later.unsub",
+        steps: {
+          wait: { type: "DELAY", config: { amount: 1, unit: "hours" } },
+          unsub: { type: "UPDATE_CONTACT", config: { subscribed: false } },
+        },
+        edges: [
+          ["trigger", "wait"],
+          ["wait", "unsub"],
+        ],
+      });
+      const b = await createWorkflow(p.secretKey, {
+        eventName: "contact.unsubscribed",
+        steps: { hook: hook() },
+        edges: [["trigger", "hook"]],
+      });
+      const t = await track(p.publicKey, "later.unsub", uniqueEmail());
+      const [ex] = await listExecutions(p.secretKey, a.id);
+      // The save after the UPDATE_CONTACT step fails once: its D1 batch (the contact and the event) is stored.
+      const { ExecutionDO: Cls } = await import("../durable-objects/execution");
+      const proto = Cls.prototype as unknown as { save(): Promise<void> };
+      const real = proto.save;
+      let failed = false;
+      vi.spyOn(proto, "save").mockImplementation(async function (this: { state?: ExecutionState }) {
+        if (!failed && this.state?.visits[a.steps.unsub as string]) {
+          failed = true;
+          throw new Error("injected crash after the step");
+        }
+        return real.call(this);
+      });
+      await expect(runAlarm(ex.id)).rejects.toThrow(/injected crash/);
+      expect((await contactRow(t.contact))?.subscribed).toBe(0);
+      if (pending === "lost with the object") {
+        await runInDurableObject(stubFor(ex.id), (instance) => {
+          (instance as unknown as { toDispatch: unknown; state: unknown }).toDispatch = null;
+          (instance as unknown as { toDispatch: unknown; state: unknown }).state = undefined;
+        });
+      }
+      // The platform retries the alarm: the step runs again, finds the contact unsubscribed, stores nothing.
+      await runInDurableObject(stubFor(ex.id), (instance: ExecutionDO) => instance.alarm());
+      expect((await onlyExecution(p.secretKey, a.id)).status).toBe("COMPLETED");
+      const unsubscribed = () =>
+        d1Count(
+          "SELECT count(*) AS n FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = 'contact.unsubscribed'",
+          p.id,
+          t.contact,
+        );
+      expect(await unsubscribed()).toBe(1);
+      // The first attempt's event is handed on once: by the retry (the object kept it in memory), or by the
+      // sweep (an object that died had not); a sweep after that starts nothing more.
+      expect(await listExecutions(p.secretKey, b.id)).toHaveLength(pending === "kept in memory" ? 1 : 0);
+      await env.DB.prepare(
+        "UPDATE events SET created_at = created_at - 60000 WHERE project_id = ?1 AND name = 'contact.unsubscribed'",
+      )
+        .bind(p.id)
+        .run();
+      await sweep(env, log, Date.now());
+      await sweep(env, log, Date.now());
+      expect(await listExecutions(p.secretKey, b.id)).toHaveLength(1);
+      expect(await unsubscribed()).toBe(1);
+    },
+  );
 
   it("subscribing an unsubscribed contact triggers contact.subscribed workflows", async () => {
     captureQueue(env.WEBHOOKS_QUEUE);
