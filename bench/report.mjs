@@ -419,6 +419,7 @@ export function report(r, before) {
   L.push(...dashboardSection());
   L.push(...costSection());
   L.push(...databasesSection());
+  L.push(...shardSection());
   const notes = path.join(import.meta.dirname, "notes.md");
   if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
   return `${L.join("\n")}\n`;
@@ -614,4 +615,78 @@ function compare(b, a) {
   for (const [label, get, unit] of pairs) L.push(row([label, f(get(b), unit), f(get(a), unit)]));
   L.push("");
   return L;
+}
+
+/** `npm run bench:shard`: only the "The shard prototype" section (from `dir`'s benchmarks-shard.json). */
+export const withShardSection = (markdown, dir) =>
+  withSection(markdown, "## The shard prototype", shardSection(dir));
+
+function shardSection(dir = path.join(import.meta.dirname, "..", "docs")) {
+  const file = path.join(dir, "benchmarks-shard.json");
+  if (!fs.existsSync(file)) return [];
+  const d = JSON.parse(fs.readFileSync(file, "utf8"));
+  const names = {
+    plain: "plain `/v1/track`",
+    hook: "TRIGGER → WEBHOOK",
+    delay: "TRIGGER → DELAY 1 s → CONDITION → WEBHOOK",
+  };
+  const targets = { plain: "≤ 4 rows", hook: "≤ $6", delay: "≤ $10" };
+  const cell = (m) => {
+    const p = m.perExecution;
+    const st = p.durableObjects.storage;
+    const doRows = Math.round((st.rowsWritten + st.sqlRowsWritten + st.alarmsSet) * 100) / 100;
+    return `${p.d1.statements} / ${p.d1.rowsWritten} / ${doRows} / **$${m.cost.usdPerMillion.toFixed(2)}**`;
+  };
+  const costRows = Object.keys(names).map(
+    (s) =>
+      `| ${names[s]} | ${cell(d.appCost[s].load)} | ${cell(d.cost[s].load)} | ${cell(d.appCost[s].low)} | ${cell(d.cost[s].low)} | ${targets[s]} |`,
+  );
+  const t = d.track;
+  const trackRows = [
+    ["no-op worker", "noop"],
+    ["shard, no workflow", "shardPlain"],
+    ["shard, workflow → webhook", "shardHook"],
+    ["app, no workflow", "appPlain"],
+    ["app, workflow → webhook", "appHook"],
+  ].map(
+    ([label, k]) =>
+      `| ${label} | ${t.rps[k]} (${t.rounds[k].join(", ")}) | ${t.toNoop[k].join(", ")} | ${t.missing[k]} |`,
+  );
+  const execRows = d.executions.map(
+    (x) =>
+      `| ${x.executions} | ${x.workflows.perSecond} (${x.workflows.missing}) | ${x.shard.perSecond} (${x.shard.missing}) | ${x.app.perSecond} (${x.app.missing}) | **${x.shardToWorkflows}×** | ${x.appToWorkflows}× |`,
+  );
+  const low = d.lowLoad.eventToWebhook;
+  return [
+    "## The shard prototype",
+    "",
+    `Measured by \`npm run bench:shard\` (\`bench/shard.mjs\`)${
+      d.measuredAt
+        ? ` (${Object.entries(d.measuredAt)
+            .map(([k, at]) => `${k} ${at}`)
+            .join(", ")})`
+        : `, ${d.at}`
+    }. \`bench/shard-worker\` is the engine design proposed for 2.3, written as plainly as the floor worker: each track goes to its contact's shard object (${d.params.shards === "wrangler.toml" ? "4 per project" : `${d.params.shards} per project`}), which commits in groups (what arrived during its previous commit goes in the next, one D1 batch: contacts upserted, events inserted, execution pages written, three statements at most) and answers once committed; an event and the executions it starts are stored in one transaction, so nothing marks it dispatched later; executions are held in memory and stored as pages (a D1 row of up to 64 executions, rewritten when one changes); DELAY is one alarm per shard for its earliest timer, WEBHOOK a POST from the shard with its outcome in the next commit. No validation, auth, re-entry rule, templates or step log.`,
+    "",
+    `**Cost per execution** (counted by the instrumented bindings, priced as in "Cost per execution"): D1 statements / D1 rows written / Durable Object rows written (alarms included) / $ per million. Under load: ${d.params.n} tracks at concurrency 50; at low load: ${d.params.lowN} one at a time. The app's columns are the last \`npm run bench:cost\` (${d.appCost.hook.at}).`,
+    "",
+    "| shape | app, under load | shard, under load | app, low load | shard, low load | target |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...costRows,
+    "",
+    `**Track rate**, ${t.rounds.noop.length} rounds of ${t.seconds} s at concurrency ${t.concurrency}, the cases interleaved, every request a new contact: requests answered per second (per round), and per round against the no-op worker; webhooks missing after the rounds.`,
+    "",
+    "| case | req/s (per round) | / no-op, per round | webhooks missing |",
+    "| --- | --- | --- | --- |",
+    ...trackRows,
+    "",
+    "**Executions of the DELAY flow** (case 3: N starts at concurrency 16, throughput = webhooks received over the time to the last), each count with a fresh Workflows worker, side by side in one run: executions per second (missing).",
+    "",
+    "| N | Workflows | shard | app | shard / Workflows | app / Workflows |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...execRows,
+    "",
+    `**Event → webhook at low load** (the shard, ${low.n} events one at a time): p50 ${low.p50} ms, p90 ${low.p90} ms, p99 ${low.p99} ms, max ${low.max} ms${d.lowLoad.missing ? `; ${d.lowLoad.missing} missing` : ""}.`,
+    "",
+  ];
 }

@@ -1,0 +1,36 @@
+-- The shard prototype's tables. contacts and events are laid out as the app's (migration 0011: WITHOUT
+-- ROWID keyed by project and id, the same secondary indexes), so their rows written compare one to one.
+CREATE TABLE contacts (
+  id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  email TEXT NOT NULL,
+  subscribed INTEGER NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (project_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX contacts_project_email ON contacts (project_id, email);
+CREATE TABLE events (
+  id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL,
+  dispatched_at INTEGER,
+  PRIMARY KEY (project_id, id)
+) WITHOUT ROWID;
+CREATE INDEX events_contact_created ON events (project_id, contact_id, created_at, id);
+-- Executions, many to a row: a page holds up to 64 executions of one shard (JSON: id, workflow, event,
+-- contact, status, step, times, the webhook delivery), rewritten whole when one of them changes; the shard
+-- (`owner`) lists its pages with active executions in its own storage. An integer key is the rowid, so a
+-- page costs one row written and no index entry.
+CREATE TABLE pages (
+  id INTEGER PRIMARY KEY,
+  owner TEXT NOT NULL,
+  active INTEGER NOT NULL,
+  due INTEGER,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
