@@ -18,7 +18,8 @@ export const STEP_TYPES = [
   "UPDATE_CONTACT",
   "EXIT",
 ] as const;
-export const BRANCHES = ["yes", "no", "event", "timeout"] as const;
+/** A multi-branch CONDITION's branch ids, and the `default` it takes when none holds. */
+export const BRANCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const WORKFLOW_ID = /^wf_[A-Za-z0-9_-]{1,64}$/;
 export const STEP_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 /** The key transitions use for the workflow's TRIGGER step. */
@@ -159,16 +160,42 @@ export function problemsOf(value: unknown): string[] {
         }
       }
       const branch = t.branch;
-      if (
-        branch !== undefined &&
-        branch !== null &&
-        !BRANCHES.includes(branch as (typeof BRANCHES)[number])
-      ) {
-        problems.push(`${at}.branch: ${show(branch)} is not a branch (one of ${BRANCHES.join(", ")})`);
+      if (branch === undefined || branch === null) return;
+      const ways = namedBranches(
+        t.from === TRIGGER_KEY ? { type: "TRIGGER" } : isObject(steps) ? steps[t.from as string] : undefined,
+      );
+      if (ways === null) {
+        // A step unknown here: whether the branch is one of its ways is the server's to say.
+        if (typeof branch !== "string" || !BRANCH_ID.test(branch))
+          problems.push(`${at}.branch: ${show(branch)} is not a branch`);
+      } else if (!ways.includes(branch as string)) {
+        const of = ways.length ? `one of ${ways.join(", ")}` : "this step's way on has none: leave it out";
+        problems.push(`${at}.branch: ${show(branch)} is not a branch of ${show(t.from)} (${of})`);
       }
     });
   }
   return problems;
+}
+
+/**
+ * The named branches out of a step as the file gives it (a multi-branch CONDITION's ids and `default`),
+ * or null when the step or its config cannot be read here.
+ */
+function namedBranches(step: unknown): string[] | null {
+  if (!isObject(step)) return null;
+  const config = step.config;
+  switch (step.type) {
+    case "CONDITION":
+      if (isObject(config) && config.mode === "multi") {
+        if (!Array.isArray(config.branches)) return null;
+        return [...config.branches.map((b: unknown) => (isObject(b) ? String(b.id) : "")), "default"];
+      }
+      return ["yes", "no"];
+    case "WAIT_FOR_EVENT":
+      return ["event", "timeout"];
+    default:
+      return typeof step.type === "string" ? [] : null;
+  }
 }
 
 /** Parses and checks one file's text; any problem is one line naming the file. */

@@ -14,13 +14,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionDO } from "../durable-objects/execution";
 import { dispatchRead, dispatchStored, parseDispatchRead, STEPS_INLINE_MAX } from "../src/dispatch";
 import { derivedId, newId } from "../src/domain/ids";
-import type { ExecutionState } from "../src/engine/state";
 import worker from "../src/index";
 import { createLogger } from "../src/log";
 import { sweep } from "../src/sweep";
 import { call, captureQueue, createProject, type TestProject, uniqueEmail } from "./helpers";
 import {
   alarmOf,
+  crashOnceAfter,
   createWorkflow,
   d1Count,
   doState,
@@ -607,17 +607,7 @@ describe("UPDATE_CONTACT", () => {
       const t = await track(p.publicKey, "later.unsub", uniqueEmail());
       const [ex] = await listExecutions(p.secretKey, a.id);
       // The save after the UPDATE_CONTACT step fails once: its D1 batch (the contact and the event) is stored.
-      const { ExecutionDO: Cls } = await import("../durable-objects/execution");
-      const proto = Cls.prototype as unknown as { save(): Promise<void> };
-      const real = proto.save;
-      let failed = false;
-      vi.spyOn(proto, "save").mockImplementation(async function (this: { state?: ExecutionState }) {
-        if (!failed && this.state?.visits[a.steps.unsub as string]) {
-          failed = true;
-          throw new Error("injected crash after the step");
-        }
-        return real.call(this);
-      });
+      await crashOnceAfter(a.steps.unsub as string);
       await expect(runAlarm(ex.id)).rejects.toThrow(/injected crash/);
       expect((await contactRow(t.contact))?.subscribed).toBe(0);
       if (pending === "lost with the object") {

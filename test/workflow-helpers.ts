@@ -1,7 +1,7 @@
 /** Building workflows through the API, tracking events, and reading executions back, for engine tests. */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import type { ExecutionDO } from "../durable-objects/execution";
 import type { ExecutionState } from "../src/engine/state";
 import { call } from "./helpers";
@@ -137,4 +137,22 @@ export async function d1Count(sql: string, ...params: unknown[]): Promise<number
     .bind(...params)
     .first<{ n: number }>();
   return row?.n ?? 0;
+}
+
+/**
+ * A crash right after a step: the Execution object's save fails once, the first time it saves with
+ * `stepId` visited (what the step did is done; the platform retries the alarm). Undone by vi.restoreAllMocks.
+ */
+export async function crashOnceAfter(stepId: string): Promise<void> {
+  const { ExecutionDO: Cls } = await import("../durable-objects/execution");
+  const proto = Cls.prototype as unknown as { save(): Promise<void> };
+  const real = proto.save;
+  let failed = false;
+  vi.spyOn(proto, "save").mockImplementation(async function (this: { state?: ExecutionState }) {
+    if (!failed && this.state?.visits[stepId]) {
+      failed = true;
+      throw new Error("injected crash after the step");
+    }
+    return real.call(this);
+  });
 }

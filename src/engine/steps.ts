@@ -4,7 +4,7 @@
  */
 import { derivedId, timedDerivedId } from "../domain/ids";
 import { evaluateCondition, resolveField } from "../domain/workflow/conditions";
-import { delayMs, type StepConfig } from "../domain/workflow/config";
+import { DEFAULT_BRANCH, delayMs, isMultiCondition, type StepConfig } from "../domain/workflow/config";
 import type { SnapshotStep } from "../domain/workflow/snapshot";
 import type { ContactView, EmailMessage, WebhookMessage } from "../queues/messages";
 import type { ExecutionState, Wait } from "./state";
@@ -77,6 +77,13 @@ export async function runStep(
       const needsContact = c.field.startsWith("contact.");
       const contact = needsContact ? await effects.contact() : { email: "", subscribed: false, data: {} };
       const actual = resolveField(c.field, { contact, event: state.event });
+      if (isMultiCondition(c)) {
+        // The first branch whose test holds, else `default` (the step is saved before the next runs, so a
+        // retry after a crash goes on from the branch taken).
+        const hit = c.branches.find((b) => evaluateCondition(actual, b.operator, b.value));
+        const branch = hit?.id ?? DEFAULT_BRANCH;
+        return { kind: "next", branch, output: { branch, actual: actual ?? null } };
+      }
       const result = evaluateCondition(actual, c.operator, c.value);
       return { kind: "next", branch: result ? "yes" : "no", output: { result, actual: actual ?? null } };
     }

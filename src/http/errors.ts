@@ -33,11 +33,29 @@ export const fieldError = (field: string, message: string, code: string) =>
   validationError([{ field, message, code }]);
 
 export function zodFieldErrors(error: z.ZodError): FieldError[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.map(String).join(".") || "body",
-    message: issue.message,
-    code: issue.code === "custom" && typeof issue.params?.code === "string" ? issue.params.code : issue.code,
-  }));
+  return issueErrors(error.issues, []);
+}
+
+/**
+ * Each issue as a field error. A value that fits none of a union's forms (CONDITION's two-way and
+ * multi-branch configs) is reported by the form it came closest to: the one with the fewest issues.
+ */
+function issueErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): FieldError[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const closest = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
+      if (closest.length > 0) return issueErrors(closest, path);
+    }
+    return [
+      {
+        field: path.map(String).join(".") || "body",
+        message: issue.message,
+        code:
+          issue.code === "custom" && typeof issue.params?.code === "string" ? issue.params.code : issue.code,
+      },
+    ];
+  });
 }
 
 export function errorBody(requestId: string, err: ApiError) {

@@ -85,9 +85,9 @@ async function plan(
       config: parsed.success ? parsed.data : step.config,
     });
   }
-  const byKey = new Map<string, { id: string; type: StepType }>([
+  const byKey = new Map<string, { id: string; type: StepType; config?: unknown }>([
     [TRIGGER_KEY, { id: triggerId, type: "TRIGGER" }],
-    ...steps.map((s) => [s.key, { id: s.id, type: s.type }] as const),
+    ...steps.map((s) => [s.key, { id: s.id, type: s.type, config: s.config }] as const),
   ]);
   const graphSteps = [...byKey.values()];
   const transitions: GraphTransition[] = [];

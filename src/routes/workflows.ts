@@ -8,6 +8,7 @@ import { newId } from "../domain/ids";
 import type { StepOut, TransitionOut, WorkflowOut, WorkflowStatsOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import {
+  branchesOf,
   configByType,
   MAX_STEPS_PER_WORKFLOW,
   newStepBody,
@@ -57,6 +58,9 @@ export const showTransition = (t: TransitionRow): TransitionOut => ({
   toStepId: t.toStepId,
   branch: t.branch,
 });
+
+/** A stored step as the graph rules see it (its config decides a multi-branch CONDITION's ways out). */
+const graphStep = (s: StepRow) => ({ id: s.id, type: s.type as StepType, config: JSON.parse(s.config) });
 
 async function loadGraph(env: Env, workflowId: string) {
   const d = db(env);
@@ -306,6 +310,20 @@ export const workflowRoutes = new Hono<AppEnv>()
         );
       }
       await checkReferences(c.env, c.get("project").id, step.type as StepType, parsed.data);
+      // A branch that has a transition stays (a multi-branch CONDITION's ids, or its form).
+      const ways = branchesOf(step.type as StepType, parsed.data);
+      const used = await db(c.env)
+        .select({ branch: workflowTransitions.branch })
+        .from(workflowTransitions)
+        .where(eq(workflowTransitions.fromStepId, step.id));
+      const lost = used.map((t) => t.branch).filter((b) => !ways.includes(b));
+      if (lost.length > 0) {
+        throw fieldError(
+          "config",
+          `This config has no branch ${lost.map((b) => `"${b ?? "none"}"`).join(", ")}, which a transition follows: delete the transition first`,
+          "branch_in_use",
+        );
+      }
       config = JSON.stringify(parsed.data);
     }
     await assertUnlocked(c.env, wf.id);
@@ -351,11 +369,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const { data } = await parseJson(c, createTransition);
     const { steps, transitions } = await loadGraph(c.env, wf.id);
     const t = { fromStepId: data.fromStepId, toStepId: data.toStepId, branch: data.branch ?? null };
-    const problem = transitionProblem(
-      steps.map((s) => ({ id: s.id, type: s.type as StepType })),
-      transitions,
-      t,
-    );
+    const problem = transitionProblem(steps.map(graphStep), transitions, t);
     if (problem) throw fieldError(problem.field, problem.message, problem.code);
     await assertUnlocked(c.env, wf.id);
     const now = Date.now();
@@ -403,11 +417,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     }
     if (inserted.meta.changes === 0) {
       const again = await loadGraph(c.env, wf.id);
-      const problemNow = transitionProblem(
-        again.steps.map((s) => ({ id: s.id, type: s.type as StepType })),
-        again.transitions,
-        t,
-      );
+      const problemNow = transitionProblem(again.steps.map(graphStep), again.transitions, t);
       if (problemNow) throw fieldError(problemNow.field, problemNow.message, problemNow.code);
       throw conflict("The workflow changed while this transition was added; try again");
     }

@@ -188,6 +188,69 @@ describe("the workflows guide in the browser", () => {
     expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
   });
 
+  it("builds a multi-branch Condition: a handle per branch with its name, and default", async () => {
+    const { page, errors } = await d.newPage(1280);
+    await signIn(d, page);
+    const wf = await d.api("POST", "/workflows", { name: "Plans", eventName: "plan.chosen" });
+    expect(wf.status).toBe(201);
+    await page.goto(`${d.stack.base}/app/workflows/${wf.body.id}`);
+    await node(page, "TRIGGER").waitFor();
+
+    await button(page, "Add step").click();
+    await button(page, "Condition").click();
+    await page.getByLabel("Name", { exact: true }).fill("Plan");
+    await page.getByLabel("Form", { exact: true }).selectOption("multi");
+    await page.getByLabel("Field", { exact: true }).fill("event.plan");
+    await page.getByLabel("Branch 1 name", { exact: true }).fill("Pro");
+    await page.getByLabel("Pro: value", { exact: true }).fill("pro");
+    await button(page, "Add branch").click();
+    await page.getByLabel("Branch 2 name", { exact: true }).fill("Team");
+    await page.getByLabel("Team: value", { exact: true }).fill("team");
+    await page.getByRole("button", { name: "Add branch" }).scrollIntoViewIfNeeded();
+    await screenshot(page, "editor-multi-branch-form");
+
+    // Each branch is a way out of its own, named on the canvas, and so is default.
+    const cond = node(page, "CONDITION");
+    for (const name of ["Pro", "Team", "default"]) {
+      await cond.locator(".handle-label", { hasText: new RegExp(`^${name}$`) }).waitFor();
+      await button(page, `Add step after Plan (${name})`).waitFor();
+    }
+    await addStepAt(page, "Add step after Plan (Pro)", "Webhook");
+    await page.getByLabel("Name", { exact: true }).fill("Tell sales");
+    await page.getByLabel("URL", { exact: true }).fill(`${consumer.url}/sales`);
+    await addStepAt(page, "Add step after Plan (default)", "Exit");
+    await screenshot(page, "editor-multi-branch");
+
+    await button(page, "Save").click();
+    await page.getByText("Saved.").waitFor({ timeout: 10_000 });
+    const saved = await d.api("GET", `/workflows/${wf.body.id}/definition`);
+    expect(saved.body.steps.condition.config).toEqual({
+      mode: "multi",
+      field: "event.plan",
+      branches: [
+        { id: "branch_1", name: "Pro", operator: "equals", value: "pro" },
+        { id: "branch_2", name: "Team", operator: "equals", value: "team" },
+      ],
+    });
+    expect(saved.body.transitions.map((t: any) => t.branch ?? null).sort()).toEqual(
+      ["branch_1", "default", null].sort(),
+    );
+    // The saved edges are labelled by the branch names.
+    await page.locator('.edge-label[data-branch="branch_1"]', { hasText: "Pro" }).waitFor();
+    await page.locator('.edge-label[data-branch="default"]', { hasText: "default" }).waitFor();
+
+    // Run it: a "pro" event goes down Pro to the consumer.
+    await button(page, "Enable").click();
+    await button(page, "Disable").waitFor();
+    const before = consumer.received.length;
+    await page.getByLabel("Contact email").fill("lin@example.com");
+    await page.getByLabel("Event data (JSON, optional)").fill('{"plan": "pro"}');
+    await button(page, "Track event").click();
+    await expect.poll(() => consumer.received.length, { timeout: 20_000 }).toBe(before + 1);
+    expect(consumer.received.at(-1)).toMatchObject({ path: "/sales", verified: true });
+    expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
+  });
+
   it("shows a refused definition at the step it names, and saves nothing", async () => {
     const { page } = await d.newPage(1280);
     await signIn(d, page);

@@ -118,8 +118,34 @@ describe("workflow files", () => {
       "steps.bad key: a step key is 1–64 of A-Z a-z 0-9 _ -",
       'transitions.0.to: no step "ghost" in steps',
       "transitions.1.to: nothing leads into the trigger",
-      'transitions.2.branch: "maybe" is not a branch (one of yes, no, event, timeout)',
+      'transitions.2.branch: "maybe" is not a branch of "trigger" (this step\'s way on has none: leave it out)',
       "transitions.3: must be a mapping {from, to, branch?}",
+    ]);
+  });
+
+  it("checks a transition's branch against its step: a multi-branch CONDITION's ids and default", () => {
+    const plan = {
+      type: "CONDITION",
+      config: {
+        mode: "multi",
+        field: "event.plan",
+        branches: [
+          { id: "pro", name: "Pro", operator: "equals", value: "pro" },
+          { id: "team", name: "Team", operator: "equals", value: "team" },
+        ],
+      },
+    };
+    const file = (branches: string[]) => ({
+      id: "wf_a",
+      name: "N",
+      eventName: "e",
+      steps: { plan, two: { type: "CONDITION", config: {} }, end: { type: "EXIT" } },
+      transitions: branches.map((branch) => ({ from: branch === "yes" ? "two" : "plan", to: "end", branch })),
+    });
+    expect(problemsOf(file(["pro", "team", "default", "yes"]))).toEqual([]);
+    expect(problemsOf(file(["gold", "no"]))).toEqual([
+      'transitions.0.branch: "gold" is not a branch of "plan" (one of pro, team, default)',
+      'transitions.1.branch: "no" is not a branch of "plan" (one of pro, team, default)',
     ]);
   });
 

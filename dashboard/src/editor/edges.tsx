@@ -64,7 +64,7 @@ const EdgeLabel = memo(function EdgeLabel(props: {
   const { data } = props;
   const actions = useEditorActions();
   const [open, setOpen] = useState(false);
-  const branchText = data.branch ? ` (${data.branch})` : "";
+  const branchText = data.branch ? ` (${data.label ?? data.branch})` : "";
   const problem = data.problems.length > 0;
   const editable = data.editable && actions;
   return (
@@ -75,7 +75,7 @@ const EdgeLabel = memo(function EdgeLabel(props: {
       style={{ transform: `translate(-50%, -50%) translate(${props.x}px, ${props.y}px)` }}
       title={problem ? data.problems.join("\n") : undefined}
     >
-      {data.branch && <span className={`edge-branch label-${data.branch}`}>{data.branch}</span>}
+      {data.branch && <span className={`edge-branch label-${data.branch}`}>{data.label ?? data.branch}</span>}
       {problem && (
         <>
           <span className="edge-problem-text" aria-hidden="true">
@@ -125,16 +125,16 @@ export function EdgeLabels(props: {
   edges: readonly FlowEdge[];
   positions: Map<string, { x: number; y: number }>;
 }) {
-  const typeOf = new Map(props.def.steps.map((s) => [s.key, s.type]));
+  const stepOf = new Map(props.def.steps.map((s) => [s.key, s]));
   return (
     <EdgeLabelRenderer>
       {props.edges.map((e) => {
         if (e.type !== "branch" || !e.data) return null;
         const data = e.data as BranchEdgeData;
         const p = props.positions.get(e.source);
-        const type = typeOf.get(e.source);
-        if (!p || !type) return null;
-        const branches = branchesOf(type);
+        const from = stepOf.get(e.source);
+        if (!p || !from) return null;
+        const branches = branchesOf(from);
         const i = Math.max(0, branches.indexOf(data.branch));
         const x = p.x + ((i + 1) / (branches.length + 1)) * NODE_W;
         return (

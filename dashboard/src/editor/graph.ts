@@ -7,7 +7,7 @@ import { type Edge, MarkerType, type Node, type NodeHandle, Position } from "@xy
 import type { StepType } from "../../../src/domain/workflow/config";
 import type { WorkflowStats } from "../api/types";
 import { layout, NODE_H, NODE_W, PLACEHOLDER_SIZE, RANK_SEP } from "./layout";
-import { branchesOf, domStepId, type EditorDef, edgeKey, freeBranches } from "./model";
+import { branchesOf, branchLabel, domStepId, type EditorDef, edgeKey, freeBranches } from "./model";
 import { summarize } from "./summary";
 
 export type StepStats = WorkflowStats["steps"][number];
@@ -18,7 +18,7 @@ export type StepNodeData = {
   type: StepType;
   name: string;
   summary: string;
-  branches: { branch: string | null; free: boolean }[];
+  branches: { branch: string | null; label: string | null; free: boolean }[];
   stats?: StepStats;
   problems: string[];
   visited?: boolean;
@@ -26,10 +26,17 @@ export type StepNodeData = {
   editable: boolean;
 };
 
-export type PlaceholderData = { from: string; branch: string | null; fromName: string };
+export type PlaceholderData = {
+  from: string;
+  branch: string | null;
+  branchLabel: string | null;
+  fromName: string;
+};
 
 export type BranchEdgeData = {
   branch: string | null;
+  /** What the edge's label says: the branch, or a multi-branch CONDITION's branch name. */
+  label: string | null;
   domId: string;
   edgeKey: string;
   fromName: string;
@@ -52,7 +59,7 @@ export const placeholderId = (from: string, branch: string | null) => `+${from}:
 /** A string that changes exactly when the layout must change. */
 export function shapeOf(def: EditorDef, placeholders: boolean): string {
   const parts: string[] = [placeholders ? "p" : "-"];
-  for (const s of def.steps) parts.push(`${s.key}/${s.type}`);
+  for (const s of def.steps) parts.push(`${s.key}/${s.type}/${branchesOf(s).join("+")}`);
   parts.push("|");
   for (const t of def.transitions) parts.push(`${t.from}>${t.to}:${t.branch ?? ""}`);
   return parts.join(",");
@@ -63,19 +70,19 @@ export function shapeOf(def: EditorDef, placeholders: boolean): string {
  * the gap between ranks: kept out of dagre, they cost it nothing and never move a step.
  */
 export function layoutDef(def: EditorDef, placeholders: boolean) {
-  const typeOf = new Map(def.steps.map((s) => [s.key, s.type]));
+  const stepOf = new Map(def.steps.map((s) => [s.key, s]));
   const pos = layout({
     nodes: def.steps.map((s) => ({ id: s.key, width: NODE_W, height: NODE_H })),
     edges: def.transitions.map((t) => {
-      const type = typeOf.get(t.from);
-      return { from: t.from, to: t.to, order: type ? branchesOf(type).indexOf(t.branch ?? null) : 0 };
+      const from = stepOf.get(t.from);
+      return { from: t.from, to: t.to, order: from ? branchesOf(from).indexOf(t.branch ?? null) : 0 };
     }),
   });
   if (placeholders) {
     for (const s of def.steps) {
       const p = pos.get(s.key);
       if (!p) continue;
-      const branches = branchesOf(s.type);
+      const branches = branchesOf(s);
       const free = new Set(freeBranches(def, s));
       branches.forEach((b, i) => {
         if (!free.has(b)) return;
@@ -156,6 +163,7 @@ export function buildGraph(
   const edges: FlowEdge[] = [];
   const names = new Map(def.steps.map((s) => [s.key, s.name]));
   const ids = new Map(def.steps.map((s) => [s.key, domStepId(s)]));
+  const stepOf = new Map(def.steps.map((s) => [s.key, s]));
   for (const s of def.steps) {
     const free = new Set(freeBranches(def, s));
     const id = domStepId(s);
@@ -169,7 +177,7 @@ export function buildGraph(
       // Fixed sizes, known before drawing: given as measured so that a node re-made by an edit keeps
       // counting for fitView and the minimap without waiting for the DOM to be measured again.
       measured: STEP_SIZE,
-      handles: stepHandles(s.type, branchesOf(s.type)),
+      handles: stepHandles(s.type, branchesOf(s)),
       selected: o.selectedKey === s.key,
       draggable: o.editable,
       connectable: o.editable,
@@ -181,7 +189,7 @@ export function buildGraph(
         type: s.type,
         name: s.name,
         summary: summarize(s, o.templateName),
-        branches: branchesOf(s.type).map((b) => ({ branch: b, free: free.has(b) })),
+        branches: branchesOf(s).map((b) => ({ branch: b, label: branchLabel(s, b), free: free.has(b) })),
         stats: o.stats?.get(id),
         problems,
         visited: o.visited?.has(id),
@@ -207,7 +215,7 @@ export function buildGraph(
           focusable: false,
           // Above the steps, so that its menu of types opens over them.
           zIndex: 1000,
-          data: { from: s.key, branch: b, fromName: s.name },
+          data: { from: s.key, branch: b, branchLabel: branchLabel(s, b), fromName: s.name },
         });
         edges.push({
           id: `e${pid}`,
@@ -226,6 +234,7 @@ export function buildGraph(
   }
   for (const t of def.transitions) {
     const ek = edgeKey(t);
+    const from = stepOf.get(t.from);
     edges.push({
       id: ek,
       type: "branch",
@@ -240,6 +249,7 @@ export function buildGraph(
       markerEnd: ARROW,
       data: {
         branch: t.branch,
+        label: from ? branchLabel(from, t.branch) : t.branch,
         domId: t.id ?? `new:${ek}>${t.to}`,
         edgeKey: ek,
         fromName: names.get(t.from) ?? t.from,

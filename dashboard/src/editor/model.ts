@@ -4,7 +4,12 @@
  * return a new definition for each edit, so that the undo history can keep whole definitions.
  * No graph rules here (cycles, reachability…): the server judges those when the definition is saved.
  */
-import { BRANCHES, STEP_TYPES, type StepType } from "../../../src/domain/workflow/config";
+import {
+  branchesOf as branchesOfConfig,
+  branchLabel as branchLabelOfConfig,
+  STEP_TYPES,
+  type StepType,
+} from "../../../src/domain/workflow/config";
 import { TRIGGER_KEY } from "../../../src/domain/workflow/definition";
 import type { Step, Transition, WorkflowDefinitionInput, WorkflowDetail } from "../api/types";
 
@@ -46,7 +51,12 @@ export const TYPE_LABEL: Record<StepType, string> = {
   EXIT: "Exit",
 };
 
-export const branchesOf = (type: StepType): readonly (string | null)[] => BRANCHES[type];
+/** A step's ways out: its type's, or a multi-branch CONDITION's branch ids and `default`. */
+export const branchesOf = (s: { type: StepType; config: unknown }): readonly (string | null)[] =>
+  branchesOfConfig(s.type, s.config);
+/** What a handle or an edge of `branch` says (a multi-branch CONDITION's branch name). */
+export const branchLabel = (s: { type: StepType; config: unknown }, branch: string | null) =>
+  branchLabelOfConfig(s.type, s.config, branch);
 
 /** What a step's DOM node and `data-step-id` carry: the real id, or the key while unsaved. */
 export const domStepId = (s: EditorStep) => s.id ?? s.key;
@@ -103,9 +113,7 @@ export function toDefinitionBody(
     steps,
     transitions: def.transitions.map((t) => {
       const from = t.from === triggerKey ? TRIGGER_KEY : t.from;
-      return t.branch
-        ? { from, to: t.to, branch: t.branch as "yes" | "no" | "event" | "timeout" }
-        : { from, to: t.to };
+      return t.branch ? { from, to: t.to, branch: t.branch } : { from, to: t.to };
     }),
   };
 }
@@ -147,7 +155,7 @@ export const stepByKey = (def: EditorDef, key: string) => def.steps.find((s) => 
 /** The branches of a step with no transition out yet. */
 export function freeBranches(def: EditorDef, step: EditorStep): (string | null)[] {
   const used = new Set(def.transitions.filter((t) => t.from === step.key).map((t) => t.branch ?? null));
-  return branchesOf(step.type).filter((b) => !used.has(b));
+  return branchesOf(step).filter((b) => !used.has(b));
 }
 
 /**
@@ -162,7 +170,7 @@ export function endOfPath(def: EditorDef): { from: string; branch: string | null
     seen.add(cur.key);
     const free = freeBranches(def, cur);
     if (free.length > 0) return { from: cur.key, branch: free[0] ?? null };
-    const first = branchesOf(cur.type)[0];
+    const first = branchesOf(cur)[0];
     if (first === undefined) break;
     const next = def.transitions.find((t) => t.from === cur?.key && (t.branch ?? null) === first);
     cur = next ? stepByKey(def, next.to) : undefined;
@@ -198,7 +206,7 @@ export function insertOnEdge(
   const t = def.transitions[i];
   if (!t) return null;
   const step = newStep(def, type, key);
-  const out = branchesOf(type)[0];
+  const out = branchesOf(step)[0];
   const transitions = def.transitions.slice();
   transitions.splice(i, 1, { id: null, from: t.from, to: step.key, branch: t.branch });
   if (out !== undefined) transitions.push({ id: null, from: step.key, to: t.to, branch: out });

@@ -7,8 +7,6 @@ import { handleId } from "./graph";
 import { TYPE_LABEL } from "./model";
 import { TypeMenu } from "./TypeMenu";
 
-const BRANCH_LABEL: Record<string, string> = { yes: "yes", no: "no", event: "event", timeout: "timeout" };
-
 export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeProps<StepNode>) {
   const d = data;
   const cls = [
@@ -74,10 +72,14 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
           isConnectableStart={d.editable && b.free}
           className={`handle-out handle-${b.branch ?? "next"}${b.free ? " is-free" : ""}`}
           style={{ left: `${((i + 1) / (n + 1)) * 100}%` }}
-          title={b.branch ? `${b.branch} branch${b.free ? " (drag to a step to connect)" : ""}` : undefined}
+          title={
+            b.branch
+              ? `${b.label ?? b.branch} branch${b.free ? " (drag to a step to connect)" : ""}`
+              : undefined
+          }
         >
           {b.branch && b.free && (
-            <span className={`handle-label label-${b.branch}`}>{BRANCH_LABEL[b.branch] ?? b.branch}</span>
+            <span className={`handle-label label-${b.branch}`}>{b.label ?? b.branch}</span>
           )}
         </Handle>
       ))}
@@ -88,7 +90,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
 export const PlaceholderNodeView = memo(function PlaceholderNodeView({ data }: NodeProps<PlaceholderNode>) {
   const actions = useEditorActions();
   const [open, setOpen] = useState(false);
-  const label = `Add step after ${data.fromName}${data.branch ? ` (${data.branch})` : ""}`;
+  const label = `Add step after ${data.fromName}${data.branch ? ` (${data.branchLabel ?? data.branch})` : ""}`;
   return (
     <div className={`placeholder-node${data.branch ? ` ph-${data.branch}` : ""}`}>
       <Handle type="target" position={Position.Top} id="in" isConnectable={false} className="handle-hidden" />

@@ -40,6 +40,12 @@ export function summarize(step: EditorStep, templateName: (id: string) => string
       return `Wait for ${ev}${t}`;
     }
     case "CONDITION": {
+      if (c.mode === "multi") {
+        const names = Array.isArray(c.branches)
+          ? c.branches.map((b) => (b && typeof b === "object" ? str((b as { name?: unknown }).name) : ""))
+          : [];
+        return `${str(c.field) || "(no field)"}: ${names.filter(Boolean).join(", ") || "(no branches)"}, else default`;
+      }
       const op = str(c.operator);
       const field = str(c.field) || "(no field)";
       if (op === "exists" || op === "notExists") return `${field} ${op}`;

@@ -72,10 +72,57 @@ export function conditionSchema(pattern: RegExp, fieldMessage: string) {
     });
 }
 
-export const conditionConfig = conditionSchema(
-  FIELD_PATH,
-  "Must be contact.email, contact.subscribed, contact.data.<key> or event.<key>",
-);
+const FIELD_MESSAGE = "Must be contact.email, contact.subscribed, contact.data.<key> or event.<key>";
+/** A transition's branch: a type's fixed names, or a multi-branch CONDITION's branch ids. */
+export const BRANCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const branchField = z.string().regex(BRANCH_ID, "A branch is 1-64 letters, digits, _ or -").nullish();
+export const MAX_CONDITION_BRANCHES = 20;
+/** The branch a multi-branch CONDITION takes when none of its branches' tests holds. */
+export const DEFAULT_BRANCH = "default";
+
+const twoWayCondition = conditionSchema(FIELD_PATH, FIELD_MESSAGE);
+/**
+ * Plunk's multi-branch form: one field, tested against each branch in order; the first whose test holds
+ * is taken, else `default`.
+ */
+const multiCondition = z.strictObject({
+  mode: z.literal("multi"),
+  field: z.string().regex(FIELD_PATH, FIELD_MESSAGE),
+  branches: z
+    .array(
+      z
+        .strictObject({
+          id: z
+            .string()
+            .regex(BRANCH_ID, "A branch id is 1-64 letters, digits, _ or -")
+            .refine((id) => id !== DEFAULT_BRANCH, {
+              message: `"${DEFAULT_BRANCH}" is the way when none holds`,
+            }),
+          name: z.string().trim().min(1).max(100),
+          operator: z.enum(OPERATORS),
+          value: z.unknown().optional(),
+        })
+        .refine((b) => b.operator === "exists" || b.operator === "notExists" || b.value !== undefined, {
+          message: "This operator needs a value",
+          path: ["value"],
+        }),
+    )
+    .min(1, "Give 1 to 20 branches")
+    .max(MAX_CONDITION_BRANCHES, "Give 1 to 20 branches")
+    .superRefine((branches, ctx) => {
+      const seen = new Set<string>();
+      branches.forEach((b, i) => {
+        if (seen.has(b.id))
+          ctx.addIssue({ code: "custom", message: "Branch ids are unique", path: [i, "id"] });
+        seen.add(b.id);
+      });
+    }),
+});
+/** CONDITION: the two-way form (`yes` / `no`) or the multi-branch form. */
+export const conditionConfig = z.union([twoWayCondition, multiCondition]);
+export type MultiCondition = z.output<typeof multiCondition>;
+export const isMultiCondition = (c: unknown): c is MultiCondition =>
+  typeof c === "object" && c !== null && (c as { mode?: unknown }).mode === "multi";
 export const webhookConfig = z.strictObject({
   url: z.string().min(1).max(2048),
   method: z.enum(HTTP_METHODS).default("POST"),
@@ -138,5 +185,26 @@ export const BRANCHES: Record<StepType, readonly (string | null)[]> = {
   UPDATE_CONTACT: [null],
   EXIT: [],
 };
+
+/** The branches out of a step with this config: a multi-branch CONDITION's ids and `default`. */
+export function branchesOf(type: StepType, config: unknown): readonly (string | null)[] {
+  if (type === "CONDITION" && isMultiCondition(config)) {
+    // Read defensively: the dashboard's editor asks this of configs still being typed.
+    const list: unknown[] = Array.isArray(config.branches) ? config.branches : [];
+    const ids = list
+      .map((b) => (typeof b === "object" && b !== null ? (b as { id?: unknown }).id : undefined))
+      .filter((id): id is string => typeof id === "string" && id !== "" && id !== DEFAULT_BRANCH);
+    return [...new Set(ids), DEFAULT_BRANCH];
+  }
+  return BRANCHES[type];
+}
+
+/** What the editor shows for a branch: a multi-branch CONDITION's branch name, else the branch. */
+export function branchLabel(type: StepType, config: unknown, branch: string | null): string | null {
+  if (branch === null || type !== "CONDITION" || !isMultiCondition(config) || !Array.isArray(config.branches))
+    return branch;
+  const name = config.branches.find((b) => b?.id === branch)?.name;
+  return typeof name === "string" && name.trim() !== "" ? name : branch;
+}
 
 export const delayMs = (c: StepConfig<"DELAY">) => c.amount * DELAY_UNITS[c.unit];

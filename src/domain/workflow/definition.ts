@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { eventName } from "../track";
-import { MAX_STEPS_PER_WORKFLOW, STEP_TYPES, type StepType } from "./config";
+import { branchField, MAX_STEPS_PER_WORKFLOW, STEP_TYPES, type StepType } from "./config";
 
 export const STEP_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 export const TRIGGER_KEY = "trigger";
@@ -31,7 +31,7 @@ export const definitionBody = z.strictObject({
       z.strictObject({
         from: z.string().regex(STEP_KEY),
         to: z.string().regex(STEP_KEY),
-        branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
+        branch: branchField,
       }),
     )
     .max(MAX_STEPS_PER_WORKFLOW * 2)

@@ -1,9 +1,11 @@
 /** The graph rules of API.md, and the walk from one step to the next. */
-import { BRANCHES, type StepType } from "./config";
+import { branchesOf, type StepType } from "./config";
 
 export interface GraphStep {
   id: string;
   type: StepType;
+  /** The step's config (a multi-branch CONDITION's branches are its ways out). */
+  config?: unknown;
 }
 
 export interface GraphTransition {
@@ -33,7 +35,7 @@ export function transitionProblem(
   if (to.type === "TRIGGER") {
     return { field: "toStepId", message: "Nothing leads back to the trigger", code: "into_trigger" };
   }
-  const branches = BRANCHES[from.type];
+  const branches = branchesOf(from.type, from.config);
   if (branches.length === 0) {
     return { field: "fromStepId", message: `Nothing comes after ${from.type}`, code: "after_exit" };
   }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { emailField, eventName } from "../track";
+import { branchField } from "./config";
 
 export const createWorkflow = z.strictObject({
   name: z.string().trim().min(1).max(100),
@@ -28,7 +29,7 @@ export const patchWorkflow = z
 export const createTransition = z.strictObject({
   fromStepId: z.string().min(1).max(100),
   toStepId: z.string().min(1).max(100),
-  branch: z.enum(["yes", "no", "event", "timeout"]).nullish(),
+  branch: branchField,
 });
 
 export const startBody = z

@@ -4,8 +4,15 @@
  * fields they name.
  */
 import { type ReactNode, useState } from "react";
-import { DELAY_UNITS, HTTP_METHODS, OPERATORS, type StepType } from "../../../../src/domain/workflow/config";
-import { fieldMessages } from "../problems";
+import {
+  DELAY_UNITS,
+  HTTP_METHODS,
+  MAX_CONDITION_BRANCHES,
+  OPERATORS,
+  type StepType,
+} from "../../../../src/domain/workflow/config";
+import type { Config } from "../model";
+import { fieldMessages, type StepProblem } from "../problems";
 import { formatSeconds } from "../summary";
 import { Field, type FormProps, KeyValueRows, parseLoose, showLoose } from "./common";
 
@@ -151,15 +158,25 @@ function WaitForEventForm({ config, onChange, problems }: FormProps) {
 type ValueType = "string" | "number" | "boolean";
 const NO_VALUE = new Set(["exists", "notExists"]);
 
-function ConditionForm({ config, onChange, problems, suggestions }: FormProps) {
-  const op = str(config.operator) || "equals";
+/** A test's operator and value (the two-way CONDITION's, or one branch's of a multi-branch one). */
+function TestFields(props: {
+  test: Config;
+  onChange: (test: Config, tag?: string) => void;
+  problems: readonly StepProblem[] | undefined;
+  /** Where the test sits in the config, for the server's messages: "" or `branches.<i>.`. */
+  at: string;
+  /** Labels' prefix for a branch ("Pro: operator"), so each control's label is its own. */
+  label?: string;
+}) {
+  const { test, onChange, problems, at } = props;
+  const op = str(test.operator) || "equals";
   const [valueType, setValueType] = useState<ValueType>(() =>
-    typeof config.value === "number" ? "number" : typeof config.value === "boolean" ? "boolean" : "string",
+    typeof test.value === "number" ? "number" : typeof test.value === "boolean" ? "boolean" : "string",
   );
-  const listId = "condition-field-suggestions";
+  const named = (l: string) => (props.label ? `${props.label}: ${l.toLowerCase()}` : l);
   const setType = (t: ValueType) => {
     setValueType(t);
-    const v = config.value;
+    const v = test.value;
     const next =
       t === "number"
         ? Number.isFinite(Number(v)) && v !== ""
@@ -170,10 +187,243 @@ function ConditionForm({ config, onChange, problems, suggestions }: FormProps) {
           : v === undefined
             ? ""
             : String(v);
-    onChange({ ...config, value: next });
+    onChange({ ...test, value: next });
   };
   return (
     <>
+      <Field label={named("Operator")} errors={fieldMessages(problems, `${at}operator`)}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={op}
+            onChange={(e) => {
+              const next = e.target.value;
+              if (NO_VALUE.has(next)) onChange({ ...without(test, "value"), operator: next });
+              else onChange({ ...test, operator: next, value: test.value ?? "" });
+            }}
+          >
+            {OPERATORS.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      {!NO_VALUE.has(op) && (
+        <div className="grid">
+          <Field label={named("Value type")}>
+            {(a) => (
+              <select id={a.id} value={valueType} onChange={(e) => setType(e.target.value as ValueType)}>
+                <option value="string">text</option>
+                <option value="number">number</option>
+                <option value="boolean">true / false</option>
+              </select>
+            )}
+          </Field>
+          <Field label={named("Value")} errors={fieldMessages(problems, `${at}value`)}>
+            {(a) =>
+              valueType === "boolean" ? (
+                <select
+                  id={a.id}
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={String(test.value === true)}
+                  onChange={(e) => onChange({ ...test, value: e.target.value === "true" })}
+                >
+                  <option value="true">true</option>
+                  <option value="false">false</option>
+                </select>
+              ) : valueType === "number" ? (
+                <input
+                  id={a.id}
+                  type="number"
+                  step="any"
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={typeof test.value === "number" ? test.value : ""}
+                  onChange={(e) =>
+                    onChange(
+                      e.target.value === ""
+                        ? without(test, "value")
+                        : { ...test, value: Number(e.target.value) },
+                      `${at}value`,
+                    )
+                  }
+                />
+              ) : (
+                <input
+                  id={a.id}
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  value={test.value === undefined ? "" : String(test.value)}
+                  onChange={(e) => onChange({ ...test, value: e.target.value }, `${at}value`)}
+                />
+              )
+            }
+          </Field>
+        </div>
+      )}
+    </>
+  );
+}
+
+/** A branch id not used yet in `branches`: `branch_1`, `branch_2`, … */
+function newBranchId(branches: readonly Config[]): string {
+  const used = new Set(branches.map((b) => str(b.id)));
+  let n = branches.length + 1;
+  while (used.has(`branch_${n}`)) n++;
+  return `branch_${n}`;
+}
+
+/** The branches of a multi-branch CONDITION, tested in order: the first that holds is taken. */
+function BranchList({ config, onChange, problems }: FormProps) {
+  const branches: Config[] = Array.isArray(config.branches)
+    ? config.branches.map((b) => (b && typeof b === "object" ? (b as Config) : {}))
+    : [];
+  const set = (next: Config[], tag?: string) => onChange({ ...config, branches: next }, tag);
+  const at = (i: number, b: Config, tag?: string) =>
+    set(
+      branches.map((x, j) => (j === i ? b : x)),
+      tag,
+    );
+  const move = (i: number, by: number) => {
+    const next = branches.slice();
+    const [b] = next.splice(i, 1);
+    next.splice(i + by, 0, b as Config);
+    set(next);
+  };
+  // The list's own messages (its length), not its branches' (shown at their fields).
+  const listErrors = (problems ?? [])
+    .filter((p) => p.path.replace(/^config\./, "") === "branches")
+    .map((p) => p.message);
+  return (
+    <fieldset className="branch-list">
+      <legend>Branches, tested in order (the first that holds is taken; none: default)</legend>
+      {listErrors.length > 0 && (
+        <small className="field-error" role="alert">
+          {listErrors.join("; ")}
+        </small>
+      )}
+      <ol>
+        {branches.map((b, i) => {
+          const name = str(b.name) || `Branch ${i + 1}`;
+          return (
+            <li key={str(b.id) || i} className="branch-row" data-branch-id={str(b.id)}>
+              <Field label={`Branch ${i + 1} name`} errors={fieldMessages(problems, `branches.${i}.name`)}>
+                {(a) => (
+                  <input
+                    id={a.id}
+                    aria-invalid={a.invalid}
+                    aria-describedby={a.describedBy}
+                    value={str(b.name)}
+                    onChange={(e) => at(i, { ...b, name: e.target.value }, `branches.${i}.name`)}
+                  />
+                )}
+              </Field>
+              <TestFields
+                test={b}
+                onChange={(t, tag) => at(i, t, tag)}
+                problems={problems}
+                at={`branches.${i}.`}
+                label={name}
+              />
+              {fieldMessages(problems, `branches.${i}.id`).map((m) => (
+                <small key={m} className="field-error" role="alert">
+                  {m}
+                </small>
+              ))}
+              <div className="branch-actions">
+                <button
+                  type="button"
+                  className="secondary outline"
+                  disabled={i === 0}
+                  onClick={() => move(i, -1)}
+                  aria-label={`Move ${name} up`}
+                >
+                  ↑
+                </button>
+                <button
+                  type="button"
+                  className="secondary outline"
+                  disabled={i === branches.length - 1}
+                  onClick={() => move(i, 1)}
+                  aria-label={`Move ${name} down`}
+                >
+                  ↓
+                </button>
+                <button
+                  type="button"
+                  className="secondary outline"
+                  disabled={branches.length <= 1}
+                  onClick={() => set(branches.filter((_, j) => j !== i))}
+                  aria-label={`Remove ${name}`}
+                >
+                  Remove
+                </button>
+              </div>
+            </li>
+          );
+        })}
+      </ol>
+      <button
+        type="button"
+        className="secondary outline"
+        disabled={branches.length >= MAX_CONDITION_BRANCHES}
+        onClick={() =>
+          set([
+            ...branches,
+            {
+              id: newBranchId(branches),
+              name: `Branch ${branches.length + 1}`,
+              operator: "equals",
+              value: "",
+            },
+          ])
+        }
+      >
+        Add branch
+      </button>
+    </fieldset>
+  );
+}
+
+function ConditionForm(props: FormProps) {
+  const { config, onChange, problems, suggestions } = props;
+  const multi = config.mode === "multi";
+  const listId = "condition-field-suggestions";
+  // Switching forms keeps the field and the first test; the server refuses the switch while a
+  // transition follows a branch the other form lacks.
+  const toMulti = () => {
+    const { field, ...test } = config;
+    onChange({
+      mode: "multi",
+      field: field ?? "",
+      branches: [{ id: "branch_1", name: "Branch 1", operator: "equals", value: "", ...test }],
+    });
+  };
+  const toTwoWay = () => {
+    const first = Array.isArray(config.branches) ? (config.branches[0] as Config | undefined) : undefined;
+    const { id: _id, name: _name, ...test } = first ?? { operator: "equals", value: "" };
+    onChange({ field: config.field ?? "", ...test });
+  };
+  return (
+    <>
+      <Field label="Form" hint={multi ? "One way out per branch, and default" : "Ways out: yes and no"}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-describedby={a.describedBy}
+            value={multi ? "multi" : "two-way"}
+            onChange={(e) => (e.target.value === "multi" ? toMulti() : toTwoWay())}
+          >
+            <option value="two-way">yes / no</option>
+            <option value="multi">several branches</option>
+          </select>
+        )}
+      </Field>
       <Field
         label="Field"
         errors={fieldMessages(problems, "field")}
@@ -196,80 +446,10 @@ function ConditionForm({ config, onChange, problems, suggestions }: FormProps) {
           <option key={s} value={s} />
         ))}
       </datalist>
-      <Field label="Operator" errors={fieldMessages(problems, "operator")}>
-        {(a) => (
-          <select
-            id={a.id}
-            aria-invalid={a.invalid}
-            aria-describedby={a.describedBy}
-            value={op}
-            onChange={(e) => {
-              const next = e.target.value;
-              if (NO_VALUE.has(next)) onChange({ ...without(config, "value"), operator: next });
-              else onChange({ ...config, operator: next, value: config.value ?? "" });
-            }}
-          >
-            {OPERATORS.map((o) => (
-              <option key={o} value={o}>
-                {o}
-              </option>
-            ))}
-          </select>
-        )}
-      </Field>
-      {!NO_VALUE.has(op) && (
-        <div className="grid">
-          <Field label="Value type">
-            {(a) => (
-              <select id={a.id} value={valueType} onChange={(e) => setType(e.target.value as ValueType)}>
-                <option value="string">text</option>
-                <option value="number">number</option>
-                <option value="boolean">true / false</option>
-              </select>
-            )}
-          </Field>
-          <Field label="Value" errors={fieldMessages(problems, "value")}>
-            {(a) =>
-              valueType === "boolean" ? (
-                <select
-                  id={a.id}
-                  aria-invalid={a.invalid}
-                  aria-describedby={a.describedBy}
-                  value={String(config.value === true)}
-                  onChange={(e) => onChange({ ...config, value: e.target.value === "true" })}
-                >
-                  <option value="true">true</option>
-                  <option value="false">false</option>
-                </select>
-              ) : valueType === "number" ? (
-                <input
-                  id={a.id}
-                  type="number"
-                  step="any"
-                  aria-invalid={a.invalid}
-                  aria-describedby={a.describedBy}
-                  value={typeof config.value === "number" ? config.value : ""}
-                  onChange={(e) =>
-                    onChange(
-                      e.target.value === ""
-                        ? without(config, "value")
-                        : { ...config, value: Number(e.target.value) },
-                      "value",
-                    )
-                  }
-                />
-              ) : (
-                <input
-                  id={a.id}
-                  aria-invalid={a.invalid}
-                  aria-describedby={a.describedBy}
-                  value={config.value === undefined ? "" : String(config.value)}
-                  onChange={(e) => onChange({ ...config, value: e.target.value }, "value")}
-                />
-              )
-            }
-          </Field>
-        </div>
+      {multi ? (
+        <BranchList {...props} />
+      ) : (
+        <TestFields test={config} onChange={onChange} problems={problems} at="" />
       )}
     </>
   );
