@@ -482,6 +482,47 @@ describe("workflow EmailMessage (kind email)", () => {
     expect(e.error).toMatch(/unsubscribed/);
   });
 
+  it("a CUSTOM recipient gets the email about the contact, without the contact's unsubscribe headers", async () => {
+    const { m, address } = await workflowMessage(marketing, true);
+    const manager = uniqueEmail("manager");
+    const s = ses();
+    await consume("emails", {
+      ...m,
+      event: { managerEmail: manager.toUpperCase() },
+      recipient: "{{ event.managerEmail }}",
+    });
+    expect(s.calls).toHaveLength(1);
+    const req = s.calls[0] as SesCall;
+    expect(req.body.Destination.ToAddresses).toEqual([manager]);
+    // The body is about the contact: its variables are the contact's.
+    expect(req.body.Content.Simple.Body.Html.Data).toContain(`Hi ${address}`);
+    expect(headerMap(req.body)["List-Unsubscribe"]).toBeUndefined();
+    const e = await email(m.emailId);
+    expect(e).toMatchObject({ status: "SENT", contactId: m.contactId, to: manager });
+    // email.sent is the contact's event, as every workflow email's.
+    const events = await call("GET", `/contacts/${m.contactId}/events?limit=100`, { key: p.secretKey });
+    expect(events.body.data.filter((ev: { name: string }) => ev.name === "email.sent")).toHaveLength(1);
+  });
+
+  it("a CUSTOM recipient follows the contact's marketing rule: NOT_SENT when the contact is unsubscribed", async () => {
+    const { m } = await workflowMessage(marketing, false);
+    const s = ses();
+    await consume("emails", { ...m, recipient: "boss@example.com" });
+    expect(s.calls).toHaveLength(0);
+    expect(await email(m.emailId)).toMatchObject({ status: "NOT_SENT", to: "boss@example.com" });
+  });
+
+  it("a CUSTOM recipient that renders to no address → FAILED with what it rendered, no send", async () => {
+    const { m } = await workflowMessage(transactional, true);
+    const s = ses();
+    const out = await consume("emails", { ...m, event: {}, recipient: "{{ event.managerEmail }}" });
+    expect(out.acked).toBe(true);
+    expect(s.calls).toHaveLength(0);
+    const e = await email(m.emailId);
+    expect(e.status).toBe("FAILED");
+    expect(e.error).toBe('The recipient is "", not an email address');
+  });
+
   it("a template that no longer exists → FAILED, no send", async () => {
     const { m } = await workflowMessage("tpl_gone", true);
     const s = ses();

@@ -160,6 +160,24 @@ describe("POST /webhooks/sns: SES events", () => {
     expect(evs.find((e) => e.name === "contact.unsubscribed").data).toEqual({ reason: "bounce" });
   });
 
+  it("a bounce or complaint of an email to a SEND_EMAIL's CUSTOM recipient unsubscribes no one", async () => {
+    for (const [type, extra, status] of [
+      ["Bounce", { bounce: { bounceType: "Permanent" } }, "BOUNCED"],
+      ["Complaint", { complaint: {} }, "COMPLAINED"],
+    ] as const) {
+      const s = await sentEmail();
+      await env.DB.prepare("UPDATE emails SET to_email = 'manager@example.com' WHERE id = ?1")
+        .bind(s.emailId)
+        .run();
+      await post(await sign(notification(ses(type, s.messageId, extra))));
+      expect((await getEmail(s)).status).toBe(status);
+      expect((await contact(s)).subscribed).toBe(true);
+      const evs = await events(s);
+      expect(evs.some((e) => e.name.startsWith("email."))).toBe(true);
+      expect(evs.find((e) => e.name === "contact.unsubscribed")).toBeUndefined();
+    }
+  });
+
   it("a transient bounce only records the event", async () => {
     const s = await sentEmail();
     await post(await sign(notification(ses("Bounce", s.messageId, { bounce: { bounceType: "Transient" } }))));

@@ -1,5 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { urlRulesFor, webhookUrlProblem } from "../domain/ssrf";
+import { checkTemplate } from "../domain/templates";
 import type { StepConfig, StepType } from "../domain/workflow/config";
 import type { Env } from "../env";
 import { db } from "../http/db";
@@ -44,7 +45,16 @@ export async function stepReferenceProblem(
   config: unknown,
 ): Promise<FieldError | null> {
   if (type === "SEND_EMAIL") {
-    const { templateId } = config as StepConfig<"SEND_EMAIL">;
+    const { templateId, recipient } = config as StepConfig<"SEND_EMAIL">;
+    if (recipient?.type === "CUSTOM") {
+      const problem = checkTemplate(recipient.email);
+      if (problem)
+        return {
+          field: "config.recipient.email",
+          message: `Template error: ${problem.message}`,
+          code: "invalid_template",
+        };
+    }
     const [tpl] = await db(env)
       .select({ id: templates.id })
       .from(templates)

@@ -110,6 +110,7 @@ export async function runStep(
     }
     case "SEND_EMAIL": {
       const emailId = await effectId("eml");
+      const { recipient } = step.config as StepConfig<"SEND_EMAIL">;
       await effects.enqueueEmail({
         kind: "email",
         emailId,
@@ -120,6 +121,7 @@ export async function runStep(
         contactId: state.contactId,
         templateId: (step.config as StepConfig<"SEND_EMAIL">).templateId,
         event: state.event,
+        ...(recipient?.type === "CUSTOM" ? { recipient: recipient.email } : {}),
       });
       return { kind: "next", branch: null, output: { emailId } };
     }

@@ -15,6 +15,7 @@ import { dispatchStored } from "../dispatch";
 import { timedDerivedId } from "../domain/ids";
 import { parseJsonObject } from "../domain/shapes";
 import { renderTemplate } from "../domain/templates";
+import { emailField } from "../domain/track";
 import type { Env } from "../env";
 import { db } from "../http/db";
 import { sendEmail } from "../integrations/ses";
@@ -63,6 +64,12 @@ async function recordWorkflowEmail(env: Env, m: EmailMessage, now: number): Prom
     .select()
     .from(contacts)
     .where(and(eq(contacts.projectId, m.projectId), eq(contacts.id, m.contactId)));
+  const to = contact && m.recipient !== undefined ? await customRecipient(m, contact) : null;
+  const error = !template
+    ? "The template no longer exists"
+    : !contact
+      ? "The contact no longer exists"
+      : (to?.error ?? null);
   await d
     .insert(emails)
     .values({
@@ -73,14 +80,48 @@ async function recordWorkflowEmail(env: Env, m: EmailMessage, now: number): Prom
       workflowExecutionId: m.executionId,
       sourceType: "WORKFLOW",
       type: template?.type ?? "TRANSACTIONAL",
-      status: template && contact ? "QUEUED" : "FAILED",
-      error: !template ? "The template no longer exists" : !contact ? "The contact no longer exists" : null,
-      toEmail: contact?.email ?? "",
+      status: error ? "FAILED" : "QUEUED",
+      error,
+      toEmail: to?.email ?? contact?.email ?? "",
       data: JSON.stringify(m.event),
       createdAt: now,
       updatedAt: now,
     })
     .onConflictDoNothing();
+}
+
+/**
+ * A SEND_EMAIL's CUSTOM recipient: its template rendered over the contact and the event (as the email's
+ * body sees them, without the contact's links), and checked to be one address.
+ */
+async function customRecipient(
+  m: EmailMessage,
+  contact: { id: string; email: string; subscribed: boolean; data: string },
+): Promise<{ email: string; error: null } | { email: string; error: string }> {
+  let rendered: string;
+  try {
+    rendered = await renderTemplate(
+      m.recipient ?? "",
+      templateVariables({
+        contact: {
+          id: contact.id,
+          email: contact.email,
+          subscribed: contact.subscribed,
+          data: parseJsonObject(contact.data),
+        },
+        event: m.event,
+      }),
+    );
+  } catch (err) {
+    return { email: "", error: `Recipient template error: ${(err as Error).message}` };
+  }
+  const parsed = emailField.safeParse(rendered);
+  if (!parsed.success)
+    return {
+      email: rendered.trim().slice(0, 254),
+      error: `The recipient is "${rendered.trim().slice(0, 100)}", not an email address`,
+    };
+  return { email: parsed.data, error: null };
 }
 
 async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
@@ -166,12 +207,14 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   const headers: Record<string, string> = email.headers
     ? (JSON.parse(email.headers) as Record<string, string>)
     : {};
-  if (email.type === "MARKETING") {
+  // A CUSTOM recipient is not the contact: its mail client is not offered the contact's unsubscribe.
+  const to = email.toEmail || contact.email;
+  if (email.type === "MARKETING" && to === contact.email) {
     headers["List-Unsubscribe"] = `<${links.unsubscribeUrl}>`;
     headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
   }
 
-  const result = await sendEmail(env, { from, fromName, to: contact.email, replyTo, subject, html, headers });
+  const result = await sendEmail(env, { from, fromName, to, replyTo, subject, html, headers });
   if (!result.ok) {
     if (result.retry) {
       await finish("QUEUED", result.error);
@@ -202,7 +245,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
   ]);
   log.info("email sent", { messageId: result.messageId });
-  await queueSimulatorNotifications(env, log, { id: email.id, to: contact.email });
+  await queueSimulatorNotifications(env, log, { id: email.id, to });
   msg.ack();
   try {
     await dispatchStored(env, log, email.projectId, [eventId]);

@@ -41,4 +41,6 @@ export interface EmailMessage {
   contactId: string;
   templateId: string;
   event: Record<string, unknown>;
+  /** A CUSTOM recipient's address, a Liquid template rendered when the email is recorded. */
+  recipient?: string;
 }

@@ -5,7 +5,8 @@ import type { Env } from "../env";
 export interface VariableInput {
   contact: { id: string; email: string; subscribed: boolean; data: Record<string, unknown> };
   event: Record<string, unknown>;
-  links: { unsubscribeUrl: string; subscribeUrl: string; manageUrl: string };
+  /** The contact's signed links (left out where no link belongs: a CUSTOM recipient's address). */
+  links?: { unsubscribeUrl: string; subscribeUrl: string; manageUrl: string };
   workflow?: { id: string; name: string };
   execution?: { id: string; startedAt: string };
 }

@@ -152,6 +152,13 @@ export async function applySesEvent(
     db.prepare("INSERT INTO sns_messages (id, received_at) VALUES (?1, ?2)").bind(snsMessageId, Date.now()),
   ];
   let unsubscribeReason: "bounce" | "complaint" | null = null;
+  // An email to a SEND_EMAIL's CUSTOM recipient (the account manager) is not to the contact: its bounce or
+  // complaint says nothing of the contact's address, so it is recorded and unsubscribes no one.
+  const contact = await db
+    .prepare("SELECT email FROM contacts WHERE project_id = ?1 AND id = ?2")
+    .bind(row.projectId, row.contactId)
+    .first<{ email: string }>();
+  const toContact = !email.to_email || email.to_email === contact?.email;
   switch (e.kind) {
     case "delivery":
       statements.push(
@@ -216,7 +223,7 @@ export async function applySesEvent(
       break;
   }
   let statusAt = -1;
-  if (unsubscribeReason) {
+  if (unsubscribeReason && toContact) {
     statusAt = statements.length;
     statements.push(
       statusChangeEvent(

@@ -251,6 +251,39 @@ describe("the workflows guide in the browser", () => {
     expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
   });
 
+  it("sends an email to another address: Send to, and its template checked on save", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    const wf = await d.api("POST", "/workflows", { name: "Deal won", eventName: "deal.won" });
+    await page.goto(`${d.stack.base}/app/workflows/${wf.body.id}`);
+    await node(page, "TRIGGER").waitFor();
+    await button(page, "Add step").click();
+    await button(page, "Send email").click();
+    await page.getByLabel("Name", { exact: true }).fill("Tell the manager");
+    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel("Send to", { exact: true }).selectOption("CUSTOM");
+    // A template that does not parse comes back at its field, and nothing is saved.
+    await page.getByLabel("Recipient address", { exact: true }).fill("{{ event.managerEmail");
+    await button(page, "Save").click();
+    await page
+      .getByText(/Template error/)
+      .first()
+      .waitFor({ timeout: 10_000 });
+    expect(Object.keys((await d.api("GET", `/workflows/${wf.body.id}/definition`)).body.steps)).toEqual([]);
+    await page.getByLabel("Recipient address", { exact: true }).fill("{{ event.managerEmail }}");
+    await expect
+      .poll(async () => (await node(page, "SEND_EMAIL").textContent()) ?? "")
+      .toContain("to {{ event.managerEmail }}");
+    await button(page, "Save").click();
+    await page.getByText("Saved.").waitFor({ timeout: 10_000 });
+    const saved = await d.api("GET", `/workflows/${wf.body.id}/definition`);
+    expect(saved.body.steps.send_email.config).toEqual({
+      templateId,
+      recipient: { type: "CUSTOM", email: "{{ event.managerEmail }}" },
+    });
+    await screenshot(page, "editor-send-to");
+  });
+
   it("shows a refused definition at the step it names, and saves nothing", async () => {
     const { page } = await d.newPage(1280);
     await signIn(d, page);

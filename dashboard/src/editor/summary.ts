@@ -27,7 +27,9 @@ export function summarize(step: EditorStep, templateName: (id: string) => string
     case "SEND_EMAIL": {
       const id = str(c.templateId);
       if (!id) return "No template chosen";
-      return templateName(id) ?? `Template ${id}`;
+      const name = templateName(id) ?? `Template ${id}`;
+      const r = c.recipient as { type?: unknown; email?: unknown } | undefined;
+      return r?.type === "CUSTOM" ? `${name} to ${str(r.email) || "(no address)"}` : name;
     }
     case "DELAY": {
       const n = typeof c.amount === "number" ? c.amount : Number(c.amount);

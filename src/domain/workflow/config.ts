@@ -42,8 +42,17 @@ export const FIELD_PATH =
 const jsonObject = z.record(z.string(), z.unknown());
 
 export const triggerConfig = z.strictObject({ eventName });
+/**
+ * Whom a SEND_EMAIL writes to: the execution's contact (the default), or another address, a Liquid
+ * template over the same variables as the email (`{{ event.managerEmail }}`), rendered when it is sent.
+ */
+export const emailRecipient = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("CONTACT") }),
+  z.strictObject({ type: z.literal("CUSTOM"), email: z.string().trim().min(1).max(512) }),
+]);
 export const sendEmailConfig = z.strictObject({
   templateId: z.string().regex(/^tpl_/, "Must be a template id"),
+  recipient: emailRecipient.optional(),
 });
 export const delayConfig = z
   .strictObject({

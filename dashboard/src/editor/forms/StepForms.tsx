@@ -25,38 +25,93 @@ const without = (c: Record<string, unknown>, k: string) => {
 function SendEmailForm({ config, onChange, problems, templates, templatesLoading }: FormProps) {
   const id = str(config.templateId);
   const known = templates?.some((t) => t.id === id);
+  const recipient =
+    config.recipient && typeof config.recipient === "object" ? (config.recipient as Config) : null;
+  const custom = recipient?.type === "CUSTOM";
   return (
-    <Field
-      label="Template"
-      errors={fieldMessages(problems, "templateId")}
-      hint={
-        templates && templates.length === 0 ? (
-          <>
-            This project has no templates yet: create one with <code>POST /templates</code> (see the{" "}
-            <a href="/docs">API reference</a>), then pick it here.
-          </>
-        ) : undefined
-      }
-    >
-      {(a) => (
-        <select
-          id={a.id}
-          aria-invalid={a.invalid}
-          aria-describedby={a.describedBy}
-          aria-busy={templatesLoading}
-          value={id}
-          onChange={(e) => onChange({ ...config, templateId: e.target.value })}
+    <>
+      <Field
+        label="Template"
+        errors={fieldMessages(problems, "templateId")}
+        hint={
+          templates && templates.length === 0 ? (
+            <>
+              This project has no templates yet: create one with <code>POST /templates</code> (see the{" "}
+              <a href="/docs">API reference</a>), then pick it here.
+            </>
+          ) : undefined
+        }
+      >
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            aria-busy={templatesLoading}
+            value={id}
+            onChange={(e) => onChange({ ...config, templateId: e.target.value })}
+          >
+            <option value="">Choose a template…</option>
+            {id && !known && !templatesLoading && <option value={id}>{id} (not found)</option>}
+            {templates?.map((t) => (
+              <option key={t.id} value={t.id}>
+                {t.name} ({t.type.toLowerCase()})
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field
+        label="Send to"
+        hint={
+          custom
+            ? "The email is about the contact (its variables, its marketing rule) but goes to this address"
+            : undefined
+        }
+      >
+        {(a) => (
+          <select
+            id={a.id}
+            aria-describedby={a.describedBy}
+            value={custom ? "CUSTOM" : "CONTACT"}
+            onChange={(e) =>
+              onChange(
+                e.target.value === "CUSTOM"
+                  ? { ...config, recipient: { type: "CUSTOM", email: "" } }
+                  : without(config, "recipient"),
+              )
+            }
+          >
+            <option value="CONTACT">the contact</option>
+            <option value="CUSTOM">another address</option>
+          </select>
+        )}
+      </Field>
+      {custom && (
+        <Field
+          label="Recipient address"
+          errors={fieldMessages(problems, "recipient")}
+          hint={
+            <>
+              An address or a Liquid template, as <code>{"{{ event.managerEmail }}"}</code>
+            </>
+          }
         >
-          <option value="">Choose a template…</option>
-          {id && !known && !templatesLoading && <option value={id}>{id} (not found)</option>}
-          {templates?.map((t) => (
-            <option key={t.id} value={t.id}>
-              {t.name} ({t.type.toLowerCase()})
-            </option>
-          ))}
-        </select>
+          {(a) => (
+            <input
+              id={a.id}
+              aria-invalid={a.invalid}
+              aria-describedby={a.describedBy}
+              placeholder="{{ event.managerEmail }}"
+              value={str(recipient?.email)}
+              onChange={(e) =>
+                onChange({ ...config, recipient: { type: "CUSTOM", email: e.target.value } }, "recipient")
+              }
+            />
+          )}
+        </Field>
       )}
-    </Field>
+    </>
   );
 }
 
