@@ -30,13 +30,10 @@ import {
   type StepLogEntry,
   type StoredEventRef,
 } from "../src/engine/state";
-import { runStep, type StepEffects } from "../src/engine/steps";
+import { matchesWait, runStep, type StepEffects, StepFailure } from "../src/engine/steps";
 import type { Env } from "../src/env";
 import { createLogger, errorFields, type Logger } from "../src/log";
 import { refreshSegments } from "../src/segments";
-
-/** A step that cannot succeed however often it is tried: the execution FAILS with this error. */
-export class StepFailure extends Error {}
 
 const STATE_KEY = "state";
 
@@ -65,6 +62,12 @@ export const COUNT_STEPS = `WITH d AS (
       GROUP BY k))`;
 /** Set when a cancel reaches an object that has not started: a start arriving later must not run it. */
 const CANCELLED_BEFORE_START_KEY = "cancelledBeforeStart";
+
+/**
+ * How many of a contact's events of the awaited name a wait with a `match` reads when it starts, for one
+ * stored before its wait row was in D1 (those are milliseconds old: a burst of more is a limit, documented).
+ */
+const MISSED_EVENTS_SCANNED = 100;
 
 export class ExecutionDO extends DurableObject<Env> {
   private state: ExecutionState | null | undefined;
@@ -251,21 +254,30 @@ export class ExecutionDO extends DurableObject<Env> {
       await this.mirror(s);
       if (s.status !== "WAITING" || s.wait?.kind !== "event") break;
       // The wait row is in D1 now; an event stored before it was there was not handed to us.
-      const missed = await this.envOf(s)
+      // The first that the wait accepts (with a `match`, an earlier one of the name may not pass it).
+      const { results: missed } = await this.envOf(s)
         .DB.prepare(
           `SELECT id, name, data, created_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = ?3
-           AND created_at >= ?4 AND id != ?5 ORDER BY created_at, id LIMIT 1`,
+           AND created_at >= ?4 AND id != ?5 ORDER BY created_at, id LIMIT ?6`,
         )
-        .bind(s.projectId, s.contactId, s.wait.eventName, s.wait.since, s.triggerEventId ?? "")
-        .first<{ id: string; name: string; data: string; created_at: number }>();
-      if (!missed) break;
-      const event = {
-        id: missed.id,
-        name: missed.name,
-        data: parseJsonObject(missed.data),
-        createdAt: missed.created_at,
-      };
-      if (!this.acceptEvent(s, event, Date.now())) break;
+        .bind(
+          s.projectId,
+          s.contactId,
+          s.wait.eventName,
+          s.wait.since,
+          s.triggerEventId ?? "",
+          s.wait.match ? MISSED_EVENTS_SCANNED : 1,
+        )
+        .all<{ id: string; name: string; data: string; created_at: number }>();
+      const now = Date.now();
+      const accepted = missed.some((m) =>
+        this.acceptEvent(
+          s,
+          { id: m.id, name: m.name, data: parseJsonObject(m.data), createdAt: m.created_at },
+          now,
+        ),
+      );
+      if (!accepted) break;
       await this.save();
     }
     // Ended, and mirrored (a failed mirror has thrown): D1 has the final state, the storage can go.
@@ -366,6 +378,8 @@ export class ExecutionDO extends DurableObject<Env> {
     if (s.status !== "WAITING" || w?.kind !== "event" || w.eventName !== event.name) return false;
     if (event.id === s.triggerEventId || event.createdAt < w.since) return false;
     if (w.until !== null && event.createdAt >= w.until) return false;
+    // An event of the name whose data does not pass the wait's `match` leaves the wait as it is.
+    if (!matchesWait(w.match, event.data)) return false;
     s.event = { ...s.event, ...event.data };
     const entry = this.entryFor(s, w.stepId);
     if (entry)

@@ -1,4 +1,5 @@
 /** The running state of one execution, as its Durable Object keeps it. */
+import type { Operator } from "../domain/workflow/config";
 import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
 
 export type ExecutionStatus = "RUNNING" | "WAITING" | "COMPLETED" | "EXITED" | "FAILED" | "CANCELLED";
@@ -6,7 +7,21 @@ export const isTerminal = (s: ExecutionStatus) => s !== "RUNNING" && s !== "WAIT
 
 export type Wait =
   | { kind: "delay"; stepId: string; until: number }
-  | { kind: "event"; stepId: string; eventName: string; since: number; until: number | null };
+  | {
+      kind: "event";
+      stepId: string;
+      eventName: string;
+      since: number;
+      until: number | null;
+      /** The tests an event's data must pass to end the wait, values resolved when it was reached. */
+      match?: WaitTest[];
+    };
+
+export interface WaitTest {
+  field: string;
+  operator: Operator;
+  value?: unknown;
+}
 
 export interface StepLogEntry {
   id: string;

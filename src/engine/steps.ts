@@ -3,11 +3,21 @@
  * through `StepEffects`, each keyed by an id derived from (execution, step, visit).
  */
 import { derivedId, timedDerivedId } from "../domain/ids";
+import { renderTemplate } from "../domain/templates";
 import { evaluateCondition, resolveField } from "../domain/workflow/conditions";
-import { DEFAULT_BRANCH, delayMs, isMultiCondition, type StepConfig } from "../domain/workflow/config";
+import {
+  DEFAULT_BRANCH,
+  delayMs,
+  isMultiCondition,
+  type Operator,
+  type StepConfig,
+} from "../domain/workflow/config";
 import type { SnapshotStep } from "../domain/workflow/snapshot";
 import type { ContactView, EmailMessage, WebhookMessage } from "../queues/messages";
-import type { ExecutionState, Wait } from "./state";
+import type { ExecutionState, Wait, WaitTest } from "./state";
+
+/** A step that cannot succeed however often it is tried: the execution FAILS with this error. */
+export class StepFailure extends Error {}
 
 export interface StepEffects {
   /** The contact as it is now (throws if it was deleted). */
@@ -48,6 +58,54 @@ export function waitSince(state: ExecutionState, now: number): number {
   return Math.min(now, state.startedAt + 1);
 }
 
+/**
+ * A WAIT_FOR_EVENT's `match` with its values resolved: each string is Liquid over `trigger` (the
+ * execution's event data so far), `event` (the same) and `contact`, rendered now, when the wait is reached.
+ * A template that fails to render fails the step.
+ */
+async function resolveMatch(
+  match: NonNullable<StepConfig<"WAIT_FOR_EVENT">["match"]>,
+  state: ExecutionState,
+  effects: StepEffects,
+): Promise<WaitTest[]> {
+  const templated = Object.values(match).some((t) =>
+    Object.values(t).some((v) => typeof v === "string" && v.includes("{")),
+  );
+  const contact = templated && JSON.stringify(match).includes("contact") ? await effects.contact() : null;
+  const vars = {
+    trigger: state.event,
+    event: state.event,
+    ...(contact
+      ? { contact: { email: contact.email, subscribed: contact.subscribed, data: contact.data } }
+      : {}),
+  };
+  const out: WaitTest[] = [];
+  for (const [field, test] of Object.entries(match)) {
+    const [operator, raw] = Object.entries(test)[0] as [Operator, unknown];
+    let value = raw;
+    if (typeof raw === "string" && raw.includes("{")) {
+      try {
+        value = await renderTemplate(raw, vars);
+      } catch (err) {
+        throw new StepFailure(`match ${field}: ${(err as Error).message}`);
+      }
+    }
+    out.push(
+      operator === "exists" || operator === "notExists" ? { field, operator } : { field, operator, value },
+    );
+  }
+  return out;
+}
+
+/** Whether an event's data passes a wait's tests (every one). */
+export function matchesWait(tests: readonly WaitTest[] | undefined, data: Record<string, unknown>): boolean {
+  if (!tests) return true;
+  return tests.every((t) =>
+    evaluateCondition(resolveField(t.field, { contact: EMPTY_CONTACT, event: data }), t.operator, t.value),
+  );
+}
+const EMPTY_CONTACT = { email: "", subscribed: false, data: {} };
+
 export async function runStep(
   state: ExecutionState,
   step: SnapshotStep,
@@ -66,10 +124,18 @@ export async function runStep(
     case "WAIT_FOR_EVENT": {
       const c = step.config as StepConfig<"WAIT_FOR_EVENT">;
       const until = c.timeout ? now + c.timeout * 1000 : null;
+      const match = c.match ? await resolveMatch(c.match, state, effects) : undefined;
       return {
         kind: "wait",
-        wait: { kind: "event", stepId: step.id, eventName: c.eventName, since: waitSince(state, now), until },
-        output: { eventName: c.eventName, until },
+        wait: {
+          kind: "event",
+          stepId: step.id,
+          eventName: c.eventName,
+          since: waitSince(state, now),
+          until,
+          ...(match ? { match } : {}),
+        },
+        output: { eventName: c.eventName, until, ...(match ? { match } : {}) },
       };
     }
     case "CONDITION": {

@@ -284,6 +284,34 @@ describe("the workflows guide in the browser", () => {
     await screenshot(page, "editor-send-to");
   });
 
+  it("waits for an event that matches the trigger: Only events whose data match", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    const wf = await d.api("POST", "/workflows", { name: "Order paid", eventName: "order.placed" });
+    await page.goto(`${d.stack.base}/app/workflows/${wf.body.id}`);
+    await node(page, "TRIGGER").waitFor();
+    await button(page, "Add step").click();
+    await button(page, "Wait for event").click();
+    await page.getByLabel("Event name", { exact: true }).fill("payment.succeeded");
+    await button(page, "Add match").click();
+    await page.getByLabel("Match 1 field", { exact: true }).fill("event.orderId");
+    await page.getByLabel("Match 1: value", { exact: true }).fill("{{ trigger.orderId }}");
+    await button(page, "Add match").click();
+    await page.getByLabel("Match 2 field", { exact: true }).fill("event.receipt");
+    await page.getByLabel("Match 2: operator", { exact: true }).selectOption("exists");
+    await expect
+      .poll(async () => (await node(page, "WAIT_FOR_EVENT").textContent()) ?? "")
+      .toContain("where event.orderId, event.receipt match");
+    await screenshot(page, "editor-wait-match");
+    await button(page, "Save").click();
+    await page.getByText("Saved.").waitFor({ timeout: 10_000 });
+    const saved = await d.api("GET", `/workflows/${wf.body.id}/definition`);
+    expect(saved.body.steps.wait_for_event.config).toEqual({
+      eventName: "payment.succeeded",
+      match: { "event.orderId": { equals: "{{ trigger.orderId }}" }, "event.receipt": { exists: true } },
+    });
+  });
+
   it("shows a refused definition at the step it names, and saves nothing", async () => {
     const { page } = await d.newPage(1280);
     await signIn(d, page);

@@ -39,7 +39,8 @@ export function summarize(step: EditorStep, templateName: (id: string) => string
     case "WAIT_FOR_EVENT": {
       const ev = str(c.eventName) || "(no event)";
       const t = typeof c.timeout === "number" ? `, timeout ${formatSeconds(c.timeout)}` : ", no timeout";
-      return `Wait for ${ev}${t}`;
+      const m = c.match && typeof c.match === "object" ? Object.keys(c.match) : [];
+      return `Wait for ${ev}${m.length ? ` where ${m.join(", ")} match` : ""}${t}`;
     }
     case "CONDITION": {
       if (c.mode === "multi") {

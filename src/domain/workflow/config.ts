@@ -63,9 +63,29 @@ export const delayConfig = z
     message: "A delay is at most 365 days",
     path: ["amount"],
   });
+/** A WAIT_FOR_EVENT's `match` keys: the awaited event's data, `event.<key>[.<key>…]`. */
+export const EVENT_FIELD = /^event(\.[^.\s]+)+$/;
+export const MAX_MATCH_FIELDS = 10;
+/**
+ * `{"event.orderId": {"equals": "{{ trigger.orderId }}"}}`: each field of the awaited event's data with
+ * one test (the CONDITION operators; `exists` / `notExists` take `true`). String values are Liquid over
+ * `trigger` (the execution's event data), `contact` and `event` (the same as `trigger`), rendered when
+ * the wait is reached.
+ */
+export const waitMatch = z
+  .record(
+    z.string().regex(EVENT_FIELD, "Must be event.<key>: a field of the awaited event's data"),
+    z
+      .partialRecord(z.enum(OPERATORS), z.unknown())
+      .refine((t) => Object.keys(t).length === 1, { message: "Give one operator and its value" }),
+  )
+  .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= MAX_MATCH_FIELDS, {
+    message: `Give 1 to ${MAX_MATCH_FIELDS} fields`,
+  });
 export const waitForEventConfig = z.strictObject({
   eventName,
   timeout: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
+  match: waitMatch.optional(),
 });
 /** `{field, operator, value?}` over the fields `pattern` allows: CONDITION's config, and segment filters. */
 export function conditionSchema(pattern: RegExp, fieldMessage: string) {

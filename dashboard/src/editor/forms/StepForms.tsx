@@ -206,7 +206,111 @@ function WaitForEventForm({ config, onChange, problems }: FormProps) {
           />
         )}
       </Field>
+      <MatchRows config={config} onChange={onChange} problems={problems} />
     </>
+  );
+}
+
+let matchSeq = 0;
+interface MatchRow {
+  id: number;
+  field: string;
+  test: Config;
+}
+
+/**
+ * A WAIT_FOR_EVENT's `match`: rows of a field of the awaited event and its test; values may use
+ * `{{ trigger.<key> }}`. Rows with no field are left out of the config.
+ */
+function MatchRows({ config, onChange, problems }: Pick<FormProps, "config" | "onChange" | "problems">) {
+  const [rows, setRows] = useState<MatchRow[]>(() =>
+    Object.entries(
+      config.match && typeof config.match === "object" ? (config.match as Record<string, Config>) : {},
+    ).map(([field, t]) => {
+      const [operator, value] = Object.entries(t ?? {})[0] ?? ["equals", ""];
+      return { id: ++matchSeq, field, test: NO_VALUE.has(operator) ? { operator } : { operator, value } };
+    }),
+  );
+  const update = (next: MatchRow[], tag?: string) => {
+    setRows(next);
+    const match: Record<string, Config> = {};
+    for (const r of next) {
+      if (r.field.trim() === "") continue;
+      const op = str(r.test.operator) || "equals";
+      match[r.field.trim()] = { [op]: NO_VALUE.has(op) ? true : (r.test.value ?? "") };
+    }
+    onChange(Object.keys(match).length ? { ...config, match } : without(config, "match"), tag);
+  };
+  const listErrors = (problems ?? [])
+    .filter((p) => p.path.replace(/^config\./, "") === "match")
+    .map((p) => p.message);
+  return (
+    <fieldset className="branch-list">
+      <legend>Only events whose data match (optional)</legend>
+      {listErrors.length > 0 && (
+        <small className="field-error" role="alert">
+          {listErrors.join("; ")}
+        </small>
+      )}
+      <ol>
+        {rows.map((r, i) => (
+          <li key={r.id} className="branch-row">
+            <Field
+              label={`Match ${i + 1} field`}
+              errors={fieldMessages(problems, `match.${r.field.trim()}`)}
+              hint={
+                i === 0 ? "event.<key> of the awaited event; a value may be {{ trigger.<key> }}" : undefined
+              }
+            >
+              {(a) => (
+                <input
+                  id={a.id}
+                  aria-invalid={a.invalid}
+                  aria-describedby={a.describedBy}
+                  placeholder="event.orderId"
+                  value={r.field}
+                  onChange={(e) =>
+                    update(
+                      rows.map((x) => (x.id === r.id ? { ...x, field: e.target.value } : x)),
+                      `match.${r.id}.field`,
+                    )
+                  }
+                />
+              )}
+            </Field>
+            <TestFields
+              test={r.test}
+              onChange={(t, tag) =>
+                update(
+                  rows.map((x) => (x.id === r.id ? { ...x, test: t } : x)),
+                  tag,
+                )
+              }
+              problems={undefined}
+              at={`match.${i}.`}
+              label={`Match ${i + 1}`}
+            />
+            <button
+              type="button"
+              className="secondary outline"
+              onClick={() => update(rows.filter((x) => x.id !== r.id))}
+              aria-label={`Remove match ${i + 1}`}
+            >
+              Remove
+            </button>
+          </li>
+        ))}
+      </ol>
+      <button
+        type="button"
+        className="secondary outline"
+        onClick={() =>
+          update([...rows, { id: ++matchSeq, field: "", test: { operator: "equals", value: "" } }])
+        }
+      >
+        Add match
+      </button>
+    </fieldset>
   );
 }
 
