@@ -14,7 +14,7 @@ import {
 import type { Config } from "../model";
 import { fieldMessages, type StepProblem } from "../problems";
 import { formatSeconds } from "../summary";
-import { Field, type FormProps, KeyValueRows, parseLoose, showLoose } from "./common";
+import { Field, type FormProps, KeyValueRows, parseLoose, showLoose, textInput } from "./common";
 
 const str = (v: unknown) => (typeof v === "string" ? v : "");
 const without = (c: Record<string, unknown>, k: string) => {
@@ -97,18 +97,13 @@ function SendEmailForm({ config, onChange, problems, templates, templatesLoading
             </>
           }
         >
-          {(a) => (
-            <input
-              id={a.id}
-              aria-invalid={a.invalid}
-              aria-describedby={a.describedBy}
-              placeholder="{{ event.managerEmail }}"
-              value={str(recipient?.email)}
-              onChange={(e) =>
-                onChange({ ...config, recipient: { type: "CUSTOM", email: e.target.value } }, "recipient")
-              }
-            />
-          )}
+          {(a) =>
+            textInput(a, {
+              value: str(recipient?.email),
+              onChange: (v) => onChange({ ...config, recipient: { type: "CUSTOM", email: v } }, "recipient"),
+              placeholder: "{{ event.managerEmail }}",
+            })
+          }
         </Field>
       )}
     </>
@@ -165,16 +160,13 @@ function WaitForEventForm({ config, onChange, problems }: FormProps) {
   return (
     <>
       <Field label="Event name" errors={fieldMessages(problems, "eventName")}>
-        {(a) => (
-          <input
-            id={a.id}
-            aria-invalid={a.invalid}
-            aria-describedby={a.describedBy}
-            placeholder="email.clicked"
-            value={str(config.eventName)}
-            onChange={(e) => onChange({ ...config, eventName: e.target.value }, "eventName")}
-          />
-        )}
+        {(a) =>
+          textInput(a, {
+            value: str(config.eventName),
+            onChange: (v) => onChange({ ...config, eventName: v }, "eventName"),
+            placeholder: "email.clicked",
+          })
+        }
       </Field>
       <Field
         label="Timeout in seconds (optional)"
@@ -262,21 +254,17 @@ function MatchRows({ config, onChange, problems }: Pick<FormProps, "config" | "o
                 i === 0 ? "event.<key> of the awaited event; a value may be {{ trigger.<key> }}" : undefined
               }
             >
-              {(a) => (
-                <input
-                  id={a.id}
-                  aria-invalid={a.invalid}
-                  aria-describedby={a.describedBy}
-                  placeholder="event.orderId"
-                  value={r.field}
-                  onChange={(e) =>
+              {(a) =>
+                textInput(a, {
+                  value: r.field,
+                  onChange: (v) =>
                     update(
-                      rows.map((x) => (x.id === r.id ? { ...x, field: e.target.value } : x)),
+                      rows.map((x) => (x.id === r.id ? { ...x, field: v } : x)),
                       `match.${r.id}.field`,
-                    )
-                  }
-                />
-              )}
+                    ),
+                  placeholder: "event.orderId",
+                })
+              }
             </Field>
             <TestFields
               test={r.test}
@@ -472,15 +460,12 @@ function BranchList({ config, onChange, problems }: FormProps) {
           return (
             <li key={str(b.id) || i} className="branch-row" data-branch-id={str(b.id)}>
               <Field label={`Branch ${i + 1} name`} errors={fieldMessages(problems, `branches.${i}.name`)}>
-                {(a) => (
-                  <input
-                    id={a.id}
-                    aria-invalid={a.invalid}
-                    aria-describedby={a.describedBy}
-                    value={str(b.name)}
-                    onChange={(e) => at(i, { ...b, name: e.target.value }, `branches.${i}.name`)}
-                  />
-                )}
+                {(a) =>
+                  textInput(a, {
+                    value: str(b.name),
+                    onChange: (v) => at(i, { ...b, name: v }, `branches.${i}.name`),
+                  })
+                }
               </Field>
               <TestFields
                 test={b}
@@ -588,17 +573,14 @@ function ConditionForm(props: FormProps) {
         errors={fieldMessages(problems, "field")}
         hint="contact.email, contact.subscribed, contact.data.<key> or event.<key>"
       >
-        {(a) => (
-          <input
-            id={a.id}
-            list={listId}
-            aria-invalid={a.invalid}
-            aria-describedby={a.describedBy}
-            placeholder="contact.data.plan"
-            value={str(config.field)}
-            onChange={(e) => onChange({ ...config, field: e.target.value }, "field")}
-          />
-        )}
+        {(a) =>
+          textInput(a, {
+            value: str(config.field),
+            onChange: (v) => onChange({ ...config, field: v }, "field"),
+            placeholder: "contact.data.plan",
+            list: listId,
+          })
+        }
       </Field>
       <datalist id={listId}>
         {suggestions.map((s) => (
@@ -766,21 +748,14 @@ function UpdateContactForm({ config, onChange, problems }: FormProps) {
 function ExitForm({ config, onChange, problems }: FormProps) {
   return (
     <Field label="Reason (optional)" errors={fieldMessages(problems, "reason")}>
-      {(a) => (
-        <input
-          id={a.id}
-          aria-invalid={a.invalid}
-          aria-describedby={a.describedBy}
-          placeholder="already converted"
-          value={str(config.reason)}
-          onChange={(e) =>
-            onChange(
-              e.target.value === "" ? without(config, "reason") : { ...config, reason: e.target.value },
-              "reason",
-            )
-          }
-        />
-      )}
+      {(a) =>
+        textInput(a, {
+          value: str(config.reason),
+          onChange: (v) =>
+            onChange(v === "" ? without(config, "reason") : { ...config, reason: v }, "reason"),
+          placeholder: "already converted",
+        })
+      }
     </Field>
   );
 }

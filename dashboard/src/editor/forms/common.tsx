@@ -46,6 +46,24 @@ export function Field(props: {
   );
 }
 
+/** A text input wired to its Field (its id, error and hint): what a Field's children give for text. */
+export function textInput(
+  a: { id: string; invalid: boolean | undefined; describedBy: string | undefined },
+  p: { value: string; onChange: (value: string) => void; placeholder?: string; list?: string },
+) {
+  return (
+    <input
+      id={a.id}
+      list={p.list}
+      aria-invalid={a.invalid}
+      aria-describedby={a.describedBy}
+      placeholder={p.placeholder}
+      value={p.value}
+      onChange={(e) => p.onChange(e.target.value)}
+    />
+  );
+}
+
 /** A value as typed in a row: JSON when it parses (`true`, `3`, `{"a":1}`), else the text itself. */
 export function parseLoose(text: string): unknown {
   try {
