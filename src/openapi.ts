@@ -15,9 +15,15 @@ import {
   workflowStatsResponse,
 } from "./domain/responses";
 import { trackBody } from "./domain/track";
-import { newStepBody, patchStepBody } from "./domain/workflow/config";
+import { insertStepBody, newStepBody, patchStepBody } from "./domain/workflow/config";
 import { definitionBody } from "./domain/workflow/definition";
-import { createTransition, createWorkflow, patchWorkflow, startBody } from "./domain/workflow/requests";
+import {
+  createTransition,
+  createWorkflow,
+  deleteStepQuery,
+  patchWorkflow,
+  startBody,
+} from "./domain/workflow/requests";
 import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
@@ -263,7 +269,18 @@ export const operations: Operation[] = [
   op("patch", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Update a step", undefined, {
     body: patchStepBody,
   }),
-  op("delete", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Delete a step", [204, "Deleted"]),
+  op("delete", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Delete a step", [204, "Deleted"], {
+    query: deleteStepQuery,
+  }),
+  op(
+    "post",
+    "/workflows/{id}/transitions/{tid}/insert-step",
+    "Workflows",
+    "secret",
+    "Put a new step into a transition",
+    [201, "Created: the step and its two transitions"],
+    { body: insertStepBody },
+  ),
   op("post", "/workflows/{id}/transitions", "Workflows", "secret", "Connect two steps", [201, "Created"], {
     body: createTransition,
   }),

@@ -10,13 +10,19 @@ import { iso } from "../domain/shapes";
 import {
   branchesOf,
   configByType,
+  insertStepBody,
   MAX_STEPS_PER_WORKFLOW,
   newStepBody,
   patchStepBody,
   type StepType,
 } from "../domain/workflow/config";
-import { transitionProblem } from "../domain/workflow/graph";
-import { createTransition, createWorkflow, patchWorkflow } from "../domain/workflow/requests";
+import { spliceOut, subtreeOf, transitionProblem } from "../domain/workflow/graph";
+import {
+  createTransition,
+  createWorkflow,
+  deleteStepQuery,
+  patchWorkflow,
+} from "../domain/workflow/requests";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
@@ -98,6 +104,27 @@ async function activeCounts(env: Env, workflowIds: string[]): Promise<Map<string
 }
 
 const activeCount = async (env: Env, id: string) => (await activeCounts(env, [id])).get(id) ?? 0;
+
+/**
+ * A transition's insert that stores only while both its steps exist (a batch's later statements see its
+ * earlier ones), answering the row.
+ */
+const insertTransition = (
+  env: Env,
+  projectId: string,
+  workflowId: string,
+  t: { fromStepId: string; toStepId: string; branch: string | null },
+  now: number,
+) =>
+  env.DB.prepare(
+    `INSERT INTO workflow_transitions (id, project_id, workflow_id, from_step_id, to_step_id, branch, branch_key, created_at)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+     WHERE (SELECT count(*) FROM workflow_steps WHERE workflow_id = ?3 AND id IN (?4, ?5)) = 2
+     RETURNING id, from_step_id AS fromStepId, to_step_id AS toStepId, branch`,
+  ).bind(newId("trn", now), projectId, workflowId, t.fromStepId, t.toStepId, t.branch, t.branch ?? "", now);
+
+const showTransitionRow = (t: Pick<TransitionRow, "id" | "fromStepId" | "toStepId" | "branch">) =>
+  showTransition(t as TransitionRow);
 
 async function checkReferences(env: Env, projectId: string, type: StepType, config: unknown): Promise<void> {
   const problem = await stepReferenceProblem(env, projectId, type, config);
@@ -343,26 +370,103 @@ export const workflowRoutes = new Hono<AppEnv>()
   })
   .delete("/:id/steps/:stepId", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
+    const { mode } = parseQuery(c, deleteStepQuery);
     const stepId = c.req.param("stepId");
-    const [step] = await db(c.env)
-      .select()
-      .from(workflowSteps)
-      .where(and(eq(workflowSteps.workflowId, wf.id), eq(workflowSteps.id, stepId)));
+    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    const step = steps.find((s) => s.id === stepId);
     if (!step) throw notFound("Step", "STEP_NOT_FOUND");
     if (step.type === "TRIGGER")
       throw new ApiError(422, "VALIDATION_ERROR", "The TRIGGER step cannot be deleted");
+    // detach: the step and its transitions; splice: its parents lead on to its one child; cascade: it and
+    // the steps below it that nothing else leads to.
+    let removed = [stepId];
+    let reconnect: { fromStepId: string; toStepId: string; branch: string | null }[] = [];
+    if (mode === "splice") {
+      const spliced = spliceOut(transitions, stepId);
+      if ("problem" in spliced) throw fieldError("mode", spliced.problem.message, spliced.problem.code);
+      reconnect = spliced.reconnect;
+    } else if (mode === "cascade") {
+      removed = subtreeOf(steps.map(graphStep), transitions, stepId);
+    }
     await assertUnlocked(c.env, wf.id);
     const d = c.env.DB;
+    const now = Date.now();
+    const ids = JSON.stringify(removed);
     await d.batch([
       d
         .prepare(
-          "DELETE FROM workflow_transitions WHERE workflow_id = ?1 AND (from_step_id = ?2 OR to_step_id = ?2)",
+          `DELETE FROM workflow_transitions WHERE workflow_id = ?1
+           AND (from_step_id IN (SELECT value FROM json_each(?2)) OR to_step_id IN (SELECT value FROM json_each(?2)))`,
         )
-        .bind(wf.id, stepId),
-      d.prepare("DELETE FROM workflow_steps WHERE id = ?1").bind(stepId),
-      d.prepare("UPDATE workflows SET updated_at = ?2 WHERE id = ?1").bind(wf.id, Date.now()),
+        .bind(wf.id, ids),
+      d
+        .prepare(
+          "DELETE FROM workflow_steps WHERE workflow_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(wf.id, ids),
+      ...reconnect.map((t) => insertTransition(c.env, c.get("project").id, wf.id, t, now)),
+      d.prepare("UPDATE workflows SET updated_at = ?2 WHERE id = ?1").bind(wf.id, now),
     ]);
     return c.body(null, 204);
+  })
+  .post("/:id/transitions/:tid/insert-step", async (c) => {
+    const projectId = c.get("project").id;
+    const wf = await loadWorkflow(c.env, projectId, c.req.param("id"));
+    const { data } = await parseJson(c, insertStepBody);
+    const { branch, ...body } = data;
+    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    const t = transitions.find((x) => x.id === c.req.param("tid"));
+    if (!t) throw notFound("Transition", "TRANSITION_NOT_FOUND");
+    if (steps.length >= MAX_STEPS_PER_WORKFLOW)
+      throw fieldError("type", `A workflow has at most ${MAX_STEPS_PER_WORKFLOW} steps`, "too_many_steps");
+    const ways = branchesOf(body.type, body.config);
+    if (ways.length === 0)
+      throw fieldError(
+        "type",
+        `Nothing comes after ${body.type}: it cannot go between two steps`,
+        "after_exit",
+      );
+    const out = branch === undefined ? (ways[0] ?? null) : branch;
+    if (!ways.includes(out)) {
+      const allowed = ways.map((b) => (b === null ? "none" : `"${b}"`)).join(" or ");
+      throw fieldError("branch", `A ${body.type} step takes branch ${allowed}`, "invalid_branch");
+    }
+    await checkReferences(c.env, projectId, body.type, body.config);
+    await assertUnlocked(c.env, wf.id);
+    const now = Date.now();
+    const row: StepRow = {
+      id: newId("stp", now),
+      projectId,
+      workflowId: wf.id,
+      type: body.type,
+      name: body.name,
+      config: JSON.stringify(body.config),
+      key: null,
+      createdAt: now,
+    };
+    const into = { fromStepId: t.fromStepId, toStepId: row.id, branch: t.branch };
+    const onward = { fromStepId: row.id, toStepId: t.toStepId, branch: out };
+    const d = c.env.DB;
+    // One batch, and only while the transition is still there: the step, the transition's place taken by
+    // two (its source's branch into the step, the step's way on to its target).
+    const results = await d.batch([
+      d
+        .prepare(
+          `INSERT INTO workflow_steps (id, project_id, workflow_id, type, name, config, key, created_at)
+           SELECT ?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7 WHERE EXISTS (SELECT 1 FROM workflow_transitions WHERE id = ?8)`,
+        )
+        .bind(row.id, projectId, wf.id, row.type, row.name, row.config, now, t.id),
+      d.prepare("DELETE FROM workflow_transitions WHERE id = ?1").bind(t.id),
+      insertTransition(c.env, projectId, wf.id, into, now),
+      insertTransition(c.env, projectId, wf.id, onward, now),
+      d.prepare("UPDATE workflows SET updated_at = ?2 WHERE id = ?1").bind(wf.id, now),
+    ]);
+    if ((results[0]?.meta.changes ?? 0) === 0) throw notFound("Transition", "TRANSITION_NOT_FOUND");
+    const made = results.slice(2, 4).map((r) => r.results[0] as TransitionRow | undefined);
+    return c.json(
+      { step: showStep(row), transitions: made.filter((x) => x !== undefined).map(showTransitionRow) },
+      201,
+    );
   })
   .post("/:id/transitions", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));

@@ -312,6 +312,48 @@ describe("the workflows guide in the browser", () => {
     });
   });
 
+  it("deletes a step and reconnects around it, or with the steps below it", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    const put = await d.api("PUT", "/workflows/wf_trim/definition", {
+      id: "wf_trim",
+      name: "Trim",
+      eventName: "trim.me",
+      steps: {
+        wait: { type: "DELAY", config: { amount: 1, unit: "hours" } },
+        hook: { type: "WEBHOOK", config: { url: `${consumer.url}/trim` } },
+        bye: { type: "EXIT", config: {} },
+      },
+      transitions: [
+        { from: "trigger", to: "wait" },
+        { from: "wait", to: "hook" },
+        { from: "hook", to: "bye" },
+      ],
+    });
+    expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
+    await page.goto(`${d.stack.base}/app/workflows/wf_trim`);
+    await node(page, "DELAY").click();
+    await button(page, "Delete and reconnect").click();
+    expect(await node(page, "DELAY").count()).toBe(0);
+    await node(page, "WEBHOOK").click();
+    await button(page, "Delete with the steps below").click();
+    expect(await node(page, "WEBHOOK").count()).toBe(0);
+    expect(await node(page, "EXIT").count()).toBe(0);
+    await button(page, "Undo").click();
+    await node(page, "EXIT").waitFor();
+    await button(page, "Save").click();
+    await page.getByText("Saved.").waitFor({ timeout: 10_000 });
+    const saved = await d.api("GET", "/workflows/wf_trim/definition");
+    expect(Object.keys(saved.body.steps).sort()).toEqual(["bye", "hook"]);
+    expect(saved.body.transitions).toEqual(
+      expect.arrayContaining([
+        { from: "trigger", to: "hook" },
+        { from: "hook", to: "bye" },
+      ]),
+    );
+    expect(saved.body.transitions).toHaveLength(2);
+  });
+
   it("shows a refused definition at the step it names, and saves nothing", async () => {
     const { page } = await d.newPage(1280);
     await signIn(d, page);

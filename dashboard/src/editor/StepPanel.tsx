@@ -17,6 +17,10 @@ export function StepPanel(props: {
   onName: (name: string) => void;
   onConfig: (config: Config, tag?: string) => void;
   onDelete: () => void;
+  /** Delete and reconnect its parents to its one child; null when it has more than one way on. */
+  onSplice: (() => void) | null;
+  /** Delete it with the steps below it that nothing else leads to. */
+  onCascade: () => void;
   onClose: () => void;
   onJsonError: (message: string | null) => void;
 }) {
@@ -95,6 +99,27 @@ export function StepPanel(props: {
           <div className="panel-actions">
             <button type="button" className="danger" onClick={props.onDelete}>
               Delete step
+            </button>
+            <button
+              type="button"
+              className="secondary outline"
+              disabled={!props.onSplice}
+              title={
+                props.onSplice
+                  ? "Delete it, and lead what came into it on to the step after it"
+                  : "It leads on by more than one transition: delete those you do not keep first"
+              }
+              onClick={props.onSplice ?? undefined}
+            >
+              Delete and reconnect
+            </button>
+            <button
+              type="button"
+              className="secondary outline"
+              title="Delete it and the steps below it that nothing else leads to"
+              onClick={props.onCascade}
+            >
+              Delete with the steps below
             </button>
           </div>
         )}

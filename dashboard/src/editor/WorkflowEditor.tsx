@@ -17,6 +17,7 @@ import { useDefinitionHistory } from "./history";
 import { LockBanner } from "./LockBanner";
 import {
   addStep,
+  cascadeStep,
   connect,
   deleteEdges,
   deleteSteps,
@@ -27,6 +28,7 @@ import {
   fromApi,
   insertOnEdge,
   newKey,
+  spliceStep,
   stepByKey,
   toDefinitionBody,
   updateStep,
@@ -357,6 +359,10 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
               edit((d) => updateStep(d, selected.key, { config }), tag ? `${tag}:${selected.key}` : undefined)
             }
             onDelete={() => edit((d) => deleteSteps(d, [selected.key]))}
+            onSplice={
+              spliceStep(def, selected.key) ? () => edit((d) => spliceStep(d, selected.key) ?? d) : null
+            }
+            onCascade={() => edit((d) => cascadeStep(d, selected.key))}
             onClose={() => {
               // Back to the step's node, for a keyboard's next move.
               const key = selected.key;

@@ -11,6 +11,7 @@ import {
   type StepType,
 } from "../../../src/domain/workflow/config";
 import { TRIGGER_KEY } from "../../../src/domain/workflow/definition";
+import { spliceOut, subtreeOf } from "../../../src/domain/workflow/graph";
 import type { Step, Transition, WorkflowDefinitionInput, WorkflowDetail } from "../api/types";
 
 export type Config = Record<string, unknown>;
@@ -225,6 +226,27 @@ export function deleteSteps(def: EditorDef, keys: readonly string[]): EditorDef 
     steps: def.steps.filter((s) => !gone.has(s.key)),
     transitions: def.transitions.filter((t) => !gone.has(t.from) && !gone.has(t.to)),
   };
+}
+
+const graphTransitions = (def: EditorDef) =>
+  def.transitions.map((t) => ({ fromStepId: t.from, toStepId: t.to, branch: t.branch ?? null }));
+
+/**
+ * Deletes a step and leads each transition into it on to its one child (the API's `?mode=splice`); null
+ * when it has more than one way on.
+ */
+export function spliceStep(def: EditorDef, key: string): EditorDef | null {
+  const r = spliceOut(graphTransitions(def), key);
+  if ("problem" in r) return null;
+  const rest = deleteSteps(def, [key]);
+  const added = r.reconnect.map((t) => ({ id: null, from: t.fromStepId, to: t.toStepId, branch: t.branch }));
+  return { ...rest, transitions: [...rest.transitions, ...added] };
+}
+
+/** Deletes a step with the steps below it that nothing else leads to (the API's `?mode=cascade`). */
+export function cascadeStep(def: EditorDef, key: string): EditorDef {
+  const steps = def.steps.map((s) => ({ id: s.key, type: s.type }));
+  return deleteSteps(def, subtreeOf(steps, graphTransitions(def), key));
 }
 
 export function deleteEdges(def: EditorDef, eks: readonly string[]): EditorDef {

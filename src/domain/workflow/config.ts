@@ -181,16 +181,36 @@ export type StepConfig<T extends StepType> = z.output<(typeof configByType)[T]>;
 
 const stepName = z.string().trim().min(1).max(100);
 
+/** A step's body by type, with `extra` fields beside type, name and config. */
+const stepBodies = <E extends z.ZodRawShape>(extra: E) =>
+  [
+    z.strictObject({ type: z.literal("SEND_EMAIL"), name: stepName, config: sendEmailConfig, ...extra }),
+    z.strictObject({ type: z.literal("DELAY"), name: stepName, config: delayConfig, ...extra }),
+    z.strictObject({
+      type: z.literal("WAIT_FOR_EVENT"),
+      name: stepName,
+      config: waitForEventConfig,
+      ...extra,
+    }),
+    z.strictObject({ type: z.literal("CONDITION"), name: stepName, config: conditionConfig, ...extra }),
+    z.strictObject({ type: z.literal("WEBHOOK"), name: stepName, config: webhookConfig, ...extra }),
+    z.strictObject({
+      type: z.literal("UPDATE_CONTACT"),
+      name: stepName,
+      config: updateContactConfig,
+      ...extra,
+    }),
+    z.strictObject({ type: z.literal("EXIT"), name: stepName, config: exitConfig, ...extra }),
+  ] as const;
+
 /** A new step: its type decides its config (TRIGGER is made with the workflow, never here). */
-export const newStepBody = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("SEND_EMAIL"), name: stepName, config: sendEmailConfig }),
-  z.strictObject({ type: z.literal("DELAY"), name: stepName, config: delayConfig }),
-  z.strictObject({ type: z.literal("WAIT_FOR_EVENT"), name: stepName, config: waitForEventConfig }),
-  z.strictObject({ type: z.literal("CONDITION"), name: stepName, config: conditionConfig }),
-  z.strictObject({ type: z.literal("WEBHOOK"), name: stepName, config: webhookConfig }),
-  z.strictObject({ type: z.literal("UPDATE_CONTACT"), name: stepName, config: updateContactConfig }),
-  z.strictObject({ type: z.literal("EXIT"), name: stepName, config: exitConfig }),
-]);
+export const newStepBody = z.discriminatedUnion("type", stepBodies({}));
+
+/**
+ * A step put into a transition (`POST /workflows/:id/transitions/:tid/insert-step`): `branch` is the new
+ * step's way on to the transition's old target (its type's first way when left out).
+ */
+export const insertStepBody = z.discriminatedUnion("type", stepBodies({ branch: branchField }));
 
 export const patchStepBody = z
   .strictObject({

@@ -61,16 +61,7 @@ export function transitionProblem(
 }
 
 function reaches(transitions: GraphTransition[], start: string, target: string): boolean {
-  const seen = new Set<string>();
-  const stack = [start];
-  while (stack.length > 0) {
-    const id = stack.pop() as string;
-    if (id === target) return true;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    for (const t of transitions) if (t.fromStepId === id) stack.push(t.toStepId);
-  }
-  return false;
+  return reachableFrom(transitions, start).has(target);
 }
 
 /** The step after `stepId` on `branch` (null: the unnamed way on), or null when the way ends. */
@@ -80,4 +71,55 @@ export function nextStepId(
   branch: string | null,
 ): string | null {
   return transitions.find((t) => t.fromStepId === stepId && t.branch === branch)?.toStepId ?? null;
+}
+
+/** The steps `start` leads to, itself included, never passing `avoid`. */
+function reachableFrom(transitions: GraphTransition[], start: string, avoid?: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [start];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    if (seen.has(id) || id === avoid) continue;
+    seen.add(id);
+    for (const t of transitions) if (t.fromStepId === id) stack.push(t.toStepId);
+  }
+  return seen;
+}
+
+/**
+ * Deleting `stepId` by splicing it out: each transition into it leads on, on its own branch, to the one
+ * step it led to. A step with more than one way on cannot be spliced (which would its parents take?).
+ */
+export function spliceOut(
+  transitions: GraphTransition[],
+  stepId: string,
+): { reconnect: GraphTransition[] } | { problem: TransitionProblem } {
+  const out = transitions.filter((t) => t.fromStepId === stepId);
+  if (out.length > 1) {
+    return {
+      problem: {
+        field: "fromStepId",
+        message: `This step leads on by ${out.length} transitions: splice keeps one way; delete it with cascade, or delete the transitions you do not keep first`,
+        code: "splice_ambiguous",
+      },
+    };
+  }
+  const child = out[0]?.toStepId;
+  const reconnect = child
+    ? transitions
+        .filter((t) => t.toStepId === stepId)
+        .map((t) => ({ fromStepId: t.fromStepId, toStepId: child, branch: t.branch }))
+    : [];
+  return { reconnect };
+}
+
+/**
+ * Deleting `stepId` with its subtree: it, and every step below it that the trigger no longer reaches once
+ * it is gone (a step that another way still leads to stays).
+ */
+export function subtreeOf(steps: GraphStep[], transitions: GraphTransition[], stepId: string): string[] {
+  const below = reachableFrom(transitions, stepId);
+  const trigger = steps.find((s) => s.type === "TRIGGER");
+  const kept = trigger ? reachableFrom(transitions, trigger.id, stepId) : new Set<string>();
+  return [...below].filter((id) => !kept.has(id) && id !== trigger?.id);
 }

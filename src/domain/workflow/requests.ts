@@ -26,6 +26,15 @@ export const patchWorkflow = z
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
 
+/**
+ * How `DELETE /workflows/:id/steps/:stepId` deletes: `detach` the step and its transitions (what is below
+ * stays, unconnected), `splice` it out (its parents lead on to its one child), or `cascade` (it and the
+ * steps below it that nothing else leads to).
+ */
+export const deleteStepQuery = z.strictObject({
+  mode: z.enum(["detach", "splice", "cascade"]).default("detach"),
+});
+
 export const createTransition = z.strictObject({
   fromStepId: z.string().min(1).max(100),
   toStepId: z.string().min(1).max(100),
