@@ -21,6 +21,7 @@ import {
   createTransition,
   createWorkflow,
   deleteStepQuery,
+  duplicateWorkflow,
   patchWorkflow,
   startBody,
 } from "./domain/workflow/requests";
@@ -272,6 +273,15 @@ export const operations: Operation[] = [
   op("delete", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Delete a step", [204, "Deleted"], {
     query: deleteStepQuery,
   }),
+  op(
+    "post",
+    "/workflows/{id}/duplicate",
+    "Workflows",
+    "secret",
+    "Copy a workflow (disabled, new ids)",
+    [201, "Created: the copy with its steps and transitions"],
+    { body: duplicateWorkflow },
+  ),
   op(
     "post",
     "/workflows/{id}/transitions/{tid}/insert-step",

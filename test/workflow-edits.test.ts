@@ -219,3 +219,92 @@ describe("DELETE /workflows/:id/steps/:stepId?mode=splice|cascade", () => {
     expect((await graph(p, wf.id)).ids).toEqual(g.ids);
   });
 });
+
+describe("POST /workflows/:id/duplicate", () => {
+  it("copies steps and transitions under new ids, disabled, and the copy runs once enabled", async () => {
+    const hooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await createProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "dup.me",
+      allowReentry: true,
+      steps: {
+        plan: {
+          type: "CONDITION",
+          config: {
+            mode: "multi",
+            field: "event.plan",
+            branches: [{ id: "pro", name: "Pro", operator: "equals", value: "pro" }],
+          },
+        },
+        hook: hook("https://example.com/dup"),
+      },
+      edges: [
+        ["trigger", "plan"],
+        ["plan", "hook", "pro"],
+      ],
+    });
+    const res = await call("POST", `/workflows/${wf.id}/duplicate`, { key: p.secretKey });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const copy = res.body;
+    expect(copy).toMatchObject({
+      name: `WF dup.me (copy)`,
+      eventName: "dup.me",
+      enabled: false,
+      allowReentry: true,
+    });
+    expect(copy.id).not.toBe(wf.id);
+    const original = await graph(p, wf.id);
+    const copied = await graph(p, copy.id);
+    expect(copied.steps.map((s) => s.type).sort()).toEqual(original.steps.map((s) => s.type).sort());
+    expect(copied.ids.some((id) => original.ids.includes(id))).toBe(false);
+    // The same shape: each transition maps to one between the copies of its steps.
+    const typeOf = (g: typeof original) => new Map(g.steps.map((s) => [s.id, s.type]));
+    const shape = (g: typeof original) =>
+      g.edges.map((e) => {
+        const [from, rest] = e.split(">") as [string, string];
+        const [to, branch] = rest.split(":") as [string, string];
+        return `${typeOf(g).get(from)}>${typeOf(g).get(to)}:${branch}`;
+      });
+    expect(shape(copied).sort()).toEqual(shape(original).sort());
+
+    // Disabled: the event starts the original only; enabled, both.
+    await track(p.publicKey, "dup.me", uniqueEmail(), { plan: "pro" });
+    expect(hooks.sent).toHaveLength(1);
+    await call("PATCH", `/workflows/${copy.id}`, { key: p.secretKey, body: { enabled: true } });
+    await track(p.publicKey, "dup.me", uniqueEmail(), { plan: "pro" });
+    expect(hooks.sent).toHaveLength(3);
+    expect((await onlyExecution(p.secretKey, copy.id)).status).toBe("COMPLETED");
+  });
+
+  it("takes a name; refuses a bad body, and another project's or an unknown workflow", async () => {
+    const p = await createProject();
+    const other = await createProject();
+    const wf = await createWorkflow(p.secretKey, { eventName: "dup.named" });
+    const named = await call("POST", `/workflows/${wf.id}/duplicate`, {
+      key: p.secretKey,
+      body: { name: "Second" },
+    });
+    expect(named.status).toBe(201);
+    expect(named.body.name).toBe("Second");
+    expectEnvelope(
+      await call("POST", `/workflows/${wf.id}/duplicate`, { key: p.secretKey, body: { name: "" } }),
+      422,
+      "VALIDATION_ERROR",
+    );
+    expectEnvelope(
+      await call("POST", `/workflows/${wf.id}/duplicate`, { key: p.secretKey, body: { enabled: true } }),
+      422,
+      "VALIDATION_ERROR",
+    );
+    expectEnvelope(
+      await call("POST", `/workflows/${wf.id}/duplicate`, { key: other.secretKey }),
+      404,
+      "WORKFLOW_NOT_FOUND",
+    );
+    expectEnvelope(
+      await call("POST", "/workflows/wf_nope/duplicate", { key: p.secretKey }),
+      404,
+      "WORKFLOW_NOT_FOUND",
+    );
+  });
+});

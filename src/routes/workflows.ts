@@ -21,6 +21,7 @@ import {
   createTransition,
   createWorkflow,
   deleteStepQuery,
+  duplicateWorkflow,
   patchWorkflow,
 } from "../domain/workflow/requests";
 import type { Env } from "../env";
@@ -125,6 +126,9 @@ const insertTransition = (
 
 const showTransitionRow = (t: Pick<TransitionRow, "id" | "fromStepId" | "toStepId" | "branch">) =>
   showTransition(t as TransitionRow);
+
+const chunks = <T>(rows: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, i * size + size));
 
 async function checkReferences(env: Env, projectId: string, type: StepType, config: unknown): Promise<void> {
   const problem = await stepReferenceProblem(env, projectId, type, config);
@@ -408,6 +412,55 @@ export const workflowRoutes = new Hono<AppEnv>()
       d.prepare("UPDATE workflows SET updated_at = ?2 WHERE id = ?1").bind(wf.id, now),
     ]);
     return c.body(null, 204);
+  })
+  .post("/:id/duplicate", async (c) => {
+    const projectId = c.get("project").id;
+    const wf = await loadWorkflow(c.env, projectId, c.req.param("id"));
+    // The body is optional: an empty one is an empty object.
+    const empty = c.req.header("content-length") === "0" || !c.req.header("content-type");
+    const { name } = empty ? { name: undefined } : (await parseJson(c, duplicateWorkflow)).data;
+    const { steps, transitions } = await loadGraph(c.env, wf.id);
+    const now = Date.now();
+    const copy: WorkflowRow = {
+      ...wf,
+      id: newId("wf", now),
+      name: name ?? `${wf.name} (copy)`.slice(0, 100),
+      // Disabled: a copy starts nothing until someone enables it.
+      enabled: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const ids = new Map(steps.map((s) => [s.id, newId("stp", now)]));
+    const newSteps: StepRow[] = steps.map((s) => ({
+      ...s,
+      id: ids.get(s.id) as string,
+      workflowId: copy.id,
+      createdAt: now,
+    }));
+    const newTransitions: TransitionRow[] = transitions.map((t) => ({
+      ...t,
+      id: newId("trn", now),
+      workflowId: copy.id,
+      fromStepId: ids.get(t.fromStepId) as string,
+      toStepId: ids.get(t.toStepId) as string,
+      createdAt: now,
+    }));
+    const d = db(c.env);
+    // One batch: the copy is whole or absent. Steps and transitions go in slices under D1's bound
+    // parameters per statement.
+    await d.batch([
+      d.insert(workflows).values(copy),
+      ...chunks(newSteps, 10).map((rows) => d.insert(workflowSteps).values(rows)),
+      ...chunks(newTransitions, 10).map((rows) => d.insert(workflowTransitions).values(rows)),
+    ] as unknown as Parameters<typeof d.batch>[0]);
+    return c.json(
+      {
+        ...showWorkflow(copy, 0),
+        steps: newSteps.map(showStep),
+        transitions: newTransitions.map(showTransition),
+      },
+      201,
+    );
   })
   .post("/:id/transitions/:tid/insert-step", async (c) => {
     const projectId = c.get("project").id;

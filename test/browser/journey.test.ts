@@ -354,6 +354,20 @@ describe("the workflows guide in the browser", () => {
     expect(saved.body.transitions).toHaveLength(2);
   });
 
+  it("duplicates a workflow from the list, disabled, and opens the copy", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/workflows`);
+    const row = page.locator('tr[data-workflow-id="wf_trim"]');
+    await row.getByRole("button", { name: "Duplicate", exact: true }).click();
+    await expect.poll(() => path(page), { timeout: 10_000 }).toMatch(/^\/app\/workflows\/wf_(?!trim)/);
+    await page.getByRole("heading", { name: "Trim (copy)" }).waitFor();
+    const id = path(page).split("/").at(-1) as string;
+    const copy = await d.api("GET", `/workflows/${id}`);
+    expect(copy.body).toMatchObject({ name: "Trim (copy)", enabled: false, eventName: "trim.me" });
+    expect(copy.body.steps.map((s: any) => s.type).sort()).toEqual(["EXIT", "TRIGGER", "WEBHOOK"]);
+  });
+
   it("shows a refused definition at the step it names, and saves nothing", async () => {
     const { page } = await d.newPage(1280);
     await signIn(d, page);

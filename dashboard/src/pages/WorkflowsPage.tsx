@@ -108,6 +108,15 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
     mutationFn: (enabled: boolean) => patch<Workflow, PatchWorkflowBody>(`/workflows/${w.id}`, { enabled }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.workflows }),
   });
+  const [, navigate] = useLocation();
+  // A copy with new ids, disabled; opened in the editor.
+  const duplicate = useMutation({
+    mutationFn: () => post<WorkflowDetail, Record<string, never>>(`/workflows/${w.id}/duplicate`, {}),
+    onSuccess: (copy) => {
+      queryClient.invalidateQueries({ queryKey: keys.workflows });
+      navigate(`/workflows/${copy.id}`);
+    },
+  });
   return (
     <>
       <tr data-workflow-id={w.id}>
@@ -148,12 +157,28 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
             >
               {w.enabled ? "Disable" : "Enable"}
             </button>
+            <button
+              type="button"
+              className="secondary outline"
+              aria-busy={duplicate.isPending}
+              disabled={duplicate.isPending}
+              onClick={() => duplicate.mutate()}
+            >
+              Duplicate
+            </button>
             <button type="button" className="secondary outline" onClick={onDelete}>
               Delete
             </button>
           </div>
         </td>
       </tr>
+      {duplicate.isError && (
+        <tr>
+          <td colSpan={7}>
+            <ErrorBox error={duplicate.error} title={`Could not duplicate ${w.name}`} />
+          </td>
+        </tr>
+      )}
       {toggle.isError && (
         <tr>
           <td colSpan={7}>

@@ -35,6 +35,11 @@ export const deleteStepQuery = z.strictObject({
   mode: z.enum(["detach", "splice", "cascade"]).default("detach"),
 });
 
+/** `POST /workflows/:id/duplicate`: the copy's name (the original's with " (copy)" when left out). */
+export const duplicateWorkflow = z.strictObject({
+  name: z.string().trim().min(1).max(100).optional(),
+});
+
 export const createTransition = z.strictObject({
   fromStepId: z.string().min(1).max(100),
   toStepId: z.string().min(1).max(100),
