@@ -24,6 +24,7 @@ import {
   duplicateWorkflow,
   patchWorkflow,
   startBody,
+  workflowFieldsQuery,
 } from "./domain/workflow/requests";
 import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
@@ -31,7 +32,7 @@ import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { listDeliveries } from "./routes/deliveries";
 import { simulateBody } from "./routes/dev";
 import { listEmails } from "./routes/emails";
-import { listEvents } from "./routes/events";
+import { eventNamesQuery, listEvents } from "./routes/events";
 import { listExecutions } from "./routes/executions";
 import { patchProject } from "./routes/project";
 import { createSegment, patchSegment } from "./routes/segments";
@@ -160,6 +161,17 @@ export const operations: Operation[] = [
   op("get", "/contacts/{id}/events", "Contacts", "secret", "A contact's events", undefined, {
     query: listQuery,
   }),
+  op(
+    "get",
+    "/events/names",
+    "Contacts",
+    "secret",
+    "Event names among the newest events, with counts",
+    undefined,
+    {
+      query: eventNamesQuery,
+    },
+  ),
   op("get", "/events", "Contacts", "secret", "The project's recent events, newest first", undefined, {
     query: listEvents,
   }),
@@ -273,6 +285,17 @@ export const operations: Operation[] = [
   op("delete", "/workflows/{id}/steps/{stepId}", "Workflows", "secret", "Delete a step", [204, "Deleted"], {
     query: deleteStepQuery,
   }),
+  op(
+    "get",
+    "/workflows/fields",
+    "Workflows",
+    "secret",
+    "Contact and trigger event fields seen, for editors",
+    undefined,
+    {
+      query: workflowFieldsQuery,
+    },
+  ),
   op(
     "post",
     "/workflows/{id}/duplicate",

@@ -2,6 +2,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
+import { CONTACTS_SAMPLED, contactFields, EVENTS_SAMPLED, eventFields } from "../db/discovery";
 import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workflows";
 import { newId } from "../domain/ids";
@@ -23,6 +24,7 @@ import {
   deleteStepQuery,
   duplicateWorkflow,
   patchWorkflow,
+  workflowFieldsQuery,
 } from "../domain/workflow/requests";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
@@ -195,6 +197,23 @@ export const workflowRoutes = new Hono<AppEnv>()
         (r) => showWorkflow(r, active.get(r.id) ?? 0),
       ),
     );
+  })
+  // What an editor offers to choose from: contact fields and each trigger event's data fields seen in the
+  // project's newest rows (src/db/discovery.ts), before /:id takes "fields" for an id.
+  .get("/fields", async (c) => {
+    const projectId = c.get("project").id;
+    const q = parseQuery(c, workflowFieldsQuery);
+    const { results } = await c.env.DB.prepare(
+      "SELECT DISTINCT event_name AS name FROM workflows WHERE project_id = ?1 ORDER BY name LIMIT 200",
+    )
+      .bind(projectId)
+      .all<{ name: string }>();
+    const names = [...new Set([...results.map((r) => r.name), ...(q.event ?? [])])];
+    const [contact, events] = await Promise.all([
+      contactFields(c.env, projectId),
+      eventFields(c.env, projectId, names),
+    ]);
+    return c.json({ contact, events, sampled: { contacts: CONTACTS_SAMPLED, events: EVENTS_SAMPLED } });
   })
   .get("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));

@@ -193,6 +193,12 @@ describe("the workflows guide in the browser", () => {
     await signIn(d, page);
     const wf = await d.api("POST", "/workflows", { name: "Plans", eventName: "plan.chosen" });
     expect(wf.status).toBe(201);
+    const tracked = await d.api("POST", "/v1/track", {
+      event: "plan.chosen",
+      email: "seats@example.com",
+      data: { plan: "team", seats: 5 },
+    });
+    expect(tracked.status).toBe(200);
     await page.goto(`${d.stack.base}/app/workflows/${wf.body.id}`);
     await node(page, "TRIGGER").waitFor();
 
@@ -201,6 +207,13 @@ describe("the workflows guide in the browser", () => {
     await page.getByLabel("Name", { exact: true }).fill("Plan");
     await page.getByLabel("Form", { exact: true }).selectOption("multi");
     await page.getByLabel("Field", { exact: true }).fill("event.plan");
+    // The field's suggestions include what the project's data holds (GET /workflows/fields): a
+    // plan.chosen event (the trigger's) tracked with a seat count.
+    await expect
+      .poll(() => page.locator('#condition-field-suggestions option[value="event.seats"]').count(), {
+        timeout: 10_000,
+      })
+      .toBe(1);
     await page.getByLabel("Branch 1 name", { exact: true }).fill("Pro");
     await page.getByLabel("Pro: value", { exact: true }).fill("pro");
     await button(page, "Add branch").click();

@@ -33,6 +33,7 @@ export const keys = {
   delivery: (id: string) => ["deliveries", "one", id] as const,
   emails: (q: Record<string, string | undefined> = {}) => ["emails", q] as const,
   contact: (id: string) => ["contacts", id] as const,
+  fields: (events: string[]) => ["fields", events] as const,
 };
 
 /** RUNNING or WAITING: the execution may still move, so its views poll. */
@@ -58,6 +59,17 @@ export const workflowQuery = (id: string) =>
     queryFn: () => get<WorkflowDetail>(`/workflows/${id}`),
     // The lock and the counts change as executions run.
     refetchInterval: (q) => ((q.state.data?.activeExecutions ?? 0) > 0 ? POLL_MS : false),
+  });
+
+/** Fields seen in the project's data (GET /workflows/fields): contact fields, and these events' fields. */
+export const fieldsQuery = (events: string[]) =>
+  queryOptions({
+    queryKey: keys.fields(events),
+    queryFn: () =>
+      get<{ contact: { field: string }[]; events: Record<string, { field: string }[]> }>(
+        `/workflows/fields${events.length ? `?event=${encodeURIComponent(events.join(","))}` : ""}`,
+      ),
+    staleTime: 60_000,
   });
 
 export const statsQuery = (id: string) =>

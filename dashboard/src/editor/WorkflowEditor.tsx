@@ -7,7 +7,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { StepType } from "../../../src/domain/workflow/config";
 import { ApiError, patch, post, put } from "../api/client";
-import { keys, statsQuery, templatesQuery } from "../api/queries";
+import { fieldsQuery, keys, statsQuery, templatesQuery } from "../api/queries";
 import type { WorkflowDetail } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import type { EditorActions } from "./actions";
@@ -236,7 +236,26 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
     () => new Map([...problems.steps].map(([k, list]) => [k, problemLines(list)])),
     [problems],
   );
-  const suggestions = useMemo(() => suggestionsOf(def), [def]);
+  // The fields seen in the project's data: its contacts', and the trigger's and awaited events'.
+  const awaited = useMemo(
+    () =>
+      [
+        ...new Set(
+          def.steps
+            .filter((s) => s.type === "WAIT_FOR_EVENT" && typeof s.config.eventName === "string")
+            .map((s) => s.config.eventName as string)
+            .filter(Boolean),
+        ),
+      ].slice(0, 20),
+    [def],
+  );
+  const seen = useQuery(fieldsQuery(awaited));
+  const suggestions = useMemo(() => {
+    const out = new Set(suggestionsOf(def));
+    for (const f of seen.data?.contact ?? []) out.add(f.field);
+    for (const list of Object.values(seen.data?.events ?? {})) for (const f of list) out.add(f.field);
+    return [...out];
+  }, [def, seen.data]);
 
   const problemCount = problems.steps.size + problems.edges.size + problems.other.length;
 

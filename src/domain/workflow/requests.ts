@@ -56,3 +56,18 @@ export const startBody = z
     message: "Give either email or contactId",
     path: ["email"],
   });
+
+/** `GET /workflows/fields`: more event names whose data fields to give (comma-separated), beside the triggers. */
+export const workflowFieldsQuery = z.strictObject({
+  event: z
+    .string()
+    .max(2000)
+    .transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().max(100)).max(20))
+    .optional(),
+});
