@@ -484,11 +484,12 @@ export const workflowRoutes = new Hono<AppEnv>()
   .post("/:id/transitions/:tid/insert-step", async (c) => {
     const projectId = c.get("project").id;
     const wf = await loadWorkflow(c.env, projectId, c.req.param("id"));
-    const { data } = await parseJson(c, insertStepBody);
-    const { branch, ...body } = data;
+    // The ids first (404), then the body (422).
     const { steps, transitions } = await loadGraph(c.env, wf.id);
     const t = transitions.find((x) => x.id === c.req.param("tid"));
     if (!t) throw notFound("Transition", "TRANSITION_NOT_FOUND");
+    const { data } = await parseJson(c, insertStepBody);
+    const { branch, ...body } = data;
     if (steps.length >= MAX_STEPS_PER_WORKFLOW)
       throw fieldError("type", `A workflow has at most ${MAX_STEPS_PER_WORKFLOW} steps`, "too_many_steps");
     const ways = branchesOf(body.type, body.config);

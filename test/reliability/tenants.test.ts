@@ -83,6 +83,12 @@ function bodyFor(op: Operation, victim: World): unknown {
     "POST /workflows/{id}/steps": { type: "DELAY", name: "d", config: { amount: 1, unit: "hours" } },
     "PATCH /workflows/{id}/steps/{stepId}": { name: "pwned" },
     "POST /workflows/{id}/transitions": { fromStepId: victim.stepId, toStepId: victim.stepId },
+    "POST /workflows/{id}/transitions/{tid}/insert-step": {
+      type: "DELAY",
+      name: "d",
+      config: { amount: 1, unit: "hours" },
+    },
+    "POST /workflows/{id}/duplicate": { name: "stolen" },
     "PUT /workflows/{id}/definition": { id: victim.workflowId, name: "pwned", eventName: "world.start" },
     "POST /workflows/{id}/executions": { email: victim.contactEmail },
     "POST /admin/projects": { name: "x" },
