@@ -255,7 +255,9 @@ describe("POST /workflows/:id/duplicate", () => {
     expect(copy.id).not.toBe(wf.id);
     const original = await graph(p, wf.id);
     const copied = await graph(p, copy.id);
-    expect(copied.steps.map((s) => s.type).sort()).toEqual(original.steps.map((s) => s.type).sort());
+    // In the original's order (the TRIGGER first), under new ids.
+    expect(copied.steps.map((s) => s.type)).toEqual(original.steps.map((s) => s.type));
+    expect(copy.steps.map((s: { type: string }) => s.type)).toEqual(original.steps.map((s) => s.type));
     expect(copied.ids.some((id) => original.ids.includes(id))).toBe(false);
     // The same shape: each transition maps to one between the copies of its steps.
     const typeOf = (g: typeof original) => new Map(g.steps.map((s) => [s.id, s.type]));

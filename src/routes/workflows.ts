@@ -450,19 +450,20 @@ export const workflowRoutes = new Hono<AppEnv>()
       updatedAt: now,
     };
     const ids = new Map(steps.map((s) => [s.id, newId("stp", now)]));
-    const newSteps: StepRow[] = steps.map((s) => ({
+    // Steps and transitions are listed by creation time: the copy keeps the original's order.
+    const newSteps: StepRow[] = steps.map((s, i) => ({
       ...s,
       id: ids.get(s.id) as string,
       workflowId: copy.id,
-      createdAt: now,
+      createdAt: now + i,
     }));
-    const newTransitions: TransitionRow[] = transitions.map((t) => ({
+    const newTransitions: TransitionRow[] = transitions.map((t, i) => ({
       ...t,
       id: newId("trn", now),
       workflowId: copy.id,
       fromStepId: ids.get(t.fromStepId) as string,
       toStepId: ids.get(t.toStepId) as string,
-      createdAt: now,
+      createdAt: now + i,
     }));
     const d = db(c.env);
     // One batch: the copy is whole or absent. Steps and transitions go in slices under D1's bound
