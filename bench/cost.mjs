@@ -14,7 +14,6 @@
 //   delay     TRIGGER → DELAY 1 s → CONDITION → WEBHOOK
 //   wait      TRIGGER → WAIT_FOR_EVENT (then the awaited event tracked) → WEBHOOK
 //   workflows the bench's Cloudflare Workflows worker (bench/workflows-worker): the delay flow
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { workflow } from "./lib/app-api.mjs";
@@ -22,6 +21,7 @@ import { flag, opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { PRICES, priceShape, priceWorkflows } from "./lib/cost-report.mjs";
 import {
+  benchScript,
   counters,
   instrument,
   instrumentedCopy,
@@ -32,8 +32,8 @@ import {
   settle,
   tomlBindings,
   trackReq,
+  writeResultJson,
 } from "./lib/cost-run.mjs";
-import { closeAgents } from "./lib/load.mjs";
 import { appVars, benchConfig, cpuMeter, root, seededState, startWorker } from "./lib/stack.mjs";
 import { withCostSection } from "./report.mjs";
 
@@ -51,19 +51,7 @@ if (flag("report")) {
   process.exit(0);
 }
 
-const started = Date.now();
-const log = (msg) => console.log(`[cost ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
-const cleanups = [];
-async function cleanup() {
-  for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
-  closeAgents();
-}
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    log(`${sig}: stopping`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+const { log, cleanups, cleanup } = benchScript("cost");
 
 /** The app's bench copy (bench/lib/stack.mjs) with an instrumented entry as its `main`. */
 function instrumentedApp() {
@@ -239,11 +227,8 @@ async function main() {
     sweep,
     instrumentErrors: errors,
   };
-  fs.mkdirSync(OUT, { recursive: true });
   const json = path.join(OUT, "benchmarks-cost.json");
-  fs.writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
-  // As the project's formatter writes JSON, so that `npm run lint` passes on it.
-  spawnSync(path.join(root, "node_modules", ".bin", "biome"), ["format", "--write", json], { cwd: root });
+  writeResultJson(json, result);
   writeReport();
   log(
     `wrote ${path.relative(root, path.join(OUT, "benchmarks-cost.json"))} and the section of benchmarks.md`,

@@ -10,7 +10,6 @@
 //            --executions=N[,N…] (default 5000,10000)  --shards=K (default wrangler.toml's)  --out=DIR
 //            --only=cost,latency,track,executions (default all; the others are kept from the json)
 //            --report (measure nothing: rewrite the section from the json)
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { workflow } from "./lib/app-api.mjs";
@@ -18,6 +17,7 @@ import { flag, opt } from "./lib/args.mjs";
 import { startConsumer } from "./lib/consumer.mjs";
 import { PRICES, priceShape, priceWorkflows } from "./lib/cost-report.mjs";
 import {
+  benchScript,
   instrumentedCopy,
   perExecution,
   resetCounters,
@@ -25,8 +25,9 @@ import {
   settle,
   trackReq,
   webhooks,
+  writeResultJson,
 } from "./lib/cost-run.mjs";
-import { closeAgents, post, runLoad, summarize } from "./lib/load.mjs";
+import { post, runLoad, summarize } from "./lib/load.mjs";
 import { appVars, benchConfig, migratedState, quiet, root, seededState, startWorker } from "./lib/stack.mjs";
 import { withShardSection } from "./report.mjs";
 
@@ -49,8 +50,7 @@ if (flag("report")) {
   process.exit(0);
 }
 
-const started = Date.now();
-const log = (msg) => console.log(`[shard ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
+const { log, cleanups, cleanup } = benchScript("shard");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const round1 = (v) => Math.round(v * 10) / 10;
 const ratio = (a, b) => Math.round((a / b) * 100) / 100;
@@ -59,17 +59,6 @@ const stat = (values) => {
   return { n: s.n, p50: round1(s.p50), p90: round1(s.p90), p99: round1(s.p99), max: round1(s.max) };
 };
 const stacks = [];
-const cleanups = [];
-async function cleanup() {
-  for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
-  closeAgents();
-}
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    log(`${sig}: stopping`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
 
 /** A served worker; `dispose()` (also run on exit) stops it and runs `after` (its files removed). */
 async function serve(label, opts, after = () => {}) {
@@ -313,10 +302,7 @@ async function main() {
       ...priceWorkflows(appCost.workflows.perExecution, costs.plain.load.perExecution),
     },
   };
-  fs.mkdirSync(OUT, { recursive: true });
-  fs.writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
-  // As the project's formatter writes JSON, so that `npm run lint` passes on it.
-  spawnSync(path.join(root, "node_modules", ".bin", "biome"), ["format", "--write", json], { cwd: root });
+  writeResultJson(json, result);
   writeReport();
   log(
     `wrote ${path.relative(root, path.join(OUT, "benchmarks-shard.json"))} and the section of benchmarks.md`,

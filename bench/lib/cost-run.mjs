@@ -1,8 +1,10 @@
 // What `npm run bench:cost` and `npm run bench:shard` share: instrumented copies of the bench's workers
-// (bench/lib/cost-instrument.js as their entry's wrapper), their counters, and the load that drives them.
+// (bench/lib/cost-instrument.js as their entry's wrapper), their counters, the load that drives them, and
+// the script's log, cleanups and result file.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { runLoad } from "./load.mjs";
+import { closeAgents, runLoad } from "./load.mjs";
 import { root } from "./stack.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -113,4 +115,32 @@ export function perExecution(c, n) {
   if (c && typeof c === "object")
     return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, perExecution(v, n)]));
   return c;
+}
+
+/**
+ * A bench script's log (prefixed with its name and the seconds since it started) and its cleanups, run in
+ * reverse on `cleanup()` and on SIGINT / SIGTERM / SIGHUP (then exit 130).
+ */
+export function benchScript(name) {
+  const started = Date.now();
+  const log = (msg) => console.log(`[${name} ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
+  const cleanups = [];
+  async function cleanup() {
+    for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
+    closeAgents();
+  }
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(sig, () => {
+      log(`${sig}: stopping`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+  return { log, cleanups, cleanup };
+}
+
+/** Writes a result as JSON, formatted as the project's formatter writes it (so `npm run lint` passes). */
+export function writeResultJson(file, value) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  spawnSync(path.join(root, "node_modules", ".bin", "biome"), ["format", "--write", file], { cwd: root });
 }

@@ -118,7 +118,11 @@ export async function applySesEvent(
 ): Promise<{ eventIds: string[]; projectId: string; contactId: string } | null> {
   const db = env.DB;
   const email = await db
-    .prepare("SELECT * FROM emails WHERE message_id = ?1")
+    .prepare(
+      `SELECT e.*, c.email AS contact_email FROM emails e
+         LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
+        WHERE e.message_id = ?1`,
+    )
     .bind(e.messageId)
     .first<Record<string, unknown>>();
   if (!email) return null;
@@ -154,11 +158,7 @@ export async function applySesEvent(
   let unsubscribeReason: "bounce" | "complaint" | null = null;
   // An email to a SEND_EMAIL's CUSTOM recipient (the account manager) is not to the contact: its bounce or
   // complaint says nothing of the contact's address, so it is recorded and unsubscribes no one.
-  const contact = await db
-    .prepare("SELECT email FROM contacts WHERE project_id = ?1 AND id = ?2")
-    .bind(row.projectId, row.contactId)
-    .first<{ email: string }>();
-  const toContact = !email.to_email || email.to_email === contact?.email;
+  const toContact = !email.to_email || email.to_email === email.contact_email;
   switch (e.kind) {
     case "delivery":
       statements.push(

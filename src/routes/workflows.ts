@@ -61,7 +61,9 @@ export const showStep = (s: StepRow): StepOut => ({
   name: s.name,
   config: JSON.parse(s.config) as unknown,
 });
-export const showTransition = (t: TransitionRow): TransitionOut => ({
+export const showTransition = (
+  t: Pick<TransitionRow, "id" | "fromStepId" | "toStepId" | "branch">,
+): TransitionOut => ({
   id: t.id,
   fromStepId: t.fromStepId,
   toStepId: t.toStepId,
@@ -125,9 +127,6 @@ const insertTransition = (
      WHERE (SELECT count(*) FROM workflow_steps WHERE workflow_id = ?3 AND id IN (?4, ?5)) = 2
      RETURNING id, from_step_id AS fromStepId, to_step_id AS toStepId, branch`,
   ).bind(newId("trn", now), projectId, workflowId, t.fromStepId, t.toStepId, t.branch, t.branch ?? "", now);
-
-const showTransitionRow = (t: Pick<TransitionRow, "id" | "fromStepId" | "toStepId" | "branch">) =>
-  showTransition(t as TransitionRow);
 
 const chunks = <T>(rows: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, i * size + size));
@@ -538,7 +537,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     if ((results[0]?.meta.changes ?? 0) === 0) throw notFound("Transition", "TRANSITION_NOT_FOUND");
     const made = results.slice(2, 4).map((r) => r.results[0] as TransitionRow | undefined);
     return c.json(
-      { step: showStep(row), transitions: made.filter((x) => x !== undefined).map(showTransitionRow) },
+      { step: showStep(row), transitions: made.filter((x) => x !== undefined).map(showTransition) },
       201,
     );
   })

@@ -372,6 +372,8 @@ describe("the workflows guide in the browser", () => {
     await signIn(d, page);
     await page.goto(`${d.stack.base}/app/workflows`);
     const row = page.locator('tr[data-workflow-id="wf_trim"]');
+    await row.waitFor();
+    await screenshot(page, "workflows");
     await row.getByRole("button", { name: "Duplicate", exact: true }).click();
     await expect.poll(() => path(page), { timeout: 10_000 }).toMatch(/^\/app\/workflows\/wf_(?!trim)/);
     await page.getByRole("heading", { name: "Trim (copy)" }).waitFor();
@@ -492,10 +494,24 @@ describe("the workflows guide in the browser", () => {
     await signIn(d, page);
     await page.getByRole("link", { name: "Pro onboarding" }).waitFor();
     await screenshot(page, "workflows-390");
+    // The row's actions, scrolled to inside the table: each button whole and reachable.
+    const actions = page.locator('tr[data-workflow-id="wf_trim"] .row-actions');
+    await actions.scrollIntoViewIfNeeded();
+    for (const name of ["Enable", "Duplicate", "Delete"]) {
+      expect(await actions.getByRole("button", { name, exact: true }).isVisible()).toBe(true);
+    }
+    await screenshot(page, "workflows-390-actions");
     await page.getByRole("link", { name: "Pro onboarding" }).click();
     await node(page, "CONDITION").waitFor();
     // Nothing overflows the page sideways: the canvas and the panel fit the width.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await screenshot(page, "editor-390");
+    // A step's panel: its form and its three ways to delete, within the width.
+    await node(page, "CONDITION").click();
+    await page
+      .getByRole("button", { name: "Delete with the steps below", exact: true })
+      .scrollIntoViewIfNeeded();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, "editor-390-panel");
   });
 });
