@@ -30,7 +30,7 @@ export type { Command, Context } from "./common.ts";
 const WORKFLOW_COLUMNS: Column<Row>[] = [
   ["ID", (w) => w.id],
   ["NAME", (w) => w.name],
-  ["EVENT", (w) => w.eventName],
+  ["TRIGGER", (w) => w.eventName ?? (w.schedule ? `every ${(w.schedule as { cron: string }).cron}` : null)],
   ["ENABLED", (w) => w.enabled],
   ["REENTRY", (w) => w.allowReentry],
   ["UPDATED", (w) => w.updatedAt],

@@ -30,6 +30,7 @@ const TOP_KEYS = [
   "name",
   "description",
   "eventName",
+  "schedule",
   "enabled",
   "allowReentry",
   "steps",
@@ -97,14 +98,20 @@ export function problemsOf(value: unknown): string[] {
   if (!isObject(value))
     return ["the file must hold one workflow: a mapping with id, name, eventName, steps…"];
   const problems: string[] = [];
-  const { id, name, eventName, description, enabled, allowReentry, steps, transitions } = value;
+  const { id, name, eventName, schedule, description, enabled, allowReentry, steps, transitions } = value;
   if (id === undefined || id === null) problems.push("id: missing (the file names its workflow: id: wf_…)");
   else if (typeof id !== "string" || !WORKFLOW_ID.test(id)) {
     problems.push(`id: ${show(id)} is not a workflow id (wf_ then 1–64 of A-Z a-z 0-9 _ -)`);
   }
   if (typeof name !== "string" || name.trim() === "") problems.push("name: missing (a non-empty string)");
-  if (typeof eventName !== "string" || eventName.trim() === "") {
-    problems.push("eventName: missing (the event that starts the workflow)");
+  if (eventName !== undefined && schedule !== undefined) {
+    problems.push("eventName: give eventName or schedule, not both");
+  } else if (schedule !== undefined) {
+    if (!isObject(schedule) || typeof schedule.cron !== "string" || schedule.cron.trim() === "") {
+      problems.push('schedule: must be {cron: "0 9 * * 1", segmentId?: seg_…} (when the workflow starts)');
+    }
+  } else if (typeof eventName !== "string" || eventName.trim() === "") {
+    problems.push("eventName: missing (the event that starts the workflow, or give schedule)");
   }
   if (description !== undefined && description !== null && typeof description !== "string") {
     problems.push("description: must be a string");
@@ -121,7 +128,9 @@ export function problemsOf(value: unknown): string[] {
       keys.add(key);
       const at = `steps.${key}`;
       if (key === TRIGGER_KEY) {
-        problems.push(`${at}: "trigger" is the TRIGGER step, made from eventName: do not list it`);
+        problems.push(
+          `${at}: "trigger" is the TRIGGER step, made from eventName or schedule: do not list it`,
+        );
         continue;
       }
       if (!STEP_KEY.test(key)) problems.push(`${at}: a step key is 1–64 of A-Z a-z 0-9 _ -`);
@@ -130,7 +139,7 @@ export function problemsOf(value: unknown): string[] {
         continue;
       }
       if (step.type === "TRIGGER") {
-        problems.push(`${at}.type: the TRIGGER step is made from eventName: do not list it`);
+        problems.push(`${at}.type: the TRIGGER step is made from eventName or schedule: do not list it`);
       } else if (!STEP_TYPES.includes(step.type as (typeof STEP_TYPES)[number])) {
         problems.push(`${at}.type: unknown step type ${show(step.type)} (one of ${STEP_TYPES.join(", ")})`);
       }

@@ -86,6 +86,8 @@ export class ExecutionDO extends DurableObject<Env> {
   async start(init: ExecutionInit): Promise<ExecutionSummary> {
     return this.entry(async () => {
       let s = await this.load();
+      // A repeated claim's start may come after the run ended and its storage went: D1 has the final state.
+      if (!s && init.retried && (await this.endedInD1(init.executionId, init.database))) return null;
       if (!s) {
         // Cancelled between the dispatch's claim and this start: keep it cancelled, run nothing.
         const cancelledAt = await this.ctx.storage.get<number>(CANCELLED_BEFORE_START_KEY);
@@ -144,15 +146,10 @@ export class ExecutionDO extends DurableObject<Env> {
     const s = await this.entry(async () => {
       const s = await this.load();
       if (!s) {
-        const row = executionId
-          ? await projectEnv(this.env, database ?? REGISTRY_BINDING)
-              .DB.prepare("SELECT status FROM executions WHERE id = ?1")
-              .bind(executionId)
-              .first<{ status: ExecutionStatus }>()
-          : null;
-        if (row && isTerminal(row.status)) {
+        const endedAs = executionId ? await this.endedInD1(executionId, database) : null;
+        if (endedAs) {
           // Ended, and its storage deleted once D1 had the final state: nothing to cancel, nothing to keep.
-          ended = row.status;
+          ended = endedAs;
           return null;
         }
         // Not started (yet): the caller cancels the D1 row; remember it for a start that comes late.
@@ -518,6 +515,15 @@ export class ExecutionDO extends DurableObject<Env> {
   // ---- storage and the D1 mirror ------------------------------------------------------------------
 
   /** The env whose `DB` is the database of this execution's project (recorded by its start). */
+  /** The final status D1 holds for an execution whose object has no state, or null if it has not ended. */
+  private async endedInD1(executionId: string, database?: string): Promise<ExecutionStatus | null> {
+    const row = await projectEnv(this.env, database ?? REGISTRY_BINDING)
+      .DB.prepare("SELECT status FROM executions WHERE id = ?1")
+      .bind(executionId)
+      .first<{ status: ExecutionStatus }>();
+    return row && isTerminal(row.status) ? row.status : null;
+  }
+
   private envOf(s: ExecutionState): Env {
     return projectEnv(this.env, s.database ?? REGISTRY_BINDING);
   }

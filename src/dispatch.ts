@@ -243,6 +243,26 @@ async function readSteps(db: D1Database, workflows: WorkflowRow[]): Promise<Step
   return results;
 }
 
+/** One workflow's snapshot, read from its rows (a start by hand, a schedule's run); null without a TRIGGER. */
+export async function loadSnapshot(
+  env: Env,
+  wf: { id: string; name: string; eventName: string; allowReentry: boolean },
+): Promise<WorkflowSnapshot | null> {
+  const [steps, transitions] = await env.DB.batch([
+    env.DB.prepare(
+      "SELECT id, workflow_id, type, name, config FROM workflow_steps WHERE workflow_id = ?1",
+    ).bind(wf.id),
+    env.DB.prepare(
+      "SELECT workflow_id, from_step_id, to_step_id, branch FROM workflow_transitions WHERE workflow_id = ?1",
+    ).bind(wf.id),
+  ]);
+  return buildSnapshot(
+    { id: wf.id, name: wf.name, event_name: wf.eventName, allow_reentry: wf.allowReentry ? 1 : 0 },
+    (steps?.results ?? []) as StepRow[],
+    (transitions?.results ?? []) as TransitionRow[],
+  );
+}
+
 export function buildSnapshot(
   wf: WorkflowRow,
   steps: StepRow[],
@@ -353,7 +373,9 @@ export async function claimExecutionsWithRefusals(
     const row = results[n * stride + stride - 1]?.results[0] as
       | { active_execution_id: string | null; started: number }
       | undefined;
-    if (row?.active_execution_id === i.executionId) owned.push(i);
+    // An enrollment this call did not change was claimed by an earlier one: its start is a repeat.
+    if (row?.active_execution_id === i.executionId)
+      owned.push(results[n * stride]?.meta.changes ? i : { ...i, retried: true });
     else
       refused.push({
         init: i,

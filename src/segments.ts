@@ -5,13 +5,14 @@
  * refreshes store one). A new segment is filled in the background through the `segments` queue, a page
  * of contacts per message, without entry events.
  */
-import { envOfMessage } from "./db/databases";
+import { envOfMessage, projectEnv } from "./db/databases";
 import { dispatchOrDefer } from "./dispatch";
 import { newId } from "./domain/ids";
 import { matches, type SegmentCondition } from "./domain/segments";
 import { parseJsonObject } from "./domain/shapes";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
+import { type ScheduleRunMessage, scheduleRunPage } from "./schedules";
 
 interface SegmentRow {
   id: string;
@@ -119,21 +120,24 @@ export interface BackfillMessage {
 
 export const BACKFILL_PAGE = 500;
 
-/** One page of a segment's background fill; queues the next page until every contact is seen. */
-export async function consumeBackfill(
-  batch: MessageBatch<BackfillMessage>,
+/**
+ * The segments queue: a page of a segment's background fill, or a page of a schedule's run
+ * (src/schedules.ts); each queues its next page until it is done.
+ */
+export async function consumeAudience(
+  batch: MessageBatch<BackfillMessage | ScheduleRunMessage>,
   env: Env,
   log: Logger,
 ): Promise<void> {
   for (const msg of batch.messages) {
+    const m = msg.body;
     try {
-      await backfillPage(await envOfMessage(env, msg.body), msg.body);
+      if (m.kind === "schedule-run") await scheduleRunPage(projectEnv(env, m.db), log, m);
+      else await backfillPage(await envOfMessage(env, m), m);
       msg.ack();
     } catch (err) {
-      log.error("segment backfill page failed; retrying", {
-        segmentId: msg.body.segmentId,
-        ...errorFields(err),
-      });
+      const of = m.kind === "schedule-run" ? { workflowId: m.workflowId } : { segmentId: m.segmentId };
+      log.error(`${m.kind} page failed; retrying`, { ...of, ...errorFields(err) });
       msg.retry({ delaySeconds: 5 });
     }
   }

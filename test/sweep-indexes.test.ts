@@ -171,7 +171,15 @@ describe("the sweep's statements", () => {
     for (const r of m.ran) if (!seen.has(r.sql)) seen.set(r.sql, r.params);
     // Each kind of statement the sweep has ran: finding due rows, failing never-started ones, expiring keys.
     const texts = [...seen.keys()].join("\n");
-    for (const table of ["events", "executions", "emails", "enrollments", "idempotency_keys", "sessions"]) {
+    for (const table of [
+      "events",
+      "executions",
+      "emails",
+      "enrollments",
+      "idempotency_keys",
+      "sessions",
+      "workflows",
+    ]) {
       expect(texts).toContain(table);
     }
     for (const [sql, params] of seen) {
@@ -226,7 +234,12 @@ describe("the sweep's statements", () => {
 
     // A second sweep finds nothing more (but the two emails again: no consumer took them here).
     const again = metered();
-    expect(await sweep(again.env, log, now)).toEqual({ redispatched: 0, kicked: 0, requeuedEmails: 2 });
+    expect(await sweep(again.env, log, now)).toEqual({
+      redispatched: 0,
+      kicked: 0,
+      requeuedEmails: 2,
+      schedules: 0,
+    });
     expect(again.rowsRead(), "rows read by a sweep that finds nothing").toBeLessThanOrEqual(50);
   });
 });

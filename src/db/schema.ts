@@ -23,6 +23,8 @@ export const projects = sqliteTable("projects", {
   signingSecret: text("signing_secret"),
   /** Ended executions, their logs, finished deliveries, email bodies and events older than this go (src/retention.ts). */
   retentionDays: integer("retention_days").notNull().default(30),
+  /** The IANA time zone schedule triggers are read in (src/domain/schedule.ts). */
+  timeZone: text("time_zone").notNull().default("UTC"),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
@@ -106,8 +108,12 @@ export const workflows = sqliteTable(
     projectId: text("project_id").notNull(),
     name: text("name").notNull(),
     description: text("description"),
-    /** Permanent: the trigger event is never changed. */
+    /** Permanent: the trigger event is never changed. '' for a workflow started by its schedule. */
     eventName: text("event_name").notNull(),
+    /** A schedule trigger's `{cron, segmentId}` (JSON), or null for an event trigger. */
+    schedule: text("schedule"),
+    /** When an enabled schedule runs next (the cron's due read); null when disabled or not a schedule. */
+    nextRunAt: integer("next_run_at"),
     enabled: integer("enabled", { mode: "boolean" }).notNull(),
     allowReentry: integer("allow_reentry", { mode: "boolean" }).notNull(),
     createdAt: integer("created_at").notNull(),
@@ -116,6 +122,7 @@ export const workflows = sqliteTable(
   (t) => [
     index("workflows_project_created").on(t.projectId, t.createdAt, t.id),
     index("workflows_trigger").on(t.projectId, t.eventName, t.enabled),
+    index("workflows_due").on(t.nextRunAt).where(sql`next_run_at IS NOT NULL`),
   ],
 );
 

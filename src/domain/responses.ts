@@ -28,7 +28,17 @@ export const workflowResponse = z.object({
   id: z.string(),
   name: z.string(),
   description: z.string().nullable(),
-  eventName: z.string(),
+  /** The trigger event; null for a workflow started by its `schedule`. */
+  eventName: z.string().nullable(),
+  /** A schedule trigger (API.md "Schedules"); null for an event trigger. */
+  schedule: z
+    .object({
+      cron: z.string(),
+      segmentId: z.string().nullable(),
+      /** Null while the workflow is disabled. */
+      nextRunAt: time.nullable(),
+    })
+    .nullable(),
   enabled: z.boolean(),
   allowReentry: z.boolean(),
   /** RUNNING or WAITING executions now: while above 0, steps and transitions are locked. */
@@ -61,7 +71,8 @@ export const workflowDetailResponse = workflowResponse.extend({
 export const executionResponse = z.object({
   id: z.string(),
   workflowId: z.string(),
-  contactId: z.string(),
+  /** Null for a schedule's run with no contact. */
+  contactId: z.string().nullable(),
   status: z.enum(EXECUTION_STATUSES),
   currentStepId: z.string().nullable(),
   exitReason: z.string().nullable(),

@@ -34,6 +34,9 @@ export interface StepLogEntry {
   error: string | null;
 }
 
+/** The contact id of a schedule's run with no contact (the API shows it as null). */
+export const NO_CONTACT = "";
+
 export interface ExecutionInit {
   executionId: string;
   projectId: string;
@@ -51,6 +54,11 @@ export interface ExecutionInit {
    * first mirror (one D1 round trip less per event), so a crash before that mirror leaves it to the sweep.
    */
   marksEventDispatched?: boolean;
+  /**
+   * Claimed by an earlier call (a retried dispatch or page): the run may have ended and its object deleted
+   * its state before this start, so an object with no state checks D1 before running it from the start.
+   */
+  retried?: boolean;
 }
 
 export interface ExecutionState extends ExecutionInit {

@@ -14,10 +14,18 @@ import {
 } from "../domain/workflow/config";
 import type { SnapshotStep } from "../domain/workflow/snapshot";
 import type { ContactView, EmailMessage, WebhookMessage } from "../queues/messages";
-import type { ExecutionState, Wait, WaitTest } from "./state";
+import { type ExecutionState, NO_CONTACT, type Wait, type WaitTest } from "./state";
 
 /** A step that cannot succeed however often it is tried: the execution FAILS with this error. */
 export class StepFailure extends Error {}
+
+/** A schedule's run with no contact fails the step that needs one. */
+function needContact(state: ExecutionState, step: SnapshotStep): void {
+  if (state.contactId === NO_CONTACT)
+    throw new StepFailure(
+      `${step.type} needs a contact, and this run of a schedule without a segment has none`,
+    );
+}
 
 export interface StepEffects {
   /** The contact as it is now (throws if it was deleted). */
@@ -71,7 +79,10 @@ async function resolveMatch(
   const templated = Object.values(match).some((t) =>
     Object.values(t).some((v) => typeof v === "string" && v.includes("{")),
   );
-  const contact = templated && JSON.stringify(match).includes("contact") ? await effects.contact() : null;
+  const contact =
+    templated && JSON.stringify(match).includes("contact") && state.contactId !== NO_CONTACT
+      ? await effects.contact()
+      : null;
   const vars = {
     trigger: state.event,
     event: state.event,
@@ -123,6 +134,8 @@ export async function runStep(
     }
     case "WAIT_FOR_EVENT": {
       const c = step.config as StepConfig<"WAIT_FOR_EVENT">;
+      // Events are a contact's: a run with no contact has none to wait for.
+      needContact(state, step);
       const until = c.timeout ? now + c.timeout * 1000 : null;
       const match = c.match ? await resolveMatch(c.match, state, effects) : undefined;
       return {
@@ -141,6 +154,7 @@ export async function runStep(
     case "CONDITION": {
       const c = step.config as StepConfig<"CONDITION">;
       const needsContact = c.field.startsWith("contact.");
+      if (needsContact) needContact(state, step);
       const contact = needsContact ? await effects.contact() : { email: "", subscribed: false, data: {} };
       const actual = resolveField(c.field, { contact, event: state.event });
       if (isMultiCondition(c)) {
@@ -154,7 +168,8 @@ export async function runStep(
       return { kind: "next", branch: result ? "yes" : "no", output: { result, actual: actual ?? null } };
     }
     case "WEBHOOK": {
-      const contact = await effects.contact();
+      // A schedule's run with no contact posts `contact: null`.
+      const contact = state.contactId === NO_CONTACT ? null : await effects.contact();
       const deliveryId = await effectId("whd");
       await effects.enqueueWebhook({
         kind: "webhook",
@@ -165,8 +180,8 @@ export async function runStep(
         stepId: step.id,
         config: step.config as StepConfig<"WEBHOOK">,
         vars: {
-          contact: { email: contact.email, subscribed: contact.subscribed, data: contact.data },
-          contactId: contact.id,
+          contact: contact && { email: contact.email, subscribed: contact.subscribed, data: contact.data },
+          ...(contact ? { contactId: contact.id } : {}),
           workflow: { id: state.snapshot.id, name: state.snapshot.name },
           execution: { id: state.executionId, startedAt: new Date(state.startedAt).toISOString() },
           event: state.event,
@@ -175,6 +190,7 @@ export async function runStep(
       return { kind: "next", branch: null, output: { deliveryId } };
     }
     case "SEND_EMAIL": {
+      needContact(state, step);
       const emailId = await effectId("eml");
       const { recipient } = step.config as StepConfig<"SEND_EMAIL">;
       await effects.enqueueEmail({
@@ -193,6 +209,7 @@ export async function runStep(
     }
     case "UPDATE_CONTACT": {
       const c = step.config as StepConfig<"UPDATE_CONTACT">;
+      needContact(state, step);
       // Time-ordered (events are listed in id order): a retry after the change finds the status already
       // changed, and the conditional insert stores nothing, so the id need not repeat.
       const statusEventId = await timedDerivedId("evt", now, state.executionId, step.id, visit);

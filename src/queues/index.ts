@@ -1,7 +1,8 @@
 /** The queue handler: each queue to its consumer (dead-letter queues end in `-dlq`). */
 import type { Env } from "../env";
 import { createLogger } from "../log";
-import { type BackfillMessage, consumeBackfill } from "../segments";
+import type { ScheduleRunMessage } from "../schedules";
+import { type BackfillMessage, consumeAudience } from "../segments";
 import { consumeEmailDeadLetters, consumeEmails, type EmailQueueMessage } from "./emails";
 import { consumeWebhookDeadLetters, consumeWebhooks, type WebhookQueueMessage } from "./webhooks";
 
@@ -17,7 +18,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
     return dead ? consumeEmailDeadLetters(b, env, log) : consumeEmails(b, env, log);
   }
   if (batch.queue.startsWith("segments")) {
-    return consumeBackfill(batch as MessageBatch<BackfillMessage>, env, log);
+    return consumeAudience(batch as MessageBatch<BackfillMessage | ScheduleRunMessage>, env, log);
   }
   log.error("message for an unknown queue", { count: batch.messages.length });
   batch.retryAll();

@@ -19,7 +19,8 @@ export interface WebhookMessage {
   config: StepConfig<"WEBHOOK">;
   /** The execution's variables when the step ran (the default body, and Liquid's variables). */
   vars: {
-    contact: Omit<ContactView, "id">;
+    /** Null in a schedule's run with no contact. */
+    contact: Omit<ContactView, "id"> | null;
     /** The contact's id (for `{{ id }}` and the signed links); absent in messages queued before it was added. */
     contactId?: string;
     workflow: { id: string; name: string };

@@ -368,7 +368,10 @@ async function deliver(
     ? await contactLinks(env, project.signingSecret ?? "", m.projectId, m.vars.contactId)
     : { unsubscribeUrl: "", subscribeUrl: "", manageUrl: "" };
   const vars = templateVariables({
-    contact: { id: m.vars.contactId ?? "", ...m.vars.contact },
+    contact: {
+      id: m.vars.contactId ?? "",
+      ...(m.vars.contact ?? { email: "", subscribed: false, data: {} }),
+    },
     event: m.vars.event,
     links,
     workflow: m.vars.workflow,

@@ -3,16 +3,15 @@ import { and, eq, inArray, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { upsertContact } from "../db/contact-sql";
-import { contacts, executions, workflowSteps, workflowTransitions } from "../db/schema";
+import { contacts, executions } from "../db/schema";
 import { loadWorkflow } from "../db/workflows";
-import { buildSnapshot, claimExecutions, startExecution } from "../dispatch";
+import { claimExecutions, loadSnapshot, startExecution } from "../dispatch";
 import { derivedId, newId } from "../domain/ids";
 import type { ExecutionDetailOut, ExecutionOut } from "../domain/responses";
 import { iso, parseJsonObject } from "../domain/shapes";
-import type { StepType } from "../domain/workflow/config";
 import { startBody } from "../domain/workflow/requests";
 import { cancelExecution } from "../engine/cancel";
-import { type ExecutionStatus, isTerminal, type StepLogEntry } from "../engine/state";
+import { type ExecutionStatus, isTerminal, NO_CONTACT, type StepLogEntry } from "../engine/state";
 import type { Env } from "../env";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -29,7 +28,7 @@ type ExecutionRow = typeof executions.$inferSelect;
 const showExecution = (e: ExecutionRow): ExecutionOut => ({
   id: e.id,
   workflowId: e.workflowId,
-  contactId: e.contactId,
+  contactId: e.contactId === NO_CONTACT ? null : e.contactId,
   status: e.status as ExecutionOut["status"],
   currentStepId: e.currentStepId,
   exitReason: e.exitReason,
@@ -159,27 +158,7 @@ export const executionRoutes = new Hono<AppEnv>()
       }).first<{ id: string }>();
       contactId = (res as { id: string }).id;
     }
-    const d = db(c.env);
-    const [steps, transitions] = await Promise.all([
-      d.select().from(workflowSteps).where(eq(workflowSteps.workflowId, wf.id)),
-      d.select().from(workflowTransitions).where(eq(workflowTransitions.workflowId, wf.id)),
-    ]);
-    const snapshot = buildSnapshot(
-      { id: wf.id, name: wf.name, event_name: wf.eventName, allow_reentry: wf.allowReentry ? 1 : 0 },
-      steps.map((s) => ({
-        id: s.id,
-        workflow_id: s.workflowId,
-        type: s.type as StepType,
-        name: s.name,
-        config: s.config,
-      })),
-      transitions.map((t) => ({
-        workflow_id: t.workflowId,
-        from_step_id: t.fromStepId,
-        to_step_id: t.toStepId,
-        branch: t.branch,
-      })),
-    );
+    const snapshot = await loadSnapshot(c.env, wf);
     if (!snapshot) throw new ApiError(500, "INTERNAL_SERVER_ERROR", "The workflow has no trigger step");
     const init = {
       executionId: await derivedId("exec", wf.id, "manual", newId("req", now)),

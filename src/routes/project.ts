@@ -4,6 +4,7 @@ import { z } from "zod";
 import { writeProjectRow } from "../db/databases";
 import { projects } from "../db/schema";
 import { newSecret } from "../domain/crypto";
+import { timeZoneField } from "../domain/schedule";
 import { iso } from "../domain/shapes";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
@@ -12,6 +13,7 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { notFound } from "../http/errors";
 import { MAX_RETENTION_DAYS, MIN_RETENTION_DAYS } from "../retention";
+import { rescheduleProject } from "../schedules";
 
 const STATS_WINDOW_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -38,15 +40,19 @@ async function stats(env: Env, projectId: string, now: number) {
   };
 }
 
-/** PATCH /project: the settings a project may change (only its retention, for now). */
-export const patchProject = z.strictObject({
-  retentionDays: z
-    .number()
-    .int()
-    .min(MIN_RETENTION_DAYS)
-    .max(MAX_RETENTION_DAYS)
-    .describe("Days ended executions, their logs, finished deliveries, email bodies and events are kept"),
-});
+/** PATCH /project: the settings a project may change (one or both). */
+export const patchProject = z
+  .strictObject({
+    retentionDays: z
+      .number()
+      .int()
+      .min(MIN_RETENTION_DAYS)
+      .max(MAX_RETENTION_DAYS)
+      .describe("Days ended executions, their logs, finished deliveries, email bodies and events are kept")
+      .optional(),
+    timeZone: timeZoneField.describe("The IANA time zone schedule triggers are read in").optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
 
 async function showProject(env: Env, projectId: string) {
   const [p] = await db(env).select().from(projects).where(eq(projects.id, projectId));
@@ -58,6 +64,7 @@ async function showProject(env: Env, projectId: string) {
     secretKeyPrefix: p.secretKeyPrefix,
     webhookSecret: p.webhookSecret,
     retentionDays: p.retentionDays,
+    timeZone: p.timeZone,
     createdAt: iso(p.createdAt),
     stats: await stats(env, p.id, Date.now()),
   };
@@ -86,11 +93,17 @@ export const projectRoutes = new Hono<AppEnv>()
   .patch("/", async (c) => {
     const { data } = await parseJson(c, patchProject);
     const projectId = c.get("project").id;
+    const now = Date.now();
     await writeProjectRow(c.env, projectId, (d) =>
       d
-        .prepare("UPDATE projects SET retention_days = ?2, updated_at = ?3 WHERE id = ?1")
-        .bind(projectId, data.retentionDays, Date.now()),
+        .prepare(
+          `UPDATE projects SET retention_days = coalesce(?2, retention_days), time_zone = coalesce(?3, time_zone),
+             updated_at = ?4 WHERE id = ?1`,
+        )
+        .bind(projectId, data.retentionDays ?? null, data.timeZone ?? null, now),
     );
-    c.get("log").info("project settings changed", { retentionDays: data.retentionDays });
+    // Enabled schedules' next times, in the new zone (a retried PATCH finds them again).
+    if (data.timeZone) await rescheduleProject(c.env, projectId, data.timeZone, now);
+    c.get("log").info("project settings changed", data);
     return c.json(await showProject(c.env, projectId));
   });

@@ -161,6 +161,16 @@ export const segmentRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
+    // A schedule that runs for this segment's members keeps it (the workflow names it).
+    const user = await c.env.DB.prepare(
+      "SELECT id, name FROM workflows WHERE project_id = ?1 AND json_extract(schedule, '$.segmentId') = ?2 LIMIT 1",
+    )
+      .bind(s.projectId, s.id)
+      .first<{ id: string; name: string }>();
+    if (user)
+      throw conflict(
+        `The schedule of workflow "${user.name}" (${user.id}) runs for this segment: change it first`,
+      );
     await c.env.DB.batch([
       c.env.DB.prepare("DELETE FROM segment_members WHERE segment_id = ?1").bind(s.id),
       c.env.DB.prepare("DELETE FROM segments WHERE id = ?1").bind(s.id),

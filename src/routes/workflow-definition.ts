@@ -10,6 +10,7 @@ import { isUniqueViolation } from "../db/errors";
 import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, stepReferenceProblem } from "../db/workflows";
 import { derivedId, newId } from "../domain/ids";
+import { storedSchedule } from "../domain/schedule";
 import { configByType, MAX_STEPS_PER_WORKFLOW, type StepType } from "../domain/workflow/config";
 import { definitionBody, TRIGGER_KEY, type WorkflowDefinition } from "../domain/workflow/definition";
 import { type GraphTransition, transitionProblem } from "../domain/workflow/graph";
@@ -25,6 +26,13 @@ import {
   validationError,
   zodFieldErrors,
 } from "../http/errors";
+import {
+  checkScheduleSegment,
+  nextRunOf,
+  parseSchedule,
+  projectTimeZone,
+  triggerConfigOf,
+} from "../schedules";
 
 interface PlannedStep {
   id: string;
@@ -135,7 +143,9 @@ async function readDefinition(env: Env, projectId: string, id: string) {
   const keyOf = new Map(steps.map((s) => [s.id, s.type === "TRIGGER" ? TRIGGER_KEY : (s.key ?? s.id)]));
   const out: Record<string, unknown> = { id: wf.id, name: wf.name };
   if (wf.description !== null) out.description = wf.description;
-  out.eventName = wf.eventName;
+  const schedule = parseSchedule(wf.schedule);
+  if (schedule) out.schedule = schedule.segmentId ? schedule : { cron: schedule.cron };
+  else out.eventName = wf.eventName;
   out.enabled = wf.enabled;
   out.allowReentry = wf.allowReentry;
   out.steps = Object.fromEntries(
@@ -182,13 +192,22 @@ export const definitionRoutes = new Hono<AppEnv>()
     if ((existing && existing.projectId !== projectId) || takenElsewhere) {
       throw fieldError("id", "This workflow id is taken", "id_taken");
     }
-    if (existing && existing.eventName !== def.eventName) {
+    if (existing && existing.schedule === null && existing.eventName !== def.eventName) {
       throw fieldError(
         "eventName",
         "The trigger event is permanent: use a new workflow id for another",
         "immutable",
       );
     }
+    if (existing && existing.schedule !== null && !def.schedule) {
+      throw fieldError(
+        "schedule",
+        "This workflow starts on its schedule: use a new workflow id for an event trigger",
+        "immutable",
+      );
+    }
+    if (def.schedule) await checkScheduleSegment(c.env, projectId, def.schedule);
+    const schedule = def.schedule ? storedSchedule(def.schedule) : null;
     let triggerId: string;
     const keptIds = new Map<string, string>();
     if (existing) {
@@ -208,14 +227,35 @@ export const definitionRoutes = new Hono<AppEnv>()
     const now = Date.now();
     const db1 = c.env.DB;
     const statements: D1PreparedStatement[] = [];
+    const trigger = { eventName: def.eventName ?? "", schedule: schedule && JSON.stringify(schedule) };
+    // Unchanged schedule and state keep their next time; otherwise it is found again (or dropped).
+    const nextRunAt =
+      existing && existing.schedule === trigger.schedule && existing.enabled === def.enabled
+        ? existing.nextRunAt
+        : schedule && def.enabled
+          ? nextRunOf(schedule, true, await projectTimeZone(c.env, projectId), now)
+          : null;
     if (existing) {
       statements.push(
         db1
           .prepare(
-            `UPDATE workflows SET name = ?2, description = ?3, enabled = ?4, allow_reentry = ?5, updated_at = ?6
+            `UPDATE workflows SET name = ?2, description = ?3, enabled = ?4, allow_reentry = ?5, updated_at = ?6,
+               schedule = ?7, next_run_at = ?8
              WHERE id = ?1`,
           )
-          .bind(id, def.name, def.description ?? null, def.enabled ? 1 : 0, def.allowReentry ? 1 : 0, now),
+          .bind(
+            id,
+            def.name,
+            def.description ?? null,
+            def.enabled ? 1 : 0,
+            def.allowReentry ? 1 : 0,
+            now,
+            trigger.schedule,
+            nextRunAt,
+          ),
+        db1
+          .prepare("UPDATE workflow_steps SET config = ?2 WHERE workflow_id = ?1 AND type = 'TRIGGER'")
+          .bind(id, JSON.stringify(triggerConfigOf(trigger))),
         db1.prepare("DELETE FROM workflow_transitions WHERE workflow_id = ?1").bind(id),
         db1.prepare("DELETE FROM workflow_steps WHERE workflow_id = ?1 AND type != 'TRIGGER'").bind(id),
       );
@@ -223,25 +263,28 @@ export const definitionRoutes = new Hono<AppEnv>()
       statements.push(
         db1
           .prepare(
-            `INSERT INTO workflows (id, project_id, name, description, event_name, enabled, allow_reentry, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)`,
+            `INSERT INTO workflows (id, project_id, name, description, event_name, enabled, allow_reentry, created_at,
+               updated_at, schedule, next_run_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)`,
           )
           .bind(
             id,
             projectId,
             def.name,
             def.description ?? null,
-            def.eventName,
+            trigger.eventName,
             def.enabled ? 1 : 0,
             def.allowReentry ? 1 : 0,
             now,
+            trigger.schedule,
+            nextRunAt,
           ),
         db1
           .prepare(
             `INSERT INTO workflow_steps (id, project_id, workflow_id, type, name, config, key, created_at)
              VALUES (?1, ?2, ?3, 'TRIGGER', 'Trigger', ?4, ?5, ?6)`,
           )
-          .bind(triggerId, projectId, id, JSON.stringify({ eventName: def.eventName }), TRIGGER_KEY, now),
+          .bind(triggerId, projectId, id, JSON.stringify(triggerConfigOf(trigger)), TRIGGER_KEY, now),
       );
     }
     // Creation times one millisecond apart keep the file's order.

@@ -7,6 +7,7 @@ import { workflowSteps, workflows, workflowTransitions } from "../db/schema";
 import { assertUnlocked, loadWorkflow, stepReferenceProblem } from "../db/workflows";
 import { newId } from "../domain/ids";
 import type { StepOut, TransitionOut, WorkflowOut, WorkflowStatsOut } from "../domain/responses";
+import { storedSchedule } from "../domain/schedule";
 import { iso } from "../domain/shapes";
 import {
   branchesOf,
@@ -33,6 +34,13 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { ApiError, conflict, fieldError, notFound, validationError, zodFieldErrors } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import {
+  checkScheduleSegment,
+  nextRunOf,
+  parseSchedule,
+  projectTimeZone,
+  triggerConfigOf,
+} from "../schedules";
 import { executionRoutes } from "./executions";
 import { definitionRoutes } from "./workflow-definition";
 
@@ -43,17 +51,21 @@ type WorkflowRow = typeof workflows.$inferSelect;
 type StepRow = typeof workflowSteps.$inferSelect;
 type TransitionRow = typeof workflowTransitions.$inferSelect;
 
-export const showWorkflow = (w: WorkflowRow, activeExecutions: number): WorkflowOut => ({
-  id: w.id,
-  name: w.name,
-  description: w.description,
-  eventName: w.eventName,
-  enabled: w.enabled,
-  allowReentry: w.allowReentry,
-  activeExecutions,
-  createdAt: iso(w.createdAt),
-  updatedAt: iso(w.updatedAt),
-});
+export const showWorkflow = (w: WorkflowRow, activeExecutions: number): WorkflowOut => {
+  const schedule = parseSchedule(w.schedule);
+  return {
+    id: w.id,
+    name: w.name,
+    description: w.description,
+    eventName: schedule ? null : w.eventName,
+    schedule: schedule ? { ...schedule, nextRunAt: iso(w.nextRunAt) } : null,
+    enabled: w.enabled,
+    allowReentry: w.allowReentry,
+    activeExecutions,
+    createdAt: iso(w.createdAt),
+    updatedAt: iso(w.updatedAt),
+  };
+};
 export const showStep = (s: StepRow): StepOut => ({
   id: s.id,
   key: s.key,
@@ -144,6 +156,8 @@ export const workflowRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const { data } = await parseJson(c, createWorkflow);
     const projectId = c.get("project").id;
+    if (data.schedule) await checkScheduleSegment(c.env, projectId, data.schedule);
+    const schedule = data.schedule ? storedSchedule(data.schedule) : null;
     const now = Date.now();
     const id = newId("wf", now);
     const row: WorkflowRow = {
@@ -151,7 +165,12 @@ export const workflowRoutes = new Hono<AppEnv>()
       projectId,
       name: data.name,
       description: data.description ?? null,
-      eventName: data.eventName,
+      eventName: data.eventName ?? "",
+      schedule: schedule && JSON.stringify(schedule),
+      nextRunAt:
+        schedule && data.enabled
+          ? nextRunOf(schedule, true, await projectTimeZone(c.env, projectId), now)
+          : null,
       enabled: data.enabled,
       allowReentry: data.allowReentry,
       createdAt: now,
@@ -163,7 +182,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       workflowId: id,
       type: "TRIGGER",
       name: "Trigger",
-      config: JSON.stringify({ eventName: data.eventName }),
+      config: JSON.stringify(triggerConfigOf(row)),
       key: null,
       createdAt: now,
     };
@@ -203,7 +222,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const projectId = c.get("project").id;
     const q = parseQuery(c, workflowFieldsQuery);
     const { results } = await c.env.DB.prepare(
-      "SELECT DISTINCT event_name AS name FROM workflows WHERE project_id = ?1 ORDER BY name LIMIT 200",
+      "SELECT DISTINCT event_name AS name FROM workflows WHERE project_id = ?1 AND event_name != '' ORDER BY name LIMIT 200",
     )
       .bind(projectId)
       .all<{ name: string }>();
@@ -275,19 +294,42 @@ export const workflowRoutes = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchWorkflow);
-    const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
-    const [row] = await db(c.env)
-      .update(workflows)
-      .set({
-        name: data.name ?? wf.name,
-        description: data.description === undefined ? wf.description : data.description,
-        enabled: data.enabled ?? wf.enabled,
-        allowReentry: data.allowReentry ?? wf.allowReentry,
-        updatedAt: Date.now(),
-      })
-      .where(eq(workflows.id, wf.id))
-      .returning();
-    return c.json(showWorkflow(row as WorkflowRow, await activeCount(c.env, wf.id)));
+    const projectId = c.get("project").id;
+    const wf = await loadWorkflow(c.env, projectId, c.req.param("id"));
+    if (data.schedule && !wf.schedule)
+      throw fieldError(
+        "schedule",
+        "This workflow starts on an event: its trigger is permanent (create a new workflow for a schedule)",
+        "immutable",
+      );
+    if (data.schedule) await checkScheduleSegment(c.env, projectId, data.schedule);
+    const schedule = data.schedule ? storedSchedule(data.schedule) : parseSchedule(wf.schedule);
+    const enabled = data.enabled ?? wf.enabled;
+    const now = Date.now();
+    // A schedule's next time is found again when it changes or is enabled, and dropped when disabled.
+    const rescheduled = schedule !== null && (data.schedule !== undefined || enabled !== wf.enabled);
+    const next: WorkflowRow = {
+      ...wf,
+      name: data.name ?? wf.name,
+      description: data.description === undefined ? wf.description : data.description,
+      enabled,
+      allowReentry: data.allowReentry ?? wf.allowReentry,
+      schedule: schedule && JSON.stringify(schedule),
+      nextRunAt: rescheduled
+        ? nextRunOf(schedule, enabled, await projectTimeZone(c.env, projectId), now)
+        : wf.nextRunAt,
+      updatedAt: now,
+    };
+    const d = db(c.env);
+    await d.batch([
+      d.update(workflows).set(next).where(eq(workflows.id, wf.id)),
+      // The TRIGGER step shows the schedule too.
+      d
+        .update(workflowSteps)
+        .set({ config: JSON.stringify(triggerConfigOf(next)) })
+        .where(and(eq(workflowSteps.workflowId, wf.id), eq(workflowSteps.type, "TRIGGER"))),
+    ]);
+    return c.json(showWorkflow(next, await activeCount(c.env, wf.id)));
   })
   .delete("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
@@ -445,6 +487,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       name: name ?? `${wf.name} (copy)`.slice(0, 100),
       // Disabled: a copy starts nothing until someone enables it.
       enabled: false,
+      nextRunAt: null,
       createdAt: now,
       updatedAt: now,
     };

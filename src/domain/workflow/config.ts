@@ -1,5 +1,6 @@
 /** Step types and their `config`, validated by type (API.md "Step types and their config"). */
 import { z } from "zod";
+import { scheduleSpec } from "../schedule";
 import { eventName } from "../track";
 
 export const STEP_TYPES = [
@@ -41,7 +42,11 @@ export const FIELD_PATH =
 
 const jsonObject = z.record(z.string(), z.unknown());
 
-export const triggerConfig = z.strictObject({ eventName });
+/** An event trigger's `{eventName}`, or a schedule trigger's `{schedule: {cron, segmentId}}`. */
+export const triggerConfig = z.union([
+  z.strictObject({ eventName }),
+  z.strictObject({ schedule: scheduleSpec }),
+]);
 /**
  * Whom a SEND_EMAIL writes to: the execution's contact (the default), or another address, a Liquid
  * template over the same variables as the email (`{{ event.managerEmail }}`), rendered when it is sent.

@@ -3,16 +3,33 @@
  * validate with, what the OpenAPI document shows, and what the dashboard types its requests by. Pure zod.
  */
 import { z } from "zod";
+import { scheduleSpec } from "../schedule";
 import { emailField, eventName } from "../track";
 import { branchField } from "./config";
 
-export const createWorkflow = z.strictObject({
-  name: z.string().trim().min(1).max(100),
-  eventName,
-  description: z.string().max(1000).nullish(),
-  enabled: z.boolean().default(false),
-  allowReentry: z.boolean().default(false),
-});
+/** Exactly one of `eventName` and `schedule`: how a workflow starts. */
+export const oneTrigger = (b: { eventName?: string; schedule?: unknown }, ctx: z.RefinementCtx) => {
+  if ((b.eventName === undefined) === (b.schedule === undefined))
+    ctx.addIssue({
+      code: "custom",
+      path: ["eventName"],
+      message:
+        b.eventName === undefined
+          ? "Give eventName (start on an event) or schedule (start on a cron schedule)"
+          : "Give eventName or schedule, not both",
+    });
+};
+
+export const createWorkflow = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100),
+    eventName: eventName.optional(),
+    schedule: scheduleSpec.optional(),
+    description: z.string().max(1000).nullish(),
+    enabled: z.boolean().default(false),
+    allowReentry: z.boolean().default(false),
+  })
+  .superRefine(oneTrigger);
 
 export const patchWorkflow = z
   .strictObject({
@@ -23,6 +40,8 @@ export const patchWorkflow = z
     eventName: z
       .never({ error: "The trigger event is permanent: create a new workflow for another" })
       .optional(),
+    /** A schedule workflow's new schedule (an event workflow's trigger is permanent). */
+    schedule: scheduleSpec.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
 
