@@ -7,7 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Execution } from "../src/db/schema";
-import { dispatchStored } from "../src/dispatch";
+import { dispatchStored, loadSnapshot } from "../src/dispatch";
 import { cancelExecution } from "../src/engine/cancel";
 import { createLogger } from "../src/log";
 import { sweep } from "../src/sweep";
@@ -223,6 +223,32 @@ describe("what reaches an ended execution's object afterwards is harmless", () =
     const asRead = { id: e.id, workflowId: e.wf.id, contactId: e.t.contact, status: "WAITING" } as Execution;
     expect(await cancelExecution(env, asRead)).toBe(false);
     await unchanged(e);
+  });
+
+  it("a repeated claim's start that arrives after the run ended (the claim read it active) runs nothing", async () => {
+    const e = await ended();
+    // The claim of a retried dispatch or schedule page ran while the run was active; its start comes now.
+    const state = await row(e.id);
+    const snapshot = await loadSnapshot(env, {
+      id: e.wf.id,
+      name: "x",
+      eventName: "go",
+      allowReentry: true,
+    });
+    const init = {
+      executionId: e.id,
+      projectId: e.p.id,
+      workflowId: e.wf.id,
+      contactId: e.t.contact,
+      triggerEventId: e.t.event,
+      snapshot: snapshot as NonNullable<typeof snapshot>,
+      event: {},
+      startedAt: state?.started_at as number,
+      database: "DB",
+    };
+    expect(await stubFor(e.id).start({ ...init, retried: true })).toBeNull();
+    await unchanged(e);
+    expect(e.hooks.sent).toHaveLength(1);
   });
 
   it("a retried dispatch of its event, even after a later run of the same workflow and contact, starts nothing", async () => {

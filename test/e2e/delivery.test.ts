@@ -307,3 +307,45 @@ describe("emails", () => {
     expect(atSes).toHaveLength(1);
   });
 });
+
+describe("schedules", () => {
+  it("a schedule with no contact fires from the cron: its webhook arrives signed, with contact null, once", async () => {
+    const wf = await api("POST", "/workflows", {
+      name: "Every minute",
+      schedule: { cron: "* * * * *" },
+      enabled: true,
+    });
+    expect(wf.status, JSON.stringify(wf.body)).toBe(201);
+    const hook = await api("POST", `/workflows/${wf.body.id}/steps`, {
+      type: "WEBHOOK",
+      name: "Report",
+      config: { url: `${consumer.url}/hooks/schedule`, body: { at: "{{ event.scheduledAt }}" } },
+    });
+    expect(hook.status).toBe(201);
+    await api("POST", `/workflows/${wf.body.id}/transitions`, {
+      fromStepId: wf.body.steps[0].id,
+      toStepId: hook.body.id,
+    });
+    const due = new Date(wf.body.schedule.nextRunAt).getTime();
+    // The cron's handler, as `npm start` calls it, several times over (each pass is harmless).
+    const got = await until(
+      "the scheduled webhook",
+      async () => {
+        if (Date.now() >= due) await fetch(`${stack.base}/cdn-cgi/handler/scheduled`);
+        return consumer.received.find((r) => r.path === "/hooks/schedule");
+      },
+      75_000,
+    );
+    expect(got.verified).toBe(true);
+    expect(got.body).toEqual({ at: new Date(due).toISOString() });
+    await fetch(`${stack.base}/cdn-cgi/handler/scheduled`);
+    const runs = await until("the run listed", async () => {
+      const r = await api("GET", `/workflows/${wf.body.id}/executions`);
+      return r.body.data.length > 0 && r.body.data;
+    });
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ contactId: null, status: "COMPLETED" });
+    expect(consumer.received.filter((r) => r.path === "/hooks/schedule")).toHaveLength(1);
+    await api("PATCH", `/workflows/${wf.body.id}`, { enabled: false });
+  }, 90_000);
+});
