@@ -169,6 +169,40 @@ describe("PUT /workflows/:id/definition", () => {
     expect(row?.project_id).toBe(p.id);
   });
 
+  it("two projects creating one new id at once: one of them has it, whole, and the other's write is refused", async () => {
+    const [a, b] = [await createProject(), await createProject()];
+    const id = `wf_race_${crypto.randomUUID().slice(0, 8)}`;
+    const named = (name: string) => ({ ...def(id), name });
+    const answers = await Promise.all([
+      put(a, id, named("A")),
+      put(b, id, named("B")),
+      put(a, id, named("A2")),
+    ]);
+    const row = await env.DB.prepare("SELECT project_id, name FROM workflows WHERE id = ?1")
+      .bind(id)
+      .first<{ project_id: string; name: string }>();
+    const owner = row?.project_id === a.id ? a : b;
+    // Every write that succeeded was the owner's; the row holds one of them, with its own steps.
+    answers.forEach((res, i) => {
+      expect([200, 201, 409, 422]).toContain(res.status);
+      if (res.status < 300) expect([a, b, a][i]).toBe(owner);
+    });
+    expect(
+      await env.DB.prepare(
+        "SELECT count(*) AS n FROM workflow_steps WHERE workflow_id = ?1 AND project_id != ?2",
+      )
+        .bind(id, owner.id)
+        .first("n"),
+    ).toBe(0);
+    expect(
+      await env.DB.prepare(
+        "SELECT count(*) AS n FROM workflow_steps WHERE workflow_id = ?1 AND type = 'TRIGGER'",
+      )
+        .bind(id)
+        .first("n"),
+    ).toBe(1);
+  });
+
   it("exports a workflow built step by step, naming its steps by id", async () => {
     const p = await createProject();
     const wf = await call("POST", "/workflows", {

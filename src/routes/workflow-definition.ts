@@ -235,24 +235,33 @@ export const definitionRoutes = new Hono<AppEnv>()
         : schedule && def.enabled
           ? nextRunOf(schedule, true, await projectTimeZone(c.env, projectId), now)
           : null;
+    // The workflow's row, made or updated (its event never changes: checked above).
+    statements.push(
+      db1
+        .prepare(
+          `INSERT INTO workflows (id, project_id, name, description, event_name, enabled, allow_reentry, created_at,
+             updated_at, schedule, next_run_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
+           ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+             enabled = excluded.enabled, allow_reentry = excluded.allow_reentry, updated_at = excluded.updated_at,
+             schedule = excluded.schedule, next_run_at = excluded.next_run_at
+           WHERE workflows.project_id = excluded.project_id`,
+        )
+        .bind(
+          id,
+          projectId,
+          def.name,
+          def.description ?? null,
+          trigger.eventName,
+          def.enabled ? 1 : 0,
+          def.allowReentry ? 1 : 0,
+          now,
+          trigger.schedule,
+          nextRunAt,
+        ),
+    );
     if (existing) {
       statements.push(
-        db1
-          .prepare(
-            `UPDATE workflows SET name = ?2, description = ?3, enabled = ?4, allow_reentry = ?5, updated_at = ?6,
-               schedule = ?7, next_run_at = ?8
-             WHERE id = ?1`,
-          )
-          .bind(
-            id,
-            def.name,
-            def.description ?? null,
-            def.enabled ? 1 : 0,
-            def.allowReentry ? 1 : 0,
-            now,
-            trigger.schedule,
-            nextRunAt,
-          ),
         db1
           .prepare("UPDATE workflow_steps SET config = ?2 WHERE workflow_id = ?1 AND type = 'TRIGGER'")
           .bind(id, JSON.stringify(triggerConfigOf(trigger))),
@@ -261,24 +270,6 @@ export const definitionRoutes = new Hono<AppEnv>()
       );
     } else {
       statements.push(
-        db1
-          .prepare(
-            `INSERT INTO workflows (id, project_id, name, description, event_name, enabled, allow_reentry, created_at,
-               updated_at, schedule, next_run_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)`,
-          )
-          .bind(
-            id,
-            projectId,
-            def.name,
-            def.description ?? null,
-            trigger.eventName,
-            def.enabled ? 1 : 0,
-            def.allowReentry ? 1 : 0,
-            now,
-            trigger.schedule,
-            nextRunAt,
-          ),
         db1
           .prepare(
             `INSERT INTO workflow_steps (id, project_id, workflow_id, type, name, config, key, created_at)
