@@ -3,9 +3,10 @@
  * its own storage, runs steps until it has to wait, holds one alarm for the wait's due time, and
  * mirrors its status and step log to D1 (the executions row holds both; step_counts, waits, enrollments).
  *
- * Every entry point runs one at a time (`serial`), saves after each step, and ends by mirroring. A step's
- * effects carry ids derived from (execution, step, visit), and the visit count is saved only after the
- * step, so a retried alarm or call repeats a half-done step under the same ids: its effects are no-ops.
+ * Every entry point runs one at a time (`serial`), moves the state by src/engine/machine.ts (which saves
+ * after each step), and ends by mirroring. A step's effects carry ids derived from (execution, step,
+ * visit), and the visit count is saved only after the step, so a retried alarm or call repeats a half-done
+ * step under the same ids: its effects are no-ops.
  *
  * Once an execution has ended and D1 holds its final state (the executions row, the whole step log, the
  * enrollment freed, no waits row), the object deletes its storage and its alarm (`forget`): nothing is
@@ -18,19 +19,17 @@ import { DurableObject } from "cloudflare:workers";
 import { mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
 import { projectEnv, REGISTRY_BINDING } from "../src/db/databases";
 import { dispatchStored } from "../src/dispatch";
-import { derivedId } from "../src/domain/ids";
 import { parseJsonObject } from "../src/domain/shapes";
-import { nextStepId } from "../src/domain/workflow/graph";
+import { acceptEvent, advance, cancelState, endWait, type MachineHost } from "../src/engine/machine";
 import {
   type ExecutionInit,
   type ExecutionState,
   type ExecutionStatus,
   type ExecutionSummary,
   isTerminal,
-  type StepLogEntry,
   type StoredEventRef,
 } from "../src/engine/state";
-import { matchesWait, runStep, type StepEffects, StepFailure } from "../src/engine/steps";
+import { type StepEffects, StepFailure } from "../src/engine/steps";
 import type { Env } from "../src/env";
 import { createLogger, errorFields, type Logger } from "../src/log";
 import { refreshSegments } from "../src/segments";
@@ -127,7 +126,7 @@ export class ExecutionDO extends DurableObject<Env> {
       if (!s) return null;
       // Not saved here: the steps it leads to save, or the mirror and `forget` end it; a failure before
       // either throws to the dispatch, which the sweep repeats, and the stored wait accepts the event again.
-      accepted = this.acceptEvent(s, event, Date.now());
+      accepted = acceptEvent(s, event, Date.now());
       return s;
     });
     return { accepted };
@@ -157,16 +156,7 @@ export class ExecutionDO extends DurableObject<Env> {
         return null;
       }
       if (isTerminal(s.status)) return s;
-      const now = Date.now();
-      const current = s.log[s.log.length - 1];
-      if (current && (current.status === "WAITING" || current.status === "RUNNING")) {
-        this.finishEntry(s, current, "CANCELLED", now);
-      }
-      s.status = "CANCELLED";
-      s.completedAt = now;
-      s.wait = null;
-      s.alarm = null;
-      s.dirty = true;
+      cancelState(s, Date.now());
       await this.ctx.storage.deleteAlarm();
       await this.save();
       cancelled = true;
@@ -203,14 +193,7 @@ export class ExecutionDO extends DurableObject<Env> {
       s.alarm = null;
       s.alarmSet = false;
       this.armedAt = null;
-      if (s.status === "WAITING" && s.wait && s.wait.until !== null && purpose?.for === "wait") {
-        const now = Date.now();
-        const entry = this.entryFor(s, s.wait.stepId);
-        const branch = s.wait.kind === "delay" ? null : "timeout";
-        if (entry)
-          this.finishEntry(s, entry, "COMPLETED", now, { ...(entry.output as object), timedOut: true });
-        this.moveOn(s, s.wait.stepId, branch, now);
-      }
+      if (purpose?.for === "wait") endWait(s, Date.now());
       // Not saved here: the next step saves, or the mirror and `forget` end it; a failure before either
       // throws, the platform retries the alarm, and the stored state (still waiting) is read again.
       return s;
@@ -247,7 +230,7 @@ export class ExecutionDO extends DurableObject<Env> {
 
   private async settle(s: ExecutionState): Promise<void> {
     for (;;) {
-      await this.advance(s);
+      await advance(s, this.host());
       await this.mirror(s);
       if (s.status !== "WAITING" || s.wait?.kind !== "event") break;
       // The wait row is in D1 now; an event stored before it was there was not handed to us.
@@ -268,7 +251,7 @@ export class ExecutionDO extends DurableObject<Env> {
         .all<{ id: string; name: string; data: string; created_at: number }>();
       const now = Date.now();
       const accepted = missed.some((m) =>
-        this.acceptEvent(
+        acceptEvent(
           s,
           { id: m.id, name: m.name, data: parseJsonObject(m.data), createdAt: m.created_at },
           now,
@@ -288,123 +271,6 @@ export class ExecutionDO extends DurableObject<Env> {
     if (s.alarmSet !== false) await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.state = null;
-  }
-
-  private async advance(s: ExecutionState): Promise<void> {
-    while (s.status === "RUNNING" && s.currentStepId) {
-      const step = s.snapshot.steps[s.currentStepId];
-      const now = Date.now();
-      if (!step) {
-        s.status = "FAILED";
-        s.completedAt = now;
-        s.dirty = true;
-        await this.save();
-        break;
-      }
-      const visit = (s.visits[step.id] ?? 0) + 1;
-      const entry: StepLogEntry = {
-        id: await derivedId("sx", s.executionId, step.id, visit),
-        stepId: step.id,
-        seq: s.log.length,
-        status: "RUNNING",
-        startedAt: now,
-        finishedAt: null,
-        output: null,
-        error: null,
-      };
-      let outcome: Awaited<ReturnType<typeof runStep>>;
-      try {
-        outcome = await runStep(s, step, visit, now, this.effects(s));
-      } catch (err) {
-        if (!(err instanceof StepFailure)) throw err; // transient: the caller or the platform retries
-        s.visits[step.id] = visit;
-        s.log.push(entry);
-        this.finishEntry(s, entry, "FAILED", Date.now(), null, err.message);
-        s.status = "FAILED";
-        s.completedAt = Date.now();
-        s.dirty = true;
-        this.log.warn("step failed", { stepId: step.id, error: err.message });
-        await this.save();
-        break;
-      }
-      s.visits[step.id] = visit;
-      s.log.push(entry);
-      s.dirtyLog.push(entry.seq);
-      s.dirty = true;
-      if (outcome.kind === "wait") {
-        entry.status = "WAITING";
-        entry.output = outcome.output ?? null;
-        s.status = "WAITING";
-        s.wait = outcome.wait;
-        // What the alarm will be for, saved with the step (armAlarm sets it once the mirror is done).
-        if (outcome.wait.until !== null) {
-          s.alarm = { at: outcome.wait.until, for: "wait" };
-          s.alarmSet = true;
-        }
-      } else if (outcome.kind === "exit") {
-        this.finishEntry(s, entry, "COMPLETED", Date.now(), { reason: outcome.reason });
-        s.status = "EXITED";
-        s.exitReason = outcome.reason;
-        s.completedAt = Date.now();
-      } else {
-        this.finishEntry(s, entry, "COMPLETED", Date.now(), outcome.output ?? null);
-        this.moveOn(s, step.id, outcome.branch, Date.now());
-      }
-      // A TRIGGER has no effect and one way on: repeated after a crash, it does the same. Every other step
-      // is saved before the next runs (its visit count is in the ids of the next one's effects).
-      if (step.type !== "TRIGGER") await this.save();
-    }
-  }
-
-  /** Follows `branch` out of `stepId`; with no way on, the execution is COMPLETED. */
-  private moveOn(s: ExecutionState, stepId: string, branch: string | null, now: number) {
-    const next = nextStepId(s.snapshot.transitions, stepId, branch);
-    s.wait = null;
-    s.dirty = true;
-    if (next) {
-      s.status = "RUNNING";
-      s.currentStepId = next;
-    } else {
-      s.status = "COMPLETED";
-      s.completedAt = now;
-    }
-  }
-
-  private acceptEvent(s: ExecutionState, event: StoredEventRef, now: number): boolean {
-    const w = s.wait;
-    if (s.status !== "WAITING" || w?.kind !== "event" || w.eventName !== event.name) return false;
-    if (event.id === s.triggerEventId || event.createdAt < w.since) return false;
-    if (w.until !== null && event.createdAt >= w.until) return false;
-    // An event of the name whose data does not pass the wait's `match` leaves the wait as it is.
-    if (!matchesWait(w.match, event.data)) return false;
-    s.event = { ...s.event, ...event.data };
-    const entry = this.entryFor(s, w.stepId);
-    if (entry)
-      this.finishEntry(s, entry, "COMPLETED", now, { ...(entry.output as object), eventId: event.id });
-    s.alarm = null;
-    this.moveOn(s, w.stepId, "event", now);
-    return true;
-  }
-
-  private entryFor(s: ExecutionState, stepId: string): StepLogEntry | undefined {
-    const last = s.log[s.log.length - 1];
-    return last?.stepId === stepId ? last : undefined;
-  }
-
-  private finishEntry(
-    s: ExecutionState,
-    entry: StepLogEntry,
-    status: StepLogEntry["status"],
-    now: number,
-    output: unknown = entry.output,
-    error: string | null = null,
-  ) {
-    entry.status = status;
-    entry.finishedAt = now;
-    entry.output = output;
-    entry.error = error;
-    if (!s.dirtyLog.includes(entry.seq)) s.dirtyLog.push(entry.seq);
-    s.dirty = true;
   }
 
   /** One alarm: set after the state it guards is saved; cleared when nothing is due. */
@@ -435,6 +301,11 @@ export class ExecutionDO extends DurableObject<Env> {
   }
 
   // ---- effects ------------------------------------------------------------------------------------
+
+  /** What the step machine (src/engine/machine.ts) needs of this object. */
+  private host(): MachineHost {
+    return { effects: (st) => this.effects(st), save: () => this.save(), log: this.log };
+  }
 
   private effects(s: ExecutionState): StepEffects {
     const env = this.envOf(s);
