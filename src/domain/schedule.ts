@@ -14,6 +14,9 @@ function cronOf(expression: string, timeZone = DEFAULT_TIME_ZONE): Cron {
 
 /** Why `expression` is not a schedule, or null. */
 export function cronProblem(expression: string): string | null {
+  const fields = expression.trim().split(/\s+/).length;
+  if (!expression.trim().startsWith("@") && fields !== 5)
+    return `${fields} field${fields === 1 ? "" : "s"}: give five (minute hour day-of-month month day-of-week), or @daily, @hourly…`;
   try {
     cronOf(expression);
     return null;

@@ -11,6 +11,8 @@ import type {
   Execution,
   ExecutionDetail,
   Page,
+  ProjectSettings,
+  Segment,
   Session,
   Template,
   Workflow,
@@ -34,6 +36,8 @@ export const keys = {
   emails: (q: Record<string, string | undefined> = {}) => ["emails", q] as const,
   contact: (id: string) => ["contacts", id] as const,
   fields: (events: string[]) => ["fields", events] as const,
+  segments: ["segments"] as const,
+  project: ["project"] as const,
 };
 
 /** RUNNING or WAITING: the execution may still move, so its views poll. */
@@ -125,3 +129,17 @@ export const contactQuery = (id: string) =>
     queryFn: () => get<Contact>(`/contacts/${id}`),
     staleTime: 60_000,
   });
+
+/** The project's segments (the first 100, newest first): what a schedule may run for. */
+export const segmentsQuery = queryOptions({
+  queryKey: keys.segments,
+  queryFn: () => get<Page<Segment>>("/segments", { limit: 100 }),
+  staleTime: 60_000,
+});
+
+/** The project's settings: its time zone, which schedules are read in. */
+export const projectQuery = queryOptions({
+  queryKey: keys.project,
+  queryFn: () => get<ProjectSettings>("/project"),
+  staleTime: 60_000,
+});

@@ -33,3 +33,22 @@ export type CreateWorkflowBody = z.input<typeof createWorkflow>;
 export type PatchWorkflowBody = z.input<typeof patchWorkflow>;
 export type StartExecutionBody = z.input<typeof startBody>;
 export type TrackBody = z.input<typeof trackBody>;
+
+/**
+ * A segment as `GET /segments` lists it: only the fields the dashboard reads (the worker has no response
+ * schema for segments in src/domain/responses.ts yet).
+ */
+export interface Segment {
+  id: string;
+  name: string;
+  slug: string;
+  memberCount: number;
+}
+
+/** `GET /project`: only the fields the dashboard reads (no response schema in src/domain/responses.ts). */
+export interface ProjectSettings {
+  id: string;
+  name: string;
+  /** The IANA time zone schedule triggers are read in ("UTC" unless changed). */
+  timeZone: string;
+}

@@ -1,6 +1,11 @@
-/** The head of a workflow's pages: its name, permanent trigger, state, and the Editor / Executions tabs. */
+/**
+ * The head of a workflow's pages: its name, its trigger (a permanent event, or a schedule with its next
+ * run), its state, and the Editor / Executions tabs.
+ */
 import { Link, useLocation } from "wouter";
 import type { Workflow } from "../api/types";
+import { runsFor, useProjectTimeZone, useSegmentName } from "./ScheduleFields";
+import { formatInZone } from "./schedule";
 
 export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
   const [location] = useLocation();
@@ -13,8 +18,14 @@ export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
       </p>
       <h1>{workflow.name}</h1>
       <p className="muted">
-        Trigger <code>{workflow.eventName}</code> (permanent: another trigger needs a new workflow) ·{" "}
-        {workflow.enabled ? "Enabled" : "Disabled"} · re-entry{" "}
+        {workflow.schedule ? (
+          <ScheduleLine schedule={workflow.schedule} />
+        ) : (
+          <>
+            Trigger <code>{workflow.eventName}</code> (permanent: another trigger needs a new workflow)
+          </>
+        )}{" "}
+        · {workflow.enabled ? "Enabled" : "Disabled"} · re-entry{" "}
         {workflow.allowReentry ? "allowed" : "not allowed"}
       </p>
       <nav aria-label="Workflow">
@@ -32,5 +43,25 @@ export function WorkflowHeader({ workflow }: { workflow: Workflow }) {
         </ul>
       </nav>
     </header>
+  );
+}
+
+function ScheduleLine({ schedule }: { schedule: NonNullable<Workflow["schedule"]> }) {
+  const segmentName = useSegmentName();
+  const { timeZone } = useProjectTimeZone();
+  return (
+    <>
+      Schedule <code>{schedule.cron}</code> ({timeZone}), for {runsFor(schedule.segmentId, segmentName)} ·{" "}
+      {schedule.nextRunAt ? (
+        <>
+          next run{" "}
+          <time dateTime={schedule.nextRunAt} title={schedule.nextRunAt}>
+            {formatInZone(Date.parse(schedule.nextRunAt), timeZone)}
+          </time>
+        </>
+      ) : (
+        "no next run while disabled"
+      )}
+    </>
   );
 }

@@ -44,6 +44,7 @@ export function EditorCanvas(props: {
   editable: boolean;
   locked: boolean;
   templateName: (id: string) => string | undefined;
+  segmentName?: (id: string) => string | undefined;
   stats: Map<string, StepStats> | undefined;
   stepProblems: Map<string, string[]>;
   edgeProblems: Map<string, string[]>;
@@ -108,6 +109,7 @@ export function EditorCanvas(props: {
         editable,
         placeholders: editable,
         templateName: props.templateName,
+        segmentName: props.segmentName,
         stats: props.stats,
         stepProblems: props.stepProblems,
         edgeProblems: props.edgeProblems,
@@ -118,6 +120,7 @@ export function EditorCanvas(props: {
       effective,
       editable,
       props.templateName,
+      props.segmentName,
       props.stats,
       props.stepProblems,
       props.edgeProblems,

@@ -23,6 +23,8 @@ export function ReadOnlyGraph(props: {
   height?: number;
   /** Names of templates by id, for the Send email summaries (optional). */
   templateName?: (id: string) => string | undefined;
+  /** Names of segments by id, for a schedule trigger's summary (optional). */
+  segmentName?: (id: string) => string | undefined;
 }) {
   const box = useRef<HTMLElement>(null);
   const def = useMemo(() => fromApi(props.steps, props.transitions), [props.steps, props.transitions]);
@@ -38,10 +40,11 @@ export function ReadOnlyGraph(props: {
         editable: false,
         placeholders: false,
         templateName: props.templateName ?? noTemplate,
+        segmentName: props.segmentName,
         visited,
         currentStepId: props.currentStepId ?? null,
       }),
-    [def, positions, visited, props.currentStepId, props.templateName],
+    [def, positions, visited, props.currentStepId, props.templateName, props.segmentName],
   );
   return (
     <section

@@ -8,6 +8,8 @@ import { fieldMessages, problemLines, type StepProblem } from "./problems";
 export function StepPanel(props: {
   step: EditorStep;
   editable: boolean;
+  /** Executions are active: the steps are read only (a schedule trigger's panel stays editable). */
+  locked: boolean;
   problems: readonly StepProblem[] | undefined;
   templates: readonly Template[] | undefined;
   templatesLoading: boolean;
@@ -74,7 +76,14 @@ export function StepPanel(props: {
           </ul>
         </div>
       )}
-      {!props.editable && <p className="muted">Locked: read only while executions are active.</p>}
+      {props.locked &&
+        (props.editable ? (
+          <p className="muted">
+            Executions are active: the steps are locked, but the schedule can still be changed and saved.
+          </p>
+        ) : (
+          <p className="muted">Locked: read only while executions are active.</p>
+        ))}
       <fieldset disabled={!props.editable} style={{ border: 0, padding: 0, margin: 0 }}>
         <label htmlFor={nameId}>Name</label>
         <input

@@ -1,6 +1,7 @@
 /**
  * "Try it": track the workflow's trigger event for a contact (POST /v1/track, with the session cookie),
- * then look for the execution it started (the newest one started since) and link to it.
+ * then look for the execution it started (the newest one started since) and link to it. A schedule
+ * workflow has no event to track: it says when it runs next and where to start a run by hand.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
@@ -9,7 +10,9 @@ import { get, post } from "../api/client";
 import { keys } from "../api/queries";
 import type { Execution, Page, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
+import { useProjectTimeZone } from "../components/ScheduleFields";
 import { StatusBadge } from "../components/StatusBadge";
+import { formatInZone } from "../components/schedule";
 
 interface TrackAnswer {
   success: boolean;
@@ -23,6 +26,38 @@ const POLL_GAP_MS = 700;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function TryIt({ workflow }: { workflow: Workflow }) {
+  return workflow.schedule ? <ScheduledTryIt workflow={workflow} /> : <TrackTryIt workflow={workflow} />;
+}
+
+/** A schedule workflow has no event to track: when it runs next, and how to run it now by hand. */
+function ScheduledTryIt({ workflow }: { workflow: Workflow }) {
+  const id = useId();
+  const { timeZone } = useProjectTimeZone();
+  const next = workflow.schedule?.nextRunAt;
+  return (
+    <section className="try-it" aria-labelledby={`${id}-h`}>
+      <h2 id={`${id}-h`}>Try it</h2>
+      <p className="muted">
+        This workflow starts on its schedule, not on a tracked event:{" "}
+        {next ? (
+          <>
+            its next run is{" "}
+            <time dateTime={next} title={next}>
+              {formatInZone(Date.parse(next), timeZone)}
+            </time>
+            .
+          </>
+        ) : (
+          "it has no next run while it is disabled (enable it to schedule one)."
+        )}{" "}
+        To run it now for one contact, use <strong>Start execution</strong> on its{" "}
+        <Link href={`/workflows/${workflow.id}/executions`}>Executions tab</Link>.
+      </p>
+    </section>
+  );
+}
+
+function TrackTryIt({ workflow }: { workflow: Workflow }) {
   const id = useId();
   const queryClient = useQueryClient();
   const [email, setEmail] = useState("");
@@ -33,7 +68,7 @@ export function TryIt({ workflow }: { workflow: Workflow }) {
     mutationFn: async (v: { email: string; data: unknown }): Promise<Outcome> => {
       const before = Date.now();
       const answer = await post<TrackAnswer>("/v1/track", {
-        event: workflow.eventName,
+        event: workflow.eventName ?? "",
         email: v.email,
         ...(v.data === undefined ? {} : { data: v.data }),
       });

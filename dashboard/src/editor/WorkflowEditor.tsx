@@ -1,15 +1,17 @@
 /**
  * The workflow editor: a local definition (with its undo history) drawn on the canvas and edited there
  * and in the side panel, saved whole by `PUT /workflows/:id/definition`. The server judges the graph; its
- * refusals are shown at the nodes, edges and fields they name. Read-only while executions are active.
+ * refusals are shown at the nodes, edges and fields they name. Read-only while executions are active,
+ * but for a schedule trigger's times and segment (saved alone then, by `PATCH /workflows/:id`).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { StepType } from "../../../src/domain/workflow/config";
 import { ApiError, patch, post, put } from "../api/client";
 import { fieldsQuery, keys, statsQuery, templatesQuery } from "../api/queries";
-import type { WorkflowDetail } from "../api/types";
+import type { PatchWorkflowBody, WorkflowDetail } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
+import { useSegmentName } from "../components/ScheduleFields";
 import type { EditorActions } from "./actions";
 import { EditorCanvas } from "./EditorCanvas";
 import type { StepStats } from "./graph";
@@ -28,6 +30,7 @@ import {
   fromApi,
   insertOnEdge,
   newKey,
+  onlyScheduleChanged,
   spliceStep,
   stepByKey,
   toDefinitionBody,
@@ -70,6 +73,8 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
   );
   const history = useDefinitionHistory(serverDef);
   const { def, dirty, apply, undo, reset } = history;
+  const isSchedule = workflow.schedule !== null;
+  const segmentName = useSegmentName(isSchedule);
 
   // New data from the server (polling, another tab) replaces the local definition only if it is unedited.
   const dirtyRef = useRef(dirty);
@@ -94,9 +99,15 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
   // The edges in the order they were sent: the server names a transition by its index there.
   const sentEdgeKeys = useRef<string[]>([]);
   const save = useMutation({
-    mutationFn: async (v: { def: EditorDef }) => {
+    mutationFn: async (v: { def: EditorDef; scheduleOnly: boolean }) => {
       sentEdgeKeys.current = v.def.transitions.map(edgeKey);
-      await put<unknown>(`/workflows/${workflow.id}/definition`, toDefinitionBody(workflow, v.def));
+      const body = toDefinitionBody(workflow, v.def);
+      // While executions are active the definition is locked, but a schedule can still change alone.
+      if (v.scheduleOnly && body.schedule) {
+        await patch<unknown, PatchWorkflowBody>(`/workflows/${workflow.id}`, { schedule: body.schedule });
+        return;
+      }
+      await put<unknown>(`/workflows/${workflow.id}/definition`, body);
     },
     onSuccess: async () => {
       setProblems(NO_PROBLEMS);
@@ -130,6 +141,8 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
   });
 
   const editable = !locked;
+  // Locked, a schedule's change alone can still be saved (PATCH /workflows/:id {schedule}).
+  const scheduleOnly = locked && onlyScheduleChanged(history.base, def);
 
   // Edits: each makes one entry of the undo history. None while a save is under way (its answer
   // replaces the local definition).
@@ -197,8 +210,8 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
       setNotice(null);
       return;
     }
-    save.mutate({ def });
-  }, [def, jsonError, save]);
+    save.mutate({ def, scheduleOnly });
+  }, [def, jsonError, save, scheduleOnly]);
 
   // Ctrl/Cmd+Z undoes the last edit of the definition (Ctrl/Cmd+S saves).
   useEffect(() => {
@@ -302,7 +315,7 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
         </button>
         <button
           type="button"
-          disabled={!dirty || locked || save.isPending}
+          disabled={!dirty || (locked && !scheduleOnly) || save.isPending}
           aria-busy={save.isPending}
           onClick={doSave}
         >
@@ -354,6 +367,7 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
           editable={editable}
           locked={locked}
           templateName={templateName}
+          segmentName={segmentName}
           stats={statsMap}
           stepProblems={stepProblems}
           edgeProblems={problems.edges}
@@ -367,7 +381,8 @@ export function WorkflowEditor({ workflow }: { workflow: WorkflowDetail }) {
           <StepPanel
             key={`${selected.key}:${history.epoch}`}
             step={selected}
-            editable={editable && selected.type !== "TRIGGER"}
+            editable={selected.type === "TRIGGER" ? isSchedule : editable}
+            locked={locked}
             problems={problems.steps.get(selected.key)}
             templates={templateList}
             templatesLoading={templates.isPending}

@@ -98,6 +98,8 @@ export interface GraphOptions {
   editable: boolean;
   placeholders: boolean;
   templateName: (id: string) => string | undefined;
+  /** Names of segments by id, for a schedule trigger's summary (optional). */
+  segmentName?: (id: string) => string | undefined;
   stats?: Map<string, StepStats>;
   stepProblems?: Map<string, string[]>;
   edgeProblems?: Map<string, string[]>;
@@ -188,7 +190,7 @@ export function buildGraph(
         stepKey: s.key,
         type: s.type,
         name: s.name,
-        summary: summarize(s, o.templateName),
+        summary: summarize(s, o.templateName, o.segmentName),
         branches: branchesOf(s).map((b) => ({ branch: b, label: branchLabel(s, b), free: free.has(b) })),
         stats: o.stats?.get(id),
         problems,

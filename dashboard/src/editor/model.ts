@@ -13,6 +13,7 @@ import {
 import { TRIGGER_KEY } from "../../../src/domain/workflow/definition";
 import { spliceOut, subtreeOf } from "../../../src/domain/workflow/graph";
 import type { Step, Transition, WorkflowDefinitionInput, WorkflowDetail } from "../api/types";
+import { type ScheduleValue, scheduleOfConfig } from "../components/schedule";
 
 export type Config = Record<string, unknown>;
 
@@ -93,9 +94,21 @@ export function fromApi(steps: readonly Step[], transitions: readonly Transition
   return { steps: out, transitions: ts };
 }
 
-/** The body of `PUT /workflows/:id/definition`: the whole workflow, the trigger named "trigger". */
+/** The trigger's schedule as the editor holds it (the TRIGGER step's config), or null for an event. */
+export function triggerSchedule(def: EditorDef): ScheduleValue | null {
+  const t = def.steps.find((s) => s.type === "TRIGGER");
+  return t ? scheduleOfConfig(t.config) : null;
+}
+
+/**
+ * The body of `PUT /workflows/:id/definition`: the whole workflow, the trigger named "trigger". A schedule
+ * workflow sends its schedule as edited in the TRIGGER step (an event workflow, its permanent event).
+ */
 export function toDefinitionBody(
-  wf: Pick<WorkflowDetail, "id" | "name" | "description" | "eventName" | "enabled" | "allowReentry">,
+  wf: Pick<
+    WorkflowDetail,
+    "id" | "name" | "description" | "eventName" | "schedule" | "enabled" | "allowReentry"
+  >,
   def: EditorDef,
 ): WorkflowDefinitionInput {
   const steps: NonNullable<WorkflowDefinitionInput["steps"]> = {};
@@ -104,11 +117,21 @@ export function toDefinitionBody(
     if (s.type === "TRIGGER") continue;
     steps[s.key] = { type: s.type, name: s.name, config: s.config };
   }
+  const edited = triggerSchedule(def);
+  const schedule = wf.schedule
+    ? (edited ?? { cron: wf.schedule.cron, segmentId: wf.schedule.segmentId })
+    : null;
   return {
     id: wf.id,
     name: wf.name,
     description: wf.description,
-    eventName: wf.eventName,
+    ...(schedule
+      ? {
+          schedule: schedule.segmentId
+            ? { cron: schedule.cron.trim(), segmentId: schedule.segmentId }
+            : { cron: schedule.cron.trim() },
+        }
+      : { eventName: wf.eventName ?? "" }),
     enabled: wf.enabled,
     allowReentry: wf.allowReentry,
     steps,
@@ -261,4 +284,20 @@ export function updateStep(
   patch: Partial<Pick<EditorStep, "name" | "config">>,
 ): EditorDef {
   return { ...def, steps: def.steps.map((s) => (s.key === key ? { ...s, ...patch } : s)) };
+}
+
+/** The trigger's schedule changed, and nothing else: what `PATCH /workflows/:id {schedule}` can save. */
+export function onlyScheduleChanged(base: EditorDef, def: EditorDef): boolean {
+  if (def === base || def.transitions !== base.transitions || def.steps.length !== base.steps.length)
+    return false;
+  let changed = false;
+  for (let i = 0; i < def.steps.length; i++) {
+    const a = base.steps[i];
+    const b = def.steps[i];
+    if (a === b) continue;
+    if (!a || !b || a.type !== "TRIGGER" || b.type !== "TRIGGER" || a.key !== b.key || a.name !== b.name)
+      return false;
+    changed = true;
+  }
+  return changed && triggerSchedule(def) !== null;
 }

@@ -1,6 +1,7 @@
 /**
  * The server's refusals placed where they belong: `steps.<key>.…` at the step (and the form field it
- * names), `transitions.<index>.…` at the edge that was sent at that index, the rest in the summary.
+ * names), `schedule.…` at the trigger, `transitions.<index>.…` at the edge that was sent at that index,
+ * the rest in the summary.
  */
 import { ApiError, type FieldProblem } from "../api/client";
 
@@ -30,6 +31,13 @@ export function placeProblems(err: unknown, sentEdgeKeys: readonly string[], tri
       const list = steps.get(key) ?? [];
       list.push({ path: parts.slice(2).join("."), message: f.message });
       steps.set(key, list);
+      continue;
+    }
+    // A schedule's fields (`schedule.cron`, `schedule.segmentId`) are the TRIGGER step's.
+    if (parts[0] === "schedule") {
+      const list = steps.get(triggerKey) ?? [];
+      list.push({ path: f.field, message: f.message });
+      steps.set(triggerKey, list);
       continue;
     }
     if (parts[0] === "transitions" && parts[1] !== undefined && /^\d+$/.test(parts[1])) {

@@ -1,4 +1,5 @@
 /** One line per step saying what its config does: what a node shows under its name. */
+import { scheduleOfConfig } from "../components/schedule";
 import type { EditorStep } from "./model";
 
 const str = (v: unknown) => (typeof v === "string" ? v : v === undefined ? "" : JSON.stringify(v));
@@ -19,11 +20,25 @@ export function formatSeconds(total: number): string {
   return `${total} seconds`;
 }
 
-export function summarize(step: EditorStep, templateName: (id: string) => string | undefined): string {
+const noName = () => undefined;
+
+export function summarize(
+  step: EditorStep,
+  templateName: (id: string) => string | undefined,
+  segmentName: (id: string) => string | undefined = noName,
+): string {
   const c = step.config;
   switch (step.type) {
-    case "TRIGGER":
+    case "TRIGGER": {
+      const schedule = scheduleOfConfig(c);
+      if (schedule) {
+        const who = schedule.segmentId
+          ? (segmentName(schedule.segmentId) ?? schedule.segmentId)
+          : "no contact";
+        return `Every ${schedule.cron.trim() || "(no schedule)"} · ${who}`;
+      }
       return `When ${str(c.eventName) || "the event"} is tracked`;
+    }
     case "SEND_EMAIL": {
       const id = str(c.templateId);
       if (!id) return "No template chosen";

@@ -23,7 +23,9 @@ import { DeliveriesTable } from "../components/DeliveriesTable";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { Json } from "../components/Json";
+import { useSegmentName } from "../components/ScheduleFields";
 import { StatusBadge } from "../components/StatusBadge";
+import { scheduleOfConfig } from "../components/schedule";
 import { Time } from "../components/Time";
 import { TYPE_LABEL } from "../editor/model";
 import { ReadOnlyGraph } from "../editor/ReadOnlyGraph";
@@ -70,7 +72,8 @@ export function ExecutionPage() {
 }
 
 function Summary({ execution: ex, workflowId }: { execution: ExecutionDetail; workflowId: string }) {
-  const contact = useQuery(contactQuery(ex.contactId));
+  // A schedule's run with no contact has none to look up.
+  const contact = useQuery({ ...contactQuery(ex.contactId ?? ""), enabled: ex.contactId !== null });
   const active = isActive(ex.status);
   const [confirming, setConfirming] = useState(false);
   const queryClient = useQueryClient();
@@ -91,7 +94,9 @@ function Summary({ execution: ex, workflowId }: { execution: ExecutionDetail; wo
         </dd>
         <dt>Contact</dt>
         <dd>
-          {contact.data ? (
+          {ex.contactId === null ? (
+            <span className="muted">No contact (a scheduled run)</span>
+          ) : contact.data ? (
             <>
               {contact.data.email}{" "}
               {!contact.data.subscribed && <small className="muted">(unsubscribed)</small>}
@@ -101,9 +106,11 @@ function Summary({ execution: ex, workflowId }: { execution: ExecutionDetail; wo
           ) : (
             <span aria-busy="true">…</span>
           )}{" "}
-          <small>
-            <code>{ex.contactId}</code>
-          </small>
+          {ex.contactId !== null && (
+            <small>
+              <code>{ex.contactId}</code>
+            </small>
+          )}
         </dd>
         <dt>Started</dt>
         <dd>
@@ -165,6 +172,10 @@ function PathGraph(props: { execution: ExecutionDetail; steps: Step[]; transitio
     [templates.data],
   );
   const templateName = useCallback((tid: string) => templateMap.get(tid), [templateMap]);
+  // A schedule trigger's summary names its segment.
+  const segmentName = useSegmentName(
+    props.steps.some((s) => s.type === "TRIGGER" && scheduleOfConfig(s.config)?.segmentId),
+  );
   return (
     <>
       <p className="muted">
@@ -178,6 +189,7 @@ function PathGraph(props: { execution: ExecutionDetail; steps: Step[]; transitio
         currentStepId={isActive(ex.status) ? ex.currentStepId : null}
         height={520}
         templateName={templateName}
+        segmentName={segmentName}
       />
     </>
   );

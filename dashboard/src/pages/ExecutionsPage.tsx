@@ -132,9 +132,19 @@ export function ExecutionsPage() {
             </p>
           ) : (
             <p>
-              An execution starts when a contact's tracked event (<code>POST /v1/track</code> with{" "}
-              <code>{workflow.data?.eventName ?? "the trigger event"}</code>) reaches this workflow while it
-              is enabled. You can also start one by hand with <strong>Start execution</strong>.
+              {workflow.data?.schedule ? (
+                <>
+                  Executions start at the times of this workflow's schedule (
+                  <code>{workflow.data.schedule.cron}</code>) while it is enabled.
+                </>
+              ) : (
+                <>
+                  An execution starts when a contact's tracked event (<code>POST /v1/track</code> with{" "}
+                  <code>{workflow.data?.eventName ?? "the trigger event"}</code>) reaches this workflow while
+                  it is enabled.
+                </>
+              )}{" "}
+              You can also start one by hand with <strong>Start execution</strong>.
             </p>
           )}
         </EmptyState>
@@ -170,7 +180,11 @@ export function ExecutionsPage() {
                     )}
                   </td>
                   <td>
-                    <code>{e.contactId}</code>
+                    {e.contactId === null ? (
+                      <span className="muted">no contact</span>
+                    ) : (
+                      <code>{e.contactId}</code>
+                    )}
                   </td>
                   <td>
                     {e.currentStepId ? (

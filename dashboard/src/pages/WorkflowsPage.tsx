@@ -13,6 +13,8 @@ import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, fieldMessage, invalidProps } from "../components/FieldError";
 import { Pager, useCursorPages } from "../components/Pager";
+import { runsFor, ScheduleFields, useProjectTimeZone, useSegmentName } from "../components/ScheduleFields";
+import { formatInZone, type ScheduleValue } from "../components/schedule";
 import { Time } from "../components/Time";
 
 export function WorkflowsPage() {
@@ -49,8 +51,8 @@ export function WorkflowsPage() {
           <p>
             A workflow sends emails, waits, branches and calls webhooks when a contact does something. Create
             one with <strong>Create workflow</strong>, give it the trigger event your app sends with{" "}
-            <code>POST /v1/track</code> (for example <code>user.signup</code>), add its steps in the editor,
-            then enable it.
+            <code>POST /v1/track</code> (for example <code>user.signup</code>) or a cron schedule (to run at
+            set times, for each member of a segment), add its steps in the editor, then enable it.
           </p>
         </EmptyState>
       )}
@@ -64,7 +66,7 @@ export function WorkflowsPage() {
               <thead>
                 <tr>
                   <th scope="col">Name</th>
-                  <th scope="col">Trigger event</th>
+                  <th scope="col">Trigger</th>
                   <th scope="col">State</th>
                   <th scope="col">Re-entry</th>
                   <th scope="col">Active executions</th>
@@ -129,8 +131,8 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
             </>
           )}
         </td>
-        <td>
-          <code>{w.eventName}</code>
+        <td className={w.schedule ? "cell-wrap" : undefined}>
+          <TriggerCell workflow={w} />
         </td>
         <td>
           <span className={w.enabled ? "state-on" : "state-off"}>{w.enabled ? "Enabled" : "Disabled"}</span>
@@ -190,6 +192,35 @@ function WorkflowRow({ workflow: w, onDelete }: { workflow: Workflow; onDelete: 
         </tr>
       )}
     </>
+  );
+}
+
+/** An event workflow's event; a schedule workflow's cron, whom it runs for, and its next run. */
+function TriggerCell({ workflow: w }: { workflow: Workflow }) {
+  const segmentName = useSegmentName(Boolean(w.schedule?.segmentId));
+  const { timeZone } = useProjectTimeZone(w.schedule !== null);
+  if (!w.schedule) return <code>{w.eventName}</code>;
+  const next = w.schedule.nextRunAt;
+  return (
+    <div className="trigger-cell">
+      <span className="visually-hidden">Schedule </span>
+      <code>{w.schedule.cron}</code>
+      <br />
+      <small className="muted">for {runsFor(w.schedule.segmentId, segmentName)}</small>
+      <br />
+      <small className="next-run">
+        {next ? (
+          <>
+            Next run{" "}
+            <time dateTime={next} title={next}>
+              {formatInZone(Date.parse(next), timeZone)}
+            </time>
+          </>
+        ) : (
+          <span className="muted">No next run while disabled</span>
+        )}
+      </small>
+    </div>
   );
 }
 
@@ -254,7 +285,9 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
+  const [startsOn, setStartsOn] = useState<"event" | "schedule">("event");
   const [eventName, setEventName] = useState("");
+  const [schedule, setSchedule] = useState<ScheduleValue>({ cron: "", segmentId: null });
   const [allowReentry, setAllowReentry] = useState(false);
   const nameRef = useRef<HTMLInputElement>(null);
   useEffect(() => nameRef.current?.focus(), []);
@@ -266,20 +299,36 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
       queryClient.invalidateQueries({ queryKey: keys.workflows });
       navigate(`/workflows/${wf.id}`);
     },
+    onError: (error) => {
+      // The segment chosen is gone (deleted meanwhile): the list is read again.
+      if (fieldMessage(error, "schedule.segmentId"))
+        queryClient.invalidateQueries({ queryKey: keys.segments });
+    },
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    create.mutate({
-      name: name.trim(),
-      eventName: eventName.trim(),
-      description: description.trim() || undefined,
-      allowReentry,
-    });
+    const base = { name: name.trim(), description: description.trim() || undefined, allowReentry };
+    create.mutate(
+      startsOn === "event"
+        ? { ...base, eventName: eventName.trim() }
+        : {
+            ...base,
+            schedule: {
+              cron: schedule.cron.trim(),
+              ...(schedule.segmentId ? { segmentId: schedule.segmentId } : {}),
+            },
+          },
+    );
   };
+  // The API's messages, at their fields: those of a schedule only while it is the one it judged.
+  const sent = create.variables?.schedule;
+  const sameSchedule = sent !== undefined && sent.cron === schedule.cron.trim();
   const err = {
     name: fieldMessage(create.error, "name"),
     description: fieldMessage(create.error, "description"),
     eventName: fieldMessage(create.error, "eventName"),
+    cron: sameSchedule ? fieldMessage(create.error, "schedule.cron") : undefined,
+    segmentId: fieldMessage(create.error, "schedule.segmentId"),
     allowReentry: fieldMessage(create.error, "allowReentry"),
   };
 
@@ -312,27 +361,67 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
           />
           <FieldError id="wf-description-error" message={err.description} />
         </label>
-        <label>
-          Trigger event
-          <input
-            name="eventName"
-            required
-            maxLength={100}
-            value={eventName}
-            onChange={(e) => setEventName(e.target.value)}
-            placeholder="user.signup"
-            autoComplete="off"
-            spellCheck={false}
-            aria-describedby={err.eventName ? "wf-event-error wf-event-help" : "wf-event-help"}
-            aria-invalid={err.eventName ? true : undefined}
-          />
-          <FieldError id="wf-event-error" message={err.eventName} />
-          <small id="wf-event-help">
-            The event your app sends with <code>POST /v1/track</code>, or a system event such as{" "}
-            <code>email.bounce</code> or <code>segment.vip.entry</code>.{" "}
-            <strong>The trigger is permanent</strong>: it cannot be changed after the workflow is created.
+        <fieldset className="starts-on" aria-describedby="wf-starts-help">
+          <legend>Starts on</legend>
+          <label>
+            <input
+              type="radio"
+              name="startsOn"
+              value="event"
+              checked={startsOn === "event"}
+              onChange={() => setStartsOn("event")}
+            />
+            An event
+          </label>
+          <label>
+            <input
+              type="radio"
+              name="startsOn"
+              value="schedule"
+              checked={startsOn === "schedule"}
+              onChange={() => setStartsOn("schedule")}
+            />
+            A schedule
+          </label>
+          <small id="wf-starts-help" className="muted">
+            <strong>The trigger is permanent</strong>: an event workflow keeps its event, and a schedule
+            workflow stays on a schedule (its times and segment can be changed in the editor).
           </small>
-        </label>
+          {startsOn === "schedule" && <FieldError id="wf-starts-error" message={err.eventName} />}
+        </fieldset>
+        {startsOn === "event" ? (
+          <label>
+            Trigger event
+            <input
+              name="eventName"
+              required
+              maxLength={100}
+              value={eventName}
+              onChange={(e) => setEventName(e.target.value)}
+              placeholder="user.signup"
+              autoComplete="off"
+              spellCheck={false}
+              aria-describedby={err.eventName ? "wf-event-error wf-event-help" : "wf-event-help"}
+              aria-invalid={err.eventName ? true : undefined}
+            />
+            <FieldError id="wf-event-error" message={err.eventName} />
+            <small id="wf-event-help">
+              The event your app sends with <code>POST /v1/track</code>, or a system event such as{" "}
+              <code>email.bounce</code> or <code>segment.vip.entry</code>.
+            </small>
+          </label>
+        ) : (
+          <div className="schedule-fields">
+            <ScheduleFields
+              value={schedule}
+              required
+              onCron={(cron) => setSchedule((s) => ({ ...s, cron }))}
+              onSegment={(segmentId) => setSchedule((s) => ({ ...s, segmentId }))}
+              cronErrors={err.cron ? [err.cron] : []}
+              segmentErrors={err.segmentId ? [err.segmentId] : []}
+            />
+          </div>
+        )}
         <label>
           <input
             type="checkbox"
@@ -344,8 +433,9 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
           Allow re-entry
         </label>
         <small id="wf-reentry-help" className="muted">
-          With re-entry a contact can run through the workflow again after a previous run ended; without it,
-          once.
+          {startsOn === "event"
+            ? "With re-entry a contact can run through the workflow again after a previous run ended; without it, once."
+            : "For a segment: with re-entry a member runs again at each time once the previous run ended; without it, once. Runs with no contact start at each time unless the last one is still going."}
         </small>
         <FieldError id="wf-reentry-error" message={err.allowReentry} />
         {create.isError && <ErrorBox error={create.error} title="Could not create the workflow" />}

@@ -11,6 +11,8 @@ import {
   OPERATORS,
   type StepType,
 } from "../../../../src/domain/workflow/config";
+import { ScheduleFields } from "../../components/ScheduleFields";
+import { scheduleOfConfig } from "../../components/schedule";
 import type { Config } from "../model";
 import { fieldMessages, type StepProblem } from "../problems";
 import { formatSeconds } from "../summary";
@@ -760,17 +762,38 @@ function ExitForm({ config, onChange, problems }: FormProps) {
   );
 }
 
-function TriggerInfo({ config }: FormProps) {
+/**
+ * An event trigger is permanent: its event, said. A schedule trigger's cron and segment are edited here
+ * and saved with the workflow; its next runs are previewed in the project's time zone.
+ */
+function TriggerForm({ config, onChange, problems }: FormProps) {
+  const schedule = scheduleOfConfig(config);
+  if (!schedule) {
+    return (
+      <p>
+        Starts when <code>{str(config.eventName)}</code> is tracked for a contact. The trigger event is
+        permanent.
+      </p>
+    );
+  }
   return (
-    <p>
-      Starts when <code>{str(config.eventName)}</code> is tracked for a contact. The trigger event is
-      permanent.
-    </p>
+    <>
+      <p>
+        Starts on a schedule: change it here, then <strong>Save</strong>.
+      </p>
+      <ScheduleFields
+        value={schedule}
+        onCron={(cron) => onChange({ ...config, schedule: { ...schedule, cron } }, "schedule.cron")}
+        onSegment={(segmentId) => onChange({ ...config, schedule: { ...schedule, segmentId } })}
+        cronErrors={fieldMessages(problems, "schedule.cron")}
+        segmentErrors={fieldMessages(problems, "schedule.segmentId")}
+      />
+    </>
   );
 }
 
 export const FORMS: Record<StepType, (p: FormProps) => ReactNode> = {
-  TRIGGER: TriggerInfo,
+  TRIGGER: TriggerForm,
   SEND_EMAIL: SendEmailForm,
   DELAY: DelayForm,
   WAIT_FOR_EVENT: WaitForEventForm,
