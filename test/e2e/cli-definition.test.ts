@@ -88,7 +88,13 @@ describe("workflow files", () => {
     expect(problemsOf({})).toEqual([
       "id: missing (the file names its workflow: id: wf_…)",
       "name: missing (a non-empty string)",
-      "eventName: missing (the event that starts the workflow)",
+      "eventName: missing (the event that starts the workflow, or give schedule)",
+    ]);
+    expect(problemsOf({ id: "wf_a", name: "N", eventName: "e", schedule: { cron: "@daily" } })).toEqual([
+      "eventName: give eventName or schedule, not both",
+    ]);
+    expect(problemsOf({ id: "wf_a", name: "N", schedule: "daily" })).toEqual([
+      'schedule: must be {cron: "0 9 * * 1", segmentId?: seg_…} (when the workflow starts)',
     ]);
     const problems = problemsOf({
       id: "wf_bad id",
@@ -111,8 +117,8 @@ describe("workflow files", () => {
     expect(problems).toEqual([
       'id: "wf_bad id" is not a workflow id (wf_ then 1–64 of A-Z a-z 0-9 _ -)',
       "enabled: must be true or false",
-      'steps.trigger: "trigger" is the TRIGGER step, made from eventName: do not list it',
-      "steps.t.type: the TRIGGER step is made from eventName: do not list it",
+      'steps.trigger: "trigger" is the TRIGGER step, made from eventName or schedule: do not list it',
+      "steps.t.type: the TRIGGER step is made from eventName or schedule: do not list it",
       'steps.s.type: unknown step type "SLEEP" (one of SEND_EMAIL, DELAY, WAIT_FOR_EVENT, CONDITION, WEBHOOK, UPDATE_CONTACT, EXIT)',
       "steps.s.config: must be a mapping",
       "steps.bad key: a step key is 1–64 of A-Z a-z 0-9 _ -",
@@ -151,6 +157,9 @@ describe("workflow files", () => {
 
   it("steps, transitions, step names and description may be left out", () => {
     expect(problemsOf({ id: "wf_a", name: "N", eventName: "e" })).toEqual([]);
+    expect(
+      problemsOf({ id: "wf_a", name: "N", schedule: { cron: "0 9 * * 1", segmentId: "seg_x" } }),
+    ).toEqual([]);
     expect(problemsOf({ id: "wf_a", name: "N", eventName: "e", steps: { a: { type: "EXIT" } } })).toEqual([]);
     expect(() => readDefinition("id: wf_a\nname: N\neventName: e\nsteps: 3\n", "f.yaml")).toThrow(
       /^f\.yaml: steps: must be a mapping/,

@@ -277,7 +277,7 @@ describe("workflows as code", () => {
   it("lists, gets, enables and disables workflows", async () => {
     const list = await cli(["workflows", "list"]);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+EVENT\s+ENABLED\s+REENTRY\s+UPDATED$/);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+TRIGGER\s+ENABLED\s+REENTRY\s+UPDATED$/);
     expect(list.stdout).toMatch(/wf_cli_onboarding\s+Pro onboarding v2\s+cli-signup\s+yes/);
 
     const get = await cli(["workflows", "get", "wf_cli_onboarding"]);
