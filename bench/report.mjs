@@ -657,6 +657,22 @@ function shardSection(dir = path.join(import.meta.dirname, "..", "docs")) {
       `| ${x.executions} | ${x.workflows.perSecond} (${x.workflows.missing}) | ${x.shard.perSecond} (${x.shard.missing}) | ${x.app.perSecond} (${x.app.missing}) | **${x.shardToWorkflows}×** | ${x.appToWorkflows}× |`,
   );
   const low = d.lowLoad.eventToWebhook;
+  const r = d.reads;
+  const readRows = r
+    ? Object.entries(r.calls).map(
+        ([name, c]) => `| ${name} | ${c.rows} | ${c.rowsRead} | ${c.statements} | ${c.ms} |`,
+      )
+    : [];
+  const readsPart = r
+    ? [
+        `**Reads through pages** (what the executions API would run on pages: \`GET /workflows/:wf/executions?status&cursor\`, \`GET /executions/:id\`, a contact's executions), with ${r.executions.toLocaleString("en")} executions held (${r.contacts.toLocaleString("en")} contacts, 5 each; a tenth of another workflow), pages of ${r.pageSize} executions of one workflow: D1 rows read counted by the instrumented bindings (\`json_each\`'s rows count as read), the median time of 5.`,
+        "",
+        "| read | rows answered | D1 rows read | statements | ms |",
+        "| --- | --- | --- | --- | --- |",
+        ...readRows,
+        "",
+      ]
+    : [];
   return [
     "## The shard prototype",
     "",
@@ -666,7 +682,7 @@ function shardSection(dir = path.join(import.meta.dirname, "..", "docs")) {
             .map(([k, at]) => `${k} ${at}`)
             .join(", ")})`
         : `, ${d.at}`
-    }. \`bench/shard-worker\` is the engine design proposed for 2.3, written as plainly as the floor worker: each track goes to its contact's shard object (${d.params.shards === "wrangler.toml" ? "4 per project" : `${d.params.shards} per project`}), which commits in groups (what arrived during its previous commit goes in the next, one D1 batch: contacts upserted, events inserted, execution pages written, three statements at most) and answers once committed; an event and the executions it starts are stored in one transaction, so nothing marks it dispatched later; executions are held in memory and stored as pages (a D1 row of up to 64 executions, rewritten when one changes); DELAY is one alarm per shard for its earliest timer, WEBHOOK a POST from the shard with its outcome in the next commit. No validation, auth, re-entry rule, templates or step log.`,
+    }. \`bench/shard-worker\` is the engine design proposed for 2.3, written as plainly as the floor worker: each track goes to its contact's shard object (${d.params.shards === "wrangler.toml" ? "4 per project" : `${d.params.shards} per project`}), which commits in groups (what arrived during its previous commit goes in the next, one D1 batch: contacts upserted, events inserted, execution pages written, three statements at most) and answers once committed; an event and the executions it starts are stored in one transaction, so nothing marks it dispatched later; executions are held in memory and stored as pages (a D1 row of up to 64 executions of one workflow, rewritten when one changes; an execution's id names its page); DELAY is one alarm per shard for its earliest timer, WEBHOOK a POST from the shard with its outcome in the next commit. No validation, auth, re-entry rule, templates or step log.`,
     "",
     `**Cost per execution** (counted by the instrumented bindings, priced as in "Cost per execution"): D1 statements / D1 rows written / Durable Object rows written (alarms included) / $ per million. Under load: ${d.params.n} tracks at concurrency 50; at low load: ${d.params.lowN} one at a time. The app's columns are the last \`npm run bench:cost\` (${d.appCost.hook.at}).`,
     "",
@@ -688,5 +704,6 @@ function shardSection(dir = path.join(import.meta.dirname, "..", "docs")) {
     "",
     `**Event → webhook at low load** (the shard, ${low.n} events one at a time): p50 ${low.p50} ms, p90 ${low.p90} ms, p99 ${low.p99} ms, max ${low.max} ms${d.lowLoad.missing ? `; ${d.lowLoad.missing} missing` : ""}.`,
     "",
+    ...readsPart,
   ];
 }

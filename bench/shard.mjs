@@ -8,7 +8,8 @@
 //   options: --n=N --low-n=N (cost shapes, default 200 at concurrency 50, and 50 one at a time)
 //            --rounds=R --seconds=S (track rounds, default 3 of 10 s at concurrency 16)
 //            --executions=N[,N…] (default 5000,10000)  --shards=K (default wrangler.toml's)  --out=DIR
-//            --only=cost,latency,track,executions (default all; the others are kept from the json)
+//            --reads=N (executions held while the reads are measured, default 10000)
+//            --only=cost,reads,latency,track,executions (default all; the others are kept from the json)
 //            --report (measure nothing: rewrite the section from the json)
 import fs from "node:fs";
 import path from "node:path";
@@ -18,6 +19,7 @@ import { startConsumer } from "./lib/consumer.mjs";
 import { PRICES, priceShape, priceWorkflows } from "./lib/cost-report.mjs";
 import {
   benchScript,
+  counters,
   instrumentedCopy,
   perExecution,
   resetCounters,
@@ -39,7 +41,8 @@ const SECONDS = Number(opt("seconds", 10));
 const EXECUTIONS = String(opt("executions", "5000,10000")).split(",").map(Number);
 const SHARDS = opt("shards", null);
 const LOW_SAMPLES = 200;
-const ONLY = new Set(String(opt("only", "cost,latency,track,executions")).split(","));
+const READS = Number(opt("reads", 10_000));
+const ONLY = new Set(String(opt("only", "cost,reads,latency,track,executions")).split(","));
 
 function writeReport() {
   const md = path.join(OUT, "benchmarks.md");
@@ -119,6 +122,62 @@ async function cost(consumer, secret) {
   out.instrumentErrors = counts.errors;
   await stack.dispose();
   return out;
+}
+
+/**
+ * Reads through pages: with READS executions held (bench.hook, COMPLETED once its webhook is in; a tenth
+ * bench.flow for a free plan, COMPLETED at its condition; five per contact), the D1 rows each read of the
+ * executions API reads, counted by the instrumented bindings, and its time (median of 5).
+ */
+async function reads(consumer, secret) {
+  const stack = await shardStack("shard-reads", consumer, secret, { instrumented: true });
+  const contacts = Math.max(1, Math.floor(READS / 5));
+  const email = (i) => `r-${i % contacts}@reads.bench`;
+  const hooks = [];
+  await send(stack.base, READS, 50, (i) => {
+    if (i % 10 === 9) return trackReq({}, "bench.flow", email(i), { plan: "free" });
+    hooks.push(email(i));
+    return trackReq({}, "bench.hook", email(i), { plan: "pro" });
+  });
+  const missing = await webhooks(consumer, [...new Set(hooks)]);
+  await sleep(3_000); // the bench.flow delays (1 s) end
+  await settle(stack, { stableMs: 2500 });
+  const get = async (p) => {
+    const res = await fetch(`${stack.base}${p}`);
+    if (!res.ok) throw new Error(`${p}: HTTP ${res.status}`);
+    return res.json();
+  };
+  const first = await get("/workflows/bench.hook/executions?limit=50");
+  const calls = {
+    "list, newest 50": "/workflows/bench.hook/executions?limit=50",
+    "list, the next 50 (cursor)": `/workflows/bench.hook/executions?limit=50&cursor=${first.cursor}`,
+    "list, status COMPLETED": "/workflows/bench.hook/executions?limit=50&status=COMPLETED",
+    "list, status WAITING (none)": "/workflows/bench.hook/executions?limit=50&status=WAITING",
+    "list, status FAILED (none: every page read)": "/workflows/bench.hook/executions?limit=50&status=FAILED",
+    "one execution": `/executions/${first.data[20].id}`,
+    "a contact's executions (5)": `/contacts/${encodeURIComponent(email(7))}/executions`,
+  };
+  const out = {};
+  for (const [name, p] of Object.entries(calls)) {
+    const times = [];
+    let shape = null;
+    for (let i = 0; i < 5; i++) {
+      await resetCounters(stack);
+      const t0 = performance.now();
+      const body = await get(p);
+      times.push(performance.now() - t0);
+      const c = await counters(stack);
+      shape = {
+        rows: body.data ? body.data.length : 1,
+        rowsRead: c.d1.rowsRead,
+        statements: c.d1.statements,
+      };
+    }
+    out[name] = { ...shape, ms: round1(summarize(times).p50) };
+    log(`reads: ${name}: ${shape.rows} rows answered, ${shape.rowsRead} D1 rows read, ${out[name].ms} ms`);
+  }
+  await stack.dispose();
+  return { executions: READS, contacts, missing, pageSize: 64, calls: out };
 }
 
 /** Track rounds: the no-op worker, the shard and the app, plain and with TRIGGER → WEBHOOK, interleaved. */
@@ -229,21 +288,8 @@ async function lowLoad(consumer, shard) {
   return { eventToWebhook: stat(e2e), missing };
 }
 
-async function main() {
-  const consumer = await startConsumer();
-  cleanups.push(() => consumer.close());
-  const { persist, project } = seededState("shard-app");
-  cleanups.push(() => fs.rmSync(persist, { recursive: true, force: true }));
-  consumer.setSecret(project.webhookSecret);
-
-  const json = path.join(OUT, "benchmarks-shard.json");
-  const kept = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, "utf8")) : {};
-  const measured = {};
-  if (ONLY.has("cost")) {
-    log("cost: the instrumented shard worker");
-    measured.cost = await cost(consumer, project.webhookSecret);
-  }
-
+/** The served parts: low-load latency, track rounds and executions, each against the app (and no-op, Workflows). */
+async function throughput(consumer, project, persist, measured) {
   log("throughput: the no-op worker, the shard worker and the app");
   const appConfig = benchConfig();
   cleanups.push(() => appConfig.remove());
@@ -270,6 +316,29 @@ async function main() {
     for (const n of EXECUTIONS)
       measured.executions.push(await executionsOf(n, consumer, project, { app, shard }));
   }
+}
+
+async function main() {
+  const consumer = await startConsumer();
+  cleanups.push(() => consumer.close());
+  const { persist, project } = seededState("shard-app");
+  cleanups.push(() => fs.rmSync(persist, { recursive: true, force: true }));
+  consumer.setSecret(project.webhookSecret);
+
+  const json = path.join(OUT, "benchmarks-shard.json");
+  const kept = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, "utf8")) : {};
+  const measured = {};
+  if (ONLY.has("cost")) {
+    log("cost: the instrumented shard worker");
+    measured.cost = await cost(consumer, project.webhookSecret);
+  }
+
+  if (ONLY.has("reads")) {
+    log(`reads: the instrumented shard worker holding ${READS} executions`);
+    measured.reads = await reads(consumer, project.webhookSecret);
+  }
+  const served = ["latency", "track", "executions"].some((k) => ONLY.has(k));
+  if (served) await throughput(consumer, project, persist, measured);
 
   const appCost = JSON.parse(fs.readFileSync(path.join(root, "docs", "benchmarks-cost.json"), "utf8"));
   const costs = measured.cost ?? kept.cost;

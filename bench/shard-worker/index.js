@@ -53,14 +53,78 @@ const UPSERT_CONTACTS = `INSERT INTO contacts (id, project_id, email, subscribed
   SELECT j.value ->> 0, ?1, j.value ->> 1, 1, '{}', ?2, ?2 FROM json_each(?3) AS j WHERE true
   ON CONFLICT (project_id, email) DO UPDATE SET updated_at = excluded.updated_at
   RETURNING id, email`;
-const INSERT_EVENTS = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
+const INSERT_EVENTS = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at,
+    executions)
   SELECT j.value ->> 0, ?1, (SELECT id FROM contacts WHERE project_id = ?1 AND email = j.value ->> 1),
-    j.value ->> 2, j.value ->> 3, ?2, ?2
+    j.value ->> 2, j.value ->> 3, ?2, ?2, j.value ->> 4
   FROM json_each(?3) AS j`;
-const WRITE_PAGES = `INSERT INTO pages (id, owner, active, due, body, updated_at)
-  SELECT j.value ->> 0, ?1, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?2 FROM json_each(?3) AS j WHERE true
+const WRITE_PAGES = `INSERT INTO pages (id, owner, workflow, active, due, body, updated_at)
+  SELECT j.value ->> 0, ?1, j.value ->> 4, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?2
+  FROM json_each(?3) AS j WHERE true
   ON CONFLICT (id) DO UPDATE SET active = excluded.active, due = excluded.due, body = excluded.body,
     updated_at = excluded.updated_at`;
+
+// ---- reads through pages: what the app's executions API would run ----------------------------------------
+
+/** An execution's id names its page and its position there. */
+const execId = (page, pos) => `exec_${page}_${pos}`;
+const parseExecId = (id) => {
+  const m = /^exec_(\d+)_(\d+)$/.exec(id);
+  return m ? { page: Number(m[1]), pos: Number(m[2]) } : null;
+};
+const shown = (page, pos, workflow, body) => ({ id: execId(page, pos), workflow, ...JSON.parse(body) });
+
+/** A workflow's executions, newest first, optionally of one status; the cursor is the last one's id. */
+app.get("/workflows/:wf/executions", async (c) => {
+  const limit = Math.min(Number(c.req.query("limit") ?? 50), 100);
+  const status = c.req.query("status") ?? null;
+  const after = parseExecId(c.req.query("cursor") ?? "") ?? { page: Number.MAX_SAFE_INTEGER, pos: 0 };
+  // RUNNING and WAITING live only in pages with active executions: the others are skipped unread.
+  const activeOnly = status === "RUNNING" || status === "WAITING" ? 1 : 0;
+  const { results } = await c.env.DB.prepare(
+    `SELECT p.id AS page, CAST(e.key AS INTEGER) AS pos, e.value AS body FROM pages p, json_each(p.body) AS e
+     WHERE p.workflow = ?1 AND (p.id < ?2 OR (p.id = ?2 AND e.key < ?3)) AND (?4 = 0 OR p.active > 0)
+       AND (?5 IS NULL OR e.value ->> 'status' = ?5)
+     ORDER BY p.id DESC, e.key DESC LIMIT ?6`,
+  )
+    .bind(
+      c.req.param("wf"),
+      after.page,
+      after.page === Number.MAX_SAFE_INTEGER ? PAGE : after.pos,
+      activeOnly,
+      status,
+      limit,
+    )
+    .all();
+  const data = results.map((r) => shown(r.page, r.pos, c.req.param("wf"), r.body));
+  return c.json({ data, cursor: data.length === limit ? data[data.length - 1].id : null });
+});
+
+/** One execution: one row, its page. */
+app.get("/executions/:id", async (c) => {
+  const at = parseExecId(c.req.param("id"));
+  const row =
+    at &&
+    (await c.env.DB.prepare("SELECT workflow, body ->> ?2 AS body FROM pages WHERE id = ?1")
+      .bind(at.page, `$[${at.pos}]`)
+      .first());
+  if (!row?.body) return c.json({ error: "not found" }, 404);
+  return c.json(shown(at.page, at.pos, row.workflow, row.body));
+});
+
+/** A contact's executions, newest first: those its events started (a range of events_contact_created). */
+app.get("/contacts/:email/executions", async (c) => {
+  const { results } = await c.env.DB.prepare(
+    `SELECT x.value ->> 0 AS page, x.value ->> 1 AS pos, p.workflow, p.body ->> ('$[' || (x.value ->> 1) || ']') AS body
+     FROM contacts ct JOIN events ev ON ev.project_id = ct.project_id AND ev.contact_id = ct.id
+       JOIN json_each(ev.executions) AS x JOIN pages p ON p.id = x.value ->> 0
+     WHERE ct.project_id = ?1 AND ct.email = ?2 AND ev.executions IS NOT NULL
+     ORDER BY ev.created_at DESC, ev.id DESC LIMIT 100`,
+  )
+    .bind(PROJECT, c.req.param("email"))
+    .all();
+  return c.json({ data: results.map((r) => shown(r.page, r.pos, r.workflow, r.body)) });
+});
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const newId = (prefix) =>
@@ -76,7 +140,8 @@ export class Shard extends DurableObject {
     /** Pages by id (those with active executions, and the open one); `dirty` ones go with the next commit. */
     this.pages = new Map();
     this.dirty = new Set();
-    this.open = null;
+    /** The page each workflow's new executions go to, until it is full. */
+    this.open = new Map();
     this.lastPageId = 0;
     /** The page ids the object's storage lists as holding active executions (what a restart reloads). */
     this.listed = [];
@@ -95,12 +160,12 @@ export class Shard extends DurableObject {
     this.listed = (await this.ctx.storage.get("pages")) ?? [];
     if (this.listed.length === 0) return;
     const { results } = await this.env.DB.prepare(
-      "SELECT id, body FROM pages WHERE id IN (SELECT value FROM json_each(?1))",
+      "SELECT id, workflow, body FROM pages WHERE id IN (SELECT value FROM json_each(?1))",
     )
       .bind(JSON.stringify(this.listed))
       .all();
     for (const row of results) {
-      const page = { id: row.id, execs: JSON.parse(row.body) };
+      const page = { id: row.id, workflow: row.workflow, execs: JSON.parse(row.body) };
       this.lastPageId = Math.max(this.lastPageId, page.id);
       if (page.execs.every(ended)) continue;
       this.pages.set(page.id, page);
@@ -148,11 +213,10 @@ export class Shard extends DurableObject {
       for (const w of batch) {
         const id = newId("evt");
         w.out = { event: id, timestamp: new Date(now).toISOString() };
-        events.push([id, w.ev.email, w.ev.name, JSON.stringify(w.ev.data)]);
+        const row = [id, w.ev.email, w.ev.name, JSON.stringify(w.ev.data), null];
+        events.push(row);
         if (!FLOWS.has(w.ev.name)) continue;
         const e = {
-          id: `exec_${id}`,
-          workflow: w.ev.name,
           event: id,
           email: w.ev.email,
           plan: w.ev.data.plan ?? null,
@@ -163,12 +227,14 @@ export class Shard extends DurableObject {
           // The lease: if the object is gone before the outcome is committed, the alarm (or a restarted
           // shard) posts again, with the same webhook-id.
           due: now + LEASE_MS,
-          delivery: { id: `dlv_exec_${id}`, status: "PENDING", attempts: 0, code: null },
+          delivery: { id: `dlv_${id}`, status: "PENDING", attempts: 0, code: null },
         };
         if (w.ev.name === "bench.flow") {
           Object.assign(e, { status: "WAITING", step: "delay", due: now + 1000, delivery: null });
         }
-        started.push([this.place(e), e]);
+        const page = this.place(w.ev.name, e);
+        row[4] = JSON.stringify([[page.id, page.execs.length - 1]]);
+        started.push([page, e]);
       }
       const pages = [...this.dirty].map((id) => this.pages.get(id));
       this.dirty.clear();
@@ -193,7 +259,13 @@ export class Shard extends DurableObject {
         const rows = pages.map((p) => {
           const active = p.execs.filter((e) => !ended(e));
           const due = Math.min(...active.map((e) => e.due ?? Number.POSITIVE_INFINITY));
-          return [p.id, active.length, Number.isFinite(due) ? due : null, JSON.stringify(p.execs)];
+          return [
+            p.id,
+            active.length,
+            Number.isFinite(due) ? due : null,
+            JSON.stringify(p.execs),
+            p.workflow,
+          ];
         });
         statements.push(db.prepare(WRITE_PAGES).bind(this.owner, now, JSON.stringify(rows)));
       }
@@ -202,7 +274,7 @@ export class Shard extends DurableObject {
         const contacts = new Map(events.length > 0 ? results[0].results.map((r) => [r.email, r.id]) : []);
         for (const w of batch) w.resolve({ contact: contacts.get(w.ev.email), ...w.out });
         for (const p of pages) {
-          if (p !== this.open && p.execs.every(ended)) this.pages.delete(p.id);
+          if (this.open.get(p.workflow) !== p && p.execs.every(ended)) this.pages.delete(p.id);
         }
         for (const [page, e] of started) if (e.step === "webhook") this.deliver(page, e);
         await this.arm();
@@ -217,17 +289,19 @@ export class Shard extends DurableObject {
     }
   }
 
-  /** Puts a new execution in the open page (a new one when it is full); gives the page. */
-  place(e) {
-    if (!this.open || this.open.execs.length >= PAGE) {
+  /** Puts a new execution in its workflow's open page (a new one when it is full); gives the page. */
+  place(workflow, e) {
+    let open = this.open.get(workflow);
+    if (!open || open.execs.length >= PAGE) {
       const id = Math.max(Date.now() * 1024, this.lastPageId + 1);
       this.lastPageId = id;
-      this.open = { id, execs: [] };
-      this.pages.set(id, this.open);
+      open = { id, workflow, execs: [] };
+      this.open.set(workflow, open);
+      this.pages.set(id, open);
     }
-    this.open.execs.push(e);
-    this.dirty.add(this.open.id);
-    return this.open;
+    open.execs.push(e);
+    this.dirty.add(open.id);
+    return open;
   }
 
   /** A page's change goes with the next track's commit, or on its own after LINGER_MS. */
@@ -241,13 +315,13 @@ export class Shard extends DurableObject {
   }
 
   async deliver(page, e) {
-    if (this.posting.has(e.id)) return;
-    this.posting.add(e.id);
+    if (this.posting.has(e.event)) return;
+    this.posting.add(e.event);
     const d = e.delivery;
     const body = JSON.stringify({
       contact: { email: e.email },
       event: { plan: e.plan },
-      execution: e.id,
+      execution: e.event,
     });
     const timestamp = Math.floor(Date.now() / 1000);
     let code = null;
@@ -265,7 +339,7 @@ export class Shard extends DurableObject {
       await res.text();
       code = res.status;
     } catch {}
-    this.posting.delete(e.id);
+    this.posting.delete(e.event);
     d.attempts++;
     d.code = code;
     if (code !== null && code < 300) {
@@ -314,7 +388,7 @@ export class Shard extends DurableObject {
             Object.assign(e, {
               status: "RUNNING",
               step: "webhook",
-              delivery: { id: `dlv_${e.id}`, status: "PENDING", attempts: 0, code: null },
+              delivery: { id: `dlv_${e.event}`, status: "PENDING", attempts: 0, code: null },
             });
             posts.push(this.deliver(page, e));
           } else {

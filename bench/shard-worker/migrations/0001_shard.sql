@@ -19,18 +19,23 @@ CREATE TABLE events (
   data TEXT NOT NULL DEFAULT '{}',
   created_at INTEGER NOT NULL,
   dispatched_at INTEGER,
+  -- The executions the event started, as [page, position] pairs: a contact's executions are its events'.
+  executions TEXT,
   PRIMARY KEY (project_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX events_contact_created ON events (project_id, contact_id, created_at, id);
--- Executions, many to a row: a page holds up to 64 executions of one shard (JSON: id, workflow, event,
--- contact, status, step, times, the webhook delivery), rewritten whole when one of them changes; the shard
--- (`owner`) lists its pages with active executions in its own storage. An integer key is the rowid, so a
--- page costs one row written and no index entry.
+-- Executions, many to a row: a page holds up to 64 executions of one workflow started in one shard (JSON:
+-- id, event, contact, status, step, times, the webhook delivery), rewritten whole when one of them changes;
+-- the shard (`owner`) lists its pages with active executions in its own storage. An integer key is the rowid
+-- (an execution's id names its page and position: reading one is one row). The workflow's pages, newest
+-- first, are its executions list: one index entry per page, written when the page is, never updated.
 CREATE TABLE pages (
   id INTEGER PRIMARY KEY,
   owner TEXT NOT NULL,
+  workflow TEXT NOT NULL,
   active INTEGER NOT NULL,
   due INTEGER,
   body TEXT NOT NULL,
   updated_at INTEGER NOT NULL
 );
+CREATE INDEX pages_workflow ON pages (workflow, id);
