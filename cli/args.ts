@@ -28,6 +28,7 @@ export const FLAGS = {
   link: "value",
   "body-file": "value",
   event: "value",
+  segment: "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

@@ -1,4 +1,7 @@
 /** Templates, contacts, a contact's events, and the development SES simulator: what the guides use. */
+import fs from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Api } from "./api.ts";
 import { type Flags, str } from "./args.ts";
 import {
@@ -123,6 +126,19 @@ const EVENT_COLUMNS: Column<Row>[] = [
   ["CREATED", (e) => e.createdAt],
   ["DATA", (e) => (isObject(e.data) && Object.keys(e.data).length === 0 ? null : e.data)],
 ];
+
+const BULK_ACTIONS = ["subscribe", "unsubscribe", "delete"];
+
+/** A file's size, or a one-line error when it cannot be read. */
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch (err) {
+    throw new CliError(
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
 
 const CONTACT_REF_HELP = "CONTACT is a contact id (ctc_…) or its email";
 
@@ -348,6 +364,99 @@ export const RESOURCE_COMMANDS: Command[] = [
       await api.request("DELETE", `/contacts/${enc(id)}`);
       if (ctx.json) return printJson(ctx, { id, deleted: true });
       print(ctx, `${id} deleted\n`);
+    },
+  },
+  {
+    words: ["contacts", "import"],
+    args: ["<file>"],
+    flags: [],
+    auth: "key",
+    summary: "import contacts from a CSV file (upsert by email); prints what was created, updated, refused",
+    help: [
+      "FILE is CSV with a header row: email (required), subscribed (true/false/yes/no/1/0, optional),",
+      "and any other column as a data key (an empty cell leaves the key as it is). The file is streamed",
+      "(at most 100 MB); importing it again changes nothing. Refused rows are listed with their line.",
+    ].join("\n"),
+    run: async (ctx, api, [file]) => {
+      const size = fileSize(file as string);
+      const stream = Readable.toWeb(fs.createReadStream(file as string)) as ReadableStream<Uint8Array>;
+      const report = await api.request<Row>("POST", "/contacts/import", {
+        raw: { body: stream, contentType: "text/csv" },
+        timeoutMs: 600_000,
+      });
+      if (ctx.json) return printJson(ctx, report);
+      print(
+        ctx,
+        `${report.rows} rows (${size} bytes): created ${report.created}, updated ${report.updated}, unchanged ${report.unchanged}, refused ${report.refusedCount}\n`,
+      );
+      const refused = (report.refused ?? []) as Row[];
+      for (const r of refused) {
+        print(ctx, `  line ${r.line}${r.email ? ` (${r.email})` : ""}: ${r.reason}\n`);
+      }
+      if (Number(report.refusedCount) > refused.length) {
+        print(ctx, `  … and ${Number(report.refusedCount) - refused.length} more refused rows\n`);
+      }
+    },
+  },
+  {
+    words: ["contacts", "export"],
+    args: [],
+    flags: ["segment", "out"],
+    auth: "key",
+    summary: "the contacts (or a segment's members) as CSV, to stdout or --out FILE",
+    help: [
+      "Columns: id, email, subscribed, createdAt, updatedAt, then one per data key. The file imports",
+      "back unchanged (contacts import).",
+      "--segment ID      only the members of this segment (seg_…)",
+      "--out FILE        write the CSV to FILE instead of stdout",
+    ].join("\n"),
+    run: async (ctx, api, _args, flags) => {
+      const segmentId = str(flags, "segment");
+      if (segmentId !== undefined && !segmentId.startsWith("seg_")) {
+        throw usageError(`"${segmentId}" is not a segment id (seg_…)`);
+      }
+      const out = str(flags, "out");
+      const res = await api.download("/contacts/export", { segmentId });
+      const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+      if (out === undefined) {
+        await pipeline(body, ctx.stdout, { end: false });
+        return;
+      }
+      await pipeline(body, fs.createWriteStream(out));
+      ctx.stderr.write(`wrote ${out}\n`);
+    },
+  },
+  {
+    words: ["contacts", "bulk"],
+    args: ["<action>", "<contact…>"],
+    flags: [],
+    auth: "key",
+    summary: "subscribe, unsubscribe or delete many contacts by id",
+    help: [
+      "ACTION is subscribe, unsubscribe or delete; CONTACT… are contact ids (ctc_…), any number",
+      "(sent 1,000 a request). Each status change emits contact.subscribed / contact.unsubscribed;",
+      "delete does what contacts delete does. Running it again changes nothing twice.",
+    ].join("\n"),
+    run: async (ctx, api, [action, ...ids]) => {
+      if (!BULK_ACTIONS.includes(action as string)) {
+        throw usageError(`unknown action "${action}": one of ${BULK_ACTIONS.join(", ")}`);
+      }
+      const bad = ids.find((i) => !i.startsWith("ctc_"));
+      if (bad !== undefined) throw usageError(`"${bad}" is not a contact id (ctc_…)`);
+      const total = { action, requested: 0, matched: 0, changed: 0 };
+      for (let i = 0; i < ids.length; i += 1000) {
+        const r = await api.request<Row>("POST", "/contacts/bulk", {
+          body: { action, ids: ids.slice(i, i + 1000) },
+        });
+        total.requested += Number(r.requested);
+        total.matched += Number(r.matched);
+        total.changed += Number(r.changed);
+      }
+      if (ctx.json) return printJson(ctx, total);
+      print(
+        ctx,
+        `${action}: ${total.requested} ids, ${total.matched} contacts of this project, ${total.changed} ${action === "delete" ? "deleted" : "changed"}\n`,
+      );
     },
   },
   {

@@ -12,6 +12,7 @@ import { errorFields } from "./log";
 import { docsPage, openApiDocument } from "./openapi";
 import { adminRoutes } from "./routes/admin";
 import { contactRoutes } from "./routes/contacts";
+import { contactBulkRoutes } from "./routes/contacts-bulk";
 import { deliveryRoutes } from "./routes/deliveries";
 import { devRoutes } from "./routes/dev";
 import { emailRoutes } from "./routes/emails";
@@ -60,6 +61,8 @@ export const app = new Hono<AppEnv>()
   .route("/admin", adminRoutes)
   .route("/v1", trackRoutes)
   .route("/v1", sendRoutes)
+  // Before contactRoutes: /contacts/export and /contacts/bulk are not contact ids.
+  .route("/contacts", contactBulkRoutes)
   .route("/contacts", contactRoutes)
   .route("/project", projectRoutes)
   .route("/workflows", workflowRoutes)

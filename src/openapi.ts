@@ -4,10 +4,12 @@
  */
 import { z } from "zod";
 import {
+  bulkResponse,
   deliveryResponse,
   emailResponse,
   executionDetailResponse,
   executionResponse,
+  importReportResponse,
   page,
   sessionResponse,
   workflowDetailResponse,
@@ -29,6 +31,7 @@ import {
 import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
+import { bulkBody, exportQuery } from "./routes/contacts-bulk";
 import { listDeliveries } from "./routes/deliveries";
 import { simulateBody } from "./routes/dev";
 import { listEmails } from "./routes/emails";
@@ -57,6 +60,10 @@ interface Operation {
   ok: [number, string];
   /** The answer's shape (src/domain/responses.ts), where it is described. */
   response?: z.ZodType;
+  /** The request body is a CSV file (not JSON), described in words. */
+  csvBody?: string;
+  /** The answer is a CSV file (not JSON). */
+  csvResponse?: boolean;
 }
 
 const op = (
@@ -66,7 +73,7 @@ const op = (
   auth: Auth,
   summary: string,
   ok: [number, string] = [200, "OK"],
-  extra: Pick<Operation, "body" | "query" | "response"> = {},
+  extra: Pick<Operation, "body" | "query" | "response" | "csvBody" | "csvResponse"> = {},
 ): Operation => ({ method, path, tag, auth, summary, ok, ...extra });
 
 export const operations: Operation[] = [
@@ -151,6 +158,37 @@ export const operations: Operation[] = [
     {
       body: createContact,
     },
+  ),
+  op(
+    "post",
+    "/contacts/import",
+    "Contacts",
+    "secret",
+    "Import contacts from a CSV file (upsert by email; a report of rows created, updated, unchanged, refused)",
+    undefined,
+    {
+      csvBody:
+        "CSV with a header row: email (required), subscribed (true/false/yes/no/1/0, optional), every other column a data key (data.<key> names one explicitly; id, createdAt, updatedAt are ignored). At most 100 MB.",
+      response: importReportResponse,
+    },
+  ),
+  op(
+    "get",
+    "/contacts/export",
+    "Contacts",
+    "secret",
+    "The contacts (or a segment's members) as CSV, streamed",
+    [200, "text/csv: id, email, subscribed, createdAt, updatedAt, then one column per data key"],
+    { query: exportQuery, csvResponse: true },
+  ),
+  op(
+    "post",
+    "/contacts/bulk",
+    "Contacts",
+    "secret",
+    "Subscribe, unsubscribe or delete up to 1,000 contacts by id",
+    undefined,
+    { body: bulkBody, response: bulkResponse },
   ),
   op("get", "/contacts/{id}", "Contacts", "secret", "Get a contact"),
   op("patch", "/contacts/{id}", "Contacts", "secret", "Update a contact", undefined, { body: patchContact }),
@@ -475,7 +513,9 @@ export function openApiDocument(): Record<string, unknown> {
         description: o.ok[1],
         ...(o.response
           ? { content: { "application/json": { schema: jsonSchema(o.response, "output") } } }
-          : {}),
+          : o.csvResponse
+            ? { content: { "text/csv": { schema: { type: "string" } } } }
+            : {}),
       },
       default: {
         description: "The error envelope",
@@ -492,7 +532,15 @@ export function openApiDocument(): Record<string, unknown> {
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
       ...(o.body
         ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(o.body) } } } }
-        : {}),
+        : o.csvBody
+          ? {
+              requestBody: {
+                required: true,
+                description: o.csvBody,
+                content: { "text/csv": { schema: { type: "string" } } },
+              },
+            }
+          : {}),
       responses,
     };
   }

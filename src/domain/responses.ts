@@ -231,3 +231,26 @@ export type CancelAllOut = z.output<typeof cancelAllResponse>;
 export type TrackOut = z.output<typeof trackResponse>;
 export type ErrorOut = z.output<typeof errorResponse>;
 export type PageOut<T> = { data: T[]; cursor: string | null; hasMore: boolean };
+
+/** `POST /contacts/import`'s report. */
+export const importReportResponse = z.object({
+  rows: z.number().int().describe("Rows read after the header (blank lines not counted)"),
+  created: z.number().int(),
+  updated: z.number().int(),
+  unchanged: z
+    .number()
+    .int()
+    .describe("Rows of existing contacts whose status and data they leave as they are"),
+  refusedCount: z.number().int(),
+  refused: z
+    .array(z.object({ line: z.number().int(), email: z.string().optional(), reason: z.string() }))
+    .describe("The first 100 refused rows: the line each starts on, its email if it had one, and why"),
+});
+
+/** `POST /contacts/bulk`'s answer. */
+export const bulkResponse = z.object({
+  action: z.enum(["subscribe", "unsubscribe", "delete"]),
+  requested: z.number().int().describe("Distinct ids given"),
+  matched: z.number().int().describe("Of those, contacts of this project"),
+  changed: z.number().int().describe("Contacts whose status changed, or that were deleted"),
+});

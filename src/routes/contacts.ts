@@ -1,13 +1,13 @@
-import { and, desc, eq, inArray, lt, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
+import { deleteContacts } from "../db/contact-bulk-sql";
 import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
-import { contacts, events, executions } from "../db/schema";
+import { contacts, events } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { showContact, showEvent } from "../domain/shapes";
 import { emailField } from "../domain/track";
-import { cancelExecution } from "../engine/cancel";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
@@ -137,28 +137,8 @@ export const contactRoutes = new Hono<AppEnv>()
     return c.json(fromRaw(row));
   })
   .delete("/:id", async (c) => {
-    const projectId = c.get("project").id;
-    const contactId = c.req.param("id");
-    // Its running and waiting executions end first (one waiting with no timeout would wait forever).
-    const active = await db(c.env)
-      .select()
-      .from(executions)
-      .where(
-        and(
-          eq(executions.projectId, projectId),
-          eq(executions.contactId, contactId),
-          inArray(executions.status, ["RUNNING", "WAITING"]),
-        ),
-      );
-    await Promise.all(active.map((e) => cancelExecution(c.env, e)));
-    const [, deleted] = await c.env.DB.batch([
-      c.env.DB.prepare("DELETE FROM events WHERE project_id = ?1 AND contact_id = ?2").bind(
-        projectId,
-        contactId,
-      ),
-      c.env.DB.prepare("DELETE FROM contacts WHERE project_id = ?1 AND id = ?2").bind(projectId, contactId),
-    ]);
-    if (!deleted?.meta.changes) throw contactNotFound();
+    const deleted = await deleteContacts(c.env, c.get("project").id, [c.req.param("id")]);
+    if (deleted.length === 0) throw contactNotFound();
     return c.body(null, 204);
   })
   .get("/:id/events", async (c) => {

@@ -423,6 +423,52 @@ describe("track and deliveries", () => {
   });
 });
 
+describe("contacts in bulk", () => {
+  it("imports a CSV file (streamed), lists refused rows by line, and a second run changes nothing", async () => {
+    const file = write(
+      "people.csv",
+      'email,subscribed,plan\nbulk-a@example.com,yes,pro\n"bulk-b@example.com",no,"free, for now"\nnot-an-email,,x\n',
+    );
+    const first = await cli(["contacts", "import", file]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain("3 rows");
+    expect(first.stdout).toContain("created 2, updated 0, unchanged 0, refused 1");
+    expect(first.stdout).toContain("line 4 (not-an-email): invalid email");
+    const again = JSON.parse((await cli(["contacts", "import", file, "--json"])).stdout);
+    expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 2, refusedCount: 1 });
+    const missing = await cli(["contacts", "import", path.join(dir, "nope.csv")]);
+    expect(missing.code).toBe(1);
+    expect(oneLine(missing)).toContain("cannot read");
+  });
+
+  it("exports to a file that imports back unchanged; bulk unsubscribes and deletes by id", async () => {
+    const out = path.join(dir, "export.csv");
+    const exp = await cli(["contacts", "export", "--out", out]);
+    expect(exp.code, exp.stderr).toBe(0);
+    const text = fs.readFileSync(out, "utf8");
+    expect(text.split("\r\n")[0]).toMatch(/^id,email,subscribed,createdAt,updatedAt,.*plan/);
+    expect(text).toContain('"free, for now"');
+    const back = JSON.parse((await cli(["contacts", "import", out, "--json"])).stdout);
+    expect(back).toMatchObject({ created: 0, updated: 0, refusedCount: 0 });
+    const stdout = await cli(["contacts", "export"]);
+    expect(stdout.stdout).toBe(text);
+
+    const ids = text
+      .split("\r\n")
+      .filter((l) => l.includes("bulk-"))
+      .map((l) => l.split(",")[0] as string);
+    expect(ids).toHaveLength(2);
+    const unsub = await cli(["contacts", "bulk", "unsubscribe", ...ids]);
+    expect(unsub.code, unsub.stderr).toBe(0);
+    expect(unsub.stdout).toBe("unsubscribe: 2 ids, 2 contacts of this project, 1 changed\n");
+    const del = JSON.parse((await cli(["contacts", "bulk", "delete", ...ids, "--json"])).stdout);
+    expect(del).toEqual({ action: "delete", requested: 2, matched: 2, changed: 2 });
+    const bad = await cli(["contacts", "bulk", "archive", ids[0] as string]);
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad)).toContain('unknown action "archive"');
+  });
+});
+
 describe("errors", () => {
   it("no key: exit 2 and says how to give one", async () => {
     const run = await cli(["workflows", "list"], { PLUNK_EDGE_KEY: undefined });

@@ -55,6 +55,7 @@ function seed(op: Operation): Record<string, unknown> {
     "POST /v1/send": { to: "fuzz@example.com", subject: "s", body: "b" },
     "POST /contacts": { email: "fuzz@example.com", subscribed: true, data: { a: 1 } },
     "PATCH /contacts/{id}": { subscribed: false },
+    "POST /contacts/bulk": { action: "unsubscribe", ids: ["ctc_fuzz"] },
     "PATCH /project": { retentionDays: 30 },
     "POST /templates": { name: "n", subject: "s", body: "b", from: "a@example.com" },
     "PATCH /templates/{id}": { name: "n2" },

@@ -73,6 +73,9 @@ function bodyFor(op: Operation, victim: World): unknown {
     "POST /v1/track": { event: "cross", email: victim.contactEmail },
     "POST /v1/send": { to: victim.contactEmail, template: victim.templateId },
     "POST /contacts": { email: victim.contactEmail },
+    // A CSV (sent as it is): the victim's email imported into the attacker's own project only.
+    "POST /contacts/import": `email,subscribed,pwned\n${victim.contactEmail},false,true\n`,
+    "POST /contacts/bulk": { action: "delete", ids: [victim.contactId] },
     "PATCH /contacts/{id}": { subscribed: false, data: { pwned: true } },
     "POST /templates": { name: "n", subject: "s", body: "b", from: "a@example.com" },
     "PATCH /templates/{id}": { name: "pwned" },
@@ -103,6 +106,7 @@ function queryFor(op: Operation, victim: World): string {
   if (op.query.includes("workflowId")) q.set("workflowId", victim.workflowId);
   if (op.query.includes("executionId")) q.set("executionId", victim.executionId);
   if (op.query.includes("search")) q.set("search", victim.contactEmail);
+  if (op.query.includes("segmentId")) q.set("segmentId", victim.segmentId);
   return q.size ? `?${q}` : "";
 }
 
@@ -111,7 +115,7 @@ const tally = { requests: 0, refused: 0, listedEmpty: 0 };
 async function probe(op: Operation, path: string, key: string | undefined, victim: World, attacker: World) {
   const before = await rowsOf(victim);
   const body = bodyFor(op, victim);
-  const res = await call(op.method, path, { key, body });
+  const res = await call(op.method, path, typeof body === "string" ? { key, raw: body } : { key, body });
   tally.requests++;
   const what = `${op.method} ${path} with ${attacker.project.name}'s key → ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`;
   const text = typeof res.body === "string" ? res.body : JSON.stringify(res.body);

@@ -1,0 +1,59 @@
+/** Contacts in bulk (API.md "Contacts in bulk"): CSV import and export, bulk changes by id. */
+import { Hono } from "hono";
+import { z } from "zod";
+import { BULK_ACTIONS, BULK_IDS_MAX, bulkByIds } from "../contacts/bulk";
+import { exportContacts } from "../contacts/export";
+import { IMPORT_MAX_BYTES, importContacts } from "../contacts/import";
+import { projectAuth } from "../http/auth";
+import { parseJson, parseQuery } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { ApiError, notFound } from "../http/errors";
+
+export const exportQuery = z.strictObject({
+  segmentId: z.string().min(1).max(100).optional(),
+});
+
+export const bulkBody = z.strictObject({
+  action: z.enum(BULK_ACTIONS),
+  ids: z.array(z.string().min(1).max(100)).min(1).max(BULK_IDS_MAX),
+});
+
+export const contactBulkRoutes = new Hono<AppEnv>()
+  .use(projectAuth())
+  .post("/import", async (c) => {
+    const declared = Number(c.req.header("content-length") ?? Number.NaN);
+    if (declared > IMPORT_MAX_BYTES) {
+      throw new ApiError(413, "PAYLOAD_TOO_LARGE", `An import is at most ${IMPORT_MAX_BYTES} bytes`);
+    }
+    const projectId = c.get("project").id;
+    const report = await importContacts(c.env, c.get("log"), projectId, c.req.raw.body);
+    c.get("log").info("contacts imported", {
+      projectId,
+      rows: report.rows,
+      created: report.created,
+      updated: report.updated,
+      unchanged: report.unchanged,
+      refused: report.refusedCount,
+    });
+    return c.json(report);
+  })
+  .get("/export", async (c) => {
+    const q = parseQuery(c, exportQuery);
+    const projectId = c.get("project").id;
+    if (q.segmentId) {
+      const seg = await c.env.DB.prepare("SELECT id FROM segments WHERE project_id = ?1 AND id = ?2")
+        .bind(projectId, q.segmentId)
+        .first();
+      if (!seg) throw notFound("Segment", "SEGMENT_NOT_FOUND");
+    }
+    const name = q.segmentId ? `contacts-${q.segmentId}.csv` : "contacts.csv";
+    return c.body(exportContacts(c.env, c.get("log"), projectId, q.segmentId ?? null), 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${name}"`,
+    });
+  })
+  .post("/bulk", async (c) => {
+    const { data } = await parseJson(c, bulkBody);
+    const result = await bulkByIds(c.env, c.get("log"), c.get("project").id, data.action, data.ids);
+    return c.json(result);
+  });
