@@ -3,6 +3,7 @@
  * over the contacts' key collects the data keys (the header needs them), then the rows follow, a page
  * of the key at a time. Nothing is held beyond a page. The file imports back as it is.
  */
+import type { ContactRowRaw } from "../db/contact-sql";
 import { csvLine, writeCell } from "../domain/csv";
 import { iso } from "../domain/shapes";
 import type { Env } from "../env";
@@ -30,15 +31,6 @@ export function dataColumn(key: string): string {
     !key.startsWith("data.") &&
     key.trim() === key;
   return plain ? key : `data.${key}`;
-}
-
-interface Row {
-  id: string;
-  email: string;
-  subscribed: number;
-  data: string;
-  created_at: number;
-  updated_at: number;
 }
 
 export function exportContacts(
@@ -85,7 +77,7 @@ export function exportContacts(
           ),
           after,
           ROW_PAGE,
-        ).all<Row>();
+        ).all<ContactRowRaw>();
         let text = "";
         for (const r of results) {
           const data = JSON.parse(r.data) as Record<string, unknown>;

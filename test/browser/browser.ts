@@ -89,3 +89,22 @@ export async function screenshot(page: Page, name: string, opts: { fullPage?: bo
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: opts.fullPage ?? false });
 }
+
+/** Every button, link and form field on the page has an accessible name. */
+export const unnamedControls = (page: Page) =>
+  page.evaluate(() => {
+    const out: string[] = [];
+    for (const el of document.querySelectorAll<HTMLElement>("button, a[href], input, select, textarea")) {
+      const labelled =
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        (el as HTMLInputElement).labels?.length ||
+        el.getAttribute("title") ||
+        (el.tagName !== "INPUT" &&
+          el.tagName !== "SELECT" &&
+          el.tagName !== "TEXTAREA" &&
+          el.textContent?.trim());
+      if (!labelled && el.getAttribute("type") !== "hidden") out.push(el.outerHTML.slice(0, 120));
+    }
+    return out;
+  });

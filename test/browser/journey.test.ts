@@ -8,7 +8,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Consumer, type LocalSes, startConsumer, startLocalSes } from "../e2e/local-servers";
-import { type Dashboard, screenshot, signIn, startDashboard } from "./browser";
+import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
 
 let d: Dashboard;
 let ses: LocalSes;
@@ -470,22 +470,7 @@ describe("the workflows guide in the browser", () => {
       .toContain("Wait one second");
     await page.keyboard.press("ControlOrMeta+z");
     // Every button and link, and every form field, has an accessible name.
-    const unnamed = await page.evaluate(() => {
-      const out: string[] = [];
-      for (const el of document.querySelectorAll<HTMLElement>("button, a[href], input, select, textarea")) {
-        const labelled =
-          el.getAttribute("aria-label") ||
-          el.getAttribute("aria-labelledby") ||
-          (el as HTMLInputElement).labels?.length ||
-          el.getAttribute("title") ||
-          (el.tagName !== "INPUT" &&
-            el.tagName !== "SELECT" &&
-            el.tagName !== "TEXTAREA" &&
-            el.textContent?.trim());
-        if (!labelled && el.getAttribute("type") !== "hidden") out.push(el.outerHTML.slice(0, 120));
-      }
-      return out;
-    });
+    const unnamed = await unnamedControls(page);
     expect(unnamed).toEqual([]);
   });
 

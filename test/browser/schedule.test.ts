@@ -8,7 +8,7 @@
  */
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dashboard, screenshot, signIn, startDashboard } from "./browser";
+import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
 
 const TZ = "Europe/Berlin";
 
@@ -72,25 +72,6 @@ async function previewedRuns(page: Page): Promise<string[]> {
   expect([...ms].sort((a, b) => a - b)).toEqual(ms);
   return isos;
 }
-
-/** Every button, link and form field on the page has an accessible name. */
-const unnamedControls = (page: Page) =>
-  page.evaluate(() => {
-    const out: string[] = [];
-    for (const el of document.querySelectorAll<HTMLElement>("button, a[href], input, select, textarea")) {
-      const labelled =
-        el.getAttribute("aria-label") ||
-        el.getAttribute("aria-labelledby") ||
-        (el as HTMLInputElement).labels?.length ||
-        el.getAttribute("title") ||
-        (el.tagName !== "INPUT" &&
-          el.tagName !== "SELECT" &&
-          el.tagName !== "TEXTAREA" &&
-          el.textContent?.trim());
-      if (!labelled && el.getAttribute("type") !== "hidden") out.push(el.outerHTML.slice(0, 120));
-    }
-    return out;
-  });
 
 describe("schedule triggers in the dashboard", () => {
   let wfId: string;
