@@ -105,7 +105,7 @@ function resolve(positionals: string[], help: boolean): { command: Command; args
 
 function checkArgs(command: Command, args: string[]) {
   const usage = commandUsage(command);
-  const variadic = command.args.at(-1)?.endsWith("…>") ?? false;
+  const variadic = /…[>\]]$/.test(command.args.at(-1) ?? "");
   // `[file]`: may be left out (only at the end).
   const required = command.args.filter((a) => !a.startsWith("[")).length;
   const most = command.args.length;

@@ -428,18 +428,39 @@ export const RESOURCE_COMMANDS: Command[] = [
   },
   {
     words: ["contacts", "bulk"],
-    args: ["<action>", "<contact…>"],
-    flags: [],
+    args: ["<action>", "[contact…]"],
+    flags: ["segment"],
     auth: "key",
-    summary: "subscribe, unsubscribe or delete many contacts by id",
+    summary: "subscribe, unsubscribe or delete many contacts: by id, or a segment's members",
     help: [
       "ACTION is subscribe, unsubscribe or delete; CONTACT… are contact ids (ctc_…), any number",
-      "(sent 1,000 a request). Each status change emits contact.subscribed / contact.unsubscribed;",
-      "delete does what contacts delete does. Running it again changes nothing twice.",
+      "(sent 1,000 a request), or --segment ID for every member of a segment (a job the worker does",
+      "a page at a time; the command follows it to its end). Each status change emits",
+      "contact.subscribed / contact.unsubscribed; delete does what contacts delete does. Running it",
+      "again changes nothing twice.",
+      "--segment ID      every member of this segment (seg_…), instead of ids",
     ].join("\n"),
-    run: async (ctx, api, [action, ...ids]) => {
+    run: async (ctx, api, [action, ...ids], flags) => {
       if (!BULK_ACTIONS.includes(action as string)) {
         throw usageError(`unknown action "${action}": one of ${BULK_ACTIONS.join(", ")}`);
+      }
+      const segmentId = str(flags, "segment");
+      if ((segmentId === undefined) === (ids.length === 0)) {
+        throw usageError("give contact ids or --segment, one of the two");
+      }
+      /** `which`: the contacts it was given, in words. */
+      const done = (t: Row, which: string) => {
+        if (ctx.json) return printJson(ctx, t);
+        print(ctx, `${action}: ${which}, ${t.changed} ${action === "delete" ? "deleted" : "changed"}\n`);
+      };
+      if (segmentId !== undefined) {
+        if (!segmentId.startsWith("seg_")) throw usageError(`"${segmentId}" is not a segment id (seg_…)`);
+        let job = await api.request<Row>("POST", "/contacts/bulk", { body: { action, segmentId } });
+        while (job.status !== "DONE") {
+          await new Promise((r) => setTimeout(r, 500));
+          job = await api.request<Row>("GET", `/contacts/bulk/${job.id}`);
+        }
+        return done(job, `${job.matched} members of ${segmentId}`);
       }
       const bad = ids.find((i) => !i.startsWith("ctc_"));
       if (bad !== undefined) throw usageError(`"${bad}" is not a contact id (ctc_…)`);
@@ -452,11 +473,7 @@ export const RESOURCE_COMMANDS: Command[] = [
         total.matched += Number(r.matched);
         total.changed += Number(r.changed);
       }
-      if (ctx.json) return printJson(ctx, total);
-      print(
-        ctx,
-        `${action}: ${total.requested} ids, ${total.matched} contacts of this project, ${total.changed} ${action === "delete" ? "deleted" : "changed"}\n`,
-      );
+      return done(total, `${total.requested} ids, ${total.matched} contacts of this project`);
     },
   },
   {

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import {
+  bulkJobResponse,
   bulkResponse,
   deliveryResponse,
   emailResponse,
@@ -186,10 +187,13 @@ export const operations: Operation[] = [
     "/contacts/bulk",
     "Contacts",
     "secret",
-    "Subscribe, unsubscribe or delete up to 1,000 contacts by id",
+    "Subscribe, unsubscribe or delete up to 1,000 contacts by id (200), or a segment's or a filter's (202: a job)",
     undefined,
     { body: bulkBody, response: bulkResponse },
   ),
+  op("get", "/contacts/bulk/{id}", "Contacts", "secret", "A bulk job's progress", undefined, {
+    response: bulkJobResponse,
+  }),
   op("get", "/contacts/{id}", "Contacts", "secret", "Get a contact"),
   op("patch", "/contacts/{id}", "Contacts", "secret", "Update a contact", undefined, { body: patchContact }),
   op("delete", "/contacts/{id}", "Contacts", "secret", "Delete a contact, its events, its executions", [

@@ -5,6 +5,7 @@
  * refreshes store one). A new segment is filled in the background through the `segments` queue, a page
  * of contacts per message, without entry events.
  */
+import { type BulkJobMessage, bulkJobPage } from "./contacts/bulk";
 import { envOfMessage, projectEnv } from "./db/databases";
 import { dispatchOrDefer } from "./dispatch";
 import { newId } from "./domain/ids";
@@ -121,11 +122,11 @@ export interface BackfillMessage {
 export const BACKFILL_PAGE = 500;
 
 /**
- * The segments queue: a page of a segment's background fill, or a page of a schedule's run
- * (src/schedules.ts); each queues its next page until it is done.
+ * The segments queue: a page of a segment's background fill, of a schedule's run (src/schedules.ts), or of
+ * a bulk change of contacts (src/contacts/bulk.ts); each queues its next page until it is done.
  */
 export async function consumeAudience(
-  batch: MessageBatch<BackfillMessage | ScheduleRunMessage>,
+  batch: MessageBatch<BackfillMessage | ScheduleRunMessage | BulkJobMessage>,
   env: Env,
   log: Logger,
 ): Promise<void> {
@@ -133,10 +134,16 @@ export async function consumeAudience(
     const m = msg.body;
     try {
       if (m.kind === "schedule-run") await scheduleRunPage(projectEnv(env, m.db), log, m);
+      else if (m.kind === "contact-bulk") await bulkJobPage(projectEnv(env, m.db), log, m);
       else await backfillPage(await envOfMessage(env, m), m);
       msg.ack();
     } catch (err) {
-      const of = m.kind === "schedule-run" ? { workflowId: m.workflowId } : { segmentId: m.segmentId };
+      const of =
+        m.kind === "schedule-run"
+          ? { workflowId: m.workflowId }
+          : m.kind === "contact-bulk"
+            ? { jobId: m.jobId }
+            : { segmentId: m.segmentId };
       log.error(`${m.kind} page failed; retrying`, { ...of, ...errorFields(err) });
       msg.retry({ delaySeconds: 5 });
     }

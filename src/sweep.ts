@@ -1,4 +1,6 @@
 /** The cron sweep: finishes what a crash left half done, and forgets what has expired. */
+
+import { resumeStalledJobs } from "./contacts/bulk";
 import { everyDatabase, registry } from "./db/databases";
 import { dispatchStored } from "./dispatch";
 import type { Env } from "./env";
@@ -91,6 +93,10 @@ async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepR
     );
     log.warn("sweep: re-queued emails", { count: unsent.length });
   }
+
+  // Bulk jobs whose page message was lost (or ran out of retries): handed to the queue again.
+  const resumed = await resumeStalledJobs(env, now);
+  if (resumed > 0) log.warn("sweep: resumed stalled bulk jobs", { count: resumed });
 
   await env.DB.prepare("DELETE FROM idempotency_keys WHERE created_at < ?1")
     .bind(now - IDEMPOTENCY_TTL_MS)

@@ -8,7 +8,16 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { importContacts } from "../src/contacts/import";
 import { type CsvRecord, csvRecords, readCell, writeCell } from "../src/domain/csv";
 import { createLogger } from "../src/log";
-import { call, createProject, expectEnvelope, fetchSettled, type TestProject } from "./helpers";
+import { sweep } from "../src/sweep";
+import {
+  call,
+  captureQueue,
+  consume,
+  createProject,
+  expectEnvelope,
+  fetchSettled,
+  type TestProject,
+} from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -434,5 +443,150 @@ describe("POST /contacts/bulk", () => {
         "VALIDATION_ERROR",
       );
     }
+  });
+});
+
+describe("POST /contacts/bulk by segment or filter: a job", () => {
+  /** `n` contacts with data.plan cycling pro, free, team; returns their ids by plan. */
+  async function planted(p: TestProject, n: number) {
+    const plans = ["pro", "free", "team"];
+    const csv = ["email,plan", ...Array.from({ length: n }, (_, i) => `j${i}@x.com,${plans[i % 3]}`)].join(
+      "\n",
+    );
+    expect((await importCsv(p, csv)).body.created).toBe(n);
+    const rows = await contactsOf(p);
+    const of = (plan: string) => rows.filter((r) => JSON.parse(r.data).plan === plan).map((r) => r.id);
+    return { pro: of("pro"), free: of("free"), team: of("team") };
+  }
+  const proSegment = async (p: TestProject) => {
+    const seg = await call("POST", "/segments", {
+      key: p.secretKey,
+      body: {
+        name: "Pro",
+        condition: {
+          match: "all",
+          filters: [{ field: "contact.data.plan", operator: "equals", value: "pro" }],
+        },
+      },
+    });
+    expect(seg.status).toBe(201);
+    // Its members are filled in the background (the segments queue): wait for them.
+    await vi.waitUntil(
+      async () =>
+        (await call("GET", `/segments/${seg.body.id}`, { key: p.secretKey })).body.backfill === "READY",
+      { timeout: 30_000, interval: 50 },
+    );
+    return seg.body.id as string;
+  };
+  const jobOf = (p: TestProject, id: string) => call("GET", `/contacts/bulk/${id}`, { key: p.secretKey });
+
+  it("unsubscribes a segment's members, a page at a time through the queue, each once", async () => {
+    const p = await createProject();
+    const ids = await planted(p, 360); // 120 pro: two pages of members
+    const seg = await proSegment(p);
+    const queued = captureQueue(env.SEGMENTS_QUEUE as Queue<unknown>);
+    const res = await call("POST", "/contacts/bulk", {
+      key: p.secretKey,
+      body: { action: "unsubscribe", segmentId: seg },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toMatchObject({ action: "unsubscribe", segmentId: seg, status: "RUNNING", matched: 0 });
+    // The first page delivered twice at once: it changes its contacts once, counts once, queues one next page.
+    const first = queued.sent.find((m) => m.jobId === res.body.id);
+    await Promise.all([consume("segments", first), consume("segments", first)]);
+    expect((await jobOf(p, res.body.id)).body).toMatchObject({
+      status: "RUNNING",
+      matched: 100,
+      changed: 100,
+    });
+    expect(queued.sent.filter((m) => m.jobId === res.body.id)).toHaveLength(2);
+    await consume("segments", first);
+    const done = (await jobOf(p, res.body.id)).body;
+    expect(done).toMatchObject({ status: "DONE", matched: 120, changed: 120 });
+    expect(done.finishedAt).not.toBeNull();
+    const events = await eventsOf(p, "contact.unsubscribed");
+    expect(events.map((e) => e.contact_id).sort()).toEqual([...ids.pro].sort());
+    expect((await contactsOf(p)).filter((r) => r.subscribed === 0)).toHaveLength(120);
+  });
+
+  it("deletes the contacts a filter matches; a page that fails is retried and finishes, nothing twice", async () => {
+    const p = await createProject();
+    const ids = await planted(p, 30);
+    const queued = captureQueue(env.SEGMENTS_QUEUE as Queue<unknown>);
+    const filter = {
+      match: "all",
+      filters: [{ field: "contact.data.plan", operator: "equals", value: "free" }],
+    };
+    const res = await call("POST", "/contacts/bulk", {
+      key: p.secretKey,
+      body: { action: "delete", filter },
+    });
+    expect(res.status).toBe(202);
+    const message = queued.sent.find((m) => m.jobId === res.body.id);
+    const real = env.DB.batch.bind(env.DB);
+    let failures = 1;
+    vi.spyOn(env.DB, "batch").mockImplementation(async (statements) => {
+      if (failures > 0) {
+        failures--;
+        throw new Error("injected: D1 failed mid-page");
+      }
+      return real(statements);
+    });
+    expect((await consume("segments", message)).retried).toBe(true);
+    expect((await jobOf(p, res.body.id)).body).toMatchObject({ status: "RUNNING", matched: 0 });
+    await consume("segments", message);
+    expect((await jobOf(p, res.body.id)).body).toMatchObject({ status: "DONE", matched: 10, changed: 10 });
+    const left = (await contactsOf(p)).map((r) => r.id).sort();
+    expect(left).toEqual([...ids.pro, ...ids.team].sort());
+  });
+
+  it("a job whose message was lost is handed over again by the sweep", async () => {
+    const p = await createProject();
+    await planted(p, 3);
+    captureQueue(env.SEGMENTS_QUEUE as Queue<unknown>); // the message is never delivered
+    const filter = { match: "all", filters: [{ field: "contact.data.plan", operator: "exists" }] };
+    const res = await call("POST", "/contacts/bulk", {
+      key: p.secretKey,
+      body: { action: "unsubscribe", filter },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    await env.DB.prepare("UPDATE bulk_jobs SET updated_at = 0 WHERE id = ?1").bind(res.body.id).run();
+    const resent: unknown[] = [];
+    vi.spyOn(env.SEGMENTS_QUEUE, "sendBatch").mockImplementation(async (messages) => {
+      for (const m of messages) resent.push(m.body);
+      return undefined as never;
+    });
+    await sweep(env, createLogger({ test: "bulk" }), Date.now());
+    expect(resent).toContainEqual({ kind: "contact-bulk", db: "DB", jobId: res.body.id });
+    await consume("segments", { kind: "contact-bulk", db: "DB", jobId: res.body.id });
+    expect((await jobOf(p, res.body.id)).body).toMatchObject({ status: "DONE", matched: 3, changed: 3 });
+  });
+
+  it("takes one of ids, segmentId and filter; refuses another project's segment and job", async () => {
+    const p = await createProject();
+    const q = await createProject();
+    const theirs = await proSegment(q);
+    for (const body of [
+      { action: "delete" },
+      { action: "delete", ids: ["ctc_x"], filter: { match: "all", filters: [] } },
+      { action: "delete", segmentId: theirs },
+      { action: "delete", filter: { match: "some" } },
+    ]) {
+      expectEnvelope(
+        await call("POST", "/contacts/bulk", { key: p.secretKey, body }),
+        422,
+        "VALIDATION_ERROR",
+      );
+    }
+    captureQueue(env.SEGMENTS_QUEUE as Queue<unknown>);
+    const job = await call("POST", "/contacts/bulk", {
+      key: q.secretKey,
+      body: { action: "delete", segmentId: theirs },
+    });
+    expect(job.status).toBe(202);
+    expectEnvelope(await jobOf(p, job.body.id), 404, "BULK_JOB_NOT_FOUND");
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM bulk_jobs WHERE project_id = ?1").bind(p.id).first("n"),
+    ).toBe(0);
   });
 });

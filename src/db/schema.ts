@@ -427,6 +427,34 @@ export const segmentMembers = sqliteTable(
 
 export type Segment = typeof segments.$inferSelect;
 
+/** A bulk change of contacts by segment or filter (src/contacts/bulk.ts), paged through the segments queue. */
+export const bulkJobs = sqliteTable(
+  "bulk_jobs",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    action: text("action").notNull(),
+    segmentId: text("segment_id"),
+    /** A segment condition (JSON), when the contacts are chosen by filter. */
+    filter: text("filter"),
+    status: text("status").notNull(),
+    /** The last contact id a page saw: the next page starts after it. */
+    cursor: text("cursor").notNull().default(""),
+    matched: integer("matched").notNull().default(0),
+    changed: integer("changed").notNull().default(0),
+    /** While a delivery works the page at `cursor`: another delivery of it leaves it alone. */
+    leaseUntil: integer("lease_until"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [
+    index("bulk_jobs_project").on(t.projectId, t.createdAt),
+    // The sweep's stalled jobs: a range over the running ones only.
+    index("bulk_jobs_running").on(t.updatedAt).where(sql`status = 'RUNNING'`),
+  ],
+);
+
 /** Where a cron pass that visits projects a few at a time stopped (retention: `name` = "retention"). */
 export const sweepCursors = sqliteTable("sweep_cursors", {
   name: text("name").primaryKey(),

@@ -248,6 +248,19 @@ export const importReportResponse = z.object({
 });
 
 /** `POST /contacts/bulk`'s answer. */
+/** A bulk change by segment or filter (`POST /contacts/bulk` answers 202 with it; `GET /contacts/bulk/:id`). */
+export const bulkJobResponse = z.object({
+  id: z.string(),
+  action: z.enum(["subscribe", "unsubscribe", "delete"]),
+  segmentId: z.string().nullable(),
+  filter: z.unknown().nullable(),
+  status: z.enum(["RUNNING", "DONE"]),
+  matched: z.number().int().describe("Contacts chosen so far"),
+  changed: z.number().int().describe("Of those, contacts whose status changed, or that were deleted"),
+  createdAt: time,
+  finishedAt: time.nullable(),
+});
+
 export const bulkResponse = z.object({
   action: z.enum(["subscribe", "unsubscribe", "delete"]),
   requested: z.number().int().describe("Distinct ids given"),

@@ -1,4 +1,6 @@
 /** The queue handler: each queue to its consumer (dead-letter queues end in `-dlq`). */
+
+import type { BulkJobMessage } from "../contacts/bulk";
 import type { Env } from "../env";
 import { createLogger } from "../log";
 import type { ScheduleRunMessage } from "../schedules";
@@ -18,7 +20,11 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
     return dead ? consumeEmailDeadLetters(b, env, log) : consumeEmails(b, env, log);
   }
   if (batch.queue.startsWith("segments")) {
-    return consumeAudience(batch as MessageBatch<BackfillMessage | ScheduleRunMessage>, env, log);
+    return consumeAudience(
+      batch as MessageBatch<BackfillMessage | ScheduleRunMessage | BulkJobMessage>,
+      env,
+      log,
+    );
   }
   log.error("message for an unknown queue", { count: batch.messages.length });
   batch.retryAll();

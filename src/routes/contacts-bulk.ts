@@ -1,22 +1,31 @@
 /** Contacts in bulk (API.md "Contacts in bulk"): CSV import and export, bulk changes by id. */
 import { Hono } from "hono";
 import { z } from "zod";
-import { BULK_ACTIONS, BULK_IDS_MAX, bulkByIds } from "../contacts/bulk";
+import { BULK_ACTIONS, BULK_IDS_MAX, bulkByIds, loadJob, showJob, startJob } from "../contacts/bulk";
 import { exportContacts } from "../contacts/export";
 import { IMPORT_MAX_BYTES, importContacts } from "../contacts/import";
+import { type SegmentCondition, segmentCondition } from "../domain/segments";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
-import { ApiError, notFound } from "../http/errors";
+import { ApiError, fieldError, notFound } from "../http/errors";
 
 export const exportQuery = z.strictObject({
   segmentId: z.string().min(1).max(100).optional(),
 });
 
-export const bulkBody = z.strictObject({
-  action: z.enum(BULK_ACTIONS),
-  ids: z.array(z.string().min(1).max(100)).min(1).max(BULK_IDS_MAX),
-});
+/** Which contacts: up to 1,000 `ids` (done in the request), or a segment's members or a filter (a job). */
+export const bulkBody = z
+  .strictObject({
+    action: z.enum(BULK_ACTIONS),
+    ids: z.array(z.string().min(1).max(100)).min(1).max(BULK_IDS_MAX).optional(),
+    segmentId: z.string().min(1).max(100).optional(),
+    filter: segmentCondition.optional(),
+  })
+  .refine((b) => [b.ids, b.segmentId, b.filter].filter((x) => x !== undefined).length === 1, {
+    message: "Give one of ids, segmentId and filter",
+    path: ["ids"],
+  });
 
 export const contactBulkRoutes = new Hono<AppEnv>()
   .use(projectAuth())
@@ -54,6 +63,25 @@ export const contactBulkRoutes = new Hono<AppEnv>()
   })
   .post("/bulk", async (c) => {
     const { data } = await parseJson(c, bulkBody);
-    const result = await bulkByIds(c.env, c.get("log"), c.get("project").id, data.action, data.ids);
-    return c.json(result);
+    const projectId = c.get("project").id;
+    if (data.ids) return c.json(await bulkByIds(c.env, c.get("log"), projectId, data.action, data.ids));
+    if (data.segmentId) {
+      const seg = await c.env.DB.prepare("SELECT id FROM segments WHERE project_id = ?1 AND id = ?2")
+        .bind(projectId, data.segmentId)
+        .first();
+      if (!seg) throw fieldError("segmentId", "No segment with this id in the project", "unknown_segment");
+    }
+    const job = await startJob(
+      c.env,
+      projectId,
+      data.action,
+      data.segmentId ? { segmentId: data.segmentId } : { filter: data.filter as SegmentCondition },
+    );
+    c.get("log").info("bulk job started", { jobId: job.id, action: data.action });
+    return c.json(showJob(job), 202);
+  })
+  .get("/bulk/:id", async (c) => {
+    const job = await loadJob(c.env, c.get("project").id, c.req.param("id"));
+    if (!job) throw notFound("Bulk job", "BULK_JOB_NOT_FOUND");
+    return c.json(showJob(job));
   });

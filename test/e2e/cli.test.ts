@@ -466,6 +466,12 @@ describe("contacts in bulk", () => {
     const bad = await cli(["contacts", "bulk", "archive", ids[0] as string]);
     expect(bad.code).toBe(2);
     expect(oneLine(bad)).toContain('unknown action "archive"');
+    const neither = await cli(["contacts", "bulk", "unsubscribe"]);
+    expect(neither.code).toBe(2);
+    expect(oneLine(neither)).toContain("give contact ids or --segment");
+    const unknown = await cli(["contacts", "bulk", "unsubscribe", "--segment", "seg_nope"]);
+    expect(unknown.code).toBe(1);
+    expect(oneLine(unknown)).toMatch(/422 VALIDATION_ERROR: .*segmentId/);
   });
 });
 
