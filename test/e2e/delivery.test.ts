@@ -18,6 +18,7 @@ let ses: LocalSes;
 let sesProxy: SesProxy;
 let consumer: Consumer;
 let project: { id: string; publicKey: string; secretKey: string; webhookSecret: string };
+let scheduled: { id: string; due: number };
 
 async function api(method: string, path: string, body?: unknown) {
   const res = await fetch(`${stack.base}${path}`, {
@@ -54,6 +55,25 @@ beforeAll(async () => {
   const made = await stack.admin("POST", "/admin/projects", { name: "Delivery" });
   project = made.body;
   consumer = await startConsumer(project.webhookSecret);
+  // The schedule test's workflow, made first: its minute comes while the other tests run.
+  const wf = await api("POST", "/workflows", {
+    name: "Every minute",
+    schedule: { cron: "* * * * *" },
+    enabled: true,
+  });
+  expect(wf.status, JSON.stringify(wf.body)).toBe(201);
+  const hook = await api("POST", `/workflows/${wf.body.id}/steps`, {
+    type: "WEBHOOK",
+    name: "Report",
+    config: { url: `${consumer.url}/hooks/schedule`, body: { at: "{{ event.scheduledAt }}" } },
+  });
+  expect(hook.status).toBe(201);
+  const link = await api("POST", `/workflows/${wf.body.id}/transitions`, {
+    fromStepId: wf.body.steps[0].id,
+    toStepId: hook.body.id,
+  });
+  expect(link.status).toBe(201);
+  scheduled = { id: wf.body.id, due: new Date(wf.body.schedule.nextRunAt).getTime() };
 });
 
 afterAll(async () => {
@@ -310,42 +330,30 @@ describe("emails", () => {
 
 describe("schedules", () => {
   it("a schedule with no contact fires from the cron: its webhook arrives signed, with contact null, once", async () => {
-    const wf = await api("POST", "/workflows", {
-      name: "Every minute",
-      schedule: { cron: "* * * * *" },
-      enabled: true,
-    });
-    expect(wf.status, JSON.stringify(wf.body)).toBe(201);
-    const hook = await api("POST", `/workflows/${wf.body.id}/steps`, {
-      type: "WEBHOOK",
-      name: "Report",
-      config: { url: `${consumer.url}/hooks/schedule`, body: { at: "{{ event.scheduledAt }}" } },
-    });
-    expect(hook.status).toBe(201);
-    await api("POST", `/workflows/${wf.body.id}/transitions`, {
-      fromStepId: wf.body.steps[0].id,
-      toStepId: hook.body.id,
-    });
-    const due = new Date(wf.body.schedule.nextRunAt).getTime();
-    // The cron's handler, as `npm start` calls it, several times over (each pass is harmless).
+    const { id, due } = scheduled;
+    // The cron's handler, as `npm start` calls it, two passes at once each time (overlapping passes are
+    // harmless): made in beforeAll, the schedule has been waiting for its minute while the tests above ran.
     const got = await until(
       "the scheduled webhook",
       async () => {
-        if (Date.now() >= due) await fetch(`${stack.base}/cdn-cgi/handler/scheduled`);
+        if (Date.now() >= due) {
+          const pass = () => fetch(`${stack.base}/cdn-cgi/handler/scheduled`).then((r) => r.text());
+          await Promise.all([pass(), pass()]);
+        }
         return consumer.received.find((r) => r.path === "/hooks/schedule");
       },
       75_000,
     );
     expect(got.verified).toBe(true);
     expect(got.body).toEqual({ at: new Date(due).toISOString() });
-    await fetch(`${stack.base}/cdn-cgi/handler/scheduled`);
     const runs = await until("the run listed", async () => {
-      const r = await api("GET", `/workflows/${wf.body.id}/executions`);
+      const r = await api("GET", `/workflows/${id}/executions`);
       return r.body.data.length > 0 && r.body.data;
     });
-    expect(runs).toHaveLength(1);
+    await api("PATCH", `/workflows/${id}`, { enabled: false });
     expect(runs[0]).toMatchObject({ contactId: null, status: "COMPLETED" });
-    expect(consumer.received.filter((r) => r.path === "/hooks/schedule")).toHaveLength(1);
-    await api("PATCH", `/workflows/${wf.body.id}`, { enabled: false });
+    // One run for the due time, however many passes handed it over.
+    const forDue = consumer.received.filter((r) => r.path === "/hooks/schedule" && r.body.at === got.body.at);
+    expect(forDue).toHaveLength(1);
   }, 90_000);
 });
