@@ -14,6 +14,7 @@ import { type ExecutionInit, NO_CONTACT } from "./engine/state";
 import type { Env } from "./env";
 import { fieldError } from "./http/errors";
 import type { Logger } from "./log";
+import { isProjectSegment } from "./segments";
 
 /** Due schedules handed over per cron pass and database (the rest wait for the next minute). */
 export const DUE_BATCH = 50;
@@ -60,17 +61,9 @@ export function nextRunOf(
 }
 
 /** 422 unless `spec`'s segment is the project's. */
-export async function checkScheduleSegment(
-  env: Env,
-  projectId: string,
-  spec: ScheduleSpec,
-  field = "schedule.segmentId",
-): Promise<void> {
-  if (!spec.segmentId) return;
-  const row = await env.DB.prepare("SELECT 1 AS found FROM segments WHERE project_id = ?1 AND id = ?2")
-    .bind(projectId, spec.segmentId)
-    .first();
-  if (!row) throw fieldError(field, "No segment with this id in the project", "unknown_segment");
+export async function checkScheduleSegment(env: Env, projectId: string, spec: ScheduleSpec): Promise<void> {
+  if (spec.segmentId && !(await isProjectSegment(env, projectId, spec.segmentId)))
+    throw fieldError("schedule.segmentId", "No segment with this id in the project", "unknown_segment");
 }
 
 /** After the project's time zone changed: each enabled schedule's next time, in the new zone. */

@@ -5,15 +5,12 @@
  * refreshes store one). A new segment is filled in the background through the `segments` queue, a page
  * of contacts per message, without entry events.
  */
-import { type BulkJobMessage, bulkJobPage } from "./contacts/bulk";
-import { envOfMessage, projectEnv } from "./db/databases";
 import { dispatchOrDefer } from "./dispatch";
 import { newId } from "./domain/ids";
 import { matches, type SegmentCondition } from "./domain/segments";
 import { parseJsonObject } from "./domain/shapes";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
-import { type ScheduleRunMessage, scheduleRunPage } from "./schedules";
 
 interface SegmentRow {
   id: string;
@@ -22,14 +19,15 @@ interface SegmentRow {
   condition: string;
 }
 
-interface ContactRow {
+export interface ContactRow {
   id: string;
   email: string;
   subscribed: number;
   data: string;
 }
 
-const asSubject = (c: ContactRow) => ({
+/** A contact as segment conditions see it. */
+export const asSubject = (c: ContactRow) => ({
   email: c.email,
   subscribed: Boolean(c.subscribed),
   data: parseJsonObject(c.data),
@@ -121,49 +119,15 @@ export interface BackfillMessage {
 
 export const BACKFILL_PAGE = 500;
 
-/**
- * The segments queue: a page of a segment's background fill, of a schedule's run (src/schedules.ts), or of
- * a bulk change of contacts (src/contacts/bulk.ts); each queues its next page until it is done.
- */
-export async function consumeAudience(
-  batch: MessageBatch<BackfillMessage | ScheduleRunMessage | BulkJobMessage>,
-  env: Env,
-  log: Logger,
-): Promise<void> {
-  for (const msg of batch.messages) {
-    const m = msg.body;
-    try {
-      if (m.kind === "schedule-run") await scheduleRunPage(projectEnv(env, m.db), log, m);
-      else if (m.kind === "contact-bulk") await bulkJobPage(projectEnv(env, m.db), log, m);
-      else await backfillPage(await envOfMessage(env, m), m);
-      msg.ack();
-    } catch (err) {
-      const of =
-        m.kind === "schedule-run"
-          ? { workflowId: m.workflowId }
-          : m.kind === "contact-bulk"
-            ? { jobId: m.jobId }
-            : { segmentId: m.segmentId };
-      log.error(`${m.kind} page failed; retrying`, { ...of, ...errorFields(err) });
-      msg.retry({ delaySeconds: 5 });
-    }
-  }
-}
-
-async function backfillPage(env: Env, m: BackfillMessage): Promise<void> {
+/** One page of a segment's background fill; queues the next page until every contact is seen. */
+export async function backfillPage(env: Env, m: BackfillMessage): Promise<void> {
   const db = env.DB;
   const seg = await db
     .prepare("SELECT id, project_id, condition, generation FROM segments WHERE id = ?1")
     .bind(m.segmentId)
     .first<{ id: string; project_id: string; condition: string; generation: number }>();
   if (!seg || seg.generation !== m.generation) return; // deleted, or its condition changed since
-  // A range of the contacts' key (project_id, id) from the cursor: a page reads its own rows only.
-  const { results } = await db
-    .prepare(
-      "SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-    )
-    .bind(seg.project_id, m.after, BACKFILL_PAGE)
-    .all<ContactRow>();
+  const results = await contactsAfter(env, seg.project_id, m.after, BACKFILL_PAGE);
   const condition = JSON.parse(seg.condition) as SegmentCondition;
   const now = Date.now();
   const inside = results.filter((c) => matches(condition, asSubject(c))).map((c) => c.id);
@@ -193,4 +157,22 @@ async function backfillPage(env: Env, m: BackfillMessage): Promise<void> {
   if (last && results.length === BACKFILL_PAGE) {
     await env.SEGMENTS_QUEUE.send({ ...m, after: last } satisfies BackfillMessage, { contentType: "json" });
   }
+}
+
+/** A page of a project's contacts after `after`: a range of the contacts' key (project_id, id). */
+export async function contactsAfter(env: Env, projectId: string, after: string, limit: number) {
+  const { results } = await env.DB.prepare(
+    "SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+  )
+    .bind(projectId, after, limit)
+    .all<ContactRow>();
+  return results;
+}
+
+/** Whether `segmentId` is a segment of the project. */
+export async function isProjectSegment(env: Env, projectId: string, segmentId: string): Promise<boolean> {
+  const row = await env.DB.prepare("SELECT 1 AS found FROM segments WHERE project_id = ?1 AND id = ?2")
+    .bind(projectId, segmentId)
+    .first();
+  return row !== null;
 }

@@ -76,6 +76,28 @@ describe("CSV parser", () => {
 const importCsv = (p: TestProject, csv: string) =>
   call("POST", "/contacts/import", { key: p.secretKey, raw: csv, headers: { "content-type": "text/csv" } });
 
+/** A segment of the contacts whose data.plan is "pro", its background fill done. */
+const proSegment = async (p: TestProject, name = "Pro") => {
+  const seg = await call("POST", "/segments", {
+    key: p.secretKey,
+    body: {
+      name,
+      condition: {
+        match: "all",
+        filters: [{ field: "contact.data.plan", operator: "equals", value: "pro" }],
+      },
+    },
+  });
+  expect(seg.status).toBe(201);
+  // Its members are filled in the background (the segments queue): wait for them.
+  await vi.waitUntil(
+    async () =>
+      (await call("GET", `/segments/${seg.body.id}`, { key: p.secretKey })).body.backfill === "READY",
+    { timeout: 30_000, interval: 50 },
+  );
+  return seg.body.id as string;
+};
+
 async function contactsOf(p: TestProject) {
   const { results } = await env.DB.prepare(
     "SELECT id, email, subscribed, data, updated_at FROM contacts WHERE project_id = ?1 ORDER BY email",
@@ -219,17 +241,7 @@ describe("POST /contacts/import", () => {
 
   it("emits segment entry events for the contacts it changes, as single writes do", async () => {
     const p = await createProject();
-    const seg = await call("POST", "/segments", {
-      key: p.secretKey,
-      body: {
-        name: "Pros",
-        condition: {
-          match: "all",
-          filters: [{ field: "contact.data.plan", operator: "equals", value: "pro" }],
-        },
-      },
-    });
-    expect(seg.status).toBe(201);
+    await proSegment(p, "Pros");
     await importCsv(p, "email,plan\na@x.com,pro\nb@x.com,free\n");
     expect((await eventsOf(p, "segment.pros.entry")).length).toBe(1);
     await importCsv(p, "email,plan\na@x.com,pro\nb@x.com,free\n");
@@ -311,24 +323,15 @@ describe("GET /contacts/export", () => {
   it("exports a segment's members only; another project's segment is 404", async () => {
     const p = await createProject();
     const q = await createProject();
-    const seg = await call("POST", "/segments", {
-      key: p.secretKey,
-      body: {
-        name: "Pros",
-        condition: {
-          match: "all",
-          filters: [{ field: "contact.data.plan", operator: "equals", value: "pro" }],
-        },
-      },
-    });
+    const seg = await proSegment(p, "Pros");
     // Members are kept on every contact change: the import puts a@x.com in.
     await importCsv(p, "email,plan\na@x.com,pro\nb@x.com,free\n");
-    const res = await call("GET", `/contacts/export?segmentId=${seg.body.id}`, { key: p.secretKey });
+    const res = await call("GET", `/contacts/export?segmentId=${seg}`, { key: p.secretKey });
     expect(res.status).toBe(200);
     const rows = await parse(String(res.body));
     expect(rows.map((r) => r.cells[1])).toEqual(["email", "a@x.com"]);
     expectEnvelope(
-      await call("GET", `/contacts/export?segmentId=${seg.body.id}`, { key: q.secretKey }),
+      await call("GET", `/contacts/export?segmentId=${seg}`, { key: q.secretKey }),
       404,
       "SEGMENT_NOT_FOUND",
     );
@@ -458,26 +461,6 @@ describe("POST /contacts/bulk by segment or filter: a job", () => {
     const of = (plan: string) => rows.filter((r) => JSON.parse(r.data).plan === plan).map((r) => r.id);
     return { pro: of("pro"), free: of("free"), team: of("team") };
   }
-  const proSegment = async (p: TestProject) => {
-    const seg = await call("POST", "/segments", {
-      key: p.secretKey,
-      body: {
-        name: "Pro",
-        condition: {
-          match: "all",
-          filters: [{ field: "contact.data.plan", operator: "equals", value: "pro" }],
-        },
-      },
-    });
-    expect(seg.status).toBe(201);
-    // Its members are filled in the background (the segments queue): wait for them.
-    await vi.waitUntil(
-      async () =>
-        (await call("GET", `/segments/${seg.body.id}`, { key: p.secretKey })).body.backfill === "READY",
-      { timeout: 30_000, interval: 50 },
-    );
-    return seg.body.id as string;
-  };
   const jobOf = (p: TestProject, id: string) => call("GET", `/contacts/bulk/${id}`, { key: p.secretKey });
 
   it("unsubscribes a segment's members, a page at a time through the queue, each once", async () => {

@@ -10,10 +10,10 @@ import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import type { bulkJobResponse, bulkResponse } from "../domain/responses";
 import { matches, type SegmentCondition } from "../domain/segments";
-import { iso, parseJsonObject } from "../domain/shapes";
+import { iso } from "../domain/shapes";
 import type { Env } from "../env";
 import type { Logger } from "../log";
-import { refreshSegments } from "../segments";
+import { asSubject, contactsAfter, refreshSegments } from "../segments";
 
 export const BULK_ACTIONS = ["subscribe", "unsubscribe", "delete"] as const;
 export type BulkAction = (typeof BULK_ACTIONS)[number];
@@ -197,21 +197,9 @@ async function jobPage(env: Env, log: Logger, job: JobRow): Promise<void> {
     last = ids[ids.length - 1];
     done = results.length < JOB_MEMBER_PAGE;
   } else {
-    const { results } = await env.DB.prepare(
-      `SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`,
-    )
-      .bind(job.project_id, job.cursor, JOB_SCAN_PAGE)
-      .all<{ id: string; email: string; subscribed: number; data: string }>();
+    const results = await contactsAfter(env, job.project_id, job.cursor, JOB_SCAN_PAGE);
     const condition = JSON.parse(job.filter ?? "{}") as SegmentCondition;
-    ids = results
-      .filter((c) =>
-        matches(condition, {
-          email: c.email,
-          subscribed: Boolean(c.subscribed),
-          data: parseJsonObject(c.data),
-        }),
-      )
-      .map((c) => c.id);
+    ids = results.filter((c) => matches(condition, asSubject(c))).map((c) => c.id);
     last = results[results.length - 1]?.id;
     done = results.length < JOB_SCAN_PAGE;
   }

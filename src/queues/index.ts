@@ -1,11 +1,9 @@
 /** The queue handler: each queue to its consumer (dead-letter queues end in `-dlq`). */
 
-import type { BulkJobMessage } from "../contacts/bulk";
 import type { Env } from "../env";
 import { createLogger } from "../log";
-import type { ScheduleRunMessage } from "../schedules";
-import { type BackfillMessage, consumeAudience } from "../segments";
 import { consumeEmailDeadLetters, consumeEmails, type EmailQueueMessage } from "./emails";
+import { consumeSegmentsQueue, type SegmentsQueueMessage } from "./segments";
 import { consumeWebhookDeadLetters, consumeWebhooks, type WebhookQueueMessage } from "./webhooks";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -20,11 +18,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
     return dead ? consumeEmailDeadLetters(b, env, log) : consumeEmails(b, env, log);
   }
   if (batch.queue.startsWith("segments")) {
-    return consumeAudience(
-      batch as MessageBatch<BackfillMessage | ScheduleRunMessage | BulkJobMessage>,
-      env,
-      log,
-    );
+    return consumeSegmentsQueue(batch as MessageBatch<SegmentsQueueMessage>, env, log);
   }
   log.error("message for an unknown queue", { count: batch.messages.length });
   batch.retryAll();

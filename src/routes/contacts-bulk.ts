@@ -9,6 +9,7 @@ import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { ApiError, fieldError, notFound } from "../http/errors";
+import { isProjectSegment } from "../segments";
 
 export const exportQuery = z.strictObject({
   segmentId: z.string().min(1).max(100).optional(),
@@ -50,10 +51,8 @@ export const contactBulkRoutes = new Hono<AppEnv>()
     const q = parseQuery(c, exportQuery);
     const projectId = c.get("project").id;
     if (q.segmentId) {
-      const seg = await c.env.DB.prepare("SELECT id FROM segments WHERE project_id = ?1 AND id = ?2")
-        .bind(projectId, q.segmentId)
-        .first();
-      if (!seg) throw notFound("Segment", "SEGMENT_NOT_FOUND");
+      if (!(await isProjectSegment(c.env, projectId, q.segmentId)))
+        throw notFound("Segment", "SEGMENT_NOT_FOUND");
     }
     const name = q.segmentId ? `contacts-${q.segmentId}.csv` : "contacts.csv";
     return c.body(exportContacts(c.env, c.get("log"), projectId, q.segmentId ?? null), 200, {
@@ -66,10 +65,8 @@ export const contactBulkRoutes = new Hono<AppEnv>()
     const projectId = c.get("project").id;
     if (data.ids) return c.json(await bulkByIds(c.env, c.get("log"), projectId, data.action, data.ids));
     if (data.segmentId) {
-      const seg = await c.env.DB.prepare("SELECT id FROM segments WHERE project_id = ?1 AND id = ?2")
-        .bind(projectId, data.segmentId)
-        .first();
-      if (!seg) throw fieldError("segmentId", "No segment with this id in the project", "unknown_segment");
+      if (!(await isProjectSegment(c.env, projectId, data.segmentId)))
+        throw fieldError("segmentId", "No segment with this id in the project", "unknown_segment");
     }
     const job = await startJob(
       c.env,
