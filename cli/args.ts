@@ -29,6 +29,7 @@ export const FLAGS = {
   "body-file": "value",
   event: "value",
   segment: "value",
+  file: "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

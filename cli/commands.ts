@@ -24,6 +24,7 @@ import { type Column, fields, keyValues, table } from "./format.ts";
 import { Names, stepOutput } from "./names.ts";
 import { spinner } from "./progress.ts";
 import { RESOURCE_COMMANDS } from "./resources.ts";
+import { SEGMENT_COMMANDS } from "./segments.ts";
 
 export type { Command, Context } from "./common.ts";
 
@@ -473,6 +474,7 @@ export const COMMANDS: Command[] = [
     },
   },
   ...RESOURCE_COMMANDS,
+  ...SEGMENT_COMMANDS,
   {
     words: ["track"],
     args: ["<event>", "<email>"],

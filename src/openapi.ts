@@ -39,7 +39,7 @@ import { listEmails } from "./routes/emails";
 import { eventNamesQuery, listEvents } from "./routes/events";
 import { listExecutions } from "./routes/executions";
 import { patchProject } from "./routes/project";
-import { createSegment, patchSegment } from "./routes/segments";
+import { createSegment, memberEmails, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
 import { signInBody } from "./routes/session";
 import { snsBody } from "./routes/sns";
@@ -244,6 +244,26 @@ export const operations: Operation[] = [
   op("get", "/segments/{id}/contacts", "Segments", "secret", "A segment's members", undefined, {
     query: listQuery,
   }),
+  op(
+    "post",
+    "/segments/{id}/members",
+    "Segments",
+    "secret",
+    "Add members to a static segment by email",
+    undefined,
+    {
+      body: memberEmails,
+    },
+  ),
+  op(
+    "post",
+    "/segments/{id}/members/remove",
+    "Segments",
+    "secret",
+    "Remove members from a static segment by email",
+    undefined,
+    { body: memberEmails },
+  ),
   op("get", "/emails", "Emails", "secret", "List emails", undefined, {
     query: listEmails,
     response: page(emailResponse),

@@ -8,6 +8,7 @@ import { IDEMPOTENCY_TTL_MS } from "./http/idempotency";
 import { errorFields, type Logger } from "./log";
 import { retention } from "./retention";
 import { fireDueSchedules } from "./schedules";
+import { fireDueRecomputes } from "./segments";
 
 /**
  * Events younger than this may still be in their request's own dispatch (which runs after the answer,
@@ -28,17 +29,20 @@ export interface SweepResult {
   requeuedEmails: number;
   /** Schedules whose due run was handed to the queue. */
   schedules: number;
+  /** Segments whose recompute (membership moved by time) was handed to the queue. */
+  recomputes: number;
 }
 
 /** Every database of projects, one after the other; then what the registry alone holds. */
 export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<SweepResult> {
-  const total: SweepResult = { redispatched: 0, kicked: 0, requeuedEmails: 0, schedules: 0 };
+  const total: SweepResult = { redispatched: 0, kicked: 0, requeuedEmails: 0, schedules: 0, recomputes: 0 };
   for (const dbEnv of everyDatabase(env)) {
     const done = await sweepDatabase(dbEnv, log.child({ database: dbEnv.DATABASE }), now);
     total.redispatched += done.redispatched;
     total.kicked += done.kicked;
     total.requeuedEmails += done.requeuedEmails;
     total.schedules += done.schedules;
+    total.recomputes += done.recomputes;
   }
   // Expired dashboard sessions and sign-in links (both by an index on expires_at).
   const reg = registry(env);
@@ -52,6 +56,10 @@ export async function sweep(env: Env, log: Logger, now = Date.now()): Promise<Sw
 async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepResult> {
   const schedules = await fireDueSchedules(env, log, now).catch((err) => {
     log.error("sweep: schedules failed; the next pass fires them", errorFields(err));
+    return 0;
+  });
+  const recomputes = await fireDueRecomputes(env, log, now).catch((err) => {
+    log.error("sweep: segment recomputes failed; the next pass fires them", errorFields(err));
     return 0;
   });
   const { results: stale } = await env.DB.prepare(
@@ -102,7 +110,7 @@ async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepR
     .bind(now - IDEMPOTENCY_TTL_MS)
     .run();
   await retention(env, log, now);
-  return { redispatched: stale.length, kicked, requeuedEmails: unsent.length, schedules };
+  return { redispatched: stale.length, kicked, requeuedEmails: unsent.length, schedules, recomputes };
 }
 
 /*

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { matches, slugify } from "../src/domain/segments";
+import { matches, noFacts, slugify } from "../src/domain/segments";
 import { call, createProject, expectEnvelope, type TestProject, uniqueEmail } from "./helpers";
 
 const vip = { match: "all", filters: [{ field: "contact.data.plan", operator: "equals", value: "vip" }] };
@@ -34,7 +34,14 @@ describe("segment rules", () => {
   });
 
   it("matches all or any of the filters over contact fields", () => {
-    const contact = { email: "a@corp.com", subscribed: true, data: { plan: "vip", seats: 12 } };
+    const contact = {
+      id: "ctc_1",
+      email: "a@corp.com",
+      subscribed: true,
+      data: { plan: "vip", seats: 12 },
+      createdAt: 0,
+      updatedAt: 0,
+    };
     const all = {
       match: "all" as const,
       filters: [
@@ -42,12 +49,14 @@ describe("segment rules", () => {
         { field: "contact.data.seats", operator: "greaterThan" as const, value: 20 },
       ],
     };
-    expect(matches(all, contact)).toBe(false);
-    expect(matches({ ...all, match: "any" }, contact)).toBe(true);
+    expect(matches(all, contact, noFacts, 0)).toBe(false);
+    expect(matches({ ...all, match: "any" }, contact, noFacts, 0)).toBe(true);
     expect(
       matches(
         { match: "all", filters: [{ field: "contact.email", operator: "contains", value: "@corp" }] },
         contact,
+        noFacts,
+        0,
       ),
     ).toBe(true);
   });

@@ -239,6 +239,7 @@ describe("the sweep's statements", () => {
       kicked: 0,
       requeuedEmails: 2,
       schedules: 0,
+      recomputes: 0,
     });
     expect(again.rowsRead(), "rows read by a sweep that finds nothing").toBeLessThanOrEqual(50);
   });

@@ -13,7 +13,7 @@ import { matches, type SegmentCondition } from "../domain/segments";
 import { iso } from "../domain/shapes";
 import type { Env } from "../env";
 import type { Logger } from "../log";
-import { asSubject, contactsAfter, refreshSegments } from "../segments";
+import { asSubject, contactsAfter, loadFacts, refreshSegments } from "../segments";
 
 export const BULK_ACTIONS = ["subscribe", "unsubscribe", "delete"] as const;
 export type BulkAction = (typeof BULK_ACTIONS)[number];
@@ -199,7 +199,15 @@ async function jobPage(env: Env, log: Logger, job: JobRow): Promise<void> {
   } else {
     const results = await contactsAfter(env, job.project_id, job.cursor, JOB_SCAN_PAGE);
     const condition = JSON.parse(job.filter ?? "{}") as SegmentCondition;
-    ids = results.filter((c) => matches(condition, asSubject(c))).map((c) => c.id);
+    const now = Date.now();
+    const facts = await loadFacts(
+      env,
+      job.project_id,
+      results.map((c) => c.id),
+      [condition],
+      now,
+    );
+    ids = results.filter((c) => matches(condition, asSubject(c), facts, now)).map((c) => c.id);
     last = results[results.length - 1]?.id;
     done = results.length < JOB_SCAN_PAGE;
   }

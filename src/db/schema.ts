@@ -396,7 +396,12 @@ export const segments = sqliteTable(
     /** "VIP Users" → "vip-users": the events are segment.<slug>.entry / .exit. */
     slug: text("slug").notNull(),
     description: text("description"),
+    /** DYNAMIC: members follow `condition`; STATIC: added and removed by email (`condition` is "null"). */
+    type: text("type").notNull().default("DYNAMIC"),
+    /** JSON: src/domain/segments.ts's condition, or null for a static segment. */
     condition: text("condition").notNull(),
+    /** When the cron evaluates every contact again (set while the condition reads time); else null. */
+    recomputeAt: integer("recompute_at"),
     /** Bumped when the condition changes: backfill messages of an older generation stop. */
     generation: integer("generation").notNull().default(0),
     /** BACKFILLING until the background fill has seen every contact, then READY. */
@@ -407,6 +412,7 @@ export const segments = sqliteTable(
   (t) => [
     uniqueIndex("segments_project_slug").on(t.projectId, t.slug),
     index("segments_project_created").on(t.projectId, t.createdAt, t.id),
+    index("segments_recompute").on(t.recomputeAt).where(sql`recompute_at IS NOT NULL`),
   ],
 );
 

@@ -1,5 +1,5 @@
 /**
- * The segments queue: a page of a segment's background fill (src/segments.ts), of a schedule's run
+ * The segments queue: a page of a segment's background fill or recompute (src/segments.ts), of a schedule's run
  * (src/schedules.ts), or of a bulk change of contacts (src/contacts/bulk.ts), by the message's kind; each
  * queues its next page until it is done. A page that throws is retried by the queue.
  */
@@ -22,7 +22,7 @@ export async function consumeSegmentsQueue(
     try {
       if (m.kind === "schedule-run") await scheduleRunPage(projectEnv(env, m.db), log, m);
       else if (m.kind === "contact-bulk") await bulkJobPage(projectEnv(env, m.db), log, m);
-      else await backfillPage(await envOfMessage(env, m), m);
+      else await backfillPage(await envOfMessage(env, m), log, m);
       msg.ack();
     } catch (err) {
       const of =

@@ -1,12 +1,23 @@
-/** Segments (API.md "Project resources"): CRUD, members, and the background fill of a new one. */
+/**
+ * Segments (API.md "Project resources"): CRUD, members, the background fill of a new one, and a static
+ * segment's members added and removed by email.
+ */
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { isUniqueViolation } from "../db/errors";
 import { contacts, type Segment, segmentMembers, segments } from "../db/schema";
+import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
-import { segmentCondition, slugify } from "../domain/segments";
+import {
+  readsTime,
+  referencedSegments,
+  type SegmentCondition,
+  segmentCondition,
+  slugify,
+} from "../domain/segments";
 import { iso, showContact } from "../domain/shapes";
+import { emailField } from "../domain/track";
 import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseJson, parseQuery } from "../http/body";
@@ -14,14 +25,26 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { conflict, fieldError, notFound } from "../http/errors";
 import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../http/pagination";
-import type { BackfillMessage } from "../segments";
+import { type BackfillMessage, membershipChange, RECOMPUTE_EVERY_MS, refreshSegments } from "../segments";
 
 const name = z.string().trim().min(1).max(100);
-export const createSegment = z.strictObject({
-  name,
-  description: z.string().max(1000).nullish(),
-  condition: segmentCondition,
-});
+export const createSegment = z
+  .strictObject({
+    name,
+    description: z.string().max(1000).nullish(),
+    type: z.enum(["DYNAMIC", "STATIC"]).default("DYNAMIC"),
+    condition: segmentCondition.optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.type === "DYNAMIC" && !b.condition)
+      ctx.addIssue({ code: "custom", message: "A dynamic segment needs a condition", path: ["condition"] });
+    if (b.type === "STATIC" && b.condition)
+      ctx.addIssue({
+        code: "custom",
+        message: "A static segment has no condition: add its members by email",
+        path: ["condition"],
+      });
+  });
 export const patchSegment = z
   .strictObject({
     name: name.optional(),
@@ -29,6 +52,13 @@ export const patchSegment = z
     condition: segmentCondition.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
+export const MAX_MEMBER_EMAILS = 1000;
+export const memberEmails = z.strictObject({
+  emails: z
+    .array(emailField)
+    .min(1, `Give 1 to ${MAX_MEMBER_EMAILS} emails`)
+    .max(MAX_MEMBER_EMAILS, `Give 1 to ${MAX_MEMBER_EMAILS} emails`),
+});
 
 async function memberCount(env: Env, id: string): Promise<number> {
   const row = await env.DB.prepare("SELECT count(*) AS n FROM segment_members WHERE segment_id = ?1")
@@ -41,6 +71,7 @@ const showSegment = (s: Segment, count: number) => ({
   id: s.id,
   name: s.name,
   slug: s.slug,
+  type: s.type,
   description: s.description,
   condition: JSON.parse(s.condition) as unknown,
   memberCount: count,
@@ -65,6 +96,52 @@ function checkSlug(n: string): string {
 }
 
 const isSlugTaken = (err: unknown) => isUniqueViolation(err, "segments");
+
+/**
+ * A condition's references to other segments must name segments of the project, and must not lead back
+ * to the segment itself (`selfId`; null for a new one, which nothing can reference yet).
+ */
+async function checkReferences(
+  env: Env,
+  projectId: string,
+  selfId: string | null,
+  condition: SegmentCondition,
+): Promise<void> {
+  const refs = referencedSegments(condition);
+  if (refs.length === 0) return;
+  const { results } = await env.DB.prepare("SELECT id, condition FROM segments WHERE project_id = ?1")
+    .bind(projectId)
+    .all<{ id: string; condition: string }>();
+  const byId = new Map(results.map((r) => [r.id, JSON.parse(r.condition) as SegmentCondition | null]));
+  for (const ref of refs) {
+    if (!byId.has(ref)) throw fieldError("condition", `No segment ${ref} in this project`, "unknown_segment");
+  }
+  if (!selfId) return;
+  const seen = new Set<string>();
+  const leadsBack = (id: string): boolean => {
+    if (id === selfId) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    const c = byId.get(id);
+    return c ? referencedSegments(c).some(leadsBack) : false;
+  };
+  if (refs.some(leadsBack))
+    throw fieldError("condition", "This condition would read the segment's own members", "segment_cycle");
+}
+
+/** When a segment is next evaluated for every contact: only while its condition reads time. */
+const recomputeAt = (condition: SegmentCondition | null | undefined, now: number) =>
+  condition && readsTime(condition) ? now + RECOMPUTE_EVERY_MS : null;
+
+/** Looks up the project's contacts by email (a page of at most MAX_MEMBER_EMAILS). */
+async function contactsByEmail(env: Env, projectId: string, emails: string[]) {
+  const { results } = await env.DB.prepare(
+    "SELECT id, email FROM contacts WHERE project_id = ?1 AND email IN (SELECT value FROM json_each(?2))",
+  )
+    .bind(projectId, JSON.stringify(emails))
+    .all<{ id: string; email: string }>();
+  return results;
+}
 
 const startBackfill = (env: Env, s: { id: string; generation: number }) =>
   env.SEGMENTS_QUEUE.send(
@@ -107,15 +184,20 @@ export const segmentRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const { data } = await parseJson(c, createSegment);
     const now = Date.now();
+    const projectId = c.get("project").id;
+    if (data.condition) await checkReferences(c.env, projectId, null, data.condition);
     const row: Segment = {
       id: newId("seg", now),
-      projectId: c.get("project").id,
+      projectId,
       name: data.name,
       slug: checkSlug(data.name),
+      type: data.type,
       description: data.description ?? null,
-      condition: JSON.stringify(data.condition),
+      condition: JSON.stringify(data.condition ?? null),
+      recomputeAt: recomputeAt(data.condition, now),
       generation: 0,
-      backfill: "BACKFILLING",
+      // A static segment has nothing to fill.
+      backfill: data.type === "STATIC" ? "READY" : "BACKFILLING",
       createdAt: now,
       updatedAt: now,
     };
@@ -125,7 +207,7 @@ export const segmentRoutes = new Hono<AppEnv>()
       if (isSlugTaken(err)) throw conflict(`A segment with the slug "${row.slug}" exists in this project`);
       throw err;
     }
-    await startBackfill(c.env, row);
+    if (row.type === "DYNAMIC") await startBackfill(c.env, row);
     return c.json(showSegment(row, 0), 201);
   })
   .get("/:id", async (c) => {
@@ -136,6 +218,13 @@ export const segmentRoutes = new Hono<AppEnv>()
     const { data } = await parseJson(c, patchSegment);
     const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
     const conditionChanged = data.condition !== undefined;
+    if (data.condition && s.type === "STATIC")
+      throw fieldError(
+        "condition",
+        "A static segment has no condition: add its members by email",
+        "static_segment",
+      );
+    if (data.condition) await checkReferences(c.env, s.projectId, s.id, data.condition);
     let updated: Segment;
     try {
       [updated] = (await db(c.env)
@@ -145,6 +234,7 @@ export const segmentRoutes = new Hono<AppEnv>()
           slug: data.name ? checkSlug(data.name) : s.slug,
           description: data.description === undefined ? s.description : data.description,
           condition: conditionChanged ? JSON.stringify(data.condition) : s.condition,
+          recomputeAt: conditionChanged ? recomputeAt(data.condition, Date.now()) : s.recomputeAt,
           generation: conditionChanged ? sql`${segments.generation} + 1` : s.generation,
           backfill: conditionChanged ? "BACKFILLING" : s.backfill,
           updatedAt: Date.now(),
@@ -171,6 +261,18 @@ export const segmentRoutes = new Hono<AppEnv>()
       throw conflict(
         `The schedule of workflow "${user.name}" (${user.id}) runs for this segment: change it first`,
       );
+    // A segment whose condition reads this one's members keeps it.
+    const { results: others } = await c.env.DB.prepare(
+      "SELECT id, name, condition FROM segments WHERE project_id = ?1 AND id != ?2",
+    )
+      .bind(s.projectId, s.id)
+      .all<{ id: string; name: string; condition: string }>();
+    const reader = others.find((o) => {
+      const cond = JSON.parse(o.condition) as SegmentCondition | null;
+      return cond !== null && referencedSegments(cond).includes(s.id);
+    });
+    if (reader)
+      throw conflict(`Segment "${reader.name}" (${reader.id}) reads this segment's members: change it first`);
     await c.env.DB.batch([
       c.env.DB.prepare("DELETE FROM segment_members WHERE segment_id = ?1").bind(s.id),
       c.env.DB.prepare("DELETE FROM segments WHERE id = ?1").bind(s.id),
@@ -206,4 +308,44 @@ export const segmentRoutes = new Hono<AppEnv>()
         (r) => showContact(r.contact),
       ),
     );
+  })
+  // A static segment's members, added or removed by email: each entry and exit is an event, stored once.
+  .post("/:id/members", (c) => changeMembers(c, true))
+  .post("/:id/members/remove", (c) => changeMembers(c, false));
+
+async function changeMembers(c: Context<AppEnv>, enter: boolean) {
+  const { data } = await parseJson(c, memberEmails);
+  const projectId = c.get("project").id;
+  const s = await loadSegment(c.env, projectId, c.req.param("id") ?? "");
+  if (s.type !== "STATIC")
+    throw conflict(
+      "The members of a dynamic segment follow its condition: only a static segment's are set by email",
+    );
+  const emails = [...new Set(data.emails)];
+  const found = await contactsByEmail(c.env, projectId, emails);
+  const known = new Set(found.map((f) => f.email));
+  const now = Date.now();
+  const eventIds = found.map(() => newId("evt", now));
+  const statements = found.flatMap((f, i) =>
+    membershipChange(c.env, s, projectId, f.id, enter, eventIds[i] as string, now),
+  );
+  const results = statements.length > 0 ? await c.env.DB.batch(statements) : [];
+  // The membership statements are every other one: each changed a row or found it as asked already.
+  const changed = found.filter((_, i) => (results[2 * i]?.meta.changes ?? 0) > 0);
+  const stored = eventIds.filter((_, i) => (results[2 * i]?.meta.changes ?? 0) > 0);
+  if (stored.length > 0) {
+    await dispatchOrDefer(c.env, c.get("log"), projectId, stored);
+    // Segments that read this one's members follow it.
+    await refreshSegments(
+      c.env,
+      c.get("log"),
+      projectId,
+      changed.map((f) => f.id),
+    );
+  }
+  return c.json({
+    [enter ? "added" : "removed"]: changed.length,
+    unchanged: found.length - changed.length,
+    notFound: emails.filter((e) => !known.has(e)),
   });
+}

@@ -101,7 +101,8 @@ export const snsRoutes = new Hono<AppEnv>().post("/sns", async (c) => {
     return c.json({ ok: true, handled: false });
   }
   await dispatchOrDefer(projectDbEnv, c.get("log"), stored.projectId, stored.eventIds);
-  if (stored.eventIds.length > 1)
+  // A segment may read the email activity (src/domain/segments.ts), or a bounce's unsubscription.
+  if (stored.eventIds.length > 0)
     await refreshSegments(projectDbEnv, c.get("log"), stored.projectId, [stored.contactId]);
   return c.json({ ok: true, handled: true });
 });

@@ -475,6 +475,49 @@ describe("contacts in bulk", () => {
   });
 });
 
+describe("segments", () => {
+  it("creates a static segment from a file, adds and removes members by email, lists and shows it", async () => {
+    for (const email of ["seg-a@example.com", "seg-b@example.com"]) {
+      expect((await cli(["track", "signup", email])).code).toBe(0);
+    }
+    const made = await cli([
+      "segments",
+      "create",
+      write("beta.yaml", "name: CLI beta\ntype: STATIC\n"),
+      "--json",
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const seg = JSON.parse(made.stdout);
+    expect(seg).toMatchObject({ type: "STATIC", condition: null, slug: "cli-beta" });
+    const list = write(
+      "emails.txt",
+      "# beta testers\nseg-a@example.com\n\nSEG-B@example.com\nseg-none@example.com\n",
+    );
+    const add = await cli(["segments", "add", seg.id, "--file", list]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toBe("added 2, unchanged 0, 1 with no contact: seg-none@example.com\n");
+    const again = JSON.parse((await cli(["segments", "add", seg.id, "seg-a@example.com", "--json"])).stdout);
+    expect(again).toEqual({ added: 0, unchanged: 1, notFound: [] });
+    const rm = await cli(["segments", "remove", seg.id, "seg-a@example.com"]);
+    expect(rm.stdout).toBe("removed 1, unchanged 0\n");
+    const shown = await cli(["segments", "get", seg.id]);
+    expect(shown.stdout).toMatch(/memberCount\s+1\n/);
+    expect(shown.stdout).not.toContain("condition");
+    const listed = await cli(["segments", "list"]);
+    expect(listed.stdout).toMatch(new RegExp(`${seg.id}\\s+CLI beta\\s+STATIC\\s+1`));
+    const none = await cli(["segments", "add", seg.id]);
+    expect(none.code).toBe(2);
+    expect(oneLine(none)).toContain("give emails, or --file");
+    const bad = await cli([
+      "segments",
+      "create",
+      write("bad.yaml", "name: Bad\ncondition: {logic: XOR, groups: []}\n"),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(oneLine(bad)).toMatch(/422 VALIDATION_ERROR: .*condition/);
+  });
+});
+
 describe("errors", () => {
   it("no key: exit 2 and says how to give one", async () => {
     const run = await cli(["workflows", "list"], { PLUNK_EDGE_KEY: undefined });
