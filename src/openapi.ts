@@ -39,7 +39,7 @@ import { listEmails } from "./routes/emails";
 import { eventNamesQuery, listEvents } from "./routes/events";
 import { listExecutions } from "./routes/executions";
 import { patchProject } from "./routes/project";
-import { createSegment, memberEmails, patchSegment } from "./routes/segments";
+import { countSegment, createSegment, memberEmails, patchSegment } from "./routes/segments";
 import { sendBody } from "./routes/send";
 import { signInBody } from "./routes/session";
 import { snsBody } from "./routes/sns";
@@ -236,6 +236,17 @@ export const operations: Operation[] = [
     [201, "Created"],
     {
       body: createSegment,
+    },
+  ),
+  op(
+    "post",
+    "/segments/count",
+    "Segments",
+    "secret",
+    "Count a condition's matches (the first 10,000 contacts)",
+    undefined,
+    {
+      body: countSegment,
     },
   ),
   op("get", "/segments/{id}", "Segments", "secret", "Get a segment"),

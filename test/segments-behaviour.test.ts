@@ -407,6 +407,43 @@ describe("membership that follows behaviour", () => {
   });
 });
 
+describe("live count", () => {
+  it("counts a condition's matches over the contacts, with unknown references refused", async () => {
+    const p = await createProject();
+    const buyer = await track(p, uniqueEmail(), "purchase");
+    await track(p, uniqueEmail(), "signup");
+    await pastEvent(p, buyer, "purchase", 0);
+    const condition = {
+      logic: "AND",
+      groups: [{ filters: [{ event: "purchase", operator: "triggered", count: 2 }] }],
+    };
+    const res = await call("POST", "/segments/count", { key: p.secretKey, body: { condition } });
+    expect(res.body).toEqual({ count: 1, scanned: 2, complete: true });
+    const none = await call("POST", "/segments/count", {
+      key: p.secretKey,
+      body: {
+        condition: { ...condition, groups: [{ filters: [{ event: "refund", operator: "triggered" }] }] },
+      },
+    });
+    expect(none.body).toEqual({ count: 0, scanned: 2, complete: true });
+    expectEnvelope(
+      await call("POST", "/segments/count", {
+        key: p.secretKey,
+        body: {
+          condition: { logic: "AND", groups: [{ filters: [{ segment: "seg_nope", operator: "in" }] }] },
+        },
+      }),
+      422,
+      "VALIDATION_ERROR",
+    );
+    expectEnvelope(
+      await call("POST", "/segments/count", { key: p.secretKey, body: {} }),
+      422,
+      "VALIDATION_ERROR",
+    );
+  });
+});
+
 describe("static segments", () => {
   it("members added and removed by email, each entry and exit once; a dynamic segment's are refused", async () => {
     const p = await createProject();

@@ -10,6 +10,7 @@ import { contacts, type Segment, segmentMembers, segments } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import {
+  matches,
   readsTime,
   referencedSegments,
   type SegmentCondition,
@@ -25,7 +26,16 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { conflict, fieldError, notFound } from "../http/errors";
 import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../http/pagination";
-import { type BackfillMessage, membershipChange, RECOMPUTE_EVERY_MS, refreshSegments } from "../segments";
+import {
+  asSubject,
+  BACKFILL_PAGE,
+  type BackfillMessage,
+  contactsAfter,
+  loadFacts,
+  membershipChange,
+  RECOMPUTE_EVERY_MS,
+  refreshSegments,
+} from "../segments";
 
 const name = z.string().trim().min(1).max(100);
 export const createSegment = z
@@ -52,6 +62,9 @@ export const patchSegment = z
     condition: segmentCondition.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
+export const countSegment = z.strictObject({ condition: segmentCondition });
+/** How many contacts a live count (`POST /segments/count`) evaluates at most, in pages of BACKFILL_PAGE. */
+export const COUNT_SCAN_LIMIT = 10_000;
 export const MAX_MEMBER_EMAILS = 1000;
 export const memberEmails = z.strictObject({
   emails: z
@@ -209,6 +222,37 @@ export const segmentRoutes = new Hono<AppEnv>()
     }
     if (row.type === "DYNAMIC") await startBackfill(c.env, row);
     return c.json(showSegment(row, 0), 201);
+  })
+  // A condition's matches now, while it is being edited: evaluated over the project's contacts, the first
+  // COUNT_SCAN_LIMIT of them (by id); `complete` says whether that was all of them.
+  .post("/count", async (c) => {
+    const { data } = await parseJson(c, countSegment);
+    const projectId = c.get("project").id;
+    await checkReferences(c.env, projectId, null, data.condition);
+    const now = Date.now();
+    let after = "";
+    let count = 0;
+    let scanned = 0;
+    let complete = false;
+    while (scanned < COUNT_SCAN_LIMIT) {
+      const page = await contactsAfter(c.env, projectId, after, BACKFILL_PAGE);
+      const facts = await loadFacts(
+        c.env,
+        projectId,
+        page.map((p) => p.id),
+        [data.condition],
+        now,
+      );
+      count += page.filter((p) => matches(data.condition, asSubject(p), facts, now)).length;
+      scanned += page.length;
+      const last = page[page.length - 1];
+      if (!last || page.length < BACKFILL_PAGE) {
+        complete = true;
+        break;
+      }
+      after = last.id;
+    }
+    return c.json({ count, scanned, complete });
   })
   .get("/:id", async (c) => {
     const s = await loadSegment(c.env, c.get("project").id, c.req.param("id"));
