@@ -31,6 +31,13 @@ import {
 } from "./domain/workflow/requests";
 import { listQuery } from "./http/pagination";
 import { createProject, createSignInLink } from "./routes/admin";
+import {
+  countAudience,
+  createCampaign,
+  patchCampaign,
+  scheduleCampaign,
+  testCampaign,
+} from "./routes/campaigns";
 import { createContact, listContacts, patchContact } from "./routes/contacts";
 import { bulkBody, exportQuery } from "./routes/contacts-bulk";
 import { listDeliveries } from "./routes/deliveries";
@@ -264,6 +271,43 @@ export const operations: Operation[] = [
     undefined,
     {
       body: memberEmails,
+    },
+  ),
+  op("get", "/campaigns", "Campaigns", "secret", "List campaigns", undefined, { query: listQuery }),
+  op("post", "/campaigns", "Campaigns", "secret", "Create a campaign (a DRAFT)", [201, "Created"], {
+    body: createCampaign,
+  }),
+  op(
+    "post",
+    "/campaigns/count",
+    "Campaigns",
+    "secret",
+    "Count an audience's subscribed contacts",
+    undefined,
+    {
+      body: countAudience,
+    },
+  ),
+  op("get", "/campaigns/{id}", "Campaigns", "secret", "Get a campaign with its stats"),
+  op("patch", "/campaigns/{id}", "Campaigns", "secret", "Change a DRAFT campaign", undefined, {
+    body: patchCampaign,
+  }),
+  op("delete", "/campaigns/{id}", "Campaigns", "secret", "Delete a DRAFT campaign", [204, "Deleted"]),
+  op("post", "/campaigns/{id}/schedule", "Campaigns", "secret", "Schedule a campaign", undefined, {
+    body: scheduleCampaign,
+  }),
+  op("post", "/campaigns/{id}/unschedule", "Campaigns", "secret", "Back to DRAFT"),
+  op("post", "/campaigns/{id}/send", "Campaigns", "secret", "Send a campaign now", [202, "Sending"]),
+  op("post", "/campaigns/{id}/cancel", "Campaigns", "secret", "Cancel a SCHEDULED or SENDING campaign"),
+  op(
+    "post",
+    "/campaigns/{id}/test",
+    "Campaigns",
+    "secret",
+    "Send a test of a campaign to an address",
+    undefined,
+    {
+      body: testCampaign,
     },
   ),
   op(

@@ -1,5 +1,6 @@
 /** The cron sweep: finishes what a crash left half done, and forgets what has expired. */
 
+import { fireDueCampaigns } from "./campaigns";
 import { resumeStalledJobs } from "./contacts/bulk";
 import { everyDatabase, registry } from "./db/databases";
 import { dispatchStored } from "./dispatch";
@@ -57,6 +58,9 @@ async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepR
   const schedules = await fireDueSchedules(env, log, now).catch((err) => {
     log.error("sweep: schedules failed; the next pass fires them", errorFields(err));
     return 0;
+  });
+  await fireDueCampaigns(env, log, now).catch((err) => {
+    log.error("sweep: campaigns failed; the next pass starts them", errorFields(err));
   });
   const recomputes = await fireDueRecomputes(env, log, now).catch((err) => {
     log.error("sweep: segment recomputes failed; the next pass fires them", errorFields(err));

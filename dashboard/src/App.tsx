@@ -6,10 +6,15 @@ import { setSignedOutHandler } from "./api/client";
 import { sessionQuery } from "./api/queries";
 import { ErrorBox } from "./components/ErrorBox";
 import { Layout } from "./components/Layout";
+import { ContactPage } from "./pages/ContactPage";
+import { ContactsPage } from "./pages/ContactsPage";
 import { DeliveriesPage } from "./pages/DeliveriesPage";
 import { DeliveryPage } from "./pages/DeliveryPage";
+import { EmailPage } from "./pages/EmailPage";
+import { EmailsPage } from "./pages/EmailsPage";
 
 import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { SegmentsPage } from "./pages/SegmentsPage";
 import { SignInPage } from "./pages/SignInPage";
 
 import { WorkflowsPage } from "./pages/WorkflowsPage";
@@ -19,6 +24,14 @@ const WorkflowEditorPage = lazy(() =>
   import("./pages/WorkflowEditorPage").then((m) => ({ default: m.WorkflowEditorPage })),
 );
 const ExecutionPage = lazy(() => import("./pages/ExecutionPage").then((m) => ({ default: m.ExecutionPage })));
+// The segment builder and a segment's page (the worker's condition schema, zod) load when first opened.
+const SegmentPage = lazy(() => import("./pages/SegmentPage").then((m) => ({ default: m.SegmentPage })));
+const SegmentNewPage = lazy(() =>
+  import("./pages/SegmentEditPage").then((m) => ({ default: m.SegmentNewPage })),
+);
+const SegmentEditPage = lazy(() =>
+  import("./pages/SegmentEditPage").then((m) => ({ default: m.SegmentEditPage })),
+);
 
 function SignedIn() {
   const session = useQuery(sessionQuery);
@@ -46,8 +59,16 @@ function SignedIn() {
           <Route path="/workflows/:id" component={WorkflowEditorPage} />
           <Route path="/workflows/:id/executions" component={ExecutionsPage} />
           <Route path="/workflows/:id/executions/:eid" component={ExecutionPage} />
+          <Route path="/segments" component={SegmentsPage} />
+          <Route path="/segments/new" component={SegmentNewPage} />
+          <Route path="/segments/:id" component={SegmentPage} />
+          <Route path="/segments/:id/edit" component={SegmentEditPage} />
           <Route path="/deliveries" component={DeliveriesPage} />
           <Route path="/deliveries/:id" component={DeliveryPage} />
+          <Route path="/contacts" component={ContactsPage} />
+          <Route path="/contacts/:id" component={ContactPage} />
+          <Route path="/emails" component={EmailsPage} />
+          <Route path="/emails/:id" component={EmailPage} />
           <Route>
             <h1>Not found</h1>
             <p>

@@ -302,7 +302,9 @@ export const emails = sqliteTable(
     contactId: text("contact_id").notNull(),
     templateId: text("template_id"),
     workflowExecutionId: text("workflow_execution_id"),
-    /** TRANSACTIONAL (/v1/send) or WORKFLOW. */
+    /** The campaign that sent it (its subject and body are the campaign's, read when it is sent). */
+    campaignId: text("campaign_id"),
+    /** TRANSACTIONAL (/v1/send), WORKFLOW or CAMPAIGN. */
     sourceType: text("source_type").notNull(),
     /** MARKETING or TRANSACTIONAL: whether an unsubscribed contact may get it. */
     type: text("type").notNull(),
@@ -344,6 +346,50 @@ export const emails = sqliteTable(
       .where(sql`body IS NOT NULL OR data IS NOT NULL OR headers IS NOT NULL`),
   ],
 );
+
+/** Campaigns (src/campaigns.ts): migrations/0016_campaigns.sql says what each column is for. */
+export const campaigns = sqliteTable(
+  "campaigns",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    subject: text("subject"),
+    body: text("body"),
+    templateId: text("template_id"),
+    from: text("from_email"),
+    fromName: text("from_name"),
+    replyTo: text("reply_to"),
+    /** JSON: {type: ALL} | {type: SEGMENT, segmentId} | {type: FILTER, filter}. */
+    audience: text("audience").notNull(),
+    /** DRAFT, SCHEDULED, SENDING, SENT, CANCELLED */
+    status: text("status").notNull(),
+    scheduledAt: integer("scheduled_at"),
+    timeZone: text("time_zone"),
+    cursor: text("cursor").notNull().default(""),
+    leaseUntil: integer("lease_until"),
+    fannedOut: integer("fanned_out").notNull().default(0),
+    recipients: integer("recipients").notNull().default(0),
+    sent: integer("sent").notNull().default(0),
+    skipped: integer("skipped").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    opened: integer("opened").notNull().default(0),
+    clicked: integer("clicked").notNull().default(0),
+    bounced: integer("bounced").notNull().default(0),
+    complained: integer("complained").notNull().default(0),
+    unsubscribed: integer("unsubscribed").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [
+    index("campaigns_project_created").on(t.projectId, t.createdAt, t.id),
+    index("campaigns_due").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
+    index("campaigns_sending").on(t.updatedAt).where(sql`status = 'SENDING' AND fanned_out = 0`),
+  ],
+);
+export type Campaign = typeof campaigns.$inferSelect;
 
 /** Webhook deliveries: one row per (execution, step, visit), with every attempt. */
 export const webhookDeliveries = sqliteTable(

@@ -14,6 +14,7 @@ export type IdPrefix =
   | "sx"
   | "eml"
   | "seg"
+  | "cmp"
   | "whd"
   | "req";
 

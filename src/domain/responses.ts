@@ -148,6 +148,7 @@ export const emailResponse = z.object({
   to: z.string(),
   templateId: z.string().nullable(),
   workflowExecutionId: z.string().nullable(),
+  campaignId: z.string().nullable(),
   sourceType: z.string(),
   type: z.string(),
   status: z.string(),

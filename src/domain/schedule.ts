@@ -72,3 +72,22 @@ export const storedSchedule = (s: ScheduleSpec): StoredSchedule => ({
   cron: s.cron,
   segmentId: s.segmentId ?? null,
 });
+
+/**
+ * A wall-clock time without an offset ("2026-12-24T09:00") in `timeZone`, as epoch ms: croner's one-off
+ * run of an ISO date, read in the zone (with its daylight-saving rules). Null if it is not such a time.
+ */
+export function zonedTime(local: string, timeZone: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(:\d{2})?$/.exec(local);
+  if (!m) return null;
+  const [y, mo, d, h, mi] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+  // A date that is not on the calendar (30 February) is refused, not rolled over.
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59) return null;
+  try {
+    const at = new Cron(local.length === 16 ? `${local}:00` : local, { timezone: timeZone, paused: true });
+    return at.nextRun(new Date(0))?.getTime() ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -4,6 +4,7 @@
  * on the one event path. Workflow emails get their row here, keyed by the id the step derived.
  */
 import { and, eq } from "drizzle-orm";
+import { FINISH_IF_DONE } from "../campaigns";
 import { envOfMessage } from "../db/databases";
 import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
 import {
@@ -150,11 +151,29 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   const [email] = await d.select().from(emails).where(eq(emails.id, body.emailId));
   if (!email) return msg.ack();
   const finish = async (status: string, error: string | null) => {
-    await d
-      .update(emails)
-      .set({ status, error, leaseUntil: null, updatedAt: Date.now() })
-      .where(eq(emails.id, email.id));
+    const now = Date.now();
+    const statements = [
+      env.DB.prepare(
+        "UPDATE emails SET status = ?2, error = ?3, lease_until = NULL, updated_at = ?4 WHERE id = ?1",
+      ).bind(email.id, status, error, now),
+    ];
+    // A campaign's email that will not be sent is counted as skipped (a retryable one goes back to QUEUED).
+    if (email.campaignId && status !== "QUEUED")
+      statements.push(...countCampaignEmail(env, email.campaignId, "skipped", now));
+    await env.DB.batch(statements);
   };
+  // A campaign's email is the campaign's subject and body (or template), read now; none once it is cancelled.
+  const campaign = email.campaignId
+    ? await env.DB.prepare(
+        "SELECT status, subject, body, template_id, from_email, from_name, reply_to FROM campaigns WHERE id = ?1",
+      )
+        .bind(email.campaignId)
+        .first<CampaignContent>()
+    : null;
+  if (email.campaignId && campaign?.status !== "SENDING") {
+    await finish("NOT_SENT", "The campaign was cancelled");
+    return msg.ack();
+  }
   const [contact] = await d
     .select()
     .from(contacts)
@@ -169,15 +188,22 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     log.info("marketing email not sent: contact unsubscribed");
     return msg.ack();
   }
-  const template = email.templateId
-    ? (await d.select().from(templates).where(eq(templates.id, email.templateId)))[0]
+  const templateId = email.templateId ?? campaign?.template_id ?? null;
+  const template = templateId
+    ? (await d.select().from(templates).where(eq(templates.id, templateId)))[0]
     : undefined;
-  if (email.templateId && !template) {
+  if (templateId && !template) {
     await finish("FAILED", "The template no longer exists");
     return msg.ack();
   }
 
-  const links = await contactLinks(env, project.signingSecret ?? "", email.projectId, contact.id);
+  const links = await contactLinks(
+    env,
+    project.signingSecret ?? "",
+    email.projectId,
+    contact.id,
+    email.campaignId,
+  );
   const given = parseJsonObject(email.data);
   // A /v1/send's `data` are template variables (Plunk: `{{ firstName }}`), over the contact's data.
   const sendData = email.sourceType === "WORKFLOW" ? {} : given;
@@ -195,15 +221,15 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   let html: string;
   // What the /v1/send request gave overrides the template's values (Plunk: the template's are defaults).
   try {
-    subject = await renderTemplate(email.subject ?? template?.subject ?? "", vars);
-    html = await renderTemplate(email.body ?? template?.body ?? "", vars);
+    subject = await renderTemplate(email.subject ?? campaign?.subject ?? template?.subject ?? "", vars);
+    html = await renderTemplate(email.body ?? campaign?.body ?? template?.body ?? "", vars);
   } catch (err) {
     await finish("FAILED", `Template error: ${(err as Error).message}`);
     return msg.ack();
   }
-  const from = email.from ?? template?.from ?? env.DEFAULT_FROM ?? "";
-  const fromName = email.fromName ?? template?.fromName ?? null;
-  const replyTo = email.replyTo ?? template?.replyTo ?? null;
+  const from = email.from ?? campaign?.from_email ?? template?.from ?? env.DEFAULT_FROM ?? "";
+  const fromName = email.fromName ?? campaign?.from_name ?? template?.fromName ?? null;
+  const replyTo = email.replyTo ?? campaign?.reply_to ?? template?.replyTo ?? null;
   const headers: Record<string, string> = email.headers
     ? (JSON.parse(email.headers) as Record<string, string>)
     : {};
@@ -243,6 +269,8 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
       `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
        VALUES (?1, ?2, ?3, 'email.sent', ?4, ?5)`,
     ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
+    // Counted with the event: a retried batch whose event exists counts nothing twice.
+    ...(email.campaignId ? countCampaignEmail(env, email.campaignId, "sent", sentAt) : []),
   ]);
   log.info("email sent", { messageId: result.messageId });
   await queueSimulatorNotifications(env, log, { id: email.id, to });
@@ -256,7 +284,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
 
 /** The payload of `email.*` events, as Plunk's webhook guide has it, plus `emailId` (as Plunk's handler adds). */
 export function sentEventData(
-  email: Pick<EmailRow, "id" | "templateId" | "sourceType">,
+  email: Pick<EmailRow, "id" | "templateId" | "sourceType" | "campaignId">,
   sent: { subject: string; from: string; fromName: string | null; messageId: string; sentAt: number },
 ) {
   return {
@@ -266,10 +294,33 @@ export function sentEventData(
     fromName: sent.fromName,
     messageId: sent.messageId,
     templateId: email.templateId,
-    campaignId: null,
+    campaignId: email.campaignId ?? null,
     sourceType: email.sourceType,
     sentAt: new Date(sent.sentAt).toISOString(),
   };
+}
+
+interface CampaignContent {
+  status: string;
+  subject: string | null;
+  body: string | null;
+  template_id: string | null;
+  from_email: string | null;
+  from_name: string | null;
+  reply_to: string | null;
+}
+
+/**
+ * A campaign's email sent or skipped: its counter, counted only when the statement just before changed a
+ * row (the email.sent event stored, the email's row moved), then SENT if it was the last one.
+ */
+function countCampaignEmail(env: Env, campaignId: string, counter: "sent" | "skipped", now: number) {
+  return [
+    env.DB.prepare(
+      `UPDATE campaigns SET ${counter} = ${counter} + 1, updated_at = ?2 WHERE id = ?1 AND changes() = 1`,
+    ).bind(campaignId, now),
+    env.DB.prepare(FINISH_IF_DONE).bind(campaignId, now),
+  ];
 }
 
 export async function consumeEmailDeadLetters(batch: MessageBatch<EmailQueueMessage>, env: Env, log: Logger) {
@@ -279,12 +330,22 @@ export async function consumeEmailDeadLetters(batch: MessageBatch<EmailQueueMess
       msg.ack();
       continue;
     }
-    await (await envOfMessage(env, msg.body)).DB.prepare(
-      `UPDATE emails SET status = 'FAILED', error = coalesce(error, 'Gave up after retries'), lease_until = NULL,
-         updated_at = ?2 WHERE id = ?1 AND status IN ('QUEUED', 'SENDING')`,
-    )
-      .bind(msg.body.emailId, Date.now())
-      .run();
+    const dbEnv = await envOfMessage(env, msg.body);
+    const now = Date.now();
+    await dbEnv.DB.batch([
+      dbEnv.DB.prepare(
+        `UPDATE emails SET status = 'FAILED', error = coalesce(error, 'Gave up after retries'), lease_until = NULL,
+           updated_at = ?2 WHERE id = ?1 AND status IN ('QUEUED', 'SENDING')`,
+      ).bind(msg.body.emailId, now),
+      // A campaign's email given up is skipped: counted only if the update above changed it.
+      dbEnv.DB.prepare(
+        `UPDATE campaigns SET skipped = skipped + 1, updated_at = ?2
+         WHERE id = (SELECT campaign_id FROM emails WHERE id = ?1) AND changes() = 1`,
+      ).bind(msg.body.emailId, now),
+      dbEnv.DB.prepare(
+        FINISH_IF_DONE.replace("WHERE id = ?1", "WHERE id = (SELECT campaign_id FROM emails WHERE id = ?1)"),
+      ).bind(msg.body.emailId, now),
+    ]);
     log.warn("email dead-lettered", { emailId: msg.body.emailId });
     msg.ack();
   }

@@ -1,8 +1,10 @@
 /**
  * The segments queue: a page of a segment's background fill or recompute (src/segments.ts), of a schedule's run
- * (src/schedules.ts), or of a bulk change of contacts (src/contacts/bulk.ts), by the message's kind; each
+ * (src/schedules.ts), of a bulk change of contacts (src/contacts/bulk.ts) or of a campaign's fan-out
+ * (src/campaigns.ts), by the message's kind; each
  * queues its next page until it is done. A page that throws is retried by the queue.
  */
+import { type CampaignPageMessage, campaignPage } from "../campaigns";
 import { type BulkJobMessage, bulkJobPage } from "../contacts/bulk";
 import { envOfMessage, projectEnv } from "../db/databases";
 import type { Env } from "../env";
@@ -10,7 +12,11 @@ import { errorFields, type Logger } from "../log";
 import { type ScheduleRunMessage, scheduleRunPage } from "../schedules";
 import { type BackfillMessage, backfillPage } from "../segments";
 
-export type SegmentsQueueMessage = BackfillMessage | ScheduleRunMessage | BulkJobMessage;
+export type SegmentsQueueMessage =
+  | BackfillMessage
+  | ScheduleRunMessage
+  | BulkJobMessage
+  | CampaignPageMessage;
 
 export async function consumeSegmentsQueue(
   batch: MessageBatch<SegmentsQueueMessage>,
@@ -22,6 +28,7 @@ export async function consumeSegmentsQueue(
     try {
       if (m.kind === "schedule-run") await scheduleRunPage(projectEnv(env, m.db), log, m);
       else if (m.kind === "contact-bulk") await bulkJobPage(projectEnv(env, m.db), log, m);
+      else if (m.kind === "campaign-page") await campaignPage(await envOfMessage(env, m), log, m);
       else await backfillPage(await envOfMessage(env, m), log, m);
       msg.ack();
     } catch (err) {
@@ -30,7 +37,9 @@ export async function consumeSegmentsQueue(
           ? { workflowId: m.workflowId }
           : m.kind === "contact-bulk"
             ? { jobId: m.jobId }
-            : { segmentId: m.segmentId };
+            : m.kind === "campaign-page"
+              ? { campaignId: m.campaignId }
+              : { segmentId: m.segmentId };
       log.error(`${m.kind} page failed; retrying`, { ...of, ...errorFields(err) });
       msg.retry({ delaySeconds: 5 });
     }

@@ -27,11 +27,18 @@ export function templateVariables(v: VariableInput): Record<string, unknown> {
 }
 
 /** The links every email can carry, signed for its contact. */
-export async function contactLinks(env: Env, secret: string, projectId: string, contactId: string) {
+export async function contactLinks(
+  env: Env,
+  secret: string,
+  projectId: string,
+  contactId: string,
+  /** A campaign's email: its unsubscribe link names the campaign, for the campaign's `unsubscribed` count. */
+  campaignId?: string | null,
+) {
   const token = await unsubscribeToken(secret, projectId, contactId);
   const base = env.PUBLIC_URL.replace(/\/$/, "");
   return {
-    unsubscribeUrl: `${base}/unsubscribe/${token}`,
+    unsubscribeUrl: `${base}/unsubscribe/${token}${campaignId ? `?campaign=${encodeURIComponent(campaignId)}` : ""}`,
     subscribeUrl: `${base}/subscribe/${token}`,
     manageUrl: `${base}/unsubscribe/${token}`,
   };

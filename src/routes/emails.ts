@@ -36,6 +36,7 @@ export const showEmail = (e: EmailRow): EmailOut => ({
   to: e.toEmail,
   templateId: e.templateId,
   workflowExecutionId: e.workflowExecutionId,
+  campaignId: e.campaignId,
   sourceType: e.sourceType,
   type: e.type,
   status: e.status,

@@ -114,11 +114,12 @@ const isSlugTaken = (err: unknown) => isUniqueViolation(err, "segments");
  * A condition's references to other segments must name segments of the project, and must not lead back
  * to the segment itself (`selfId`; null for a new one, which nothing can reference yet).
  */
-async function checkReferences(
+export async function checkReferences(
   env: Env,
   projectId: string,
   selfId: string | null,
   condition: SegmentCondition,
+  field = "condition",
 ): Promise<void> {
   const refs = referencedSegments(condition);
   if (refs.length === 0) return;
@@ -139,7 +140,7 @@ async function checkReferences(
     return c ? referencedSegments(c).some(leadsBack) : false;
   };
   if (refs.some(leadsBack))
-    throw fieldError("condition", "This condition would read the segment's own members", "segment_cycle");
+    throw fieldError(field, "This condition would read the segment's own members", "segment_cycle");
 }
 
 /** When a segment is next evaluated for every contact: only while its condition reads time. */

@@ -133,6 +133,7 @@ export async function applySesEvent(
     contactId: email.contact_id as string,
     templateId: email.template_id as string | null,
     sourceType: email.source_type as string,
+    campaignId: email.campaign_id as string | null,
   } as EmailRow;
   const base = sentEventData(row, {
     subject: (email.subject as string) ?? "",
@@ -153,6 +154,18 @@ export async function applySesEvent(
          SELECT ?1, project_id, contact_id, ?2, ?3, ?4 FROM emails WHERE id = ?5 ${where}`,
       )
       .bind(eventId, name, JSON.stringify(data), Date.now(), row.id);
+  // A campaign's email: its counter moves with the event, only if the statement just before stored it.
+  const campaignId = email.campaign_id as string | null;
+  const counted = (
+    counter: "delivered" | "opened" | "clicked" | "bounced" | "complained" | "unsubscribed",
+  ) =>
+    campaignId
+      ? [
+          db
+            .prepare(`UPDATE campaigns SET ${counter} = ${counter} + 1 WHERE id = ?1 AND changes() = 1`)
+            .bind(campaignId),
+        ]
+      : [];
   const statements: D1PreparedStatement[] = [
     db.prepare("INSERT INTO sns_messages (id, received_at) VALUES (?1, ?2)").bind(snsMessageId, Date.now()),
   ];
@@ -170,11 +183,13 @@ export async function applySesEvent(
           )
           .bind(row.id, e.at, Date.now()),
         insertEvent("email.delivery", { ...common, deliveredAt: at }),
+        ...counted("delivered"),
       );
       break;
     case "open":
       statements.push(
         insertEvent("email.open", { ...common, openedAt: at, opens: 1, isFirstOpen: true }, "AND opens = 0"),
+        ...counted("opened"),
         db
           .prepare(
             "UPDATE emails SET opens = opens + 1, opened_at = coalesce(opened_at, ?2), updated_at = ?3 WHERE id = ?1",
@@ -189,6 +204,7 @@ export async function applySesEvent(
           { ...common, link: e.link, clickedAt: at, clicks: 1, isFirstClick: true },
           "AND clicks = 0",
         ),
+        ...counted("clicked"),
         db
           .prepare(
             "UPDATE emails SET clicks = clicks + 1, clicked_at = coalesce(clicked_at, ?2), updated_at = ?3 WHERE id = ?1",
@@ -203,6 +219,7 @@ export async function applySesEvent(
             .prepare("UPDATE emails SET status = 'BOUNCED', bounced_at = ?2, updated_at = ?3 WHERE id = ?1")
             .bind(row.id, e.at, Date.now()),
           insertEvent("email.bounce", { ...common, bounceType: "Permanent", bouncedAt: at }),
+          ...counted("bounced"),
         );
         unsubscribeReason = "bounce";
       } else {
@@ -219,6 +236,7 @@ export async function applySesEvent(
           )
           .bind(row.id, e.at, Date.now()),
         insertEvent("email.complaint", { ...common, complainedAt: at }),
+        ...counted("complained"),
       );
       unsubscribeReason = "complaint";
       break;
@@ -238,6 +256,7 @@ export async function applySesEvent(
           data: { reason: unsubscribeReason },
         },
       ),
+      ...counted("unsubscribed"),
       db
         .prepare("UPDATE contacts SET subscribed = 0, updated_at = ?3 WHERE project_id = ?1 AND id = ?2")
         .bind(row.projectId, row.contactId, Date.now()),

@@ -79,11 +79,25 @@ function page(title: string, text: string, action?: { path: string; label: strin
 button{font-size:1rem;padding:.5rem 1rem}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${form}</body></html>`;
 }
 
-async function setStatus(env: Env, log: AppEnv["Variables"]["log"], t: Target, subscribed: boolean) {
+async function setStatus(
+  env: Env,
+  log: AppEnv["Variables"]["log"],
+  t: Target,
+  subscribed: boolean,
+  campaignId?: string,
+) {
   const now = Date.now();
   const eventId = newId("evt", now);
   const [changed] = await env.DB.batch([
     statusChangeEvent(env, { contactId: t.contactId }, { eventId, projectId: t.projectId, subscribed, now }),
+    // From a campaign's email: the campaign counts the unsubscription, if the status really changed.
+    ...(campaignId && !subscribed
+      ? [
+          env.DB.prepare(
+            "UPDATE campaigns SET unsubscribed = unsubscribed + 1 WHERE id = ?1 AND project_id = ?2 AND changes() = 1",
+          ).bind(campaignId, t.projectId),
+        ]
+      : []),
     env.DB.prepare(
       "UPDATE contacts SET subscribed = ?1, updated_at = ?2 WHERE project_id = ?3 AND id = ?4",
     ).bind(subscribed ? 1 : 0, now, t.projectId, t.contactId),
@@ -108,7 +122,8 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .get("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    const path = `/unsubscribe/${c.req.param("token")}`;
+    const campaign = c.req.query("campaign");
+    const path = `/unsubscribe/${c.req.param("token")}${campaign ? `?campaign=${encodeURIComponent(campaign)}` : ""}`;
     return c.html(
       t.subscribed
         ? page("Unsubscribe", `Stop emails to ${t.email}?`, { path, label: "Unsubscribe" })
@@ -120,7 +135,7 @@ export const unsubscribeRoutes = new Hono<AppEnv>()
   })
   .post("/unsubscribe/:token", async (c) => {
     const t = await resolve(c.env, c.req.param("token"));
-    await setStatus(t.env, c.get("log"), t, false);
+    await setStatus(t.env, c.get("log"), t, false, c.req.query("campaign"));
     return c.html(
       page("Unsubscribed", `${t.email} gets no more emails.`, {
         path: `/subscribe/${c.req.param("token")}`,

@@ -6,6 +6,7 @@ import { queryOptions } from "@tanstack/react-query";
 import { get } from "./client";
 import type {
   Contact,
+  ContactEvent,
   Delivery,
   Email,
   Execution,
@@ -13,6 +14,7 @@ import type {
   Page,
   ProjectSettings,
   Segment,
+  SegmentDetail,
   Session,
   Template,
   Workflow,
@@ -35,8 +37,15 @@ export const keys = {
   delivery: (id: string) => ["deliveries", "one", id] as const,
   emails: (q: Record<string, string | undefined> = {}) => ["emails", q] as const,
   contact: (id: string) => ["contacts", id] as const,
+  contacts: (q: Record<string, string | undefined> = {}) => ["contacts", "list", q] as const,
+  contactEvents: (id: string, q: { cursor?: string; limit?: number } = {}) =>
+    ["contacts", id, "events", q] as const,
+  email: (id: string) => ["emails", "one", id] as const,
   fields: (events: string[]) => ["fields", events] as const,
   segments: ["segments"] as const,
+  segmentList: (cursor?: string) => ["segments", "list", { cursor: cursor ?? "" }] as const,
+  segment: (id: string) => ["segments", "one", id] as const,
+  segmentMembers: (id: string, cursor?: string) => ["segments", "one", id, "members", cursor ?? ""] as const,
   project: ["project"] as const,
 };
 
@@ -137,9 +146,63 @@ export const segmentsQuery = queryOptions({
   staleTime: 60_000,
 });
 
+/** A page of the segments list (newest first), polled while one of them is still filling. */
+export const segmentListQuery = (cursor?: string) =>
+  queryOptions({
+    queryKey: keys.segmentList(cursor),
+    queryFn: () => get<Page<SegmentDetail>>("/segments", { limit: 50, cursor }),
+    refetchInterval: (q) => (q.state.data?.data.some((s) => s.backfill === "BACKFILLING") ? POLL_MS : false),
+  });
+
+/** One segment, polled while its membership fills (its count grows). */
+export const segmentQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.segment(id),
+    queryFn: () => get<SegmentDetail>(`/segments/${id}`),
+    refetchInterval: (q) => (q.state.data?.backfill === "BACKFILLING" ? POLL_MS : false),
+  });
+
+/** A page of a segment's members (GET /segments/:id/contacts), newest first. */
+export const segmentMembersQuery = (id: string, cursor?: string, filling = false) =>
+  queryOptions({
+    queryKey: keys.segmentMembers(id, cursor),
+    queryFn: () => get<Page<Contact>>(`/segments/${id}/contacts`, { limit: 20, cursor }),
+    refetchInterval: filling ? POLL_MS : false,
+  });
+
 /** The project's settings: its time zone, which schedules are read in. */
 export const projectQuery = queryOptions({
   queryKey: keys.project,
   queryFn: () => get<ProjectSettings>("/project"),
   staleTime: 60_000,
 });
+
+/** The project's contacts, newest first: `search` (a part of the email) and `subscribed` ("true"/"false"). */
+export const contactsQuery = (q: Record<string, string | undefined> = {}) =>
+  queryOptions({
+    queryKey: keys.contacts(q),
+    queryFn: () => get<Page<Contact>>("/contacts", { limit: 20, ...q }),
+  });
+
+/** A contact's events, newest first, each with the executions it started or resumed. */
+export const contactEventsQuery = (id: string, q: { cursor?: string; limit?: number } = {}) =>
+  queryOptions({
+    queryKey: keys.contactEvents(id, q),
+    queryFn: () => get<Page<ContactEvent>>(`/contacts/${id}/events`, { limit: 20, ...q }),
+    // A run the events started may still move.
+    refetchInterval: (query) =>
+      query.state.data?.data.some((e) =>
+        [...e.executions.started, ...e.executions.resumed].some((x) => isActive(x.status)),
+      )
+        ? POLL_MS
+        : false,
+  });
+
+/** One email record; polled while it is on its way (QUEUED or SENDING). */
+export const emailQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.email(id),
+    queryFn: () => get<Email>(`/emails/${id}`),
+    refetchInterval: (q) =>
+      q.state.data?.status === "QUEUED" || q.state.data?.status === "SENDING" ? POLL_MS : false,
+  });

@@ -33,6 +33,21 @@ export function Layout({ session, children }: { session: Session; children: Reac
               </Link>
             </li>
             <li>
+              <Link href="/contacts" aria-current={current("/contacts")}>
+                Contacts
+              </Link>
+            </li>
+            <li>
+              <Link href="/emails" aria-current={current("/emails")}>
+                Emails
+              </Link>
+            </li>
+            <li>
+              <Link href="/segments" aria-current={current("/segments")}>
+                Segments
+              </Link>
+            </li>
+            <li>
               <Link href="/deliveries" aria-current={current("/deliveries")}>
                 Webhook deliveries
               </Link>

@@ -1,4 +1,7 @@
-/** An execution's or a delivery's status as text (what tests and screen readers read), coloured by kind. */
+/**
+ * An execution's, a delivery's or an email's status as text (what tests and screen readers read), coloured
+ * by kind.
+ */
 const TONE: Record<string, string> = {
   RUNNING: "active",
   WAITING: "active",
@@ -8,6 +11,13 @@ const TONE: Record<string, string> = {
   EXITED: "neutral",
   CANCELLED: "neutral",
   FAILED: "bad",
+  // Emails' statuses.
+  QUEUED: "active",
+  SENDING: "active",
+  SENT: "ok",
+  BOUNCED: "bad",
+  COMPLAINED: "bad",
+  NOT_SENT: "neutral",
 };
 
 export function StatusBadge({ status }: { status: string }) {

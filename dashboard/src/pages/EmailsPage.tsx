@@ -1,0 +1,173 @@
+/**
+ * The emails log: every email of the project, newest first, filtered by status and by contact (the filters
+ * live in the address, so a contact's page links to its emails here), paged; each opens the email's page.
+ */
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { useMemo } from "react";
+import { Link, useSearchParams } from "wouter";
+import { contactQuery, emailsQuery, POLL_MS } from "../api/queries";
+import { EmptyState } from "../components/EmptyState";
+import { ErrorBox } from "../components/ErrorBox";
+import { Pager, useCursorPages } from "../components/Pager";
+import { StatusBadge } from "../components/StatusBadge";
+import { Time } from "../components/Time";
+
+/** Every email status with what it means (as src/routes/emails.ts lists them: EMAIL_STATUSES). */
+export const EMAIL_STATUS_HELP: Record<string, string> = {
+  QUEUED: "Queued: waiting to be sent",
+  SENDING: "Sending: being handed to SES, or retried after a throttle",
+  SENT: "Sent: SES accepted it",
+  DELIVERED: "Delivered: the recipient's mail server accepted it",
+  BOUNCED: "Bounced: the recipient's mail server refused it",
+  COMPLAINED: "Complained: the recipient marked it as spam",
+  NOT_SENT: "Not sent: a marketing email to an unsubscribed contact",
+  FAILED: "Failed: SES refused it",
+};
+const STATUSES = Object.keys(EMAIL_STATUS_HELP);
+export const isOnItsWay = (status: string) => status === "QUEUED" || status === "SENDING";
+
+/** What made an email: a workflow's Send email step, or POST /v1/send. */
+export const sourceLabel = (sourceType: string) =>
+  sourceType === "WORKFLOW" ? "Workflow" : sourceType === "TRANSACTIONAL" ? "API (/v1/send)" : sourceType;
+
+export function EmailsPage() {
+  const [params, setParams] = useSearchParams();
+  const statusParam = params.get("status") ?? "";
+  const status = STATUSES.includes(statusParam) ? statusParam : "";
+  const contactId = params.get("contactId") ?? "";
+  const filters = useMemo(
+    () => ({ status: status || undefined, contactId: contactId || undefined }),
+    [status, contactId],
+  );
+  const pages = useCursorPages(JSON.stringify(filters));
+  const list = useQuery({
+    ...emailsQuery({ ...filters, limit: "20", cursor: pages.cursor }),
+    placeholderData: keepPreviousData,
+    refetchInterval: (q) => (q.state.data?.data.some((m) => isOnItsWay(m.status)) ? POLL_MS : false),
+  });
+  const contact = useQuery({ ...contactQuery(contactId), enabled: contactId !== "" });
+
+  const setFilter = (name: string, value: string) =>
+    setParams((p) => {
+      const next = new URLSearchParams(p);
+      if (value) next.set(name, value);
+      else next.delete(name);
+      return next;
+    });
+  const filtered = Boolean(status || contactId);
+  const rows = list.data?.data ?? [];
+  const onItsWay = rows.filter((m) => isOnItsWay(m.status)).length;
+
+  return (
+    <>
+      <h1>Emails</h1>
+      <p className="muted">
+        Every email the project sent or tried to send, by workflows' Send email steps and by{" "}
+        <code>POST /v1/send</code>, with what SES said of it since.
+      </p>
+      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter the emails">
+        <label>
+          Status
+          <select name="status" value={status} onChange={(e) => setFilter("status", e.target.value)}>
+            <option value="">All statuses</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s} title={EMAIL_STATUS_HELP[s]}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        {contactId && (
+          <div className="filter-chip">
+            <span className="muted">To the contact</span>{" "}
+            <Link href={`/contacts/${contactId}`}>{contact.data?.email ?? <code>{contactId}</code>}</Link>
+          </div>
+        )}
+        {filtered && (
+          <div className="filter-actions">
+            <button
+              type="button"
+              className="secondary outline"
+              onClick={() => setParams(new URLSearchParams())}
+            >
+              Clear filters
+            </button>
+          </div>
+        )}
+      </form>
+
+      {list.isError && <ErrorBox error={list.error} title="Could not load the emails" />}
+      {list.isPending && <p aria-busy="true">Loading the emails…</p>}
+      <p className="muted" aria-live="polite">
+        {list.isSuccess &&
+          `${rows.length} email${rows.length === 1 ? "" : "s"} shown${status ? ` (${status})` : ""}${onItsWay > 0 ? `, ${onItsWay} on their way: refreshing every 2 seconds` : ""}`}
+      </p>
+      {list.isSuccess && rows.length === 0 && (
+        <EmptyState title={filtered ? "No emails match these filters" : "No emails yet"}>
+          {filtered ? (
+            <p>
+              Choose another status, or <strong>clear the filters</strong> to see every email.
+            </p>
+          ) : (
+            <p>
+              Emails are made by a workflow's <strong>Send email</strong> step (add one in the editor, enable
+              the workflow and track its trigger event) and by <code>POST /v1/send</code>.
+            </p>
+          )}
+        </EmptyState>
+      )}
+      {rows.length > 0 && (
+        <div className="table-wrap">
+          <table className="striped">
+            <thead>
+              <tr>
+                <th scope="col">Subject</th>
+                <th scope="col">To</th>
+                <th scope="col">Status</th>
+                <th scope="col">Made by</th>
+                <th scope="col">Created</th>
+                <th scope="col">Opens</th>
+                <th scope="col">Clicks</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((m) => (
+                <tr key={m.id} data-email-id={m.id}>
+                  <td className="cell-wrap">
+                    <Link href={`/emails/${m.id}`}>{m.subject ?? "(no subject)"}</Link>
+                  </td>
+                  <td>
+                    <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
+                  </td>
+                  <td className={m.error ? "cell-wrap" : undefined}>
+                    <StatusBadge status={m.status} />
+                    {m.error && (
+                      <>
+                        <br />
+                        <small className="text-bad">{m.error}</small>
+                      </>
+                    )}
+                  </td>
+                  <td>{sourceLabel(m.sourceType)}</td>
+                  <td>
+                    <Time iso={m.createdAt} />
+                  </td>
+                  <td>{m.opens}</td>
+                  <td>{m.clicks}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager
+        label="Email pages"
+        page={pages.page}
+        nextCursor={list.data?.cursor}
+        hasMore={list.data?.hasMore}
+        onOlder={pages.older}
+        onNewer={pages.newer}
+      />
+    </>
+  );
+}

@@ -1,0 +1,443 @@
+/**
+ * Contacts and the emails log in a real browser, as a person uses them: the contacts list searched by email,
+ * filtered by subscription and paged; a contact's page with its data, its events newest first (paged, each
+ * with the run it started), its workflow executions and its emails; Unsubscribe and Subscribe; Delete with
+ * its confirmation; the emails log filtered by status; an email's page with its recipient, counters and the
+ * execution that sent it; unknown ids; the pages at 390 px. Screenshots for the docs.
+ *
+ * Seeded through the API: contacts, events tracked with the public key, a workflow that sends a MARKETING
+ * email on `signup` (to the local SES), an email by POST /v1/send, and SES's delivery, open and click for one
+ * email through the development simulator (which posts to PUBLIC_URL: a loopback proxy to the worker).
+ */
+import http from "node:http";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalSes, startLocalSes, until } from "../e2e/local-servers";
+import { freePort } from "../e2e/stack";
+import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+
+let d: Dashboard;
+let ses: LocalSes;
+let proxy: http.Server;
+let wfId: string;
+let ada: string;
+let grace: string;
+let linus: string;
+let welcomeEmail: string;
+let receiptEmail: string;
+
+/** A loopback server that passes every request to the worker (started after it, hence `target`). */
+async function startProxy(): Promise<{ url: string; server: http.Server; setTarget: (t: string) => void }> {
+  let target = "";
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      try {
+        const headers = Object.fromEntries(
+          Object.entries(req.headers).filter(
+            ([k, v]) => typeof v === "string" && !["host", "connection", "content-length"].includes(k),
+          ),
+        ) as Record<string, string>;
+        const r = await fetch(`${target}${req.url}`, {
+          method: req.method,
+          headers,
+          body: chunks.length ? Buffer.concat(chunks) : undefined,
+        });
+        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain" });
+        res.end(Buffer.from(await r.arrayBuffer()));
+      } catch (err) {
+        res.writeHead(502);
+        res.end(String(err));
+      }
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return { url: `http://127.0.0.1:${port}`, server, setTarget: (t) => (target = t) };
+}
+
+async function track(email: string, event: string, data: Record<string, unknown> = {}, subscribed?: boolean) {
+  const res = await fetch(`${d.stack.base}/v1/track`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ event, email, data, subscribed }),
+  });
+  const body = (await res.json()) as any;
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  return body.data.contact as string;
+}
+
+const emailsOf = async (contactId: string) =>
+  (await d.api("GET", `/emails?contactId=${contactId}`)).body.data as any[];
+
+beforeAll(async () => {
+  ses = await startLocalSes();
+  const p = await startProxy();
+  proxy = p.server;
+  d = await startDashboard({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: p.url });
+  p.setTarget(d.stack.base);
+
+  const tpl = await d.api("POST", "/templates", {
+    name: "Welcome",
+    subject: "Welcome, {{ data.name ?? email }}",
+    body: "<p>Hello, welcome aboard.</p>",
+    from: "team@example.com",
+    type: "MARKETING",
+  });
+  expect(tpl.status).toBe(201);
+  const def = await d.api("PUT", "/workflows/wf_welcome/definition", {
+    id: "wf_welcome",
+    name: "Welcome flow",
+    eventName: "signup",
+    enabled: true,
+    steps: { welcome: { type: "SEND_EMAIL", name: "Welcome", config: { templateId: tpl.body.id } } },
+    transitions: [{ from: "trigger", to: "welcome" }],
+  });
+  expect(def.status, JSON.stringify(def.body)).toBe(201);
+  wfId = def.body.id;
+
+  // 20 older contacts, so that the list has a second page.
+  const bulk = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      d.api("POST", "/contacts", { email: `user${String(i).padStart(2, "0")}@bulk.test` }),
+    ),
+  );
+  expect(bulk.every((r) => r.status === 201)).toBe(true);
+  linus = (
+    await d.api("POST", "/contacts", { email: "linus@other.org", subscribed: false, data: { os: "linux" } })
+  ).body.id;
+  grace = await track("grace@example.com", "signup", { name: "Grace" }, false);
+  ada = await track("ada@example.com", "signup", { name: "Ada", plan: "pro" });
+  // 21 page views after the sign-up: the timeline's first page is all page views, the sign-up on the second.
+  for (let i = 1; i <= 21; i++)
+    await track("ada@example.com", "page.viewed", { page: { value: `/docs/${i}`, persistent: false } });
+
+  const sent = await d.api("POST", "/v1/send", {
+    to: "ada@example.com",
+    subject: "Your receipt",
+    body: "<p>Thanks.</p>",
+    from: "billing@example.com",
+  });
+  expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+  receiptEmail = sent.body.data.emails[0].email;
+
+  // The welcome email is sent (local SES), then delivered, opened and clicked (the simulator); Grace's is not
+  // sent: she is unsubscribed and the template is MARKETING.
+  welcomeEmail = await until("the welcome email sent", async () => {
+    const m = (await emailsOf(ada)).find((e) => e.subject === "Welcome, Ada");
+    return m?.status === "SENT" ? (m.id as string) : undefined;
+  }).catch(async (e) => {
+    (await import("node:fs")).writeFileSync(
+      "/tmp/ct-debug.log",
+      JSON.stringify(await emailsOf(ada)) + d.stack.output(),
+    );
+    throw e;
+  });
+  for (const kind of ["delivery", "open", "click"]) {
+    const sim = await d.api("POST", "/dev/ses/simulate", { emailId: welcomeEmail, kind });
+    expect(sim.status, JSON.stringify(sim.body)).toBe(202);
+  }
+  await until("the welcome email delivered, opened and clicked", async () => {
+    const m = (await d.api("GET", `/emails/${welcomeEmail}`)).body;
+    return m.status === "DELIVERED" && m.opens === 1 && m.clicks === 1 ? m : undefined;
+  }).catch(async (e) => {
+    (await import("node:fs")).writeFileSync("/tmp/ct-debug.log", d.stack.output());
+    throw e;
+  });
+  await until("Grace's email not sent", async () =>
+    (await emailsOf(grace)).find((e) => e.status === "NOT_SENT"),
+  );
+  await until("the receipt sent", async () =>
+    (await d.api("GET", `/emails/${receiptEmail}`)).body.status === "SENT" ? true : undefined,
+  );
+});
+
+afterAll(async () => {
+  await d?.stop();
+  await ses?.stop();
+  await new Promise((r) => proxy?.close(r));
+});
+
+const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
+const path = (page: Page) => new URL(page.url()).pathname + new URL(page.url()).search;
+const heading = (page: Page, name: string, level = 1) =>
+  page.getByRole("heading", { name, level, exact: true });
+const contactRows = (page: Page) => page.locator("tr[data-contact-id]");
+const rowEmails = (page: Page) => contactRows(page).locator("td:first-child").allTextContents();
+const timeline = (page: Page) => page.getByRole("list", { name: "Events, newest first" });
+const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth);
+
+describe("contacts and emails in the dashboard", () => {
+  it("lists the contacts: search by email, the subscription filter, pages, and an empty result", async () => {
+    const { page, errors } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Contacts" }).click();
+    await heading(page, "Contacts").waitFor();
+    expect(path(page)).toBe("/app/contacts");
+    expect(await page.getByRole("link", { name: "Contacts" }).getAttribute("aria-current")).toBe("page");
+
+    // Newest first, 20 to a page: Ada, Grace and Linus, then the bulk ones; the rest on page 2.
+    await expect.poll(() => contactRows(page).count(), { timeout: 10_000 }).toBe(20);
+    expect((await rowEmails(page)).slice(0, 3)).toEqual([
+      "ada@example.com",
+      "grace@example.com",
+      "linus@other.org",
+    ]);
+    const adaRow = page.locator(`tr[data-contact-id="${ada}"]`);
+    expect(await adaRow.textContent()).toMatch(/Subscribed.*name: Ada, plan: pro/);
+    expect(await page.locator(`tr[data-contact-id="${grace}"]`).textContent()).toContain("Unsubscribed");
+    await page.getByText("20 contacts shown").waitFor();
+    expect(await unnamedControls(page)).toEqual([]);
+    await screenshot(page, "contacts");
+
+    const pager = page.getByRole("navigation", { name: "Contact pages" });
+    expect(await pager.getByRole("button", { name: "← Newer" }).isDisabled()).toBe(true);
+    await pager.getByRole("button", { name: "Older →" }).click();
+    await pager.getByText("Page 2").waitFor();
+    await expect.poll(() => contactRows(page).count()).toBe(3);
+    for (const email of await rowEmails(page)) expect(email).toMatch(/@bulk\.test$/);
+    expect(await pager.getByRole("button", { name: "Older →" }).isDisabled()).toBe(true);
+
+    // Search: a part of the email, sent with Enter; the address keeps it, and the list starts at page 1.
+    const search = page.getByLabel("Search by email");
+    await search.fill("ADA@");
+    await search.press("Enter");
+    await expect.poll(() => rowEmails(page)).toEqual(["ada@example.com"]);
+    expect(path(page)).toBe("/app/contacts?search=ADA%40");
+    await page.getByText("1 contact shown with “ADA@” in the email").waitFor();
+    expect(await page.getByRole("navigation", { name: "Contact pages" }).count()).toBe(0);
+
+    // The subscription filter, alone and with a search.
+    await search.fill("");
+    await button(page, "Search").click();
+    await page.getByLabel("Subscription").selectOption("false");
+    await expect.poll(() => rowEmails(page)).toEqual(["grace@example.com", "linus@other.org"]);
+    await search.fill("example.com");
+    await button(page, "Search").click();
+    await expect.poll(() => rowEmails(page)).toEqual(["grace@example.com"]);
+    await page.getByText("1 unsubscribed contact shown").waitFor();
+
+    // Nothing matches: said so, and Clear filters brings every contact back.
+    await search.fill("nobody@nowhere");
+    await button(page, "Search").click();
+    await page.getByRole("region", { name: "No contacts match these filters" }).waitFor();
+    expect(await contactRows(page).count()).toBe(0);
+    await button(page, "Clear filters").click();
+    await expect.poll(() => contactRows(page).count()).toBe(20);
+    expect(await search.inputValue()).toBe("");
+    expect(await page.getByLabel("Subscription").inputValue()).toBe("");
+    expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
+  });
+
+  it("opens a contact: its data, events newest first and paged, its executions and emails; unsubscribes and subscribes", async () => {
+    const { page, errors } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/contacts`);
+    await page.getByRole("link", { name: "ada@example.com" }).click();
+    await heading(page, "ada@example.com").waitFor({ timeout: 10_000 });
+    expect(path(page)).toBe(`/app/contacts/${ada}`);
+    const summary = page.getByRole("region", { name: "Contact" });
+    expect(await summary.textContent()).toMatch(/SubscriptionSubscribed/);
+    expect(await summary.textContent()).toContain(ada);
+    // The data merged from the events: the page views' `page` was for the events only.
+    const data = JSON.parse((await summary.locator("pre.json").textContent()) ?? "{}");
+    expect(data).toEqual({ name: "Ada", plan: "pro" });
+    expect(await summary.locator("time").count()).toBe(2);
+
+    // The timeline: newest first, 20 to a page; each event's data; the sign-up (and its run) on page 2.
+    const items = timeline(page).locator("li");
+    await expect.poll(() => items.count(), { timeout: 10_000 }).toBe(20);
+    expect(await items.first().locator(".event-name").textContent()).toBe("page.viewed");
+    expect(await items.first().locator(".event-data").textContent()).toBe('{"page":"/docs/21"}');
+    expect(await items.nth(19).locator(".event-data").textContent()).toBe('{"page":"/docs/2"}');
+    const times = await items
+      .locator("time")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("datetime") ?? ""));
+    expect([...times].sort().reverse()).toEqual(times);
+    const eventPages = page.getByRole("navigation", { name: "Event pages" });
+    await eventPages.getByRole("button", { name: "Older →" }).click();
+    await eventPages.getByText("Page 2").waitFor();
+    await expect.poll(() => items.count()).toBe(2);
+    const signup = items.nth(1);
+    expect(await signup.locator(".event-name").textContent()).toBe("signup");
+    expect(await signup.textContent()).toMatch(/Started: Welcome flow COMPLETED/);
+
+    // Its workflow executions: the run the sign-up started, linked to the execution's page.
+    const runs = page.locator("section", { has: heading(page, "Workflow executions", 2) });
+    const run = runs.locator("tr[data-execution-id]");
+    await expect.poll(() => run.count()).toBe(1);
+    expect(await run.textContent()).toMatch(/Welcome flow.*COMPLETED.*started by signup/);
+    const execId = (await run.getAttribute("data-execution-id")) as string;
+
+    // Its emails, newest first: the receipt by /v1/send, the welcome by the workflow, each with its counters.
+    const emails = page.locator("section", { has: heading(page, "Emails", 2) }).locator("tr[data-email-id]");
+    await expect
+      .poll(() => emails.allTextContents())
+      .toEqual([
+        expect.stringMatching(/^Your receiptSENT.*00$/),
+        expect.stringMatching(/^Welcome, AdaDELIVERED.*11$/),
+      ]);
+    expect(await unnamedControls(page)).toEqual([]);
+    await screenshot(page, "contact");
+
+    // Unsubscribe: said at once, kept by the API, and the change is the timeline's newest event.
+    await eventPages.getByRole("button", { name: "← Newer" }).click();
+    await button(page, "Unsubscribe").click();
+    await page.getByRole("status").getByText("Unsubscribed ada@example.com").waitFor({ timeout: 10_000 });
+    expect(await summary.textContent()).toMatch(/SubscriptionUnsubscribed/);
+    expect((await d.api("GET", `/contacts/${ada}`)).body.subscribed).toBe(false);
+    await expect
+      .poll(() => items.first().locator(".event-name").textContent(), { timeout: 10_000 })
+      .toBe("contact.unsubscribed");
+    // And back.
+    await button(page, "Subscribe").click();
+    await page.getByRole("status").getByText("Subscribed ada@example.com").waitFor({ timeout: 10_000 });
+    expect((await d.api("GET", `/contacts/${ada}`)).body.subscribed).toBe(true);
+    await expect
+      .poll(() => items.first().locator(".event-name").textContent(), { timeout: 10_000 })
+      .toBe("contact.subscribed");
+
+    // The run's link opens the execution's page.
+    await run.getByRole("link", { name: execId }).click();
+    await page.getByRole("heading", { name: `Execution ${execId}` }).waitFor({ timeout: 10_000 });
+    expect(path(page)).toBe(`/app/workflows/${wfId}/executions/${execId}`);
+    expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
+  });
+
+  it("shows the emails log filtered by status, and an email with its recipient, counters and execution", async () => {
+    const { page, errors } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Emails" }).click();
+    await heading(page, "Emails").waitFor();
+    const rows = page.locator("tr[data-email-id]");
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(3);
+    await page.getByText("3 emails shown").waitFor();
+    const byId = (id: string) => page.locator(`tr[data-email-id="${id}"]`);
+    expect(await byId(receiptEmail).textContent()).toMatch(
+      /Your receipt.*ada@example\.com.*SENT.*API \(\/v1\/send\)/,
+    );
+    expect(await byId(welcomeEmail).textContent()).toMatch(
+      /Welcome, Ada.*ada@example\.com.*DELIVERED.*Workflow.*11$/,
+    );
+    expect(await unnamedControls(page)).toEqual([]);
+    await screenshot(page, "emails");
+
+    // By status: NOT_SENT is Grace's, with the reason; a status none has is an empty state.
+    const status = page.getByLabel("Status");
+    await status.selectOption("NOT_SENT");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().textContent()).toMatch(
+      /Welcome, Grace.*grace@example\.com.*NOT_SENT.*The contact is unsubscribed/,
+    );
+    expect(path(page)).toBe("/app/emails?status=NOT_SENT");
+    await status.selectOption("BOUNCED");
+    await page.getByRole("region", { name: "No emails match these filters" }).waitFor();
+    await status.selectOption("DELIVERED");
+    await expect.poll(() => rows.count()).toBe(1);
+
+    // The email's page.
+    await rows.first().getByRole("link", { name: "Welcome, Ada" }).click();
+    await heading(page, "Welcome, Ada").waitFor({ timeout: 10_000 });
+    expect(path(page)).toBe(`/app/emails/${welcomeEmail}`);
+    const fields = page.locator("dl.email-fields");
+    expect(await fields.textContent()).toMatch(/StatusDELIVERED/);
+    expect(await fields.textContent()).toMatch(/TypeMarketing.*TemplateWelcome/);
+    const counters = page.getByRole("region", { name: "Engagement" });
+    expect(await counters.textContent()).toBe("1open1click");
+    const way = page.locator("section", { has: heading(page, "Its way", 2) });
+    for (const label of ["Created", "Sent", "Delivered", "First opened", "First clicked"])
+      expect(await way.locator("dt", { hasText: label }).locator("+ dd time").count()).toBe(1);
+    expect(await way.textContent()).toMatch(/Bouncednot yet/);
+    // The execution that sent it (found through the contact's events), and the recipient, linked.
+    const execution = page.getByRole("link", { name: "an execution of Welcome flow" });
+    await execution.waitFor({ timeout: 10_000 });
+    expect(await execution.getAttribute("href")).toMatch(
+      new RegExp(`^/app/workflows/${wfId}/executions/exec_`),
+    );
+    await fields.getByRole("link", { name: "ada@example.com" }).click();
+    await heading(page, "ada@example.com").waitFor({ timeout: 10_000 });
+    await page.goBack();
+    await execution.click();
+    await page.getByRole("heading", { name: /^Execution exec_/ }).waitFor({ timeout: 10_000 });
+
+    // The receipt: made by the API, with no execution nor template.
+    await page.goto(`${d.stack.base}/app/emails/${receiptEmail}`);
+    await heading(page, "Your receipt").waitFor({ timeout: 10_000 });
+    expect(await page.locator("dl.email-fields").textContent()).toMatch(/Made byAPI \(\/v1\/send\)/);
+    expect(await page.getByRole("region", { name: "Engagement" }).textContent()).toBe("0opens0clicks");
+
+    // From a contact's page to its emails in the log.
+    await page.goto(`${d.stack.base}/app/contacts/${ada}`);
+    await page.getByRole("link", { name: "See them in the emails log" }).click();
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
+    expect(path(page)).toBe(`/app/emails?contactId=${ada}`);
+    await page.locator(".filter-chip").getByRole("link", { name: "ada@example.com" }).waitFor();
+    expect(errors.filter((e) => /Content Security Policy/.test(e))).toEqual([]);
+  });
+
+  it("says so for an unknown contact or email id", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/contacts/ctc_does_not_exist`);
+    await heading(page, "Contact not found").waitFor({ timeout: 10_000 });
+    expect(await page.getByRole("alert").textContent()).toContain(
+      "There is no contact with this id in this project",
+    );
+    expect(await page.getByRole("heading", { name: "Events" }).count()).toBe(0);
+    await page.getByRole("alert").getByRole("link", { name: "Find the contact in the list" }).click();
+    await heading(page, "Contacts").waitFor();
+
+    await page.goto(`${d.stack.base}/app/emails/eml_does_not_exist`);
+    await heading(page, "Email not found").waitFor({ timeout: 10_000 });
+    expect(await page.getByRole("alert").textContent()).toContain(
+      "There is no email with this id in this project",
+    );
+  });
+
+  it("deletes a contact only after its confirmation", async () => {
+    const { page } = await d.newPage(1280);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/contacts/${linus}`);
+    await heading(page, "linus@other.org").waitFor({ timeout: 10_000 });
+    await button(page, "Delete contact").click();
+    const dialog = page.getByRole("dialog", { name: "Delete this contact?" });
+    await dialog.waitFor();
+    expect(await dialog.textContent()).toContain("This cannot be undone.");
+    // Kept: nothing happens.
+    await dialog.getByRole("button", { name: "Keep" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect((await d.api("GET", `/contacts/${linus}`)).status).toBe(200);
+    // Confirmed: gone, and back to the list, which says so and no longer has it.
+    await button(page, "Delete contact").click();
+    await dialog.getByRole("button", { name: "Yes, delete it" }).click();
+    await page.getByRole("status").getByText("Deleted linus@other.org").waitFor({ timeout: 10_000 });
+    expect(path(page)).toBe("/app/contacts");
+    await expect.poll(() => contactRows(page).count()).toBe(20);
+    expect(await page.getByRole("link", { name: "linus@other.org" }).count()).toBe(0);
+    expect((await d.api("GET", `/contacts/${linus}`)).status).toBe(404);
+  });
+
+  it("fits at 390 px: the contacts list, a contact and an email", async () => {
+    const { page } = await d.newPage(390);
+    await signIn(d, page);
+    await page.goto(`${d.stack.base}/app/contacts`);
+    await expect.poll(() => contactRows(page).count(), { timeout: 10_000 }).toBe(20);
+    expect(await fitsWidth(page)).toBeLessThanOrEqual(390);
+
+    await page.goto(`${d.stack.base}/app/contacts/${ada}`);
+    await heading(page, "ada@example.com").waitFor({ timeout: 10_000 });
+    await expect.poll(() => timeline(page).locator("li").count(), { timeout: 10_000 }).toBe(20);
+    expect(await fitsWidth(page)).toBeLessThanOrEqual(390);
+    for (const name of ["Unsubscribe", "Delete contact"]) {
+      const box = await button(page, name).boundingBox();
+      expect(box && box.x >= 0 && box.x + box.width <= 390).toBe(true);
+    }
+    await screenshot(page, "contact-390");
+
+    await page.goto(`${d.stack.base}/app/emails/${welcomeEmail}`);
+    await heading(page, "Welcome, Ada").waitFor({ timeout: 10_000 });
+    await page.getByRole("link", { name: "an execution of Welcome flow" }).waitFor({ timeout: 10_000 });
+    expect(await fitsWidth(page)).toBeLessThanOrEqual(390);
+  });
+});
