@@ -30,6 +30,7 @@ export const FLAGS = {
   event: "value",
   segment: "value",
   file: "value",
+  "time-zone": "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

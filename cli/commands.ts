@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import type { Api } from "./api.ts";
 import { type Flags, str } from "./args.ts";
+import { CAMPAIGN_COMMANDS } from "./campaigns.ts";
 import {
   type Command,
   type Context,
@@ -475,6 +476,7 @@ export const COMMANDS: Command[] = [
   },
   ...RESOURCE_COMMANDS,
   ...SEGMENT_COMMANDS,
+  ...CAMPAIGN_COMMANDS,
   {
     words: ["track"],
     args: ["<event>", "<email>"],

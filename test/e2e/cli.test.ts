@@ -6,6 +6,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalSes, startLocalSes } from "./local-servers";
 import { E2E_ADMIN_TOKEN, freePort, type Stack, startStack } from "./stack";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -14,6 +15,7 @@ const entry = path.join(root, "cli", "index.ts");
 const fixtures = path.join(root, "test", "cli", "fixtures");
 
 let stack: Stack;
+let ses: LocalSes;
 let key: string;
 let dir: string;
 let hooks: http.Server;
@@ -71,7 +73,9 @@ async function until<T>(what: () => Promise<T | undefined>, ms = 30_000): Promis
 }
 
 beforeAll(async () => {
-  stack = await startStack({ RETRY_DELAY_SCALE: "0" });
+  // The local SES: campaigns' test sends go to it.
+  ses = await startLocalSes();
+  stack = await startStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-cli-"));
   hooks = http.createServer((req, res) => {
     req.resume();
@@ -87,6 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => hooks?.close(r));
   await stack?.stop();
+  await ses?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -515,6 +520,59 @@ describe("segments", () => {
     ]);
     expect(bad.code).toBe(1);
     expect(oneLine(bad)).toMatch(/422 VALIDATION_ERROR: .*condition/);
+  });
+});
+
+describe("campaigns", () => {
+  it("creates a campaign from a file, test-sends, schedules, unschedules, sends it and shows its stats", async () => {
+    const file = write(
+      "news.yaml",
+      "name: CLI news\nsubject: 'News for {{ email }}'\nbody: '<p>Hello</p>'\nfrom: news@example.com\naudience:\n  type: ALL\n",
+    );
+    const made = await cli(["campaigns", "create", file, "--json"]);
+    expect(made.code, made.stderr).toBe(0);
+    const c = JSON.parse(made.stdout);
+    expect(c).toMatchObject({ status: "DRAFT", audience: { type: "ALL" } });
+    const test = await cli(["campaigns", "test", c.id, "tester@example.com"]);
+    expect(test.code, test.stderr).toBe(0);
+    expect(test.stdout).toMatch(/^sent "News for someone@example.com" to tester@example.com \(.+\)\n$/);
+    const inbox = await ses.emails();
+    expect(inbox.some((e) => e.subject === "News for someone@example.com")).toBe(true);
+    const sched = await cli([
+      "campaigns",
+      "schedule",
+      c.id,
+      "2099-12-24T09:00",
+      "--time-zone",
+      "Europe/Berlin",
+      "--json",
+    ]);
+    expect(JSON.parse(sched.stdout)).toMatchObject({
+      status: "SCHEDULED",
+      scheduledAt: "2099-12-24T08:00:00.000Z",
+    });
+    expect(JSON.parse((await cli(["campaigns", "unschedule", c.id, "--json"])).stdout).status).toBe("DRAFT");
+    const sent = await cli(["campaigns", "send", c.id]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toMatch(/status\s+SENDING/);
+    // Through wrangler dev's queues to the local SES: every subscribed contact once, then SENT.
+    const done = await until(async () => {
+      const got = JSON.parse((await cli(["campaigns", "get", c.id, "--json"])).stdout);
+      return got.status === "SENT" ? got : undefined;
+    }, 60_000);
+    expect(done.stats.recipients).toBeGreaterThan(0);
+    expect(done.stats.sent).toBe(done.stats.recipients);
+    const delivered = (await ses.emails()).filter(
+      (e) => String(e.subject).startsWith("News for ") && e.destination?.to?.[0] !== "tester@example.com",
+    );
+    expect(delivered.length).toBeGreaterThanOrEqual(done.stats.recipients);
+    const list = await cli(["campaigns", "list"]);
+    expect(list.stdout).toContain(c.id);
+    const again = await cli(["campaigns", "send", c.id]);
+    expect(again.code).toBe(1);
+    expect(oneLine(again)).toMatch(/409 CONFLICT/);
+    const past = await cli(["campaigns", "schedule", c.id, "2020-01-01T00:00:00Z"]);
+    expect(past.code).toBe(1);
   });
 });
 
