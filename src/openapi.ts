@@ -50,7 +50,7 @@ import { countSegment, createSegment, memberEmails, patchSegment } from "./route
 import { sendBody } from "./routes/send";
 import { signInBody } from "./routes/session";
 import { snsBody } from "./routes/sns";
-import { createTemplate, patchTemplate } from "./routes/templates";
+import { createTemplate, patchTemplate, previewTemplate, testTemplate } from "./routes/templates";
 import { statsQuery } from "./routes/workflows";
 
 /** "secret": a secret key, or the dashboard's session cookie (see /session). */
@@ -233,6 +233,20 @@ export const operations: Operation[] = [
     body: patchTemplate,
   }),
   op("delete", "/templates/{id}", "Templates", "secret", "Delete a template no step uses", [204, "Deleted"]),
+  op(
+    "post",
+    "/templates/preview",
+    "Templates",
+    "secret",
+    "Render a subject and body with a contact's data",
+    undefined,
+    {
+      body: previewTemplate,
+    },
+  ),
+  op("post", "/templates/{id}/test", "Templates", "secret", "Send a template once to an address", undefined, {
+    body: testTemplate,
+  }),
   op("get", "/segments", "Segments", "secret", "List segments", undefined, { query: listQuery }),
   op(
     "post",

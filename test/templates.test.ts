@@ -1,5 +1,5 @@
 /** Templates: CRUD, lists, validation, Liquid parse errors, rendering bounds, and the in-use guard. */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { checkTemplate, desugar, renderJsonStrings, renderTemplate } from "../src/domain/templates";
 import { call, createProject, expectEnvelope, type TestProject } from "./helpers";
 import { createWorkflow } from "./workflow-helpers";
@@ -349,5 +349,72 @@ describe("DELETE of a template in use", () => {
     const delStep = await call("DELETE", `/workflows/${wf.id}/steps/${wf.steps.mail}`, { key: q.secretKey });
     expect(delStep.status, JSON.stringify(delStep.body)).toBeLessThan(300);
     expect((await call("DELETE", `/templates/${t.body.id}`, { key: q.secretKey })).status).toBe(204);
+  });
+});
+
+describe("templates: preview and test send", () => {
+  it("renders a subject and body with a chosen contact's data (or an example), and refuses what does not parse", async () => {
+    const p = await createProject();
+    const made = await call("POST", "/contacts", {
+      key: p.secretKey,
+      body: { email: "ada@example.com", data: { firstName: "Ada", plan: "pro" } },
+    });
+    const body = {
+      subject: "Hi {{ firstName ?? 'there' }}",
+      body: "<p>{{ data.plan }} <a href='{{ unsubscribeUrl }}'>x</a></p>",
+    };
+    const withContact = await call("POST", "/templates/preview", {
+      key: p.secretKey,
+      body: { ...body, contactId: made.body.id },
+    });
+    expect(withContact.status, JSON.stringify(withContact.body)).toBe(200);
+    expect(withContact.body.subject).toBe("Hi Ada");
+    expect(withContact.body.html).toMatch(/^<p>pro <a href='http.+\/unsubscribe\/.+'>x<\/a><\/p>$/);
+    const example = await call("POST", "/templates/preview", { key: p.secretKey, body });
+    expect(example.body.subject).toBe("Hi there");
+    const broken = await call("POST", "/templates/preview", {
+      key: p.secretKey,
+      body: { subject: "{{ x", body: "b" },
+    });
+    expect(broken.status).toBe(422);
+    expect(broken.body.error.errors[0]).toMatchObject({ field: "subject", code: "invalid_template" });
+    const other = await createProject();
+    const stranger = await call("POST", "/templates/preview", {
+      key: other.secretKey,
+      body: { ...body, contactId: made.body.id },
+    });
+    expect(stranger.status).toBe(404);
+    // Nothing stored.
+    expect((await call("GET", "/emails", { key: p.secretKey })).body.data).toEqual([]);
+  });
+
+  it("sends a saved template once to an address", async () => {
+    const p = await createProject();
+    const t = await call("POST", "/templates", {
+      key: p.secretKey,
+      body: { name: "Hello", subject: "Hello {{ email }}", body: "<p>Hi</p>", from: "hi@example.com" },
+    });
+    let sent: any;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      sent = JSON.parse(await new Request(input as RequestInfo, init).text());
+      return Response.json({ MessageId: "tpl-test-1" });
+    });
+    const res = await call("POST", `/templates/${t.body.id}/test`, {
+      key: p.secretKey,
+      body: { to: "me@example.com" },
+    });
+    expect(res.body).toEqual({
+      to: "me@example.com",
+      subject: "Hello someone@example.com",
+      messageId: "tpl-test-1",
+    });
+    expect(sent.Destination.ToAddresses).toEqual(["me@example.com"]);
+    expect(sent.FromEmailAddress).toBe("hi@example.com");
+    const bad = await call("POST", `/templates/${t.body.id}/test`, {
+      key: p.secretKey,
+      body: { to: "nope" },
+    });
+    expect(bad.status).toBe(422);
+    vi.restoreAllMocks();
   });
 });

@@ -15,6 +15,7 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { conflict, type FieldError, notFound, validationError } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { renderForContact, sendTest } from "../render";
 
 const fields = {
   name: z.string().trim().min(1).max(200),
@@ -37,6 +38,25 @@ export const patchTemplate = z
     type: fields.type.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: "Give at least one field", path: ["body"] });
+
+/** A subject and body rendered with a contact's data, as the email consumer would (the editor's live preview). */
+export const previewTemplate = z.strictObject({
+  subject: z.string().max(998),
+  body: z.string().max(500_000),
+  contactId: z
+    .string()
+    .max(100)
+    .optional()
+    .describe("Render with this contact (default: an example contact)"),
+});
+export const testTemplate = z.strictObject({
+  to: emailField,
+  contactId: z
+    .string()
+    .max(100)
+    .optional()
+    .describe("Render with this contact (default: an example contact)"),
+});
 
 /** 422 with line and column for each of subject and body that does not parse. */
 function assertParses(parts: { subject?: string; body?: string }) {
@@ -109,9 +129,30 @@ export const templateRoutes = new Hono<AppEnv>()
     await db(c.env).insert(templates).values(row);
     return c.json(showTemplate(row), 201);
   })
+  // Nothing is stored: what the editor shows while a template (saved or not) is being written.
+  .post("/preview", async (c) => {
+    const { data } = await parseJson(c, previewTemplate);
+    assertParses(data);
+    return c.json(await renderForContact(c.env, c.get("project").id, data, data.contactId ?? null));
+  })
   .get("/:id", async (c) =>
     c.json(showTemplate(await loadTemplate(c.env, c.get("project").id, c.req.param("id")))),
   )
+  .post("/:id/test", async (c) => {
+    const { data } = await parseJson(c, testTemplate);
+    const t = await loadTemplate(c.env, c.get("project").id, c.req.param("id"));
+    const rendered = await renderForContact(c.env, t.projectId, t, data.contactId ?? null);
+    const sent = await sendTest(c.env, {
+      to: data.to,
+      from: t.from,
+      fromName: t.fromName,
+      replyTo: t.replyTo,
+      subject: rendered.subject,
+      html: rendered.html,
+    });
+    c.get("log").info("template test sent", { templateId: t.id });
+    return c.json({ to: data.to, subject: rendered.subject, messageId: sent.messageId });
+  })
   .patch("/:id", async (c) => {
     const { data } = await parseJson(c, patchTemplate);
     assertParses(data);
