@@ -40,11 +40,16 @@ const STATE_KEY = "state";
  * Adds a mirror's step-log entries (`?3`: [seq, stepId, status] each) to the counters of workflow `?1` on
  * day `?2` (one row, {stepId: [passed, completed, failed]}): a visit is `passed` when the log of execution
  * `?4` in D1 does not hold it yet, `completed` or `failed` when it holds it with another status. Nothing is
- * written when nothing is added.
+ * written when nothing is added. An entry of seq -1 compares with the row's status instead: counted while
+ * the row has not ended (the execution's end, for the analytics' `$end:<status>`).
  */
 export const COUNT_STEPS = `WITH d AS (
     SELECT e.value ->> 1 AS step, e.value ->> 2 AS status,
-      (SELECT json_extract(x.steps, '$[' || (e.value ->> 0) || '].status') FROM executions x WHERE x.id = ?4) AS old
+      CASE WHEN e.value ->> 0 < 0
+        THEN (SELECT CASE WHEN x.status IN ('RUNNING', 'WAITING') THEN NULL ELSE x.status END
+          FROM executions x WHERE x.id = ?4)
+        ELSE (SELECT json_extract(x.steps, '$[' || (e.value ->> 0) || '].status') FROM executions x WHERE x.id = ?4)
+      END AS old
     FROM json_each(?3) AS e),
   inc AS (
     SELECT step, sum(old IS NULL) AS p, sum(status = 'COMPLETED' AND old IS NOT 'COMPLETED') AS c,
@@ -420,10 +425,20 @@ export class ExecutionDO extends DurableObject<Env> {
     const wakeAt = s.status === "WAITING" && s.wait?.until != null ? s.wait.until : null;
     // Per-step counters first: their increments compare the entries with the log the row holds before this
     // mirror writes it (a mirror repeated after a crash finds them there, and adds nothing).
-    const counted = s.dirtyLog.flatMap((seq) => {
+    const counted: [number, string, string][] = s.dirtyLog.flatMap((seq) => {
       const e = s.log[seq];
-      return e ? [[e.seq, e.stepId, e.status]] : [];
+      if (!e) return [];
+      // The analytics' counters ride in the same row (src/analytics.ts): `$start` with the first entry
+      // (counted once, as the entry), and `$end:<status>` once the execution has ended, counted while the
+      // row D1 holds has not ended yet (seq -1).
+      return e.seq === 0
+        ? [
+            [e.seq, e.stepId, e.status],
+            [0, "$start", e.status],
+          ]
+        : [[e.seq, e.stepId, e.status]];
     });
+    if (isTerminal(s.status)) counted.push([-1, `$end:${s.status}`, s.status]);
     const statements: D1PreparedStatement[] = [];
     if (counted.length > 0) {
       statements.push(

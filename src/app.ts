@@ -11,6 +11,7 @@ import { requestContext } from "./http/request-context";
 import { errorFields } from "./log";
 import { docsPage, openApiDocument } from "./openapi";
 import { adminRoutes } from "./routes/admin";
+import { analyticsRoutes } from "./routes/analytics";
 import { campaignRoutes } from "./routes/campaigns";
 import { contactRoutes } from "./routes/contacts";
 import { contactBulkRoutes } from "./routes/contacts-bulk";
@@ -70,6 +71,7 @@ export const app = new Hono<AppEnv>()
   .route("/templates", templateRoutes)
   .route("/segments", segmentRoutes)
   .route("/campaigns", campaignRoutes)
+  .route("/analytics", analyticsRoutes)
   .route("/emails", emailRoutes)
   .route("/events", eventRoutes)
   .route("/webhook-deliveries", deliveryRoutes)

@@ -3,6 +3,7 @@
  * JSON Schema output). Every route the app serves has an entry here; a test holds the two together.
  */
 import { z } from "zod";
+import { analyticsQuery } from "./analytics";
 import {
   bulkJobResponse,
   bulkResponse,
@@ -287,6 +288,9 @@ export const operations: Operation[] = [
       body: memberEmails,
     },
   ),
+  op("get", "/analytics", "Analytics", "secret", "The project's counters by UTC day", undefined, {
+    query: analyticsQuery,
+  }),
   op("get", "/campaigns", "Campaigns", "secret", "List campaigns", undefined, { query: listQuery }),
   op("post", "/campaigns", "Campaigns", "secret", "Create a campaign (a DRAFT)", [201, "Created"], {
     body: createCampaign,

@@ -1,5 +1,6 @@
 /** The cron sweep: finishes what a crash left half done, and forgets what has expired. */
 
+import { rollupEvents } from "./analytics";
 import { fireDueCampaigns } from "./campaigns";
 import { resumeStalledJobs } from "./contacts/bulk";
 import { everyDatabase, registry } from "./db/databases";
@@ -61,6 +62,9 @@ async function sweepDatabase(env: Env, log: Logger, now: number): Promise<SweepR
   });
   await fireDueCampaigns(env, log, now).catch((err) => {
     log.error("sweep: campaigns failed; the next pass starts them", errorFields(err));
+  });
+  await rollupEvents(env, log, now).catch((err) => {
+    log.error("sweep: events rollup failed; the next pass counts them", errorFields(err));
   });
   const recomputes = await fireDueRecomputes(env, log, now).catch((err) => {
     log.error("sweep: segment recomputes failed; the next pass fires them", errorFields(err));

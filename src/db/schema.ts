@@ -6,28 +6,33 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const projects = sqliteTable("projects", {
-  id: text("id").primaryKey(),
-  /** The D1 binding that holds the project's data (src/db/databases.ts); chosen at creation, never changed. */
-  database: text("database").notNull().default("DB"),
-  name: text("name").notNull(),
-  publicKeyHash: text("public_key_hash").notNull().unique(),
-  secretKeyHash: text("secret_key_hash").notNull().unique(),
-  publicKeyPrefix: text("public_key_prefix").notNull(),
-  secretKeyPrefix: text("secret_key_prefix").notNull(),
-  webhookSecret: text("webhook_secret").notNull(),
-  /** During a rotation the old secret signs beside the new one until this time. */
-  previousWebhookSecret: text("previous_webhook_secret"),
-  previousWebhookSecretUntil: integer("previous_webhook_secret_until"),
-  /** Signs unsubscribe links (never shown, never rotated: old links keep working). */
-  signingSecret: text("signing_secret"),
-  /** Ended executions, their logs, finished deliveries, email bodies and events older than this go (src/retention.ts). */
-  retentionDays: integer("retention_days").notNull().default(30),
-  /** The IANA time zone schedule triggers are read in (src/domain/schedule.ts). */
-  timeZone: text("time_zone").notNull().default("UTC"),
-  createdAt: integer("created_at").notNull(),
-  updatedAt: integer("updated_at").notNull(),
-});
+export const projects = sqliteTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    /** The D1 binding that holds the project's data (src/db/databases.ts); chosen at creation, never changed. */
+    database: text("database").notNull().default("DB"),
+    name: text("name").notNull(),
+    publicKeyHash: text("public_key_hash").notNull().unique(),
+    secretKeyHash: text("secret_key_hash").notNull().unique(),
+    publicKeyPrefix: text("public_key_prefix").notNull(),
+    secretKeyPrefix: text("secret_key_prefix").notNull(),
+    webhookSecret: text("webhook_secret").notNull(),
+    /** During a rotation the old secret signs beside the new one until this time. */
+    previousWebhookSecret: text("previous_webhook_secret"),
+    previousWebhookSecretUntil: integer("previous_webhook_secret_until"),
+    /** Signs unsubscribe links (never shown, never rotated: old links keep working). */
+    signingSecret: text("signing_secret"),
+    /** Ended executions, their logs, finished deliveries, email bodies and events older than this go (src/retention.ts). */
+    retentionDays: integer("retention_days").notNull().default(30),
+    /** The IANA time zone schedule triggers are read in (src/domain/schedule.ts). */
+    timeZone: text("time_zone").notNull().default("UTC"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  // The projects of one database (the registry holds every project's row): the events' rollup reads them.
+  (t) => [index("projects_database").on(t.database)],
+);
 
 /**
  * The small-rowed tables the hot path inserts into (contacts, events, enrollments, waits, step_counts) are
@@ -239,6 +244,26 @@ export const stepCounts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.workflowId, t.day] })],
 );
+
+/** Analytics' counters (src/analytics.ts): migrations/0017_analytics.sql. */
+export const statsDaily = sqliteTable(
+  "stats_daily",
+  {
+    projectId: text("project_id").notNull(),
+    /** The UTC day: ms since the epoch / 86,400,000, floored. */
+    day: integer("day").notNull(),
+    metric: text("metric").notNull(),
+    dim: text("dim").notNull(),
+    n: integer("n").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.day, t.metric, t.dim] })],
+);
+
+/** Where the events' rollup of each project has counted to (an event id). */
+export const rollupCursors = sqliteTable("rollup_cursors", {
+  projectId: text("project_id").primaryKey(),
+  after: text("after").notNull().default(""),
+});
 
 /**
  * Dashboard sessions: the SHA-256 of the cookie's value, and the project's secret-key hash when it was

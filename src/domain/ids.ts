@@ -68,6 +68,9 @@ export async function timedDerivedId(
 export const idsBefore = (prefix: IdPrefix, at: number) => `${prefix}_${timeChars(at)}`;
 
 /** A millisecond time as 10 Crockford base32 digits, which sort as the times do. */
+/** The smallest id `newId` could make at `at` (a bound of a range of time-ordered ids). */
+export const idFloor = (prefix: IdPrefix, at: number): string => `${prefix}_${timeChars(at)}`;
+
 function timeChars(at: number): string {
   let time = "";
   let t = Math.max(0, Math.floor(at));

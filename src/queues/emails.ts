@@ -4,6 +4,7 @@
  * on the one event path. Workflow emails get their row here, keyed by the id the step derived.
  */
 import { and, eq } from "drizzle-orm";
+import { emailCounter } from "../analytics";
 import { FINISH_IF_DONE } from "../campaigns";
 import { envOfMessage } from "../db/databases";
 import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
@@ -270,6 +271,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
        VALUES (?1, ?2, ?3, 'email.sent', ?4, ?5)`,
     ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
     // Counted with the event: a retried batch whose event exists counts nothing twice.
+    emailCounter(env.DB, email.projectId, "sent", sentAt),
     ...(email.campaignId ? countCampaignEmail(env, email.campaignId, "sent", sentAt) : []),
   ]);
   log.info("email sent", { messageId: result.messageId });

@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import { emailCounter } from "../analytics";
 import { statusChangeEvent, upsertContact } from "../db/contact-sql";
 import { databaseOf, everyDatabase, projectEnv } from "../db/databases";
 import { isUniqueViolation } from "../db/errors";
@@ -156,16 +157,19 @@ export async function applySesEvent(
       .bind(eventId, name, JSON.stringify(data), Date.now(), row.id);
   // A campaign's email: its counter moves with the event, only if the statement just before stored it.
   const campaignId = email.campaign_id as string | null;
+  // The project's analytics count the email events too (src/analytics.ts), chained the same way.
   const counted = (
     counter: "delivered" | "opened" | "clicked" | "bounced" | "complained" | "unsubscribed",
-  ) =>
-    campaignId
+  ) => [
+    ...(counter === "unsubscribed" ? [] : [emailCounter(db, row.projectId, counter, e.at)]),
+    ...(campaignId
       ? [
           db
             .prepare(`UPDATE campaigns SET ${counter} = ${counter} + 1 WHERE id = ?1 AND changes() = 1`)
             .bind(campaignId),
         ]
-      : [];
+      : []),
+  ];
   const statements: D1PreparedStatement[] = [
     db.prepare("INSERT INTO sns_messages (id, received_at) VALUES (?1, ?2)").bind(snsMessageId, Date.now()),
   ];

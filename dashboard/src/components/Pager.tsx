@@ -6,6 +6,8 @@ import { useState } from "react";
 
 export function useCursorPages(resetKey: string) {
   const [state, setState] = useState<{ key: string; stack: string[] }>({ key: resetKey, stack: [] });
+  // Forget the pages of the old filters, so that coming back to them starts again at page 1.
+  if (state.key !== resetKey) setState({ key: resetKey, stack: [] });
   const stack = state.key === resetKey ? state.stack : [];
   return {
     cursor: stack.at(-1),

@@ -16,6 +16,7 @@ import { Pager, useCursorPages } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
 import { Time } from "../components/Time";
 import { SubscribedText } from "./ContactsPage";
+import { EmailSubject } from "./EmailsPage";
 
 /** How many of the contact's latest events the executions section reads its runs from. */
 const RUN_EVENTS = 100;
@@ -382,7 +383,9 @@ function Emails({ contactId }: { contactId: string }) {
               {rows.map((m) => (
                 <tr key={m.id} data-email-id={m.id}>
                   <td className="cell-wrap">
-                    <Link href={`/emails/${m.id}`}>{m.subject ?? "(no subject)"}</Link>
+                    <Link href={`/emails/${m.id}`}>
+                      <EmailSubject email={m} />
+                    </Link>
                   </td>
                   <td>
                     <StatusBadge status={m.status} />

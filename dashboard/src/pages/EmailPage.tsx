@@ -11,7 +11,7 @@ import type { Email, Page, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/StatusBadge";
 import { Time } from "../components/Time";
-import { EMAIL_STATUS_HELP, isOnItsWay, sourceLabel } from "./EmailsPage";
+import { EMAIL_STATUS_HELP, EmailSubject, isOnItsWay, sourceLabel } from "./EmailsPage";
 
 export function EmailPage() {
   const { id } = useParams<{ id: string }>();
@@ -24,7 +24,7 @@ export function EmailPage() {
       <p className="breadcrumb">
         <Link href="/emails">Emails</Link> /
       </p>
-      <h1>{m ? (m.subject ?? "(no subject)") : notFound ? "Email not found" : "Email"}</h1>
+      <h1>{m ? <EmailSubject email={m} /> : notFound ? "Email not found" : "Email"}</h1>
       {notFound && (
         <div className="error-box" role="alert">
           <strong>There is no email with this id in this project</strong>
@@ -75,7 +75,9 @@ function Details({ email: m }: { email: Email }) {
             <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
           </dd>
           <dt>Subject</dt>
-          <dd>{m.subject ?? <span className="muted">(no subject)</span>}</dd>
+          <dd>
+            {m.subject ?? <span className="muted">none yet: the email is rendered when it is sent</span>}
+          </dd>
           <dt>Type</dt>
           <dd>
             {m.type === "MARKETING" ? "Marketing" : m.type === "TRANSACTIONAL" ? "Transactional" : m.type}
@@ -92,6 +94,10 @@ function Details({ email: m }: { email: Email }) {
           <dd>
             {m.workflowExecutionId ? (
               <ExecutionLink email={m} executionId={m.workflowExecutionId} />
+            ) : m.campaignId ? (
+              <>
+                the campaign <code>{m.campaignId}</code>
+              </>
             ) : (
               sourceLabel(m.sourceType)
             )}
@@ -115,7 +121,7 @@ function Details({ email: m }: { email: Email }) {
         </section>
       </div>
       <section aria-labelledby="times-title">
-        <h2 id="times-title">Its way</h2>
+        <h2 id="times-title">Timeline</h2>
         <dl className="fields">
           {moments.map(([label, iso]) => (
             <Moment key={label} label={label} iso={iso} />

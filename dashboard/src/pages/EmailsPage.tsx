@@ -5,7 +5,8 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useMemo } from "react";
 import { Link, useSearchParams } from "wouter";
-import { contactQuery, emailsQuery, POLL_MS } from "../api/queries";
+import { contactQuery, emailsQuery, POLL_MS, templatesQuery } from "../api/queries";
+import type { Email } from "../api/types";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { Pager, useCursorPages } from "../components/Pager";
@@ -26,9 +27,28 @@ export const EMAIL_STATUS_HELP: Record<string, string> = {
 const STATUSES = Object.keys(EMAIL_STATUS_HELP);
 export const isOnItsWay = (status: string) => status === "QUEUED" || status === "SENDING";
 
-/** What made an email: a workflow's Send email step, or POST /v1/send. */
+/** What made an email: a workflow's Send email step, a campaign, or POST /v1/send. */
 export const sourceLabel = (sourceType: string) =>
-  sourceType === "WORKFLOW" ? "Workflow" : sourceType === "TRANSACTIONAL" ? "API (/v1/send)" : sourceType;
+  sourceType === "WORKFLOW"
+    ? "Workflow"
+    : sourceType === "CAMPAIGN"
+      ? "Campaign"
+      : sourceType === "TRANSACTIONAL"
+        ? "API (/v1/send)"
+        : sourceType;
+
+/** An email's subject; one not rendered (not sent, or still queued) has none: its template says what it is. */
+export function EmailSubject({ email: m }: { email: Email }) {
+  const templates = useQuery({ ...templatesQuery, enabled: m.subject === null && m.templateId !== null });
+  if (m.subject !== null) return <>{m.subject}</>;
+  const template = templates.data?.data.find((t) => t.id === m.templateId);
+  return (
+    <>
+      (not rendered{isOnItsWay(m.status) ? " yet" : ""}
+      {template ? `: template ${template.name}` : ""})
+    </>
+  );
+}
 
 export function EmailsPage() {
   const [params, setParams] = useSearchParams();
@@ -62,10 +82,14 @@ export function EmailsPage() {
     <>
       <h1>Emails</h1>
       <p className="muted">
-        Every email the project sent or tried to send, by workflows' Send email steps and by{" "}
+        Every email the project sent or tried to send, by workflows' Send email steps, campaigns and{" "}
         <code>POST /v1/send</code>, with what SES said of it since.
       </p>
-      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter the emails">
+      <form
+        className="filters filters-narrow"
+        onSubmit={(e) => e.preventDefault()}
+        aria-label="Filter the emails"
+      >
         <label>
           Status
           <select name="status" value={status} onChange={(e) => setFilter("status", e.target.value)}>
@@ -122,8 +146,8 @@ export function EmailsPage() {
             <thead>
               <tr>
                 <th scope="col">Subject</th>
-                <th scope="col">To</th>
                 <th scope="col">Status</th>
+                <th scope="col">To</th>
                 <th scope="col">Made by</th>
                 <th scope="col">Created</th>
                 <th scope="col">Opens</th>
@@ -134,10 +158,9 @@ export function EmailsPage() {
               {rows.map((m) => (
                 <tr key={m.id} data-email-id={m.id}>
                   <td className="cell-wrap">
-                    <Link href={`/emails/${m.id}`}>{m.subject ?? "(no subject)"}</Link>
-                  </td>
-                  <td>
-                    <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
+                    <Link href={`/emails/${m.id}`}>
+                      <EmailSubject email={m} />
+                    </Link>
                   </td>
                   <td className={m.error ? "cell-wrap" : undefined}>
                     <StatusBadge status={m.status} />
@@ -147,6 +170,9 @@ export function EmailsPage() {
                         <small className="text-bad">{m.error}</small>
                       </>
                     )}
+                  </td>
+                  <td>
+                    <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
                   </td>
                   <td>{sourceLabel(m.sourceType)}</td>
                   <td>

@@ -98,7 +98,7 @@ function Summary({ execution: ex, workflowId }: { execution: ExecutionDetail; wo
             <span className="muted">No contact (a scheduled run)</span>
           ) : contact.data ? (
             <>
-              {contact.data.email}{" "}
+              <Link href={`/contacts/${contact.data.id}`}>{contact.data.email}</Link>{" "}
               {!contact.data.subscribed && <small className="muted">(unsubscribed)</small>}
             </>
           ) : contact.isError ? (
@@ -332,7 +332,9 @@ function Emails({ executionId, active }: { executionId: string; active: boolean 
             <tbody>
               {rows.map((m) => (
                 <tr key={m.id} data-email-id={m.id}>
-                  <td>{m.subject ?? <span className="muted">(no subject)</span>}</td>
+                  <td>
+                    <Link href={`/emails/${m.id}`}>{m.subject ?? "(not rendered)"}</Link>
+                  </td>
                   <td>{m.to}</td>
                   <td>
                     <StatusBadge status={m.status} />

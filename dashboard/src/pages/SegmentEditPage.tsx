@@ -129,7 +129,7 @@ function SegmentForm({ segment }: { segment: SegmentDetail | null }) {
           </>
         )}
       </p>
-      <h1>{title}</h1>
+      <h1 className="segment-form-title">{title}</h1>
       <form
         className="segment-form"
         onSubmit={submit}
@@ -240,7 +240,7 @@ function SegmentForm({ segment }: { segment: SegmentDetail | null }) {
           />
         )}
         <div className="form-actions">
-          <Link href={segment ? `/segments/${segment.id}` : "/segments"} role="button" className="secondary">
+          <Link href={segment ? `/segments/${segment.id}` : "/segments"} className="button-link secondary">
             Cancel
           </Link>
           <button type="submit" aria-busy={save.isPending} disabled={save.isPending}>

@@ -34,14 +34,14 @@ export function SegmentPage() {
     );
   const s = segment.data;
   return (
-    <>
+    <div className="segment-page">
       <p className="breadcrumb">
         <Link href="/segments">Segments</Link>
       </p>
       <div className="page-head">
         <h1>{s.name}</h1>
         <div className="toolbar-actions">
-          <Link href={`/segments/${s.id}/edit`} role="button" className="outline">
+          <Link href={`/segments/${s.id}/edit`} className="button-link outline">
             Edit
           </Link>
           <button type="button" className="secondary outline" onClick={() => setDeleting(true)}>
@@ -56,8 +56,14 @@ export function SegmentPage() {
         </dd>
         <dt>Members</dt>
         <dd>
-          <span className="segment-count">{s.memberCount.toLocaleString()}</span>{" "}
-          <FillBadge backfill={s.backfill} />
+          <span className="segment-count">{s.memberCount.toLocaleString()}</span>
+          {/* A static segment has nothing to fill: always READY. */}
+          {s.type === "DYNAMIC" && (
+            <>
+              {" "}
+              <FillBadge backfill={s.backfill} />
+            </>
+          )}
         </dd>
         {s.description && (
           <>
@@ -95,7 +101,7 @@ export function SegmentPage() {
       {s.type === "STATIC" && <MembersForm segment={s} />}
       <Members segment={s} />
       <DeleteSegmentDialog segment={deleting ? s : null} onClose={() => setDeleting(false)} />
-    </>
+    </div>
   );
 }
 

@@ -19,7 +19,7 @@ export function SegmentsPage() {
     <>
       <div className="page-head">
         <h1>Segments</h1>
-        <Link href="/segments/new" role="button">
+        <Link href="/segments/new" className="button-link">
           New segment
         </Link>
       </div>

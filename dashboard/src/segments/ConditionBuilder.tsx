@@ -4,7 +4,7 @@
  * labelled; the problems of a filter (the API's, after Save) are shown at its inputs.
  */
 import { useQuery } from "@tanstack/react-query";
-import { Fragment } from "react";
+import { Fragment, type ReactNode } from "react";
 import { get } from "../api/client";
 import { fieldsQuery, segmentsQuery } from "../api/queries";
 import { Field } from "../editor/forms/common";
@@ -290,21 +290,23 @@ function FilterEditor(props: {
   return (
     <fieldset className="seg-filter" aria-label={props.label} data-kind={f.kind}>
       <div className="seg-filter-fields">
-        <Field label="Filter on" errors={undefined}>
-          {(a) => (
-            <select
-              id={a.id}
-              value={f.kind}
-              onChange={(e) => props.onChange(withKind(f, e.target.value as FilterKind))}
-            >
-              {(Object.keys(KIND_LABELS) as FilterKind[]).map((k) => (
-                <option key={k} value={k}>
-                  {KIND_LABELS[k]}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <Cell wide>
+          <Field label="Filter on" errors={undefined}>
+            {(a) => (
+              <select
+                id={a.id}
+                value={f.kind}
+                onChange={(e) => props.onChange(withKind(f, e.target.value as FilterKind))}
+              >
+                {(Object.keys(KIND_LABELS) as FilterKind[]).map((k) => (
+                  <option key={k} value={k}>
+                    {KIND_LABELS[k]}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+        </Cell>
         {f.kind === "field" && <ContactFieldInputs f={f} set={set} err={err} />}
         {f.kind === "age" && <AgeInputs f={f} set={set} err={err} />}
         {(f.kind === "event" || f.kind === "email") && <ActivityInputs f={f} set={set} err={err} />}
@@ -341,36 +343,45 @@ function Select<T extends string>(props: {
   onChange: (v: T) => void;
   errors?: string[];
   placeholder?: string;
+  /** A whole row on a narrow screen (long options, long values). */
+  wide?: boolean;
 }) {
   const entries: [string, string][] = Array.isArray(props.options)
     ? props.options.map((o) => [o, o])
     : Object.entries(props.options);
   const known = entries.some(([v]) => v === props.value);
   return (
-    <Field label={props.label} errors={props.errors}>
-      {(a) => (
-        <select
-          id={a.id}
-          aria-invalid={a.invalid}
-          aria-describedby={a.describedBy}
-          value={props.value}
-          onChange={(e) => props.onChange(e.target.value as T)}
-        >
-          {props.placeholder !== undefined && (
-            <option value="" disabled>
-              {props.placeholder}
-            </option>
-          )}
-          {!known && props.value !== "" && <option value={props.value}>{props.value}</option>}
-          {entries.map(([v, label]) => (
-            <option key={v} value={v}>
-              {label}
-            </option>
-          ))}
-        </select>
-      )}
-    </Field>
+    <Cell wide={props.wide}>
+      <Field label={props.label} errors={props.errors}>
+        {(a) => (
+          <select
+            id={a.id}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            value={props.value}
+            onChange={(e) => props.onChange(e.target.value as T)}
+          >
+            {props.placeholder !== undefined && (
+              <option value="" disabled>
+                {props.placeholder}
+              </option>
+            )}
+            {!known && props.value !== "" && <option value={props.value}>{props.value}</option>}
+            {entries.map(([v, label]) => (
+              <option key={v} value={v}>
+                {label}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+    </Cell>
   );
+}
+
+/** A cell of a filter's grid: `wide` takes a whole row on a narrow screen. */
+function Cell({ wide, children }: { wide?: boolean; children: ReactNode }) {
+  return <div className={wide ? "seg-cell seg-wide" : "seg-cell"}>{children}</div>;
 }
 
 function TextInput(props: {
@@ -382,29 +393,32 @@ function TextInput(props: {
   list?: string;
   type?: "text" | "number";
   mono?: boolean;
+  wide?: boolean;
 }) {
   const numeric = props.type === "number";
   return (
-    <Field label={props.label} errors={props.errors}>
-      {(a) => (
-        <input
-          id={a.id}
-          type={props.type ?? "text"}
-          className={props.mono ? "mono" : undefined}
-          min={numeric ? 1 : undefined}
-          step={numeric ? 1 : undefined}
-          inputMode={numeric ? "numeric" : undefined}
-          list={props.list}
-          autoComplete="off"
-          spellCheck={false}
-          aria-invalid={a.invalid}
-          aria-describedby={a.describedBy}
-          placeholder={props.placeholder}
-          value={props.value}
-          onChange={(e) => props.onChange(e.target.value)}
-        />
-      )}
-    </Field>
+    <Cell wide={props.wide}>
+      <Field label={props.label} errors={props.errors}>
+        {(a) => (
+          <input
+            id={a.id}
+            type={props.type ?? "text"}
+            className={props.mono ? "mono" : undefined}
+            min={numeric ? 1 : undefined}
+            step={numeric ? 1 : undefined}
+            inputMode={numeric ? "numeric" : undefined}
+            list={props.list}
+            autoComplete="off"
+            spellCheck={false}
+            aria-invalid={a.invalid}
+            aria-describedby={a.describedBy}
+            placeholder={props.placeholder}
+            value={props.value}
+            onChange={(e) => props.onChange(e.target.value)}
+          />
+        )}
+      </Field>
+    </Cell>
   );
 }
 
@@ -422,6 +436,7 @@ function ContactFieldInputs({ f, set, err }: InputsProps) {
         label="Field"
         value={f.field}
         options={CONTACT_FIELDS}
+        wide={f.field !== "contact.data"}
         errors={f.field === "contact.data" ? undefined : fieldErrors}
         onChange={(field) =>
           set({
@@ -448,6 +463,7 @@ function ContactFieldInputs({ f, set, err }: InputsProps) {
           (o, k) => Object.assign(o, { [k]: FIELD_OPERATORS[k] }),
           {} as Record<string, string>,
         )}
+        wide
         errors={err("operator")}
         onChange={(operator) => set({ operator })}
       />
@@ -457,6 +473,7 @@ function ContactFieldInputs({ f, set, err }: InputsProps) {
             label="Value"
             value={f.value}
             options={{ true: "yes", false: "no" }}
+            wide
             errors={err("value")}
             onChange={(value) => set({ value })}
           />
@@ -465,6 +482,7 @@ function ContactFieldInputs({ f, set, err }: InputsProps) {
             label="Value"
             value={f.value}
             placeholder={f.field === "contact.email" ? "@example.com" : "vip"}
+            wide
             errors={err("value")}
             onChange={(value) => set({ value })}
           />
@@ -527,6 +545,7 @@ function ActivityInputs({ f, set, err }: InputsProps) {
           mono
           list={EVENT_LIST}
           placeholder="purchase"
+          wide
           errors={err("event")}
           onChange={(event) => set({ event })}
         />
@@ -538,6 +557,7 @@ function ActivityInputs({ f, set, err }: InputsProps) {
             (o, k) => Object.assign(o, { [k]: ACTIVITY_LABELS[k] }),
             {} as Record<Activity, string>,
           )}
+          wide
           errors={err("activity")}
           onChange={(activity: Activity) => set({ activity })}
         />
@@ -546,6 +566,7 @@ function ActivityInputs({ f, set, err }: InputsProps) {
         label="Operator"
         value={f.operator}
         options={ACTIVITY_OPERATORS}
+        wide
         errors={err("operator")}
         onChange={(operator) => set({ operator })}
       />
@@ -570,6 +591,7 @@ function SegmentInputs({ f, set, err, ctx }: InputsProps & { ctx: Ctx }) {
         label="Operator"
         value={f.operator}
         options={SEGMENT_OPERATORS}
+        wide
         errors={err("operator")}
         onChange={(operator) => set({ operator })}
       />
@@ -577,6 +599,7 @@ function SegmentInputs({ f, set, err, ctx }: InputsProps & { ctx: Ctx }) {
         label="Segment"
         value={f.segment}
         options={options}
+        wide
         placeholder={
           ctx.segmentsLoading
             ? "Loading…"

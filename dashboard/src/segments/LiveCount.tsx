@@ -31,7 +31,9 @@ export function LiveCount({ condition }: { condition: DraftCondition }) {
     enabled: settled !== null && settled === json,
     placeholderData: keepPreviousData,
     staleTime: 10_000,
-    retry: false,
+    // A refusal (422: another segment not found) is final; a failure of the server or the network is
+    // tried again once.
+    retry: (n, e) => n < 1 && !(e instanceof ApiError && e.status >= 400 && e.status < 500),
   });
   const waiting = json !== null && (settled !== json || count.isFetching);
   let text: string;
