@@ -189,6 +189,25 @@ describe("GET /admin/projects", () => {
   });
 });
 
+describe("POST /project/rotate-keys (the project's own settings)", () => {
+  it("gives new keys once; the old secret key and its dashboard sessions stop, the new one works", async () => {
+    const p = await createProject();
+    const session = await call("POST", "/session", { body: { secretKey: p.secretKey } });
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    const cookie = (session.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    expect((await call("GET", "/project", { headers: { cookie } })).status).toBe(200);
+    const res = await call("POST", "/project/rotate-keys", { key: p.secretKey });
+    expect(res.status).toBe(200);
+    expect(res.body.secretKey).toMatch(/^sk_/);
+    expect(res.body.publicKey).toMatch(/^pk_/);
+    expectEnvelope(await call("GET", "/project", { key: p.secretKey }), 401, "INVALID_API_KEY");
+    expect((await call("GET", "/project", { headers: { cookie } })).status).toBe(401);
+    const shown = await call("GET", "/project", { key: res.body.secretKey });
+    expect(shown.body.secretKeyPrefix).toBe(res.body.secretKey.slice(0, shown.body.secretKeyPrefix.length));
+    expectEnvelope(await call("POST", "/project/rotate-keys", { key: res.body.publicKey }), 403, "FORBIDDEN");
+  });
+});
+
 describe("POST /admin/projects/:id/rotate-keys", () => {
   it("gives new keys; the old ones answer 401 and the new ones work", async () => {
     const p = await createProject();

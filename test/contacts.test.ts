@@ -530,3 +530,57 @@ describe("GET /events: the project's recent events", () => {
     expect(details).not.toContain("TEMP B-TREE");
   });
 });
+
+describe("a contact's executions and its emails' workflows", () => {
+  it("lists the contact's executions across workflows, newest first; an email names its execution's workflow", async () => {
+    const p = await createProject();
+    const email = uniqueEmail();
+    const a = await call("POST", "/workflows", {
+      key: p.secretKey,
+      body: { name: "A", eventName: "a", enabled: true },
+    });
+    const b = await call("POST", "/workflows", {
+      key: p.secretKey,
+      body: { name: "B", eventName: "b", enabled: true },
+    });
+    await trackEvent(p.publicKey, "a", email);
+    await tick();
+    await trackEvent(p.publicKey, "b", email);
+    await trackEvent(p.publicKey, "a", uniqueEmail());
+    const contact = (await call("GET", `/contacts?search=${encodeURIComponent(email)}`, { key: p.secretKey }))
+      .body.data[0];
+    const runs = await call("GET", `/contacts/${contact.id}/executions`, { key: p.secretKey });
+    expect(runs.status, JSON.stringify(runs.body)).toBe(200);
+    expect(runs.body.data.map((r: any) => r.workflowId)).toEqual([b.body.id, a.body.id]);
+    const page = await call("GET", `/contacts/${contact.id}/executions?limit=1`, { key: p.secretKey });
+    expect(page.body.data).toHaveLength(1);
+    const next = await call("GET", `/contacts/${contact.id}/executions?limit=1&cursor=${page.body.cursor}`, {
+      key: p.secretKey,
+    });
+    expect(next.body.data.map((r: any) => r.workflowId)).toEqual([a.body.id]);
+    expectEnvelope(
+      await call("GET", "/contacts/ctc_nope/executions", { key: p.secretKey }),
+      404,
+      "CONTACT_NOT_FOUND",
+    );
+    const other = await createProject();
+    expectEnvelope(
+      await call("GET", `/contacts/${contact.id}/executions`, { key: other.secretKey }),
+      404,
+      "CONTACT_NOT_FOUND",
+    );
+
+    // An email a workflow's execution made names that workflow.
+    const execId = runs.body.data[0].id;
+    await env.DB.prepare(
+      `INSERT INTO emails (id, project_id, contact_id, workflow_execution_id, source_type, type, status, to_email, created_at, updated_at)
+       VALUES ('eml_wf_test', ?1, ?2, ?3, 'WORKFLOW', 'MARKETING', 'QUEUED', ?4, 1, 1)`,
+    )
+      .bind(p.id, contact.id, execId, email)
+      .run();
+    const one = await call("GET", "/emails/eml_wf_test", { key: p.secretKey });
+    expect(one.body).toMatchObject({ workflowExecutionId: execId, workflowId: b.body.id, campaignId: null });
+    const list = await call("GET", "/emails", { key: p.secretKey });
+    expect(list.body.data[0].workflowId).toBe(b.body.id);
+  });
+});

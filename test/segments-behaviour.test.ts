@@ -202,6 +202,23 @@ describe("segments API: behaviour conditions", () => {
     expect(await fieldOf({ segment: "seg_x", operator: "maybe" })).toEqual([
       "condition.groups.0.filters.0.operator",
     ]);
+    // Three bad filters in a grouped condition are three errors at the filters, not the flat form's.
+    const three = await call("POST", "/segments", {
+      key: p.secretKey,
+      body: {
+        name: "X",
+        condition: group([
+          { event: "buy", operator: "triggeredWithin" },
+          { email: "read", operator: "triggered" },
+          { segment: "seg_x", operator: "maybe" },
+        ]),
+      },
+    });
+    expect(three.body.error.errors.map((e: { field: string }) => e.field)).toEqual([
+      "condition.groups.0.filters.0.value",
+      "condition.groups.0.filters.1.email",
+      "condition.groups.0.filters.2.operator",
+    ]);
     // Four deep is allowed.
     await segment(p, "Deep", { condition: nest(3) });
   });

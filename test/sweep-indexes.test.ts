@@ -191,7 +191,9 @@ describe("the sweep's statements", () => {
       // A SCAN of a table (not of json_each's virtual table, nor of a subquery's or a CTE's result, such as
       // the events rollup's `batch`) reads all of it.
       expect(
-        details.filter((d) => /^SCAN /.test(d) && !/^SCAN (json_each|\(subquery|CONSTANT ROW|batch$)/.test(d)),
+        details.filter(
+          (d) => /^SCAN /.test(d) && !/^SCAN (json_each|\(subquery|CONSTANT ROW|batch$)/.test(d),
+        ),
         plan,
       ).toEqual([]);
       expect(

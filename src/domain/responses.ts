@@ -148,6 +148,8 @@ export const emailResponse = z.object({
   to: z.string(),
   templateId: z.string().nullable(),
   workflowExecutionId: z.string().nullable(),
+  /** The workflow of that execution (null once retention has deleted the execution). */
+  workflowId: z.string().nullable(),
   campaignId: z.string().nullable(),
   sourceType: z.string(),
   type: z.string(),

@@ -38,13 +38,18 @@ export function zodFieldErrors(error: z.ZodError): FieldError[] {
 
 /**
  * Each issue as a field error. A value that fits none of a union's forms (CONDITION's two-way and
- * multi-branch configs) is reported by the form it came closest to: the one with the fewest issues.
+ * multi-branch configs, a segment's conditions and filters) is reported by the form it came closest to:
+ * the one with the fewest issues, among those that know its keys.
  */
 function issueErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): FieldError[] {
   return issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const closest = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
+      // A form that does not know the value's keys is the furthest (a segment's grouped condition with bad
+      // filters is reported by its filters, not as a flat condition with unknown keys).
+      const distance = (e: readonly z.core.$ZodIssue[]) =>
+        e.length + (e.some((i) => i.code === "unrecognized_keys" && i.path.length === 0) ? 1000 : 0);
+      const closest = issue.errors.reduce((a, b) => (distance(b) < distance(a) ? b : a));
       if (closest.length > 0) return issueErrors(closest, path);
     }
     return [

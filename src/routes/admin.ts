@@ -7,10 +7,10 @@ import {
   databaseOf,
   projectEnv,
   REGISTRY_BINDING,
-  writeProjectRow,
 } from "../db/databases";
+import { newKeys, rotateKeys } from "../db/keys";
 import { projects } from "../db/schema";
-import { keyPrefix, newSecret, sha256Hex } from "../domain/crypto";
+import { newSecret, sha256Hex } from "../domain/crypto";
 import { newId } from "../domain/ids";
 import { iso } from "../domain/shapes";
 import { adminAuth } from "../http/auth";
@@ -38,21 +38,6 @@ export const createSignInLink = z.strictObject({
     .max(SIGN_IN_LINK_TTL_MS.max / 1000)
     .default(SIGN_IN_LINK_TTL_MS.default / 1000),
 });
-
-async function newKeys() {
-  const publicKey = newSecret("pk");
-  const secretKey = newSecret("sk");
-  return {
-    publicKey,
-    secretKey,
-    hashes: {
-      publicKeyHash: await sha256Hex(publicKey),
-      secretKeyHash: await sha256Hex(secretKey),
-      publicKeyPrefix: keyPrefix(publicKey),
-      secretKeyPrefix: keyPrefix(secretKey),
-    },
-  };
-}
 
 const showProject = (p: typeof projects.$inferSelect) => ({
   id: p.id,
@@ -118,26 +103,11 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json(toPage(rows, q.limit, (r) => r.createdAt, showProject));
   })
   .post("/projects/:id/rotate-keys", async (c) => {
-    const keys = await newKeys();
     const id = c.req.param("id");
     if (!(await databaseOf(c.env, id))) throw notFound("Project", "PROJECT_NOT_FOUND");
-    await writeProjectRow(c.env, id, (d) =>
-      d
-        .prepare(
-          `UPDATE projects SET public_key_hash = ?2, secret_key_hash = ?3, public_key_prefix = ?4,
-             secret_key_prefix = ?5, updated_at = ?6 WHERE id = ?1`,
-        )
-        .bind(
-          id,
-          keys.hashes.publicKeyHash,
-          keys.hashes.secretKeyHash,
-          keys.hashes.publicKeyPrefix,
-          keys.hashes.secretKeyPrefix,
-          Date.now(),
-        ),
-    );
-    c.get("log").info("project keys rotated", { projectId: c.req.param("id") });
-    return c.json({ publicKey: keys.publicKey, secretKey: keys.secretKey });
+    const keys = await rotateKeys(c.env, id);
+    c.get("log").info("project keys rotated", { projectId: id });
+    return c.json(keys);
   })
   .post("/projects/:id/sign-in-links", async (c) => {
     const { data } = await parseJson(c, createSignInLink);

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { deleteContacts } from "../db/contact-bulk-sql";
 import { type ContactRowRaw, mergeJsonSql, statusChangeEvent, upsertContact } from "../db/contact-sql";
-import { contacts, events } from "../db/schema";
+import { contacts, events, executions } from "../db/schema";
 import { dispatchOrDefer } from "../dispatch";
 import { newId } from "../domain/ids";
 import { showContact, showEvent } from "../domain/shapes";
@@ -16,6 +16,7 @@ import { db } from "../http/db";
 import { conflict, notFound } from "../http/errors";
 import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { refreshSegments } from "../segments";
+import { showExecution } from "./executions";
 
 const contactData = z.record(z.string(), z.unknown());
 
@@ -140,6 +141,31 @@ export const contactRoutes = new Hono<AppEnv>()
     const deleted = await deleteContacts(c.env, c.get("project").id, [c.req.param("id")]);
     if (deleted.length === 0) throw contactNotFound();
     return c.body(null, 204);
+  })
+  // The contact's executions across workflows, newest first (by executions_contact: the contact's own).
+  .get("/:id/executions", async (c) => {
+    const q = parseQuery(c, listQuery);
+    const projectId = c.get("project").id;
+    const contactId = c.req.param("id");
+    const d = db(c.env);
+    const [exists] = await d
+      .select({ id: contacts.id })
+      .from(contacts)
+      .where(and(eq(contacts.projectId, projectId), eq(contacts.id, contactId)));
+    if (!exists) throw contactNotFound();
+    const rows = await d
+      .select()
+      .from(executions)
+      .where(
+        and(
+          eq(executions.contactId, contactId),
+          eq(executions.projectId, projectId),
+          afterCursor(executions.startedAt, executions.id, q.cursor),
+        ),
+      )
+      .orderBy(...newestFirst(executions.startedAt, executions.id))
+      .limit(q.limit + 1);
+    return c.json(toPage(rows, q.limit, (r) => r.startedAt, showExecution));
   })
   .get("/:id/events", async (c) => {
     const q = parseQuery(c, listQuery);

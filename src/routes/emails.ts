@@ -5,6 +5,7 @@ import { z } from "zod";
 import { type EmailRow, emails } from "../db/schema";
 import type { EmailOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
+import type { Env } from "../env";
 import { projectAuth } from "../http/auth";
 import { parseQuery } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -30,12 +31,25 @@ export const listEmails = listQuery.extend({
   status: z.enum(EMAIL_STATUSES).optional(),
 });
 
-export const showEmail = (e: EmailRow): EmailOut => ({
+/** The workflow of each email's execution (by the executions' key), for the execution page's address. */
+async function workflowsOf(env: Env, rows: EmailRow[]): Promise<Map<string, string>> {
+  const ids = [...new Set(rows.flatMap((r) => (r.workflowExecutionId ? [r.workflowExecutionId] : [])))];
+  if (ids.length === 0) return new Map();
+  const { results } = await env.DB.prepare(
+    "SELECT id, workflow_id FROM executions WHERE id IN (SELECT value FROM json_each(?1))",
+  )
+    .bind(JSON.stringify(ids))
+    .all<{ id: string; workflow_id: string }>();
+  return new Map(results.map((r) => [r.id, r.workflow_id]));
+}
+
+export const showEmail = (e: EmailRow, workflows: Map<string, string> = new Map()): EmailOut => ({
   id: e.id,
   contactId: e.contactId,
   to: e.toEmail,
   templateId: e.templateId,
   workflowExecutionId: e.workflowExecutionId,
+  workflowId: e.workflowExecutionId ? (workflows.get(e.workflowExecutionId) ?? null) : null,
   campaignId: e.campaignId,
   sourceType: e.sourceType,
   type: e.type,
@@ -71,7 +85,15 @@ export const emailRoutes = new Hono<AppEnv>()
       .where(and(...filters))
       .orderBy(...newestFirst(emails.createdAt, emails.id))
       .limit(q.limit + 1);
-    return c.json(toPage(rows, q.limit, (r) => r.createdAt, showEmail));
+    const workflows = await workflowsOf(c.env, rows.slice(0, q.limit));
+    return c.json(
+      toPage(
+        rows,
+        q.limit,
+        (r) => r.createdAt,
+        (r) => showEmail(r, workflows),
+      ),
+    );
   })
   .get("/:id", async (c) => {
     const [row] = await db(c.env)
@@ -79,5 +101,5 @@ export const emailRoutes = new Hono<AppEnv>()
       .from(emails)
       .where(and(eq(emails.projectId, c.get("project").id), eq(emails.id, c.req.param("id"))));
     if (!row) throw notFound("Email", "EMAIL_NOT_FOUND");
-    return c.json(showEmail(row));
+    return c.json(showEmail(row, await workflowsOf(c.env, [row])));
   });

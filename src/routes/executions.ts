@@ -25,7 +25,7 @@ export const listExecutions = listQuery.extend({ status: z.enum(STATUSES).option
 
 type ExecutionRow = typeof executions.$inferSelect;
 
-const showExecution = (e: ExecutionRow): ExecutionOut => ({
+export const showExecution = (e: ExecutionRow): ExecutionOut => ({
   id: e.id,
   workflowId: e.workflowId,
   contactId: e.contactId === NO_CONTACT ? null : e.contactId,

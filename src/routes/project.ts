@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { writeProjectRow } from "../db/databases";
+import { rotateKeys } from "../db/keys";
 import { projects } from "../db/schema";
 import { newSecret } from "../domain/crypto";
 import { timeZoneField } from "../domain/schedule";
@@ -75,6 +76,12 @@ export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
 export const projectRoutes = new Hono<AppEnv>()
   .use(projectAuth())
+  // New keys, shown once; the old ones (and the dashboard sessions made with the old secret key) stop at once.
+  .post("/rotate-keys", async (c) => {
+    const keys = await rotateKeys(c.env, c.get("project").id);
+    c.get("log").info("project keys rotated");
+    return c.json(keys);
+  })
   .post("/rotate-webhook-secret", async (c) => {
     const webhookSecret = newSecret("whsec");
     const now = Date.now();

@@ -350,7 +350,7 @@ export const segmentRoutes = new Hono<AppEnv>()
         rows.map((r) => ({ ...r, id: r.contact.id })),
         q.limit,
         (r) => r.joinedAt,
-        (r) => showContact(r.contact),
+        (r) => ({ ...showContact(r.contact), joinedAt: iso(r.joinedAt) }),
       ),
     );
   })
