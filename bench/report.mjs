@@ -452,6 +452,34 @@ export const withCostSection = (markdown) => withSection(markdown, "## Cost per 
 /** `npm run bench:databases`: only the "Databases" section. */
 export const withDatabasesSection = (markdown) => withSection(markdown, "## Databases", databasesSection());
 
+/** `npm run bench:campaign`: only the "Campaign to N contacts" section. */
+export const withCampaignSection = (markdown) => withSection(markdown, "## Campaign to N contacts", campaignSection());
+
+/** A campaign end to end (`npm run bench:campaign`, docs/benchmarks-campaign.json), if it has run. */
+function campaignSection() {
+  const file = path.join(import.meta.dirname, "..", "docs", "benchmarks-campaign.json");
+  if (!fs.existsSync(file)) return [];
+  const d = JSON.parse(fs.readFileSync(file, "utf8"));
+  const n = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en"));
+  const sendSeconds = d.fanOutSeconds === null ? null : d.totalSeconds;
+  return [
+    "## Campaign to N contacts",
+    "",
+    `Measured by \`npm run bench:campaign -- --contacts=${d.contacts}\` (\`bench/campaign.mjs\`), ${d.at}: the app served by \`wrangler dev\` (the bench's copy), ${n(d.contacts)} subscribed contacts seeded straight into its local D1 (${d.seedSeconds} s, not part of the figures), the emails sent to the local SES of \`npm start\` (aws-ses-v2-local). One campaign to every subscribed contact, sent now; its counters sampled every second.`,
+    "",
+    "| phase | time | rate |",
+    "| --- | --- | --- |",
+    `| audience count (\`POST /campaigns/count\`) | ${d.countSeconds} s | ${n(d.audience)} contacts |`,
+    `| fan-out: every recipient's email made and handed to the emails queue | ${n(d.fanOutSeconds)} s | ${n(d.fanOutPerSecond)} emails/s |`,
+    `| end to end: sent to SES, recorded SENT with \`email.sent\` (status ${d.status}) | ${n(sendSeconds)} s | ${n(d.sentPerSecond)} emails/s |`,
+    "",
+    `Counters at the end: ${Object.entries(d.stats)
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(", ")}. CPU time: workerd ${n(d.cpuSeconds.workerdFanOut)} s during the fan-out and ${n(d.cpuSeconds.workerdTotal)} s in all; the local SES ${n(d.cpuSeconds.ses)} s. Local D1 files at the end: ${(d.d1Bytes / 1024 / 1024).toFixed(0)} MB.`,
+    "",
+  ];
+}
+
 /** Throughput with one and two D1 databases (`npm run bench:databases`, docs/benchmarks-databases.json). */
 function databasesSection() {
   const file = path.join(import.meta.dirname, "..", "docs", "benchmarks-databases.json");

@@ -3,7 +3,7 @@
  * of a segment, or that a filter matches. DRAFT → SCHEDULED (a time) → SENDING → SENT; CANCELLED from
  * SCHEDULED or SENDING.
  *
- * Sending is a fan-out through the `segments` queue, a page of the audience per message: a page makes one
+ * Sending is a fan-out through the `segments` queue, pages of the audience for up to 10 s a message: a page makes one
  * `emails` row per recipient, its id derived from (campaign, contact), and moves the campaign's cursor in
  * the same batch, then hands the page's emails to the `emails` queue. A delivery first takes the
  * campaign's 30 s lease, so a duplicate delivery does nothing; a page retried after a crash inserts no
@@ -38,6 +38,8 @@ export interface CampaignPageMessage {
 /** Contacts read per page (each page also hands its emails to the queue, 100 a call). */
 export const FANOUT_PAGE = 500;
 const LEASE_MS = 30_000;
+/** How long one message goes on to the next page before handing over to a new message (tests set 0). */
+export const messageBudget = { ms: 10_000 };
 /** A SENDING campaign whose cursor has not moved for this long lost its page message. */
 export const STALLED_MS = 5 * 60_000;
 
@@ -77,26 +79,38 @@ export async function startSending(
   return true;
 }
 
-/** One page of a campaign's fan-out (see the module's comment). */
+/**
+ * Pages of a campaign's fan-out (see the module's comment), one after the other for up to
+ * `messageBudget`, each under its own lease; then the next message goes on from the cursor.
+ */
 export async function campaignPage(env: Env, log: Logger, m: CampaignPageMessage): Promise<void> {
-  const held = Date.now();
-  const c = await env.DB.prepare(
-    `UPDATE campaigns SET lease_until = ?2 + ${LEASE_MS}
-     WHERE id = ?1 AND status = 'SENDING' AND fanned_out = 0 AND (lease_until IS NULL OR lease_until < ?2)
-     RETURNING id, project_id, audience, cursor, status`,
-  )
-    .bind(m.campaignId, held)
-    .first<CampaignRow>();
-  if (!c) return; // cancelled, fanned out, or worked by another delivery
-  try {
-    await fanOut(env, log, c);
-  } catch (err) {
-    // Let the retry of this message take the page again at once.
-    await env.DB.prepare("UPDATE campaigns SET lease_until = NULL WHERE id = ?1 AND cursor = ?2")
-      .bind(c.id, c.cursor)
-      .run()
-      .catch(() => {});
-    throw err;
+  const start = Date.now();
+  for (;;) {
+    const held = Date.now();
+    const c = await env.DB.prepare(
+      `UPDATE campaigns SET lease_until = ?2 + ${LEASE_MS}
+       WHERE id = ?1 AND status = 'SENDING' AND fanned_out = 0 AND (lease_until IS NULL OR lease_until < ?2)
+       RETURNING id, project_id, audience, cursor, status`,
+    )
+      .bind(m.campaignId, held)
+      .first<CampaignRow>();
+    if (!c) return; // cancelled, fanned out, or worked by another delivery
+    let next: "continue" | "stop";
+    try {
+      next = await fanOut(env, log, c);
+    } catch (err) {
+      // Let the retry of this message take the page again at once.
+      await env.DB.prepare("UPDATE campaigns SET lease_until = NULL WHERE id = ?1 AND cursor = ?2")
+        .bind(c.id, c.cursor)
+        .run()
+        .catch(() => {});
+      throw err;
+    }
+    if (next === "stop") return;
+    if (Date.now() - start >= messageBudget.ms) {
+      await env.SEGMENTS_QUEUE.send(pageMessage(env, c.id), { contentType: "json" });
+      return;
+    }
   }
 }
 
@@ -140,7 +154,8 @@ async function audiencePage(
   return { ids, last: ids[ids.length - 1] ?? cursor, done: ids.length < FANOUT_PAGE };
 }
 
-async function fanOut(env: Env, log: Logger, c: CampaignRow): Promise<void> {
+/** One page; whether the fan-out goes on. */
+async function fanOut(env: Env, log: Logger, c: CampaignRow): Promise<"continue" | "stop"> {
   const audience = JSON.parse(c.audience) as Audience;
   const page = await audiencePage(env, c.project_id, audience, c.cursor);
   const rows = await Promise.all(
@@ -162,7 +177,7 @@ async function fanOut(env: Env, log: Logger, c: CampaignRow): Promise<void> {
     ).bind(c.id, c.cursor, page.last, page.done ? 1 : 0, now),
     env.DB.prepare(FINISH_IF_DONE).bind(c.id, now),
   ]);
-  if ((moved?.meta.changes ?? 0) === 0) return; // moved meanwhile (this delivery outlived its lease)
+  if ((moved?.meta.changes ?? 0) === 0) return "stop"; // moved meanwhile (this delivery outlived its lease)
   for (let i = 0; i < rows.length; i += 100) {
     await env.EMAILS_QUEUE.sendBatch(
       rows.slice(i, i + 100).map((r) => ({
@@ -171,8 +186,9 @@ async function fanOut(env: Env, log: Logger, c: CampaignRow): Promise<void> {
       })),
     );
   }
-  if (page.done) log.info("campaign fanned out", { campaignId: c.id });
-  else await env.SEGMENTS_QUEUE.send(pageMessage(env, c.id), { contentType: "json" });
+  if (!page.done) return "continue";
+  log.info("campaign fanned out", { campaignId: c.id });
+  return "stop";
 }
 
 /**

@@ -288,6 +288,18 @@ export const operations: Operation[] = [
       body: memberEmails,
     },
   ),
+  op(
+    "get",
+    "/contacts/{id}/executions",
+    "Contacts",
+    "secret",
+    "The contact's executions, newest first",
+    undefined,
+    {
+      query: listQuery,
+    },
+  ),
+  op("post", "/project/rotate-keys", "Project", "secret", "New public and secret keys, shown once"),
   op("get", "/analytics", "Analytics", "secret", "The project's counters by UTC day", undefined, {
     query: analyticsQuery,
   }),

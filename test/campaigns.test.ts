@@ -5,7 +5,13 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type CampaignPageMessage, FANOUT_PAGE, fireDueCampaigns, STALLED_MS } from "../src/campaigns";
+import {
+  type CampaignPageMessage,
+  FANOUT_PAGE,
+  fireDueCampaigns,
+  messageBudget,
+  STALLED_MS,
+} from "../src/campaigns";
 import { createLogger } from "../src/log";
 import { applySesEvent } from "../src/routes/sns";
 import {
@@ -24,7 +30,10 @@ const metrics = {
   metadata: { metrics: { backlogCount: 0, backlogBytes: 0, oldestMessageTimestamp: new Date(0) } },
 };
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+  messageBudget.ms = 10_000;
+});
 
 /** Holds what the fan-out hands to the queues, to be delivered by the test. */
 function holdQueues() {
@@ -175,6 +184,8 @@ describe("sending", () => {
     subscribed.push(...rows.filter((r) => r.subscribed).map((r) => r.id));
     const c = await campaign(p);
     const q = holdQueues();
+    // One page a message, so that each page's delivery can be seen.
+    messageBudget.ms = 0;
     const sent = await call("POST", `/campaigns/${c.id}/send`, { key: p.secretKey });
     expect(sent.status).toBe(202);
     expect(sent.body.status).toBe("SENDING");
@@ -242,6 +253,28 @@ describe("sending", () => {
       .first<{ data: string }>();
     expect(JSON.parse(ev?.data ?? "{}")).toMatchObject({ campaignId: c.id, sourceType: "CAMPAIGN" });
   }, 60_000);
+
+  it("one message goes on through the pages within its budget", async () => {
+    const p = await createProject();
+    const now = Date.now();
+    const rows = Array.from({ length: FANOUT_PAGE * 2 + 1 }, (_, i) => ({
+      id: `ctc_bud${String(i).padStart(5, "0")}`,
+      email: `bud${i}-${p.id}@example.com`,
+    }));
+    await env.DB.prepare(
+      `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
+       SELECT value ->> 'id', ?1, value ->> 'email', 1, '{}', ?2, ?2 FROM json_each(?3)`,
+    )
+      .bind(p.id, now, JSON.stringify(rows))
+      .run();
+    const c = await campaign(p);
+    const q = holdQueues();
+    await call("POST", `/campaigns/${c.id}/send`, { key: p.secretKey });
+    await consume("segments", q.pages[0]);
+    expect(q.pages).toHaveLength(1);
+    expect(q.emails).toHaveLength(rows.length);
+    expect(await get(p, c.id)).toMatchObject({ fannedOut: true, stats: { recipients: rows.length } });
+  });
 
   it("counts SES's notifications and the unsubscribe link once each; a segment's audience", async () => {
     const p = await createProject();

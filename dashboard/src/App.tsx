@@ -18,6 +18,7 @@ import { SegmentsPage } from "./pages/SegmentsPage";
 import { SignInPage } from "./pages/SignInPage";
 
 import { WorkflowsPage } from "./pages/WorkflowsPage";
+import { RotatedKeysHost } from "./settings/rotatedKeys";
 
 // The pages that draw graphs (@xyflow/react, dagre) load as a chunk of their own, when first opened.
 const WorkflowEditorPage = lazy(() =>
@@ -32,6 +33,22 @@ const SegmentNewPage = lazy(() =>
 const SegmentEditPage = lazy(() =>
   import("./pages/SegmentEditPage").then((m) => ({ default: m.SegmentEditPage })),
 );
+// Templates and campaigns: lists, the template editor and the campaign composer with their live previews.
+const TemplatesPage = lazy(() => import("./pages/TemplatesPage").then((m) => ({ default: m.TemplatesPage })));
+const TemplateNewPage = lazy(() =>
+  import("./pages/TemplateEditPage").then((m) => ({ default: m.TemplateNewPage })),
+);
+const TemplateEditPage = lazy(() =>
+  import("./pages/TemplateEditPage").then((m) => ({ default: m.TemplateEditPage })),
+);
+const CampaignsPage = lazy(() => import("./pages/CampaignsPage").then((m) => ({ default: m.CampaignsPage })));
+const CampaignNewPage = lazy(() =>
+  import("./pages/CampaignPage").then((m) => ({ default: m.CampaignNewPage })),
+);
+const CampaignPage = lazy(() => import("./pages/CampaignPage").then((m) => ({ default: m.CampaignPage })));
+// Analytics draws its charts with uPlot: a chunk of its own, as is Settings.
+const AnalyticsPage = lazy(() => import("./pages/AnalyticsPage").then((m) => ({ default: m.AnalyticsPage })));
+const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
 
 function SignedIn() {
   const session = useQuery(sessionQuery);
@@ -69,6 +86,14 @@ function SignedIn() {
           <Route path="/contacts/:id" component={ContactPage} />
           <Route path="/emails" component={EmailsPage} />
           <Route path="/emails/:id" component={EmailPage} />
+          <Route path="/templates" component={TemplatesPage} />
+          <Route path="/templates/new" component={TemplateNewPage} />
+          <Route path="/templates/:id" component={TemplateEditPage} />
+          <Route path="/campaigns" component={CampaignsPage} />
+          <Route path="/campaigns/new" component={CampaignNewPage} />
+          <Route path="/campaigns/:id" component={CampaignPage} />
+          <Route path="/analytics" component={AnalyticsPage} />
+          <Route path="/settings" component={SettingsPage} />
           <Route>
             <h1>Not found</h1>
             <p>
@@ -90,6 +115,7 @@ export function App() {
           <SignedIn />
         </Route>
       </Switch>
+      <RotatedKeysHost />
     </Router>
   );
 }

@@ -3,11 +3,11 @@
  * our side (a row is claimed with a lease, and a sent row is never sent again), and stores `email.sent`
  * on the one event path. Workflow emails get their row here, keyed by the id the step derived.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, lt, or, sql } from "drizzle-orm";
 import { emailCounter } from "../analytics";
 import { FINISH_IF_DONE } from "../campaigns";
 import { envOfMessage } from "../db/databases";
-import { contacts, type EmailRow, emails, projects, templates } from "../db/schema";
+import { campaigns, contacts, type EmailRow, emails, projects, templates } from "../db/schema";
 import {
   consumeSimulation,
   queueSimulatorNotifications,
@@ -134,13 +134,19 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   }
   const now = Date.now();
   if (body.kind === "email") await recordWorkflowEmail(env, body, now);
-  const claimed = await env.DB.prepare(
-    `UPDATE emails SET status = 'SENDING', lease_until = ?2, updated_at = ?3
-     WHERE id = ?1 AND (status = 'QUEUED' OR (status = 'SENDING' AND lease_until < ?3)) RETURNING id`,
-  )
-    .bind(body.emailId, now + LEASE_MS, now)
-    .first<{ id: string }>();
-  if (!claimed) {
+  const d = db(env);
+  // The claim returns the row: one round trip for both.
+  const [email] = await d
+    .update(emails)
+    .set({ status: "SENDING", leaseUntil: now + LEASE_MS, updatedAt: now })
+    .where(
+      and(
+        eq(emails.id, body.emailId),
+        or(eq(emails.status, "QUEUED"), and(eq(emails.status, "SENDING"), lt(emails.leaseUntil, now))),
+      ),
+    )
+    .returning();
+  if (!email) {
     const row = await env.DB.prepare("SELECT status, lease_until FROM emails WHERE id = ?1")
       .bind(body.emailId)
       .first<{ status: string; lease_until: number | null }>();
@@ -148,9 +154,6 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     else msg.ack(); // sent, suppressed or failed already: never twice
     return;
   }
-  const d = db(env);
-  const [email] = await d.select().from(emails).where(eq(emails.id, body.emailId));
-  if (!email) return msg.ack();
   const finish = async (status: string, error: string | null) => {
     const now = Date.now();
     const statements = [
@@ -163,23 +166,37 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
       statements.push(...countCampaignEmail(env, email.campaignId, "skipped", now));
     await env.DB.batch(statements);
   };
-  // A campaign's email is the campaign's subject and body (or template), read now; none once it is cancelled.
-  const campaign = email.campaignId
-    ? await env.DB.prepare(
-        "SELECT status, subject, body, template_id, from_email, from_name, reply_to FROM campaigns WHERE id = ?1",
-      )
-        .bind(email.campaignId)
-        .first<CampaignContent>()
-    : null;
+  // What the email is made of, in one round trip: the contact, the project, and a campaign's subject and
+  // body (or template), read now (none once it is cancelled), and the template.
+  const [contactRows, projectRows, campaignRows, templateRows] = await d.batch([
+    d
+      .select()
+      .from(contacts)
+      .where(and(eq(contacts.projectId, email.projectId), eq(contacts.id, email.contactId))),
+    d.select().from(projects).where(eq(projects.id, email.projectId)),
+    d
+      .select()
+      .from(campaigns)
+      .where(eq(campaigns.id, email.campaignId ?? "")),
+    // The email's template, else its campaign's.
+    d
+      .select()
+      .from(templates)
+      .where(
+        eq(
+          templates.id,
+          sql`coalesce(${email.templateId}, (SELECT template_id FROM campaigns WHERE id = ${email.campaignId ?? ""}))`,
+        ),
+      ),
+  ]);
+  const contact = contactRows[0];
+  const project = projectRows[0];
+  const campaign = campaignRows[0];
+  const template = templateRows[0];
   if (email.campaignId && campaign?.status !== "SENDING") {
     await finish("NOT_SENT", "The campaign was cancelled");
     return msg.ack();
   }
-  const [contact] = await d
-    .select()
-    .from(contacts)
-    .where(and(eq(contacts.projectId, email.projectId), eq(contacts.id, email.contactId)));
-  const [project] = await d.select().from(projects).where(eq(projects.id, email.projectId));
   if (!contact || !project) {
     await finish("FAILED", "The contact no longer exists");
     return msg.ack();
@@ -189,10 +206,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     log.info("marketing email not sent: contact unsubscribed");
     return msg.ack();
   }
-  const templateId = email.templateId ?? campaign?.template_id ?? null;
-  const template = templateId
-    ? (await d.select().from(templates).where(eq(templates.id, templateId)))[0]
-    : undefined;
+  const templateId = email.templateId ?? campaign?.templateId ?? null;
   if (templateId && !template) {
     await finish("FAILED", "The template no longer exists");
     return msg.ack();
@@ -228,9 +242,9 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
     await finish("FAILED", `Template error: ${(err as Error).message}`);
     return msg.ack();
   }
-  const from = email.from ?? campaign?.from_email ?? template?.from ?? env.DEFAULT_FROM ?? "";
-  const fromName = email.fromName ?? campaign?.from_name ?? template?.fromName ?? null;
-  const replyTo = email.replyTo ?? campaign?.reply_to ?? template?.replyTo ?? null;
+  const from = email.from ?? campaign?.from ?? template?.from ?? env.DEFAULT_FROM ?? "";
+  const fromName = email.fromName ?? campaign?.fromName ?? template?.fromName ?? null;
+  const replyTo = email.replyTo ?? campaign?.replyTo ?? template?.replyTo ?? null;
   const headers: Record<string, string> = email.headers
     ? (JSON.parse(email.headers) as Record<string, string>)
     : {};
@@ -261,14 +275,20 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   const sentAt = Date.now();
   const eventId = await timedDerivedId("evt", sentAt, "email.sent", email.id);
   const eventData = sentEventData(email, { subject, from, fromName, messageId: result.messageId, sentAt });
-  await env.DB.batch([
+  const [, stored] = await env.DB.batch([
     env.DB.prepare(
       `UPDATE emails SET status = 'SENT', message_id = ?2, subject = ?3, from_email = ?4, from_name = ?5,
          sent_at = ?6, error = NULL, lease_until = NULL, updated_at = ?6 WHERE id = ?1`,
     ).bind(email.id, result.messageId, subject, from, fromName, sentAt),
+    // Stored dispatched when nothing could take it (no workflow starts on email.sent, no execution of the
+    // contact waits for it), as a tracked event is (src/events.ts): then there is no dispatch to run.
     env.DB.prepare(
-      `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at)
-       VALUES (?1, ?2, ?3, 'email.sent', ?4, ?5)`,
+      `INSERT OR IGNORE INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
+       VALUES (?1, ?2, ?3, 'email.sent', ?4, ?5,
+         CASE WHEN EXISTS (SELECT 1 FROM workflows WHERE project_id = ?2 AND event_name = 'email.sent')
+           OR EXISTS (SELECT 1 FROM waits WHERE project_id = ?2 AND contact_id = ?3 AND event_name = 'email.sent')
+         THEN NULL ELSE ?5 END)
+       RETURNING dispatched_at IS NULL AS undispatched`,
     ).bind(eventId, email.projectId, email.contactId, JSON.stringify(eventData), sentAt),
     // Counted with the event: a retried batch whose event exists counts nothing twice.
     emailCounter(env.DB, email.projectId, "sent", sentAt),
@@ -277,6 +297,7 @@ async function handle(msg: Message<EmailQueueMessage>, env: Env, log: Logger) {
   log.info("email sent", { messageId: result.messageId });
   await queueSimulatorNotifications(env, log, { id: email.id, to });
   msg.ack();
+  if (!(stored?.results[0] as { undispatched: number } | undefined)?.undispatched) return;
   try {
     await dispatchStored(env, log, email.projectId, [eventId]);
   } catch (err) {
@@ -300,16 +321,6 @@ export function sentEventData(
     sourceType: email.sourceType,
     sentAt: new Date(sent.sentAt).toISOString(),
   };
-}
-
-interface CampaignContent {
-  status: string;
-  subject: string | null;
-  body: string | null;
-  template_id: string | null;
-  from_email: string | null;
-  from_name: string | null;
-  reply_to: string | null;
 }
 
 /**

@@ -247,8 +247,8 @@ export const campaignRoutes = new Hono<AppEnv>()
     c.json(showCampaign(await loadCampaign(c.env, c.get("project").id, c.req.param("id")))),
   )
   .patch("/:id", async (c) => {
-    const { data } = await parseJson(c, patchCampaign);
     const cur = await loadCampaign(c.env, c.get("project").id, c.req.param("id"));
+    const { data } = await parseJson(c, patchCampaign);
     if (cur.status !== "DRAFT") throw notAllowed(cur, "changed (only a DRAFT can)");
     const next = {
       subject: data.subject === undefined ? cur.subject : data.subject,
@@ -283,9 +283,9 @@ export const campaignRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/:id/schedule", async (c) => {
-    const { data } = await parseJson(c, scheduleCampaign);
     const project = c.get("project");
     const cur = await loadCampaign(c.env, project.id, c.req.param("id"));
+    const { data } = await parseJson(c, scheduleCampaign);
     const zone =
       data.timeZone ??
       (
@@ -349,8 +349,8 @@ export const campaignRoutes = new Hono<AppEnv>()
     return c.json(showCampaign(await loadCampaign(c.env, cur.projectId, cur.id)));
   })
   .post("/:id/test", async (c) => {
-    const { data } = await parseJson(c, testCampaign);
     const cur = await loadCampaign(c.env, c.get("project").id, c.req.param("id"));
+    const { data } = await parseJson(c, testCampaign);
     const parts = await partsOf(c.env, cur);
     const rendered = await renderForContact(c.env, cur.projectId, parts, data.contactId ?? null);
     const sent = await sendTest(c.env, {

@@ -359,9 +359,9 @@ export const segmentRoutes = new Hono<AppEnv>()
   .post("/:id/members/remove", (c) => changeMembers(c, false));
 
 async function changeMembers(c: Context<AppEnv>, enter: boolean) {
-  const { data } = await parseJson(c, memberEmails);
   const projectId = c.get("project").id;
   const s = await loadSegment(c.env, projectId, c.req.param("id") ?? "");
+  const { data } = await parseJson(c, memberEmails);
   if (s.type !== "STATIC")
     throw conflict(
       "The members of a dynamic segment follow its condition: only a static segment's are set by email",

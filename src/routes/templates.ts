@@ -139,8 +139,8 @@ export const templateRoutes = new Hono<AppEnv>()
     c.json(showTemplate(await loadTemplate(c.env, c.get("project").id, c.req.param("id")))),
   )
   .post("/:id/test", async (c) => {
-    const { data } = await parseJson(c, testTemplate);
     const t = await loadTemplate(c.env, c.get("project").id, c.req.param("id"));
+    const { data } = await parseJson(c, testTemplate);
     const rendered = await renderForContact(c.env, t.projectId, t, data.contactId ?? null);
     const sent = await sendTest(c.env, {
       to: data.to,

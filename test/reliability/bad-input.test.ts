@@ -44,7 +44,7 @@ const tally = {
 
 /** Operations whose success would spoil the world for the next runs: only ever given foreign ids. */
 const DESTRUCTIVE =
-  /^(DELETE |POST \/admin\/projects\/\{id\}\/rotate-keys|POST \/unsubscribe|POST \/subscribe|POST \/workflows\/\{id\}\/executions|PUT \/workflows\/\{id\}\/definition|PATCH \/contacts\/\{id\})/;
+  /^(DELETE |POST \/admin\/projects\/\{id\}\/rotate-keys|POST \/project\/rotate-keys|POST \/unsubscribe|POST \/subscribe|POST \/workflows\/\{id\}\/executions|PUT \/workflows\/\{id\}\/definition|PATCH \/contacts\/\{id\})/;
 
 /** A valid body per operation, which the generators mutate. */
 function seed(op: Operation): Record<string, unknown> {

@@ -146,6 +146,9 @@ async function matrix(attacker: World, victim: World, back: boolean): Promise<nu
   let covered = 0;
   for (const op of ops) {
     if (op.auth === "admin" || op.auth === "none") continue;
+    // Acts on the key's own project only (no id to cross), and would end the keys the matrix goes on with:
+    // test/admin.test.ts covers it.
+    if (op.method === "POST" && op.path === "/project/rotate-keys") continue;
     covered++;
     const path = `${pathIn(op, victim)}${queryFor(op, victim)}`;
     await probe(op, path, attacker.project.secretKey, victim, attacker);

@@ -5,6 +5,8 @@
 import { queryOptions } from "@tanstack/react-query";
 import { get } from "./client";
 import type {
+  Analytics,
+  Campaign,
   Contact,
   ContactEvent,
   Delivery,
@@ -46,7 +48,13 @@ export const keys = {
   segmentList: (cursor?: string) => ["segments", "list", { cursor: cursor ?? "" }] as const,
   segment: (id: string) => ["segments", "one", id] as const,
   segmentMembers: (id: string, cursor?: string) => ["segments", "one", id, "members", cursor ?? ""] as const,
+  analytics: (from: string, to: string) => ["analytics", { from, to }] as const,
   project: ["project"] as const,
+  template: (id: string) => ["templates", "one", id] as const,
+  templateList: (cursor?: string) => ["templates", "list", { cursor: cursor ?? "" }] as const,
+  campaigns: ["campaigns"] as const,
+  campaign: (id: string) => ["campaigns", "one", id] as const,
+  campaignList: (cursor?: string) => ["campaigns", "list", { cursor: cursor ?? "" }] as const,
 };
 
 /** RUNNING or WAITING: the execution may still move, so its views poll. */
@@ -177,6 +185,14 @@ export const projectQuery = queryOptions({
   staleTime: 60_000,
 });
 
+/** The project's counters by UTC day, `from`…`to` (GET /analytics): they change as things happen, not by the second. */
+export const analyticsQuery = (from: string, to: string) =>
+  queryOptions({
+    queryKey: keys.analytics(from, to),
+    queryFn: () => get<Analytics>("/analytics", { from, to }),
+    staleTime: 30_000,
+  });
+
 /** The project's contacts, newest first: `search` (a part of the email) and `subscribed` ("true"/"false"). */
 export const contactsQuery = (q: Record<string, string | undefined> = {}) =>
   queryOptions({
@@ -205,4 +221,31 @@ export const emailQuery = (id: string) =>
     queryFn: () => get<Email>(`/emails/${id}`),
     refetchInterval: (q) =>
       q.state.data?.status === "QUEUED" || q.state.data?.status === "SENDING" ? POLL_MS : false,
+  });
+
+/** A page of the templates list, newest first. */
+export const templateListQuery = (cursor?: string) =>
+  queryOptions({
+    queryKey: keys.templateList(cursor),
+    queryFn: () => get<Page<Template>>("/templates", { limit: 20, cursor }),
+  });
+
+export const templateQuery = (id: string) =>
+  queryOptions({ queryKey: keys.template(id), queryFn: () => get<Template>(`/templates/${id}`) });
+
+/** A page of the campaigns list, newest first; polled while one of them is sending. */
+export const campaignListQuery = (cursor?: string) =>
+  queryOptions({
+    queryKey: keys.campaignList(cursor),
+    queryFn: () => get<Page<Campaign>>("/campaigns", { limit: 20, cursor }),
+    refetchInterval: (q) => (q.state.data?.data.some((c) => c.status === "SENDING") ? POLL_MS : false),
+  });
+
+/** One campaign: polled every 2 s while SENDING (its progress), every 30 s while SCHEDULED (the cron starts it). */
+export const campaignQuery = (id: string) =>
+  queryOptions({
+    queryKey: keys.campaign(id),
+    queryFn: () => get<Campaign>(`/campaigns/${id}`),
+    refetchInterval: (q) =>
+      q.state.data?.status === "SENDING" ? POLL_MS : q.state.data?.status === "SCHEDULED" ? 30_000 : false,
   });

@@ -90,6 +90,52 @@ export interface ProjectSettings {
   name: string;
   /** The IANA time zone schedule triggers are read in ("UTC" unless changed). */
   timeZone: string;
+  /** The first characters of the keys (the keys themselves are shown once, when made). */
+  publicKeyPrefix: string;
+  secretKeyPrefix: string;
+  /** The `whsec_…` secret webhooks are signed with. */
+  webhookSecret: string;
+  /** Days ended executions, logs, finished deliveries, email bodies and events are kept (1–365). */
+  retentionDays: number;
+  createdAt: string;
+}
+
+/** `PATCH /project` (src/routes/project.ts's patchProject): one field or both. */
+export interface PatchProjectBody {
+  retentionDays?: number | null;
+  timeZone?: string;
+}
+
+/** `POST /project/rotate-keys`: the new keys, answered this once. */
+export interface RotatedKeys {
+  publicKey: string;
+  secretKey: string;
+}
+
+/** `POST /project/rotate-webhook-secret`: the new secret; the previous one signs beside it until then. */
+export interface RotatedWebhookSecret {
+  webhookSecret: string;
+  previousSecretValidUntil: string;
+}
+
+/**
+ * `GET /analytics?from&to` (hand-typed from src/analytics.ts's Analytics, which the dashboard cannot import:
+ * that file is the worker's). Each array has one number per day of `days` (UTC, `from`…`to`).
+ */
+export interface Analytics {
+  from: string;
+  to: string;
+  days: string[];
+  emails: Record<"sent" | "delivered" | "opened" | "clicked" | "bounced" | "complained", number[]>;
+  contacts: { subscribed: number[]; unsubscribed: number[] };
+  /** Most frequent first. */
+  events: { name: string; total: number; daily: number[] }[];
+  executions: {
+    workflowId: string;
+    name: string;
+    started: number[];
+    ended: Record<"COMPLETED" | "EXITED" | "FAILED" | "CANCELLED", number[]>;
+  }[];
 }
 
 /** An execution an event started or resumed, as `GET /contacts/:id/events` links it. */
@@ -117,4 +163,90 @@ export interface PatchContactBody {
   email?: string;
   subscribed?: boolean;
   data?: Record<string, unknown>;
+}
+
+/** `POST /templates` and `PATCH /templates/:id` (src/routes/templates.ts's createTemplate, patchTemplate). */
+export interface TemplateBody {
+  name?: string;
+  subject?: string;
+  body?: string;
+  from?: string;
+  fromName?: string | null;
+  replyTo?: string | null;
+  type?: "MARKETING" | "TRANSACTIONAL";
+}
+
+/** `POST /templates/preview`: the subject and body rendered for a contact (or an example contact). */
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+}
+
+/** `POST /templates/:id/test` and `POST /campaigns/:id/test`: the test email SES accepted. */
+export interface TestSendAnswer {
+  to: string;
+  subject: string;
+  messageId: string;
+}
+
+/** Whom a campaign is sent to (subscribed contacts only): all, a segment's members, or a condition's matches. */
+export type CampaignAudience =
+  | { type: "ALL" }
+  | { type: "SEGMENT"; segmentId: string }
+  | { type: "FILTER"; filter: SegmentCondition };
+
+export type CampaignStatus = "DRAFT" | "SCHEDULED" | "SENDING" | "SENT" | "CANCELLED";
+
+/** A campaign's counters, kept as things happen. */
+export interface CampaignStats {
+  recipients: number;
+  sent: number;
+  skipped: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  complained: number;
+  unsubscribed: number;
+}
+
+/** A campaign as `GET /campaigns/:id` answers it (hand-typed: src/routes/campaigns.ts's showCampaign). */
+export interface Campaign {
+  id: string;
+  name: string;
+  status: CampaignStatus;
+  subject: string | null;
+  body: string | null;
+  templateId: string | null;
+  from: string | null;
+  fromName: string | null;
+  replyTo: string | null;
+  audience: CampaignAudience;
+  scheduledAt: string | null;
+  timeZone: string | null;
+  stats: CampaignStats;
+  /** Whether every recipient's email is made (then `stats.recipients` is the whole audience). */
+  fannedOut: boolean;
+  createdAt: string | null;
+  updatedAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** `POST /campaigns` and `PATCH /campaigns/:id` (null clears a field). */
+export interface CampaignBody {
+  name?: string;
+  subject?: string | null;
+  body?: string | null;
+  templateId?: string | null;
+  from?: string | null;
+  fromName?: string | null;
+  replyTo?: string | null;
+  audience?: CampaignAudience;
+}
+
+/** `POST /campaigns/count`: the subscribed contacts an audience holds now (`complete` false past 10,000 for a filter). */
+export interface AudienceCount {
+  count: number;
+  complete: boolean;
 }

@@ -2,7 +2,7 @@
  * A confirmation in a native <dialog> (focus is trapped and Escape cancels, by the browser itself).
  * `open` shows it modally; the buttons answer through onConfirm / onCancel.
  */
-import { type ReactNode, useEffect, useRef } from "react";
+import { type ReactNode, useEffect, useId, useRef } from "react";
 
 export function ConfirmDialog(props: {
   open: boolean;
@@ -15,6 +15,8 @@ export function ConfirmDialog(props: {
   onCancel: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Its own title id: a page may hold more than one dialog.
+  const titleId = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -22,9 +24,9 @@ export function ConfirmDialog(props: {
     if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} aria-labelledby="confirm-title" onCancel={props.onCancel} onClose={props.onCancel}>
+    <dialog ref={ref} aria-labelledby={titleId} onCancel={props.onCancel} onClose={props.onCancel}>
       <article>
-        <h2 id="confirm-title">{props.title}</h2>
+        <h2 id={titleId}>{props.title}</h2>
         {props.children}
         <footer>
           <button type="button" className="secondary" onClick={props.onCancel}>

@@ -48,8 +48,28 @@ export function Layout({ session, children }: { session: Session; children: Reac
               </Link>
             </li>
             <li>
+              <Link href="/templates" aria-current={current("/templates")}>
+                Templates
+              </Link>
+            </li>
+            <li>
+              <Link href="/campaigns" aria-current={current("/campaigns")}>
+                Campaigns
+              </Link>
+            </li>
+            <li>
               <Link href="/deliveries" aria-current={current("/deliveries")}>
                 Webhook deliveries
+              </Link>
+            </li>
+            <li>
+              <Link href="/analytics" aria-current={current("/analytics")}>
+                Analytics
+              </Link>
+            </li>
+            <li>
+              <Link href="/settings" aria-current={current("/settings")}>
+                Settings
               </Link>
             </li>
             <li>
