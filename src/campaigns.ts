@@ -57,6 +57,15 @@ export const pageMessage = (env: Env, campaignId: string): CampaignPageMessage =
   campaignId,
 });
 
+/**
+ * A page's emails (`?4`: [{id, c: contact id}]), one per recipient, by the contacts' key: CROSS JOIN keeps
+ * the page's rows the outer loop (a plain join let SQLite scan the project's contacts for each page).
+ */
+export const FANOUT_INSERT = `INSERT OR IGNORE INTO emails (id, project_id, contact_id, campaign_id, source_type, type,
+    status, to_email, created_at, updated_at)
+  SELECT r.value ->> 'id', ?1, c.id, ?2, 'CAMPAIGN', 'MARKETING', 'QUEUED', c.email, ?3, ?3
+  FROM json_each(?4) AS r CROSS JOIN contacts c ON c.project_id = ?1 AND c.id = r.value ->> 'c'`;
+
 /** The statement that makes a campaign SENT once it is fanned out and every email is sent or skipped. */
 export const FINISH_IF_DONE = `UPDATE campaigns SET status = 'SENT', finished_at = ?2, updated_at = ?2
   WHERE id = ?1 AND status = 'SENDING' AND fanned_out = 1 AND sent + skipped >= recipients`;
@@ -163,12 +172,7 @@ async function fanOut(env: Env, log: Logger, c: CampaignRow): Promise<"continue"
   );
   const now = Date.now();
   const [, moved] = await env.DB.batch([
-    env.DB.prepare(
-      `INSERT OR IGNORE INTO emails (id, project_id, contact_id, campaign_id, source_type, type, status, to_email,
-         created_at, updated_at)
-       SELECT r.value ->> 'id', ?1, c.id, ?2, 'CAMPAIGN', 'MARKETING', 'QUEUED', c.email, ?3, ?3
-       FROM json_each(?4) AS r JOIN contacts c ON c.project_id = ?1 AND c.id = r.value ->> 'c'`,
-    ).bind(c.project_id, c.id, now, JSON.stringify(rows)),
+    env.DB.prepare(FANOUT_INSERT).bind(c.project_id, c.id, now, JSON.stringify(rows)),
     // changes(): the rows the insert made. Moved only from where this page read the cursor.
     env.DB.prepare(
       `UPDATE campaigns SET recipients = recipients + changes(), cursor = ?3, fanned_out = ?4, lease_until = NULL,

@@ -58,6 +58,17 @@ export const asSubject = (c: ContactRow): SegmentSubject => ({
 const conditionOf = (s: { condition: string }) => JSON.parse(s.condition) as SegmentCondition | null;
 
 /**
+ * The events of each contact (`?3`) of each name since each time (`?2`: [{key, name, since}]), counted: a
+ * range of events_contact_created per (contact, query). CROSS JOIN keeps that order (a plain join let SQLite
+ * read the project's every event by the events' key).
+ */
+export const EVENT_COUNTS = `SELECT e.contact_id AS contact, q.value ->> 'key' AS k, count(*) AS n
+  FROM json_each(?3) AS ct CROSS JOIN json_each(?2) AS q CROSS JOIN events AS e
+    ON e.project_id = ?1 AND e.contact_id = ct.value AND e.name = q.value ->> 'name'
+    AND e.created_at >= q.value ->> 'since'
+  GROUP BY 1, 2`;
+
+/**
  * Reads what `conditions` need for these contacts beyond their rows: event counts (one statement over the
  * contacts' events index) and the members among them of the segments they reference (by the members' key).
  */
@@ -75,15 +86,7 @@ export async function loadFacts(
   const ids = JSON.stringify(contactIds);
   const statements: D1PreparedStatement[] = [];
   if (queries.length > 0 && contactIds.length > 0) {
-    statements.push(
-      env.DB.prepare(
-        `SELECT e.contact_id AS contact, q.value ->> 'key' AS k, count(*) AS n
-         FROM json_each(?2) AS q JOIN events AS e
-           ON e.project_id = ?1 AND e.contact_id IN (SELECT value FROM json_each(?3))
-           AND e.name = q.value ->> 'name' AND e.created_at >= q.value ->> 'since'
-         GROUP BY 1, 2`,
-      ).bind(projectId, JSON.stringify(queries), ids),
-    );
+    statements.push(env.DB.prepare(EVENT_COUNTS).bind(projectId, JSON.stringify(queries), ids));
   }
   if (refs.length > 0 && contactIds.length > 0) {
     statements.push(
