@@ -193,15 +193,16 @@ export async function readAnalytics(
   };
 }
 
-/** The window a query names: at most 366 days, `from` not after `to`; null with the reason if not. */
+/** The window a query names: at most 366 days, `from` not after `to`; else the field at fault and why. */
 export function windowOf(
   q: z.output<typeof analyticsQuery>,
   now: number,
-): { first: number; last: number } | string {
+): { first: number; last: number } | { field: "from" | "to"; message: string } {
   const last = q.to ? dayOf(q.to) : Math.floor(now / DAY_MS);
   const first = q.from ? dayOf(q.from) : last - 29;
-  if (Number.isNaN(first) || Number.isNaN(last)) return "Not a day (YYYY-MM-DD)";
-  if (first > last) return "`from` is after `to`";
-  if (last - first + 1 > 366) return "At most 366 days";
+  if (Number.isNaN(last)) return { field: "to", message: "Not a day (YYYY-MM-DD)" };
+  if (Number.isNaN(first)) return { field: "from", message: "Not a day (YYYY-MM-DD)" };
+  if (first > last) return { field: "from", message: "`from` is after `to`" };
+  if (last - first + 1 > 366) return { field: "from", message: "At most 366 days from `from` to `to`" };
   return { first, last };
 }

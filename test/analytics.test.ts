@@ -102,7 +102,7 @@ describe("analytics", () => {
     vi.spyOn(env.EMAILS_QUEUE, "send").mockResolvedValue(undefined as never);
     const sent = await call("POST", "/v1/send", {
       key: p.secretKey,
-      body: { to: [uniqueEmail(), uniqueEmail()], subject: "Hi", body: "<p>Hi</p>" },
+      body: { to: [uniqueEmail(), uniqueEmail()], subject: "Hi", body: "<p>Hi</p>", subscribed: true },
     });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
     const ids = sent.body.data.emails.map((e: any) => ({ kind: "email-send", emailId: e.email }));
@@ -122,7 +122,23 @@ describe("analytics", () => {
       await applySesEvent(env, `${p.id}-${sns}`, e as any);
       await applySesEvent(env, `${p.id}-${sns}`, e as any);
     }
+    // A bounce SES saw ten minutes ago, notified only now: its unsubscription is counted by the rollup.
+    const second = (
+      await env.DB.prepare("SELECT message_id FROM emails WHERE project_id = ?1 ORDER BY id DESC LIMIT 1")
+        .bind(p.id)
+        .first<{ message_id: string }>()
+    )?.message_id;
+    await rollupEvents(env, log, Date.now() + ROLLUP_GRACE_MS + 1);
+    await applySesEvent(env, `${p.id}-an-4`, {
+      kind: "bounce",
+      messageId: second ?? "",
+      at: Date.now() - 600_000,
+      bounceType: "Permanent",
+    });
+    await rollupEvents(env, log, Date.now() + ROLLUP_GRACE_MS + 1);
     const body = await analytics(p);
+    expect(last(body.contacts.unsubscribed)).toBe(1);
+    expect(last(body.emails.bounced)).toBe(1);
     expect({
       sent: last(body.emails.sent),
       delivered: last(body.emails.delivered),

@@ -9,6 +9,6 @@ import { fieldError } from "../http/errors";
 export const analyticsRoutes = new Hono<AppEnv>().use(projectAuth()).get("/", async (c) => {
   const q = parseQuery(c, analyticsQuery);
   const w = windowOf(q, Date.now());
-  if (typeof w === "string") throw fieldError("from", w, "invalid_window");
+  if ("field" in w) throw fieldError(w.field, w.message, "invalid_window");
   return c.json(await readAnalytics(c.env, c.get("project").id, w.first, w.last));
 });

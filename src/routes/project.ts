@@ -64,6 +64,11 @@ async function showProject(env: Env, projectId: string) {
     publicKeyPrefix: p.publicKeyPrefix,
     secretKeyPrefix: p.secretKeyPrefix,
     webhookSecret: p.webhookSecret,
+    /** While a rotated secret still signs beside the new one: until when (else null). */
+    previousWebhookSecretUntil:
+      p.previousWebhookSecretUntil && p.previousWebhookSecretUntil > Date.now()
+        ? iso(p.previousWebhookSecretUntil)
+        : null,
     retentionDays: p.retentionDays,
     timeZone: p.timeZone,
     createdAt: iso(p.createdAt),

@@ -145,9 +145,12 @@ export async function applySesEvent(
   });
   const { sentAt: _sentAt, ...common } = base;
   const at = new Date(e.at).toISOString();
-  // Time-ordered by the SES event's own time, so a replayed message finds the same ids.
+  // Time-ordered by the SES event's own time, so a replayed message finds the same ids. The unsubscription
+  // a bounce or complaint makes is timed when it is stored, as every contact.* event is: the analytics'
+  // rollup counts those from a cursor over event ids (src/analytics.ts), and an SES time minutes old would
+  // sort behind it. (A replay is refused by sns_messages before any of them is stored.)
   const eventId = await timedDerivedId("evt", e.at, "sns", snsMessageId, e.kind);
-  const statusEventId = await timedDerivedId("evt", e.at, "sns", snsMessageId, "status");
+  const statusEventId = await timedDerivedId("evt", Date.now(), "sns", snsMessageId, "status");
   const insertEvent = (name: string, data: unknown, where = "") =>
     db
       .prepare(
