@@ -303,6 +303,9 @@ describe("sending", () => {
       .bind(c.id)
       .all<{ id: string; message_id: string; contact_id: string }>();
     expect(rows.results.map((r) => r.contact_id).sort()).toEqual(ids.slice(0, 2).sort());
+    const listed = await call("GET", `/emails?campaignId=${c.id}`, { key: p.secretKey });
+    expect(listed.body.data.map((e: any) => e.campaignId)).toEqual([c.id, c.id]);
+    expect((await call("GET", "/emails?campaignId=cmp_other", { key: p.secretKey })).body.data).toEqual([]);
     const [a, b] = rows.results as unknown as [
       { message_id: string; contact_id: string },
       { message_id: string },

@@ -28,6 +28,8 @@ export const listEmails = listQuery.extend({
   contactId: z.string().max(100).optional(),
   /** The emails one workflow execution made. */
   executionId: z.string().max(100).optional(),
+  /** The emails one campaign sent. */
+  campaignId: z.string().max(100).optional(),
   status: z.enum(EMAIL_STATUSES).optional(),
 });
 
@@ -78,6 +80,7 @@ export const emailRoutes = new Hono<AppEnv>()
     ];
     if (q.contactId) filters.push(eq(emails.contactId, q.contactId));
     if (q.executionId) filters.push(eq(emails.workflowExecutionId, q.executionId));
+    if (q.campaignId) filters.push(eq(emails.campaignId, q.campaignId));
     if (q.status) filters.push(eq(emails.status, q.status));
     const rows = await db(c.env)
       .select()
