@@ -6,6 +6,7 @@
  * Vars and secrets:
  * - ENVIRONMENT: "production" | "development" (npm start) | "test" (the test suite).
  * - RETRY_DELAY_SCALE: development and tests only, multiplies retry delays.
+ * - ROLLUP_GRACE_SECONDS: development and tests only, how old an event is before the analytics count it.
  * - SNS_DEV_CERT_ORIGIN: development and tests only, one more trusted SNS certificate origin.
  * - SNS_TOPIC_ARNS: the SNS topics /webhooks/sns accepts; empty accepts any.
  * - DEFAULT_FROM: the sender when neither a request nor a template names one.
