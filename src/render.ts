@@ -21,6 +21,7 @@ export async function renderForContact(
   projectId: string,
   parts: EmailParts,
   contactId: string | null,
+  event: Record<string, unknown> = {},
 ): Promise<{ subject: string; html: string }> {
   const [contact, project] = await env.DB.batch([
     env.DB.prepare("SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id = ?2").bind(
@@ -39,7 +40,7 @@ export async function renderForContact(
   const secret = (project?.results[0] as { signing_secret: string | null } | undefined)?.signing_secret ?? "";
   const vars = templateVariables({
     contact: who,
-    event: {},
+    event,
     links: await contactLinks(env, secret, projectId, who.id),
   });
   const out = { subject: "", html: "" };

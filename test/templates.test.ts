@@ -372,6 +372,11 @@ describe("templates: preview and test send", () => {
     expect(withContact.body.html).toMatch(/^<p>pro <a href='http.+\/unsubscribe\/.+'>x<\/a><\/p>$/);
     const example = await call("POST", "/templates/preview", { key: p.secretKey, body });
     expect(example.body.subject).toBe("Hi there");
+    const withEvent = await call("POST", "/templates/preview", {
+      key: p.secretKey,
+      body: { subject: "Order {{ event.order }}", body: "b", event: { order: 42 } },
+    });
+    expect(withEvent.body.subject).toBe("Order 42");
     const broken = await call("POST", "/templates/preview", {
       key: p.secretKey,
       body: { subject: "{{ x", body: "b" },

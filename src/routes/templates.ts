@@ -48,6 +48,10 @@ export const previewTemplate = z.strictObject({
     .max(100)
     .optional()
     .describe("Render with this contact (default: an example contact)"),
+  event: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The trigger event's data, as {{ event.* }} sees it"),
 });
 export const testTemplate = z.strictObject({
   to: emailField,
@@ -133,7 +137,9 @@ export const templateRoutes = new Hono<AppEnv>()
   .post("/preview", async (c) => {
     const { data } = await parseJson(c, previewTemplate);
     assertParses(data);
-    return c.json(await renderForContact(c.env, c.get("project").id, data, data.contactId ?? null));
+    return c.json(
+      await renderForContact(c.env, c.get("project").id, data, data.contactId ?? null, data.event ?? {}),
+    );
   })
   .get("/:id", async (c) =>
     c.json(showTemplate(await loadTemplate(c.env, c.get("project").id, c.req.param("id")))),
