@@ -32,7 +32,9 @@ export const ROLLUP_GRACE_MS = 60_000;
 /** ROLLUP_GRACE_SECONDS shortens the grace in development and tests (a demo's chart fills sooner); production keeps it. */
 export function rollupGraceMs(env: Env): number {
   const s = Number(env.ROLLUP_GRACE_SECONDS ?? "60");
-  return env.ENVIRONMENT !== "production" && Number.isFinite(s) && s >= 0 && s < 60 ? s * 1000 : ROLLUP_GRACE_MS;
+  return env.ENVIRONMENT !== "production" && Number.isFinite(s) && s >= 0 && s < 60
+    ? s * 1000
+    : ROLLUP_GRACE_MS;
 }
 
 /** Events counted a pass at most (a project's history is counted over several passes the first time). */

@@ -15,62 +15,17 @@
  * webhook secret rotated (the new one shown, the 24 hours said); the keys rotated: the new ones shown once
  * with Copy, the old session signed out, the old key refused and the new one signing in.
  */
-import http from "node:http";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalSes, startLocalSes, until } from "../e2e/local-servers";
-import { freePort } from "../e2e/stack";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import { until } from "../e2e/local-servers";
+import { button, type Dashboard, described, screenshot, signIn, unnamedControls } from "./browser";
+import { type SesDashboard, startSesDashboard, track } from "./seed";
 
+let harness: SesDashboard;
 let d: Dashboard;
-let ses: LocalSes;
-let proxy: http.Server;
 /** When the last event was stored (the unsubscriptions SES's bounce and complaint make are the last): the cron counts events a minute old. */
 let lastEventAt = 0;
 const today = new Date().toISOString().slice(0, 10);
-
-/** A loopback server that passes every request to the worker (PUBLIC_URL, for SES's simulated notifications). */
-async function startProxy(): Promise<{ url: string; server: http.Server; setTarget: (t: string) => void }> {
-  let target = "";
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", async () => {
-      try {
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).filter(
-            ([k, v]) => typeof v === "string" && !["host", "connection", "content-length"].includes(k),
-          ),
-        ) as Record<string, string>;
-        const r = await fetch(`${target}${req.url}`, {
-          method: req.method,
-          headers,
-          body: chunks.length ? Buffer.concat(chunks) : undefined,
-        });
-        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain" });
-        res.end(Buffer.from(await r.arrayBuffer()));
-      } catch (err) {
-        res.writeHead(502);
-        res.end(String(err));
-      }
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${port}`, server, setTarget: (t) => (target = t) };
-}
-
-/** An event tracked with the public key, as an app does. */
-async function track(email: string, event: string, data: Record<string, unknown> = {}) {
-  const res = await fetch(`${d.stack.base}/v1/track`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ event, email, data }),
-  });
-  const body = (await res.json()) as any;
-  expect(res.status, JSON.stringify(body)).toBe(200);
-  return body.data.contact as string;
-}
 
 const ok = (r: { status: number; body: any }, status = 200) => {
   expect(r.status, JSON.stringify(r.body)).toBe(status);
@@ -92,11 +47,8 @@ const EVENTS: [string, number][] = [
 ];
 
 beforeAll(async () => {
-  ses = await startLocalSes();
-  const p = await startProxy();
-  proxy = p.server;
-  d = await startDashboard({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: p.url });
-  p.setTarget(d.stack.base);
+  harness = await startSesDashboard();
+  d = harness.d;
 
   // Onboarding: a pro plan completes (its contact updated), any other plan exits.
   ok(
@@ -131,14 +83,14 @@ beforeAll(async () => {
     201,
   );
 
-  await track("ada@example.com", "signup", { plan: "pro" });
-  await track("grace@example.com", "signup", { plan: "pro" });
-  const linus = await track("linus@example.com", "signup", { plan: "free" });
-  await track("ada@example.com", "trial.started");
-  await track("grace@example.com", "trial.started");
-  for (let i = 0; i < 3; i++) await track("ada@example.com", "page.viewed", { path: `/docs/${i}` });
-  await track("linus@example.com", "page.viewed", { path: "/pricing" });
-  await track("grace@example.com", "purchase", { amount: 42 });
+  await track(d, "ada@example.com", "signup", { plan: "pro" });
+  await track(d, "grace@example.com", "signup", { plan: "pro" });
+  const linus = await track(d, "linus@example.com", "signup", { plan: "free" });
+  await track(d, "ada@example.com", "trial.started");
+  await track(d, "grace@example.com", "trial.started");
+  for (let i = 0; i < 3; i++) await track(d, "ada@example.com", "page.viewed", { path: `/docs/${i}` });
+  await track(d, "linus@example.com", "page.viewed", { path: "/pricing" });
+  await track(d, "grace@example.com", "purchase", { amount: 42 });
   ok(await d.api("PATCH", `/contacts/${linus}`, { subscribed: false }));
   ok(await d.api("PATCH", `/contacts/${linus}`, { subscribed: true }));
 
@@ -195,13 +147,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await d?.stop();
-  await ses?.stop();
-  await new Promise((r) => proxy?.close(r));
+  await harness?.stop();
 });
 
 const path = (page: Page) => new URL(page.url()).pathname + new URL(page.url()).search;
-const button = (scope: Page | Locator, name: string) => scope.getByRole("button", { name, exact: true });
 const section = (page: Page, title: string) => page.getByRole("region", { name: title, exact: true });
 /** The totals of a section: label → number. */
 const totals = (scope: Locator) =>
@@ -222,15 +171,6 @@ const rows = (table: Locator, part = "tbody") =>
     .evaluateAll((trs) =>
       trs.map((tr) => [...tr.querySelectorAll("th, td")].map((c) => (c.textContent ?? "").trim())),
     );
-/** What the elements an input's aria-describedby names say. */
-const described = (input: Locator) =>
-  input.evaluate((el) =>
-    (el.getAttribute("aria-describedby") ?? "")
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((id) => document.getElementById(id)?.textContent ?? "")
-      .join(" | "),
-  );
 const legend = (chart: Locator) => chart.locator(".u-legend .u-label").allTextContents();
 
 describe("analytics and settings in the dashboard", () => {

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { expect } from "vitest";
 import { type Stack, startStack } from "../e2e/stack";
 import { launchChromium } from "./chromium";
@@ -108,3 +108,17 @@ export const unnamedControls = (page: Page) =>
     }
     return out;
   });
+
+/** The button named exactly `name`, in the page or a part of it. */
+export const button = (scope: Page | Locator, name: string) =>
+  scope.getByRole("button", { name, exact: true });
+
+/** The texts of what describes a field (`aria-describedby`: its hint, its error), joined with " | ". */
+export const described = (field: Locator) =>
+  field.evaluate((el) =>
+    (el.getAttribute("aria-describedby") ?? "")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((id) => document.getElementById(id)?.textContent ?? "")
+      .join(" | "),
+  );

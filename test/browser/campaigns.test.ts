@@ -11,80 +11,31 @@
  * scheduled again and cancelled. The composer at 390 px. Screenshots for the docs.
  *
  * Emails go to the local SES (through a proxy that can throttle it, as SES does), and SES's notifications
- * come through the development simulator, which posts to PUBLIC_URL: a loopback proxy to the worker.
+ * come through the development simulator, which posts to PUBLIC_URL: a loopback proxy to the worker
+ * (seed.ts).
  */
-import http from "node:http";
-import type { Locator, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalSes, type SesProxy, startLocalSes, startSesProxy, until } from "../e2e/local-servers";
-import { freePort } from "../e2e/stack";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import { type SesProxy, until } from "../e2e/local-servers";
+import { button, type Dashboard, described, screenshot, signIn, unnamedControls } from "./browser";
+import { type SesDashboard, startSesDashboard, track } from "./seed";
 
+let harness: SesDashboard & { sesProxy: SesProxy };
 let d: Dashboard;
-let ses: LocalSes;
-let sesProxy: SesProxy;
-let proxy: http.Server;
 let ada: string;
 let receiptId: string;
 let proId: string;
 let projectZone: string;
 
-/** A loopback server that passes every request to the worker (started after it, hence `setTarget`). */
-async function startProxy(): Promise<{ url: string; server: http.Server; setTarget: (t: string) => void }> {
-  let target = "";
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", async () => {
-      try {
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).filter(
-            ([k, v]) => typeof v === "string" && !["host", "connection", "content-length"].includes(k),
-          ),
-        ) as Record<string, string>;
-        const r = await fetch(`${target}${req.url}`, {
-          method: req.method,
-          headers,
-          body: chunks.length ? Buffer.concat(chunks) : undefined,
-        });
-        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain" });
-        res.end(Buffer.from(await r.arrayBuffer()));
-      } catch (err) {
-        res.writeHead(502);
-        res.end(String(err));
-      }
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${port}`, server, setTarget: (t) => (target = t) };
-}
-
-/** An event tracked with the public key, as an app does: it creates or updates its contact. */
-async function track(email: string, data: Record<string, unknown>, subscribed?: boolean) {
-  const res = await fetch(`${d.stack.base}/v1/track`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ event: "signup", email, data, subscribed }),
-  });
-  const body = (await res.json()) as any;
-  expect(res.status, JSON.stringify(body)).toBe(200);
-  return body.data.contact as string;
-}
-
 beforeAll(async () => {
-  ses = await startLocalSes();
-  sesProxy = await startSesProxy(ses.url);
-  const p = await startProxy();
-  proxy = p.server;
-  d = await startDashboard({ SES_ENDPOINT: sesProxy.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: p.url });
-  p.setTarget(d.stack.base);
+  harness = await startSesDashboard({ throttled: true });
+  d = harness.d;
 
   // Subscribed: ada and grace (pro), alan (free); linus (pro) unsubscribed: no campaign goes to him.
-  ada = await track("ada@example.com", { name: "Ada", plan: "pro" });
-  await track("grace@example.com", { name: "Grace", plan: "pro" });
-  await track("alan@example.com", { name: "Alan", plan: "free" });
-  await track("linus@example.com", { name: "Linus", plan: "pro" }, false);
+  ada = await track(d, "ada@example.com", "signup", { name: "Ada", plan: "pro" });
+  await track(d, "grace@example.com", "signup", { name: "Grace", plan: "pro" });
+  await track(d, "alan@example.com", "signup", { name: "Alan", plan: "free" });
+  await track(d, "linus@example.com", "signup", { name: "Linus", plan: "pro" }, false);
   const pro = await d.api("POST", "/segments", {
     name: "Pro plan",
     condition: {
@@ -122,13 +73,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await d?.stop();
-  await sesProxy?.close();
-  await ses?.stop();
-  await new Promise((r) => proxy?.close(r));
+  await harness?.stop();
 });
 
-const button = (scope: Page | Locator, name: string) => scope.getByRole("button", { name, exact: true });
 const path = (page: Page) => new URL(page.url()).pathname;
 const heading = (page: Page, name: string) => page.getByRole("heading", { name, level: 1, exact: true });
 const nav = (page: Page, name: string) =>
@@ -138,15 +85,6 @@ const frameBody = (page: Page) => page.frameLocator('iframe[title="Email preview
 const previewSubject = (page: Page) => page.locator("[data-preview-subject]");
 const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth);
 const cspErrors = (errors: string[]) => errors.filter((e) => /Content Security Policy/.test(e));
-/** What the elements an input's aria-describedby names say (its hint and its errors). */
-const described = (el: Locator) =>
-  el.evaluate((e) =>
-    (e.getAttribute("aria-describedby") ?? "")
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((id) => document.getElementById(id)?.textContent ?? "")
-      .join(" | "),
-  );
 /** The preview as rendered: the frame's text, once the preview is not waiting for its debounce or answer. */
 async function previewText(page: Page): Promise<string> {
   const busy = await page.locator(".email-preview-head output").getAttribute("aria-busy");
@@ -250,9 +188,9 @@ describe("templates in the dashboard", () => {
       .getByRole("status")
       .getByText("Sent “Welcome, Ada” to tester@example.com")
       .waitFor({ timeout: 10_000 });
-    expect((await ses.emails()).some((m) => m.subject === "Welcome, Ada")).toBe(true);
+    expect((await harness.ses.emails()).some((m) => m.subject === "Welcome, Ada")).toBe(true);
     // SES refuses (throttled): the 502 is shown in words.
-    sesProxy.throttleNext(1);
+    harness.sesProxy.throttleNext(1);
     await button(page, "Send test").click();
     const refused = page.getByRole("alert").filter({ hasText: "The test was not sent" });
     await refused.waitFor({ timeout: 10_000 });
@@ -399,14 +337,17 @@ describe("campaigns in the dashboard", () => {
     await button(dialog, "Send to 2 contacts").click();
     const status = page.locator(".campaign-fields .badge");
     await expect.poll(() => status.textContent(), { timeout: 60_000 }).toBe("SENT");
-    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
-    expect(seen[0]).toBe("SENDING+progress");
-    expect(seen.at(-1)).toBe("SENT");
+    // The sampler reads the badge every 25 ms: the poll above may have read SENT between two of its reads.
+    const sampled = () => page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    await expect.poll(async () => (await sampled()).at(-1), { timeout: 5_000 }).toBe("SENT");
+    expect((await sampled())[0]).toBe("SENDING+progress");
     const stat = (k: string) => page.locator(`[data-stat="${k}"] .counter-value`).textContent();
     expect(await stat("recipients")).toBe("2");
     expect(await stat("sent")).toBe("2");
     expect(await page.locator(".campaign-progress").count()).toBe(0);
-    const inbox = (await ses.emails()).filter((m) => String(m.subject).startsWith("Spring news for "));
+    const inbox = (await harness.ses.emails()).filter((m) =>
+      String(m.subject).startsWith("Spring news for "),
+    );
     expect(inbox.map((m) => m.subject).sort()).toEqual([
       "Spring news for Ada",
       "Spring news for Grace",

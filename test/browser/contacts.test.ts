@@ -9,16 +9,14 @@
  * email on `signup` (to the local SES), an email by POST /v1/send, and SES's delivery, open and click for one
  * email through the development simulator (which posts to PUBLIC_URL: a loopback proxy to the worker).
  */
-import http from "node:http";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalSes, startLocalSes, until } from "../e2e/local-servers";
-import { freePort } from "../e2e/stack";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import { until } from "../e2e/local-servers";
+import { button, type Dashboard, screenshot, signIn, unnamedControls } from "./browser";
+import { type SesDashboard, startSesDashboard, track } from "./seed";
 
+let harness: SesDashboard;
 let d: Dashboard;
-let ses: LocalSes;
-let proxy: http.Server;
 let wfId: string;
 let ada: string;
 let grace: string;
@@ -26,57 +24,12 @@ let linus: string;
 let welcomeEmail: string;
 let receiptEmail: string;
 
-/** A loopback server that passes every request to the worker (started after it, hence `target`). */
-async function startProxy(): Promise<{ url: string; server: http.Server; setTarget: (t: string) => void }> {
-  let target = "";
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", async () => {
-      try {
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).filter(
-            ([k, v]) => typeof v === "string" && !["host", "connection", "content-length"].includes(k),
-          ),
-        ) as Record<string, string>;
-        const r = await fetch(`${target}${req.url}`, {
-          method: req.method,
-          headers,
-          body: chunks.length ? Buffer.concat(chunks) : undefined,
-        });
-        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain" });
-        res.end(Buffer.from(await r.arrayBuffer()));
-      } catch (err) {
-        res.writeHead(502);
-        res.end(String(err));
-      }
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${port}`, server, setTarget: (t) => (target = t) };
-}
-
-async function track(email: string, event: string, data: Record<string, unknown> = {}, subscribed?: boolean) {
-  const res = await fetch(`${d.stack.base}/v1/track`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ event, email, data, subscribed }),
-  });
-  const body = (await res.json()) as any;
-  expect(res.status, JSON.stringify(body)).toBe(200);
-  return body.data.contact as string;
-}
-
 const emailsOf = async (contactId: string) =>
   (await d.api("GET", `/emails?contactId=${contactId}`)).body.data as any[];
 
 beforeAll(async () => {
-  ses = await startLocalSes();
-  const p = await startProxy();
-  proxy = p.server;
-  d = await startDashboard({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: p.url });
-  p.setTarget(d.stack.base);
+  harness = await startSesDashboard();
+  d = harness.d;
 
   const tpl = await d.api("POST", "/templates", {
     name: "Welcome",
@@ -108,10 +61,10 @@ beforeAll(async () => {
     await d.api("POST", "/contacts", { email: "linus@other.org", subscribed: false, data: { os: "linux" } })
   ).body.id;
   // Grace signs up unsubscribed: her welcome email (MARKETING) is not sent.
-  grace = await track("grace@example.com", "signup", { name: "Grace" }, false);
+  grace = await track(d, "grace@example.com", "signup", { name: "Grace" }, false);
   // Ada signs up: her welcome email is sent (to the local SES), then a receipt by POST /v1/send; SES's
   // delivery, open and click of the welcome come through the simulator. Each is an email.* event of hers.
-  ada = await track("ada@example.com", "signup", { name: "Ada", plan: "pro" });
+  ada = await track(d, "ada@example.com", "signup", { name: "Ada", plan: "pro" });
   let seen: unknown;
   welcomeEmail = await until(
     "the welcome email sent",
@@ -152,7 +105,7 @@ beforeAll(async () => {
   ).catch(debugging);
   // Then 21 page views: the timeline's first page is all page views, the rest on the second.
   for (let i = 1; i <= 21; i++)
-    await track("ada@example.com", "page.viewed", { page: { value: `/docs/${i}`, persistent: false } });
+    await track(d, "ada@example.com", "page.viewed", { page: { value: `/docs/${i}`, persistent: false } });
   await until("Grace's email not sent", async () =>
     (await emailsOf(grace)).find((e) => e.status === "NOT_SENT"),
   );
@@ -170,12 +123,9 @@ function debugging(err: unknown): never {
 }
 
 afterAll(async () => {
-  await d?.stop();
-  await ses?.stop();
-  await new Promise((r) => proxy?.close(r));
+  await harness?.stop();
 });
 
-const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
 const path = (page: Page) => new URL(page.url()).pathname + new URL(page.url()).search;
 const heading = (page: Page, name: string, level = 1) =>
   page.getByRole("heading", { name, level, exact: true });

@@ -8,7 +8,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Consumer, type LocalSes, startConsumer, startLocalSes } from "../e2e/local-servers";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import { button, type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
 
 let d: Dashboard;
 let ses: LocalSes;
@@ -37,7 +37,6 @@ afterAll(async () => {
   await ses?.stop();
 });
 
-const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
 const path = (page: Page) => new URL(page.url()).pathname;
 const node = (page: Page, type: string) => page.locator(`[data-step-type="${type}"]`);
 

@@ -6,9 +6,17 @@
  * its next run shown, its schedule still changeable while executions lock the steps, a run with no
  * contact on the execution page, and the form and the panel at 390 px. Screenshots for the docs.
  */
-import type { Locator, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import {
+  button,
+  type Dashboard,
+  described,
+  screenshot,
+  signIn,
+  startDashboard,
+  unnamedControls,
+} from "./browser";
 
 const TZ = "Europe/Berlin";
 
@@ -33,22 +41,11 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
 const path = (page: Page) => new URL(page.url()).pathname;
 const node = (page: Page, type: string) => page.locator(`[data-step-type="${type}"]`);
 const cronInput = (page: Page) => page.getByLabel("Cron schedule", { exact: true });
 const runFor = (page: Page) => page.getByLabel("Run for", { exact: true });
 const nextRunsList = (page: Page) => page.getByRole("list", { name: /^Next runs/ });
-
-/** What the elements an input's aria-describedby names say (its hint and its errors). */
-const described = (input: Locator) =>
-  input.evaluate((el) =>
-    (el.getAttribute("aria-describedby") ?? "")
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((id) => document.getElementById(id)?.textContent ?? "")
-      .join(" | "),
-  );
 
 /** An ISO time as a reader in Berlin sees it: "Mon 09:00". */
 const inBerlin = (iso: string) =>

@@ -8,40 +8,39 @@
  */
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dashboard, screenshot, signIn, startDashboard, unnamedControls } from "./browser";
+import {
+  button,
+  type Dashboard,
+  described,
+  screenshot,
+  signIn,
+  startDashboard,
+  unnamedControls,
+} from "./browser";
+import { track } from "./seed";
 
 let d: Dashboard;
 let flatId: string;
 let earlyId: string;
 let followUpId: string;
 
-/** Events tracked with the public key, as an app does: each creates or updates its contact. */
-async function track(email: string, event: string, data: Record<string, unknown> = {}) {
-  const res = await fetch(`${d.stack.base}/v1/track`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${d.project.publicKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ event, email, data }),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
 beforeAll(async () => {
   d = await startDashboard();
   // vip: ada (2 purchases), grace (1 purchase, a referral), alan (no purchase); free: linus (3 purchases), margaret.
   await Promise.all([
     (async () => {
-      await track("ada@example.com", "purchase", { plan: "vip" });
-      await track("ada@example.com", "purchase");
+      await track(d, "ada@example.com", "purchase", { plan: "vip" });
+      await track(d, "ada@example.com", "purchase");
     })(),
     (async () => {
-      await track("grace@example.com", "purchase", { plan: "vip" });
-      await track("grace@example.com", "referral");
+      await track(d, "grace@example.com", "purchase", { plan: "vip" });
+      await track(d, "grace@example.com", "referral");
     })(),
-    track("alan@example.com", "signup", { plan: "vip" }),
+    track(d, "alan@example.com", "signup", { plan: "vip" }),
     (async () => {
-      for (let i = 0; i < 3; i++) await track("linus@example.com", "purchase", { plan: "free" });
+      for (let i = 0; i < 3; i++) await track(d, "linus@example.com", "purchase", { plan: "free" });
     })(),
-    track("margaret@example.com", "signup", { plan: "free" }),
+    track(d, "margaret@example.com", "signup", { plan: "free" }),
   ]);
   const flat = await d.api("POST", "/segments", {
     name: "Newsletter readers",
@@ -70,7 +69,6 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const button = (scope: Page | Locator, name: string) => scope.getByRole("button", { name, exact: true });
 const path = (page: Page) => new URL(page.url()).pathname;
 const group = (page: Page, name: string) => page.getByRole("group", { name: `Group ${name}`, exact: true });
 const filter = (page: Page, n: number, g: string) =>
@@ -93,16 +91,6 @@ const expectCount = (page: Page, text: RegExp | string) =>
       },
     )
     .toMatch(text);
-
-/** What the elements an input's aria-describedby names say (its errors). */
-const described = (input: Locator) =>
-  input.evaluate((el) =>
-    (el.getAttribute("aria-describedby") ?? "")
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((id) => document.getElementById(id)?.textContent ?? "")
-      .join(" | "),
-  );
 
 describe("segments in the dashboard", () => {
   let vipId: string;

@@ -19,17 +19,9 @@ import { ApiError, describeError, post } from "../api/client";
 import { contactsQuery } from "../api/queries";
 import type { RenderedEmail } from "../api/types";
 import { fieldMessage } from "./FieldError";
+import { useDebounced } from "./useDebounced";
 
 export const PREVIEW_DEBOUNCE_MS = 400;
-
-export function useDebounced<T>(value: T, ms: number): T {
-  const [settled, setSettled] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setSettled(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return settled;
-}
 
 /** The contact a preview (and a test send) renders with; null: the example contact, with no data. */
 export interface PreviewContact {

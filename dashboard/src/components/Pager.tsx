@@ -3,6 +3,7 @@
  * answer's cursor. The pages seen are a stack of cursors, emptied whenever the filters (`resetKey`) change.
  */
 import { useState } from "react";
+import type { Page } from "../api/types";
 
 export function useCursorPages(resetKey: string) {
   const [state, setState] = useState<{ key: string; stack: string[] }>({ key: resetKey, stack: [] });
@@ -17,19 +18,23 @@ export function useCursorPages(resetKey: string) {
   };
 }
 
-export function Pager(props: {
+/** The pages of a list read through `useCursorPages`: `data` is the answer shown (its cursor, hasMore). */
+export function Pager({
+  label,
+  pages,
+  data,
+}: {
   label: string;
-  page: number;
-  nextCursor: string | null | undefined;
-  hasMore: boolean | undefined;
-  onOlder: (cursor: string) => void;
-  onNewer: () => void;
+  pages: ReturnType<typeof useCursorPages>;
+  data: Page<unknown> | undefined;
 }) {
-  const { page, nextCursor, hasMore } = props;
+  const { page } = pages;
+  const nextCursor = data?.cursor;
+  const hasMore = data?.hasMore;
   if (page === 1 && !hasMore) return null;
   return (
-    <nav className="pager" aria-label={props.label}>
-      <button type="button" className="secondary outline" disabled={page === 1} onClick={props.onNewer}>
+    <nav className="pager" aria-label={label}>
+      <button type="button" className="secondary outline" disabled={page === 1} onClick={pages.newer}>
         ← Newer
       </button>
       <span className="muted">Page {page}</span>
@@ -37,7 +42,7 @@ export function Pager(props: {
         type="button"
         className="secondary outline"
         disabled={!hasMore || !nextCursor}
-        onClick={() => nextCursor && props.onOlder(nextCursor)}
+        onClick={() => nextCursor && pages.older(nextCursor)}
       >
         Older →
       </button>

@@ -17,15 +17,17 @@ import { zonedTime } from "../../../src/domain/schedule";
 import { ApiError, del, describeError, patch, post } from "../api/client";
 import { campaignQuery, keys, segmentsQuery, templatesQuery } from "../api/queries";
 import type { AudienceCount, Campaign, CampaignAudience, CampaignBody, TestSendAnswer } from "../api/types";
+import { allShown, fieldText, SenderFields, SubjectAndBody } from "../components/ComposeFields";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmailPreview, type PreviewContact, usePreview } from "../components/EmailPreview";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, invalidProps } from "../components/FieldError";
+import { isNotFound, NotFoundPage } from "../components/NotFound";
+import { RadioOptions } from "../components/RadioOptions";
 import { useProjectTimeZone, useSegmentName } from "../components/ScheduleFields";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatInZone } from "../components/schedule";
 import { Time } from "../components/Time";
-import { fieldText, SubjectAndBody } from "./TemplateEditPage";
 
 /** What the composer hands to the page it opens after creating a draft. */
 interface Handed {
@@ -40,22 +42,12 @@ export function CampaignNewPage() {
 export function CampaignPage() {
   const { id } = useParams<{ id: string }>();
   const campaign = useQuery(campaignQuery(id));
-  const notFound = campaign.error instanceof ApiError && campaign.error.status === 404;
   if (campaign.isPending) return <p aria-busy="true">Loading the campaign…</p>;
-  if (notFound)
+  if (isNotFound(campaign.error))
     return (
-      <>
-        <p className="breadcrumb">
-          <Link href="/campaigns">Campaigns</Link> /
-        </p>
-        <h1>Campaign not found</h1>
-        <div className="error-box" role="alert">
-          <strong>There is no campaign with this id in this project</strong>
-          <p>
-            <code>{id}</code>: the link may be wrong. <Link href="/campaigns">See the campaigns</Link>.
-          </p>
-        </div>
-      </>
+      <NotFoundPage listHref="/campaigns" listTitle="Campaigns" title="Campaign not found" what="campaign">
+        <code>{id}</code>: the link may be wrong. <Link href="/campaigns">See the campaigns</Link>.
+      </NotFoundPage>
     );
   if (campaign.isError) return <ErrorBox error={campaign.error} title="Could not load the campaign" />;
   const c = campaign.data;
@@ -110,19 +102,6 @@ function timeZones(extra: string[]): string[] {
     all = [];
   }
   return [...new Set([...extra, "UTC", ...all])].sort((a, b) => a.localeCompare(b));
-}
-
-/** The part of a field name before its first dot or bracket: `audience.segmentId` → `audience`. */
-const topField = (f: string) => f.split(/[.[]/)[0] ?? f;
-
-/** A 422 whose every field problem is shown at a field of `shown`: no ErrorBox needed. */
-function allShown(error: unknown, shown: Set<string>): boolean {
-  return (
-    error instanceof ApiError &&
-    error.status === 422 &&
-    error.fields.length > 0 &&
-    error.fields.every((f) => shown.has(topField(f.field)) || shown.has(f.field))
-  );
 }
 
 /* ---------------------------------------------------------------- the composer */
@@ -326,68 +305,33 @@ function CampaignCompose({ campaign }: { campaign: Campaign | null }) {
 
             <fieldset className="compose-choice">
               <legend>Audience</legend>
-              <label>
-                <input
-                  type="radio"
-                  name="audience"
-                  value="ALL"
-                  checked={draft.audience === "ALL"}
-                  onChange={() => set("audience", "ALL")}
-                />
-                All subscribed contacts
-              </label>
-              <label>
-                <input
-                  type="radio"
-                  name="audience"
-                  value="SEGMENT"
-                  checked={draft.audience === "SEGMENT"}
-                  onChange={() => set("audience", "SEGMENT")}
-                />
-                A segment's subscribed members
-              </label>
-              {kept?.type === "FILTER" && (
-                <label>
-                  <input
-                    type="radio"
-                    name="audience"
-                    value="FILTER"
-                    checked={draft.audience === "FILTER"}
-                    onChange={() => set("audience", "FILTER")}
-                  />
-                  The filter set through the API
-                </label>
-              )}
+              <RadioOptions
+                name="audience"
+                value={draft.audience}
+                onChange={(v) => set("audience", v)}
+                options={[
+                  ["ALL", "All subscribed contacts"],
+                  ["SEGMENT", "A segment's subscribed members"],
+                  ...(kept?.type === "FILTER"
+                    ? ([["FILTER", "The filter set through the API"]] as const)
+                    : []),
+                ]}
+              />
             </fieldset>
             {draft.audience === "SEGMENT" && (
-              <label>
-                Segment
-                <select
-                  name="segmentId"
-                  value={draft.segmentId}
-                  onChange={(ev) => set("segmentId", ev.target.value)}
-                  aria-busy={segments.isPending}
-                  {...invalidProps(`${ids}-segment-error`, err.audience)}
-                >
-                  <option value="">Choose a segment…</option>
-                  {draft.segmentId && !list.some((s) => s.id === draft.segmentId) && (
-                    <option value={draft.segmentId}>
-                      {segments.isPending ? draft.segmentId : `${draft.segmentId} (not found)`}
-                    </option>
-                  )}
-                  {list.map((s) => (
-                    <option key={s.id} value={s.id}>
-                      {s.name}
-                    </option>
-                  ))}
-                </select>
-                <FieldError id={`${ids}-segment-error`} message={err.audience} />
-                {segments.isSuccess && list.length === 0 && (
-                  <small className="muted">
-                    This project has no segments yet: <Link href="/segments/new">make one</Link>.
-                  </small>
-                )}
-              </label>
+              <PickById
+                label="Segment"
+                name="segmentId"
+                value={draft.segmentId}
+                onChange={(v) => set("segmentId", v)}
+                items={list}
+                query={segments}
+                choose="Choose a segment…"
+                errorId={`${ids}-segment-error`}
+                error={err.audience}
+              >
+                This project has no segments yet: <Link href="/segments/new">make one</Link>.
+              </PickById>
             )}
             {draft.audience !== "SEGMENT" && err.audience && (
               <FieldError id={`${ids}-audience-error`} message={err.audience} />
@@ -395,102 +339,46 @@ function CampaignCompose({ campaign }: { campaign: Campaign | null }) {
             <AudienceCountLine audience={audience} count={count} />
 
             <div className="compose-row">
-              <label>
-                From <span className="muted">(optional)</span>
-                <input
-                  name="from"
-                  type="email"
-                  maxLength={254}
-                  autoComplete="off"
-                  value={draft.from}
-                  onChange={(ev) => set("from", ev.target.value)}
-                  placeholder={template?.from ?? "the default sender"}
-                  {...invalidProps(`${ids}-from-error`, err.from)}
-                />
-                <FieldError id={`${ids}-from-error`} message={err.from} />
-              </label>
-              <label>
-                From name <span className="muted">(optional)</span>
-                <input
-                  name="fromName"
-                  maxLength={200}
-                  autoComplete="off"
-                  value={draft.fromName}
-                  onChange={(ev) => set("fromName", ev.target.value)}
-                  placeholder={template?.fromName ?? ""}
-                  {...invalidProps(`${ids}-fromName-error`, err.fromName)}
-                />
-                <FieldError id={`${ids}-fromName-error`} message={err.fromName} />
-              </label>
-              <label>
-                Reply-to <span className="muted">(optional)</span>
-                <input
-                  name="replyTo"
-                  type="email"
-                  maxLength={254}
-                  autoComplete="off"
-                  value={draft.replyTo}
-                  onChange={(ev) => set("replyTo", ev.target.value)}
-                  placeholder={template?.replyTo ?? ""}
-                  {...invalidProps(`${ids}-replyTo-error`, err.replyTo)}
-                />
-                <FieldError id={`${ids}-replyTo-error`} message={err.replyTo} />
-              </label>
+              <SenderFields
+                idPrefix={ids}
+                value={draft}
+                onChange={set}
+                errors={err}
+                placeholders={{
+                  from: template?.from ?? "the default sender",
+                  fromName: template?.fromName ?? "",
+                  replyTo: template?.replyTo ?? "",
+                }}
+              />
             </div>
 
             <fieldset className="compose-choice">
               <legend>Content</legend>
-              <label>
-                <input
-                  type="radio"
-                  name="mode"
-                  value="write"
-                  checked={draft.mode === "write"}
-                  onChange={() => set("mode", "write")}
-                />
-                Write it here
-              </label>
-              <label>
-                <input
-                  type="radio"
-                  name="mode"
-                  value="template"
-                  checked={draft.mode === "template"}
-                  onChange={() => set("mode", "template")}
-                />
-                Use a template
-              </label>
+              <RadioOptions
+                name="mode"
+                value={draft.mode}
+                onChange={(v) => set("mode", v)}
+                options={[
+                  ["write", "Write it here"],
+                  ["template", "Use a template"],
+                ]}
+              />
             </fieldset>
             {draft.mode === "template" && (
-              <label>
-                Template
-                <select
-                  name="templateId"
-                  value={draft.templateId}
-                  onChange={(ev) => set("templateId", ev.target.value)}
-                  aria-busy={templates.query.isPending}
-                  {...invalidProps(`${ids}-template-error`, err.templateId)}
-                >
-                  <option value="">Choose a template…</option>
-                  {draft.templateId && !template && (
-                    <option value={draft.templateId}>
-                      {templates.query.isPending ? draft.templateId : `${draft.templateId} (not found)`}
-                    </option>
-                  )}
-                  {templates.list.map((t) => (
-                    <option key={t.id} value={t.id}>
-                      {t.name}
-                    </option>
-                  ))}
-                </select>
-                <FieldError id={`${ids}-template-error`} message={err.templateId} />
-                {templates.query.isSuccess && templates.list.length === 0 && (
-                  <small className="muted">
-                    This project has no templates yet: <Link href="/templates/new">write one</Link>, or write
-                    the campaign here.
-                  </small>
-                )}
-              </label>
+              <PickById
+                label="Template"
+                name="templateId"
+                value={draft.templateId}
+                onChange={(v) => set("templateId", v)}
+                items={templates.list}
+                query={templates.query}
+                choose="Choose a template…"
+                errorId={`${ids}-template-error`}
+                error={err.templateId}
+              >
+                This project has no templates yet: <Link href="/templates/new">write one</Link>, or write the
+                campaign here.
+              </PickById>
             )}
             <SubjectAndBody
               idPrefix={`${ids}-c`}
@@ -678,6 +566,49 @@ function CampaignCompose({ campaign }: { campaign: Campaign | null }) {
         </div>
       </div>
     </>
+  );
+}
+
+/**
+ * A select of the project's segments or templates by name: one chosen that is not among them (deleted, or
+ * not loaded yet) kept as an option of its own; `children` said under it when the project has none.
+ */
+function PickById(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (id: string) => void;
+  items: readonly { id: string; name: string }[];
+  query: { isPending: boolean; isSuccess: boolean };
+  choose: string;
+  errorId: string;
+  error: string | undefined;
+  children: ReactNode;
+}) {
+  const { value, items, query } = props;
+  return (
+    <label>
+      {props.label}
+      <select
+        name={props.name}
+        value={value}
+        onChange={(ev) => props.onChange(ev.target.value)}
+        aria-busy={query.isPending}
+        {...invalidProps(props.errorId, props.error)}
+      >
+        <option value="">{props.choose}</option>
+        {value && !items.some((i) => i.id === value) && (
+          <option value={value}>{query.isPending ? value : `${value} (not found)`}</option>
+        )}
+        {items.map((i) => (
+          <option key={i.id} value={i.id}>
+            {i.name}
+          </option>
+        ))}
+      </select>
+      <FieldError id={props.errorId} message={props.error} />
+      {query.isSuccess && items.length === 0 && <small className="muted">{props.children}</small>}
+    </label>
   );
 }
 

@@ -5,33 +5,33 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
-import { useHistoryState } from "wouter/use-browser-location";
 import { campaignListQuery } from "../api/queries";
 import type { Campaign } from "../api/types";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { DeletedNotice, ListHead } from "../components/ListHead";
 import { Pager, useCursorPages } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
+
+const COLUMNS = [
+  "Name",
+  "Status",
+  { label: "Recipients", num: true },
+  { label: "Sent", num: true },
+  { label: "Opened", num: true },
+  "When",
+] as const;
 
 export function CampaignsPage() {
   const pages = useCursorPages("");
   const list = useQuery({ ...campaignListQuery(pages.cursor), placeholderData: keepPreviousData });
   const rows = list.data?.data ?? [];
-  const deleted = useHistoryState<{ deleted?: string } | null>()?.deleted;
   return (
     <>
-      <div className="page-head">
-        <h1>Campaigns</h1>
-        <Link href="/campaigns/new" className="button-link">
-          New campaign
-        </Link>
-      </div>
-      {deleted && (
-        <p className="notice" role="status">
-          Deleted the draft {deleted}.
-        </p>
-      )}
+      <ListHead title="Campaigns" newHref="/campaigns/new" newLabel="New campaign" />
+      <DeletedNotice says={(name) => <>Deleted the draft {name}.</>} />
       <p className="muted">
         A campaign sends one email to every subscribed contact of an audience (all of them, or a segment's
         members), now or at a time you choose.
@@ -48,53 +48,26 @@ export function CampaignsPage() {
         </EmptyState>
       )}
       {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">
-                  Recipients
-                </th>
-                <th scope="col" className="num">
-                  Sent
-                </th>
-                <th scope="col" className="num">
-                  Opened
-                </th>
-                <th scope="col">When</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((c) => (
-                <tr key={c.id} data-campaign-id={c.id}>
-                  <td className="cell-wrap">
-                    <Link href={`/campaigns/${c.id}`}>{c.name}</Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={c.status} />
-                  </td>
-                  <td className="num">{c.status === "DRAFT" ? "—" : c.stats.recipients.toLocaleString()}</td>
-                  <td className="num">{c.status === "DRAFT" ? "—" : c.stats.sent.toLocaleString()}</td>
-                  <td className="num">{c.status === "DRAFT" ? "—" : c.stats.opened.toLocaleString()}</td>
-                  <td>
-                    <When campaign={c} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={COLUMNS}>
+          {rows.map((c) => (
+            <tr key={c.id} data-campaign-id={c.id}>
+              <td className="cell-wrap">
+                <Link href={`/campaigns/${c.id}`}>{c.name}</Link>
+              </td>
+              <td>
+                <StatusBadge status={c.status} />
+              </td>
+              <td className="num">{c.status === "DRAFT" ? "—" : c.stats.recipients.toLocaleString()}</td>
+              <td className="num">{c.status === "DRAFT" ? "—" : c.stats.sent.toLocaleString()}</td>
+              <td className="num">{c.status === "DRAFT" ? "—" : c.stats.opened.toLocaleString()}</td>
+              <td>
+                <When campaign={c} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
-      <Pager
-        label="Campaign pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Campaign pages" pages={pages} data={list.data} />
     </>
   );
 }

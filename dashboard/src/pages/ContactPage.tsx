@@ -5,18 +5,20 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useLocation, useParams } from "wouter";
-import { ApiError, del, patch } from "../api/client";
+import { del, patch } from "../api/client";
 import { contactEventsQuery, contactQuery, emailsQuery, keys, workflowsQuery } from "../api/queries";
 import type { Contact, ContactEvent, ExecutionLink, PatchContactBody } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { Json } from "../components/Json";
+import { isNotFound, NotFoundBox } from "../components/NotFound";
 import { Pager, useCursorPages } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 import { SubscribedText } from "./ContactsPage";
-import { EmailSubject } from "./EmailsPage";
+import { EmailsTable } from "./EmailsPage";
 
 /** How many of the contact's latest events the executions section reads its runs from. */
 const RUN_EVENTS = 100;
@@ -25,7 +27,7 @@ export function ContactPage() {
   const { id } = useParams<{ id: string }>();
   const contact = useQuery(contactQuery(id));
   const c = contact.data;
-  const notFound = contact.error instanceof ApiError && contact.error.status === 404;
+  const notFound = isNotFound(contact.error);
 
   return (
     <>
@@ -34,13 +36,10 @@ export function ContactPage() {
       </p>
       <h1 className="contact-title">{c ? c.email : notFound ? "Contact not found" : "Contact"}</h1>
       {notFound && (
-        <div className="error-box" role="alert">
-          <strong>There is no contact with this id in this project</strong>
-          <p>
-            <code>{id}</code> may have been deleted, or the link is wrong.{" "}
-            <Link href="/contacts">Find the contact in the list</Link>.
-          </p>
-        </div>
+        <NotFoundBox what="contact">
+          <code>{id}</code> may have been deleted, or the link is wrong.{" "}
+          <Link href="/contacts">Find the contact in the list</Link>.
+        </NotFoundBox>
       )}
       {contact.isError && !notFound && <ErrorBox error={contact.error} title="Could not load the contact" />}
       {contact.isPending && <p aria-busy="true">Loading the contact…</p>}
@@ -205,14 +204,7 @@ function Events({ contactId }: { contactId: string }) {
           ))}
         </ol>
       )}
-      <Pager
-        label="Event pages"
-        page={pages.page}
-        nextCursor={q.data?.cursor}
-        hasMore={q.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Event pages" pages={pages} data={q.data} />
     </section>
   );
 }
@@ -298,45 +290,32 @@ function Executions({ contactId }: { contactId: string }) {
         </EmptyState>
       )}
       {runs.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Workflow</th>
-                <th scope="col">Status</th>
-                <th scope="col">Execution</th>
-                <th scope="col">By the event</th>
-                <th scope="col">At</th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.map((r) => (
-                <tr key={r.id} data-execution-id={r.id}>
-                  <td>
-                    <Link href={`/workflows/${r.workflowId}/executions`}>
-                      {names.get(r.workflowId) ?? <code>{r.workflowId}</code>}
-                    </Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={r.status} />
-                  </td>
-                  <td>
-                    <Link href={`/workflows/${r.workflowId}/executions/${r.id}`} className="id-link">
-                      {r.id}
-                    </Link>
-                  </td>
-                  <td>
-                    {r.how === "started" ? "started by " : "resumed by "}
-                    <strong>{r.event.name}</strong>
-                  </td>
-                  <td>
-                    <Time iso={r.event.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Workflow", "Status", "Execution", "By the event", "At"]}>
+          {runs.map((r) => (
+            <tr key={r.id} data-execution-id={r.id}>
+              <td>
+                <Link href={`/workflows/${r.workflowId}/executions`}>
+                  {names.get(r.workflowId) ?? <code>{r.workflowId}</code>}
+                </Link>
+              </td>
+              <td>
+                <StatusBadge status={r.status} />
+              </td>
+              <td>
+                <Link href={`/workflows/${r.workflowId}/executions/${r.id}`} className="id-link">
+                  {r.id}
+                </Link>
+              </td>
+              <td>
+                {r.how === "started" ? "started by " : "resumed by "}
+                <strong>{r.event.name}</strong>
+              </td>
+              <td>
+                <Time iso={r.event.createdAt} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
@@ -367,48 +346,8 @@ function Emails({ contactId }: { contactId: string }) {
           </p>
         </EmptyState>
       )}
-      {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Subject</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col">Opens</th>
-                <th scope="col">Clicks</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((m) => (
-                <tr key={m.id} data-email-id={m.id}>
-                  <td className="cell-wrap">
-                    <Link href={`/emails/${m.id}`}>
-                      <EmailSubject email={m} />
-                    </Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={m.status} />
-                  </td>
-                  <td>
-                    <Time iso={m.createdAt} />
-                  </td>
-                  <td>{m.opens}</td>
-                  <td>{m.clicks}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager
-        label="Email pages"
-        page={pages.page}
-        nextCursor={q.data?.cursor}
-        hasMore={q.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      {rows.length > 0 && <EmailsTable rows={rows} />}
+      <Pager label="Email pages" pages={pages} data={q.data} />
     </section>
   );
 }

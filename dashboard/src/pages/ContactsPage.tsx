@@ -4,17 +4,19 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useMemo, useState } from "react";
-import { Link, useSearchParams } from "wouter";
-import { useHistoryState } from "wouter/use-browser-location";
+import { Link } from "wouter";
 import { contactsQuery } from "../api/queries";
 import type { Contact } from "../api/types";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { FilterActions, useFilterParams } from "../components/Filters";
+import { DeletedNotice } from "../components/ListHead";
 import { Pager, useCursorPages } from "../components/Pager";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 
 export function ContactsPage() {
-  const [params, setParams] = useSearchParams();
+  const { params, setFilter, clearFilters } = useFilterParams();
   const search = params.get("search") ?? "";
   const subscribedParam = params.get("subscribed");
   const subscribed = subscribedParam === "true" || subscribedParam === "false" ? subscribedParam : "";
@@ -30,30 +32,18 @@ export function ContactsPage() {
 
   const [searchText, setSearchText] = useState(search);
   useEffect(() => setSearchText(search), [search]);
-  const setFilter = (name: string, value: string) =>
-    setParams((p) => {
-      const next = new URLSearchParams(p);
-      if (value) next.set(name, value);
-      else next.delete(name);
-      return next;
-    });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setFilter("search", searchText.trim());
   };
   const filtered = Boolean(search || subscribed);
   const rows = list.data?.data ?? [];
-  // Set by the contact's page when it deleted the contact and came back here.
-  const deleted = useHistoryState<{ deleted?: string } | null>()?.deleted;
 
   return (
     <>
       <h1>Contacts</h1>
-      {deleted && (
-        <p className="notice" role="status">
-          Deleted {deleted}, with its events.
-        </p>
-      )}
+      {/* Set by the contact's page when it deleted the contact and came back here. */}
+      <DeletedNotice says={(name) => <>Deleted {name}, with its events.</>} />
       <p className="muted">
         The people your app tracks events for (<code>POST /v1/track</code>), sends emails to, or adds through
         the API. Open one to see its events, workflow runs and emails.
@@ -84,20 +74,7 @@ export function ContactsPage() {
             <option value="false">Unsubscribed</option>
           </select>
         </label>
-        <div className="filter-actions">
-          <button type="submit" className="outline">
-            Search
-          </button>
-          {filtered && (
-            <button
-              type="button"
-              className="secondary outline"
-              onClick={() => setParams(new URLSearchParams())}
-            >
-              Clear filters
-            </button>
-          )}
-        </div>
+        <FilterActions submit="Search" filtered={filtered} onClear={clearFilters} />
       </form>
 
       {list.isError && <ErrorBox error={list.error} title="Could not load the contacts" />}
@@ -122,49 +99,29 @@ export function ContactsPage() {
         </EmptyState>
       )}
       {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Subscription</th>
-                <th scope="col">Data</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((c) => (
-                <tr key={c.id} data-contact-id={c.id}>
-                  <td className="cell-email">
-                    <Link href={`/contacts/${c.id}`}>{c.email}</Link>
-                  </td>
-                  <td>
-                    <SubscribedText subscribed={c.subscribed} />
-                  </td>
-                  <td className="cell-wrap">
-                    <DataSummary data={c.data} />
-                  </td>
-                  <td>
-                    <Time iso={c.createdAt} />
-                  </td>
-                  <td>
-                    <Time iso={c.updatedAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Email", "Subscription", "Data", "Created", "Last change"]}>
+          {rows.map((c) => (
+            <tr key={c.id} data-contact-id={c.id}>
+              <td className="cell-email">
+                <Link href={`/contacts/${c.id}`}>{c.email}</Link>
+              </td>
+              <td>
+                <SubscribedText subscribed={c.subscribed} />
+              </td>
+              <td className="cell-wrap">
+                <DataSummary data={c.data} />
+              </td>
+              <td>
+                <Time iso={c.createdAt} />
+              </td>
+              <td>
+                <Time iso={c.updatedAt} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
-      <Pager
-        label="Contact pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Contact pages" pages={pages} data={list.data} />
     </>
   );
 }

@@ -4,12 +4,12 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useMemo, useState } from "react";
-import { useSearchParams } from "wouter";
 import { deliveriesQuery, workflowsQuery } from "../api/queries";
 import type { Delivery } from "../api/types";
 import { DeliveriesTable } from "../components/DeliveriesTable";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { FilterActions, useFilterParams } from "../components/Filters";
 import { Pager, useCursorPages } from "../components/Pager";
 
 /** Every delivery status with what it means (the keys are checked against the API's own list). */
@@ -21,7 +21,7 @@ const DELIVERY_STATUS_HELP: Record<Delivery["status"], string> = {
 const STATUSES = Object.keys(DELIVERY_STATUS_HELP) as Delivery["status"][];
 
 export function DeliveriesPage() {
-  const [params, setParams] = useSearchParams();
+  const { params, setFilter, clearFilters } = useFilterParams();
   const status = params.get("status") ?? "";
   const workflowId = params.get("workflowId") ?? "";
   const executionId = params.get("executionId") ?? "";
@@ -47,13 +47,6 @@ export function DeliveriesPage() {
   const [executionText, setExecutionText] = useState(executionId);
   useEffect(() => setExecutionText(executionId), [executionId]);
 
-  const setFilter = (name: string, value: string) =>
-    setParams((p) => {
-      const next = new URLSearchParams(p);
-      if (value) next.set(name, value);
-      else next.delete(name);
-      return next;
-    });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setFilter("executionId", executionText.trim());
@@ -111,20 +104,7 @@ export function DeliveriesPage() {
             spellCheck={false}
           />
         </label>
-        <div className="filter-actions">
-          <button type="submit" className="outline">
-            Filter
-          </button>
-          {filtered && (
-            <button
-              type="button"
-              className="secondary outline"
-              onClick={() => setParams(new URLSearchParams())}
-            >
-              Clear filters
-            </button>
-          )}
-        </div>
+        <FilterActions submit="Filter" filtered={filtered} onClear={clearFilters} />
       </form>
       {workflows.isError && <ErrorBox error={workflows.error} title="Could not load the workflows" />}
 
@@ -150,14 +130,7 @@ export function DeliveriesPage() {
         </EmptyState>
       )}
       {rows.length > 0 && <DeliveriesTable rows={rows} workflowName={workflowName} />}
-      <Pager
-        label="Delivery pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Delivery pages" pages={pages} data={list.data} />
     </>
   );
 }

@@ -5,10 +5,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { useMemo } from "react";
 import { Link, useParams } from "wouter";
-import { ApiError, get } from "../api/client";
+import { get } from "../api/client";
 import { contactEventsQuery, emailQuery, templatesQuery, workflowQuery } from "../api/queries";
 import type { Email, Page, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
+import { isNotFound, NotFoundBox } from "../components/NotFound";
 import { StatusBadge } from "../components/StatusBadge";
 import { Time } from "../components/Time";
 import { EMAIL_STATUS_HELP, EmailSubject, isOnItsWay, sourceLabel } from "./EmailsPage";
@@ -17,7 +18,7 @@ export function EmailPage() {
   const { id } = useParams<{ id: string }>();
   const email = useQuery(emailQuery(id));
   const m = email.data;
-  const notFound = email.error instanceof ApiError && email.error.status === 404;
+  const notFound = isNotFound(email.error);
 
   return (
     <>
@@ -26,12 +27,9 @@ export function EmailPage() {
       </p>
       <h1>{m ? <EmailSubject email={m} /> : notFound ? "Email not found" : "Email"}</h1>
       {notFound && (
-        <div className="error-box" role="alert">
-          <strong>There is no email with this id in this project</strong>
-          <p>
-            <code>{id}</code>: the link may be wrong. <Link href="/emails">See every email</Link>.
-          </p>
-        </div>
+        <NotFoundBox what="email">
+          <code>{id}</code>: the link may be wrong. <Link href="/emails">See every email</Link>.
+        </NotFoundBox>
       )}
       {email.isError && !notFound && <ErrorBox error={email.error} title="Could not load the email" />}
       {email.isPending && <p aria-busy="true">Loading the email…</p>}
@@ -166,7 +164,7 @@ function ExecutionLink({ email: m, executionId }: { email: Email; executionId: s
           await get(`/workflows/${w.id}/executions/${executionId}`);
           return w.id;
         } catch (err) {
-          if (!(err instanceof ApiError && err.status === 404)) throw err;
+          if (!isNotFound(err)) throw err;
         }
       }
       return null;

@@ -4,13 +4,15 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useMemo } from "react";
-import { Link, useSearchParams } from "wouter";
+import { Link } from "wouter";
 import { contactQuery, emailsQuery, POLL_MS, templatesQuery } from "../api/queries";
 import type { Email } from "../api/types";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { FilterActions, useFilterParams } from "../components/Filters";
 import { Pager, useCursorPages } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 
 /** Every email status with what it means (as src/routes/emails.ts lists them: EMAIL_STATUSES). */
@@ -51,7 +53,7 @@ export function EmailSubject({ email: m }: { email: Email }) {
 }
 
 export function EmailsPage() {
-  const [params, setParams] = useSearchParams();
+  const { params, setFilter, clearFilters } = useFilterParams();
   const statusParam = params.get("status") ?? "";
   const status = STATUSES.includes(statusParam) ? statusParam : "";
   const contactId = params.get("contactId") ?? "";
@@ -67,13 +69,6 @@ export function EmailsPage() {
   });
   const contact = useQuery({ ...contactQuery(contactId), enabled: contactId !== "" });
 
-  const setFilter = (name: string, value: string) =>
-    setParams((p) => {
-      const next = new URLSearchParams(p);
-      if (value) next.set(name, value);
-      else next.delete(name);
-      return next;
-    });
   const filtered = Boolean(status || contactId);
   const rows = list.data?.data ?? [];
   const onItsWay = rows.filter((m) => isOnItsWay(m.status)).length;
@@ -107,17 +102,7 @@ export function EmailsPage() {
             <Link href={`/contacts/${contactId}`}>{contact.data?.email ?? <code>{contactId}</code>}</Link>
           </div>
         )}
-        {filtered && (
-          <div className="filter-actions">
-            <button
-              type="button"
-              className="secondary outline"
-              onClick={() => setParams(new URLSearchParams())}
-            >
-              Clear filters
-            </button>
-          </div>
-        )}
+        <FilterActions filtered={filtered} onClear={clearFilters} />
       </form>
 
       {list.isError && <ErrorBox error={list.error} title="Could not load the emails" />}
@@ -140,60 +125,54 @@ export function EmailsPage() {
           )}
         </EmptyState>
       )}
-      {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Subject</th>
-                <th scope="col">Status</th>
-                <th scope="col">To</th>
-                <th scope="col">Made by</th>
-                <th scope="col">Created</th>
-                <th scope="col">Opens</th>
-                <th scope="col">Clicks</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((m) => (
-                <tr key={m.id} data-email-id={m.id}>
-                  <td className="cell-wrap">
-                    <Link href={`/emails/${m.id}`}>
-                      <EmailSubject email={m} />
-                    </Link>
-                  </td>
-                  <td className={m.error ? "cell-wrap" : undefined}>
-                    <StatusBadge status={m.status} />
-                    {m.error && (
-                      <>
-                        <br />
-                        <small className="text-bad">{m.error}</small>
-                      </>
-                    )}
-                  </td>
-                  <td>
-                    <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
-                  </td>
-                  <td>{sourceLabel(m.sourceType)}</td>
-                  <td>
-                    <Time iso={m.createdAt} />
-                  </td>
-                  <td>{m.opens}</td>
-                  <td>{m.clicks}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager
-        label="Email pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      {rows.length > 0 && <EmailsTable rows={rows} log />}
+      <Pager label="Email pages" pages={pages} data={list.data} />
     </>
   );
 }
+
+/**
+ * Emails as a table (the emails log, a contact's page): each one's subject (a link to the email), status,
+ * time, opens and clicks; with `log`, also its error, its recipient and what made it.
+ */
+export function EmailsTable({ rows, log = false }: { rows: Email[]; log?: boolean }) {
+  return (
+    <Table columns={log ? LOG_COLUMNS : CONTACT_COLUMNS}>
+      {rows.map((m) => {
+        const error = log ? m.error : null;
+        return (
+          <tr key={m.id} data-email-id={m.id}>
+            <td className="cell-wrap">
+              <Link href={`/emails/${m.id}`}>
+                <EmailSubject email={m} />
+              </Link>
+            </td>
+            <td className={error ? "cell-wrap" : undefined}>
+              <StatusBadge status={m.status} />
+              {error && (
+                <>
+                  <br />
+                  <small className="text-bad">{error}</small>
+                </>
+              )}
+            </td>
+            {log && (
+              <td>
+                <Link href={`/contacts/${m.contactId}`}>{m.to}</Link>
+              </td>
+            )}
+            {log && <td>{sourceLabel(m.sourceType)}</td>}
+            <td>
+              <Time iso={m.createdAt} />
+            </td>
+            <td>{m.opens}</td>
+            <td>{m.clicks}</td>
+          </tr>
+        );
+      })}
+    </Table>
+  );
+}
+
+const LOG_COLUMNS = ["Subject", "Status", "To", "Made by", "Created", "Opens", "Clicks"];
+const CONTACT_COLUMNS = ["Subject", "Status", "Created", "Opens", "Clicks"];

@@ -4,7 +4,7 @@
  */
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useLocation, useParams, useSearchParams } from "wouter";
+import { Link, useLocation, useParams } from "wouter";
 import { post } from "../api/client";
 import { executionsQuery, isActive, keys, POLL_MS, workflowQuery } from "../api/queries";
 import type { CancelAll as CancelAllAnswer, Execution, StartExecutionBody, Step } from "../api/types";
@@ -12,6 +12,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, fieldMessage, invalidProps } from "../components/FieldError";
+import { useFilterParams } from "../components/Filters";
 import { Pager, useCursorPages } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
 import { Time } from "../components/Time";
@@ -32,7 +33,7 @@ const isStatus = (s: string | null): s is Execution["status"] => s !== null && s
 export function ExecutionsPage() {
   const { id } = useParams<{ id: string }>();
   const workflow = useQuery(workflowQuery(id));
-  const [params, setParams] = useSearchParams();
+  const { params, setFilter } = useFilterParams();
   const statusParam = params.get("status");
   const status = isStatus(statusParam) ? statusParam : undefined;
   const pages = useCursorPages(status ?? "");
@@ -74,18 +75,7 @@ export function ExecutionsPage() {
       <div className="toolbar">
         <label className="inline-field">
           Status
-          <select
-            name="status"
-            value={status ?? ""}
-            onChange={(e) =>
-              setParams((p) => {
-                const next = new URLSearchParams(p);
-                if (e.target.value) next.set("status", e.target.value);
-                else next.delete("status");
-                return next;
-              })
-            }
-          >
+          <select name="status" value={status ?? ""} onChange={(e) => setFilter("status", e.target.value)}>
             <option value="">All statuses</option>
             {STATUSES.map((s) => (
               <option key={s} value={s} title={EXECUTION_STATUS_HELP[s]}>
@@ -205,14 +195,7 @@ export function ExecutionsPage() {
           </table>
         </div>
       )}
-      <Pager
-        label="Execution pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Execution pages" pages={pages} data={list.data} />
     </>
   );
 }

@@ -12,6 +12,7 @@ import { keys, segmentQuery } from "../api/queries";
 import type { SegmentBody, SegmentDetail } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, fieldMessage, invalidProps } from "../components/FieldError";
+import { RadioOptions } from "../components/RadioOptions";
 import { ConditionBuilder } from "../segments/ConditionBuilder";
 import { LiveCount } from "../segments/LiveCount";
 import {
@@ -175,26 +176,15 @@ function SegmentForm({ segment }: { segment: SegmentDetail | null }) {
         ) : (
           <fieldset className="starts-on">
             <legend>Type</legend>
-            <label>
-              <input
-                type="radio"
-                name="type"
-                value="DYNAMIC"
-                checked={type === "DYNAMIC"}
-                onChange={() => setType("DYNAMIC")}
-              />
-              Dynamic
-            </label>
-            <label>
-              <input
-                type="radio"
-                name="type"
-                value="STATIC"
-                checked={type === "STATIC"}
-                onChange={() => setType("STATIC")}
-              />
-              Static
-            </label>
+            <RadioOptions
+              name="type"
+              value={type}
+              onChange={setType}
+              options={[
+                ["DYNAMIC", "Dynamic"],
+                ["STATIC", "Static"],
+              ]}
+            />
             <small className="muted">
               {type === "DYNAMIC"
                 ? "Its members are the contacts its condition holds for, kept current as they change."

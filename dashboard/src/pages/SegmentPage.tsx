@@ -14,6 +14,7 @@ import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, invalidProps } from "../components/FieldError";
 import { Pager, useCursorPages } from "../components/Pager";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 import { FillBadge, TypeBadge } from "../segments/badges";
 import { ConditionSummary } from "../segments/ConditionSummary";
@@ -241,42 +242,23 @@ function Members({ segment }: { segment: SegmentDetail }) {
       )}
       {rows.length > 0 && (
         <>
-          <div className="table-wrap">
-            <table className="striped" aria-labelledby="seg-members-h">
-              <thead>
-                <tr>
-                  <th scope="col">Email</th>
-                  <th scope="col">Subscribed</th>
-                  <th scope="col">Data</th>
-                  <th scope="col">Contact since</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((c) => (
-                  <tr key={c.id} data-contact-id={c.id}>
-                    <td>
-                      <Link href={`/contacts/${c.id}`}>{c.email}</Link>
-                    </td>
-                    <td>{c.subscribed ? "Yes" : "No"}</td>
-                    <td className="cell-wrap">
-                      <code className="data-preview">{dataPreview(c.data)}</code>
-                    </td>
-                    <td>
-                      <Time iso={c.createdAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager
-            label="Member pages"
-            page={pages.page}
-            nextCursor={members.data?.cursor}
-            hasMore={members.data?.hasMore}
-            onOlder={pages.older}
-            onNewer={pages.newer}
-          />
+          <Table columns={["Email", "Subscribed", "Data", "Contact since"]} labelledBy="seg-members-h">
+            {rows.map((c) => (
+              <tr key={c.id} data-contact-id={c.id}>
+                <td>
+                  <Link href={`/contacts/${c.id}`}>{c.email}</Link>
+                </td>
+                <td>{c.subscribed ? "Yes" : "No"}</td>
+                <td className="cell-wrap">
+                  <code className="data-preview">{dataPreview(c.data)}</code>
+                </td>
+                <td>
+                  <Time iso={c.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
+          <Pager label="Member pages" pages={pages} data={members.data} />
         </>
       )}
     </section>

@@ -7,7 +7,9 @@ import { Link } from "wouter";
 import { segmentListQuery } from "../api/queries";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { ListHead } from "../components/ListHead";
 import { Pager, useCursorPages } from "../components/Pager";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 import { FillBadge, TypeBadge } from "../segments/badges";
 
@@ -17,12 +19,7 @@ export function SegmentsPage() {
   const segments = list.data?.data ?? [];
   return (
     <>
-      <div className="page-head">
-        <h1>Segments</h1>
-        <Link href="/segments/new" className="button-link">
-          New segment
-        </Link>
-      </div>
+      <ListHead title="Segments" newHref="/segments/new" newLabel="New segment" />
       {list.isError && <ErrorBox error={list.error} title="Could not load the segments" />}
       {list.isPending && <p aria-busy="true">Loading the segments…</p>}
       {list.isSuccess && segments.length === 0 && pages.page === 1 && (
@@ -38,54 +35,34 @@ export function SegmentsPage() {
       )}
       {segments.length > 0 && (
         <>
-          <div className="table-wrap">
-            <table className="striped">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Members</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Last change</th>
-                </tr>
-              </thead>
-              <tbody>
-                {segments.map((s) => (
-                  <tr key={s.id} data-segment-id={s.id}>
-                    <td className="cell-wrap">
-                      <Link href={`/segments/${s.id}`}>{s.name}</Link>
-                      {s.description && (
-                        <>
-                          <br />
-                          <small className="muted">{s.description}</small>
-                        </>
-                      )}
-                    </td>
-                    <td>
-                      <TypeBadge type={s.type} />
-                    </td>
-                    <td className="num" data-label="Members">
-                      {s.memberCount.toLocaleString()}
-                    </td>
-                    <td>
-                      <FillBadge backfill={s.backfill} />
-                    </td>
-                    <td>
-                      <Time iso={s.updatedAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager
-            label="Segment pages"
-            page={pages.page}
-            nextCursor={list.data?.cursor}
-            hasMore={list.data?.hasMore}
-            onOlder={pages.older}
-            onNewer={pages.newer}
-          />
+          <Table columns={["Name", "Type", "Members", "Status", "Last change"]}>
+            {segments.map((s) => (
+              <tr key={s.id} data-segment-id={s.id}>
+                <td className="cell-wrap">
+                  <Link href={`/segments/${s.id}`}>{s.name}</Link>
+                  {s.description && (
+                    <>
+                      <br />
+                      <small className="muted">{s.description}</small>
+                    </>
+                  )}
+                </td>
+                <td>
+                  <TypeBadge type={s.type} />
+                </td>
+                <td className="num" data-label="Members">
+                  {s.memberCount.toLocaleString()}
+                </td>
+                <td>
+                  <FillBadge backfill={s.backfill} />
+                </td>
+                <td>
+                  <Time iso={s.updatedAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
+          <Pager label="Segment pages" pages={pages} data={list.data} />
         </>
       )}
     </>

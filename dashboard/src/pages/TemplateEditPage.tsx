@@ -12,21 +12,12 @@ import { useHistoryState } from "wouter/use-browser-location";
 import { ApiError, del, patch, post } from "../api/client";
 import { keys, templateQuery } from "../api/queries";
 import type { Template, TemplateBody, TestSendAnswer } from "../api/types";
+import { allShown, fieldText, SenderFields, SubjectAndBody } from "../components/ComposeFields";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { EmailPreview, type PreviewContact, usePreview } from "../components/EmailPreview";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, fieldMessage, invalidProps } from "../components/FieldError";
-
-/**
- * A field's problems from an API refusal, in words: zod's "Too small: expected string to have >=1
- * characters" (what the API says of an empty required text) reads "Must not be empty".
- */
-export function fieldText(error: unknown, field: string): string | undefined {
-  return fieldMessage(error, field)?.replace(
-    /Too small: expected string to have >=1 characters/g,
-    "Must not be empty",
-  );
-}
+import { isNotFound, NotFoundPage } from "../components/NotFound";
 
 /** What the editor hands to the page it opens after creating a template. */
 interface Handed {
@@ -41,23 +32,13 @@ export function TemplateNewPage() {
 export function TemplateEditPage() {
   const { id } = useParams<{ id: string }>();
   const template = useQuery(templateQuery(id));
-  const notFound = template.error instanceof ApiError && template.error.status === 404;
   if (template.isPending) return <p aria-busy="true">Loading the template…</p>;
-  if (notFound)
+  if (isNotFound(template.error))
     return (
-      <>
-        <p className="breadcrumb">
-          <Link href="/templates">Templates</Link> /
-        </p>
-        <h1>Template not found</h1>
-        <div className="error-box" role="alert">
-          <strong>There is no template with this id in this project</strong>
-          <p>
-            <code>{id}</code> may have been deleted, or the link is wrong.{" "}
-            <Link href="/templates">See the templates</Link>.
-          </p>
-        </div>
-      </>
+      <NotFoundPage listHref="/templates" listTitle="Templates" title="Template not found" what="template">
+        <code>{id}</code> may have been deleted, or the link is wrong.{" "}
+        <Link href="/templates">See the templates</Link>.
+      </NotFoundPage>
     );
   if (template.isError) return <ErrorBox error={template.error} title="Could not load the template" />;
   return <TemplateForm key={template.data.id} template={template.data} />;
@@ -144,15 +125,7 @@ function TemplateForm({ template }: { template: Template | null }) {
     subject: preview.subjectError ?? savedErr("subject"),
     body: preview.bodyError ?? savedErr("body"),
   };
-  const shownFields = new Set(Object.keys(err));
-  const unshown =
-    save.isError &&
-    !(
-      save.error instanceof ApiError &&
-      save.error.status === 422 &&
-      save.error.fields.length > 0 &&
-      save.error.fields.every((f) => shownFields.has(f.field.split(/[.[]/)[0] ?? ""))
-    );
+  const unshown = save.isError && !allShown(save.error, new Set(Object.keys(err)));
   const title = template ? template.name : "New template";
 
   return (
@@ -204,47 +177,14 @@ function TemplateForm({ template }: { template: Template | null }) {
                 </small>
                 <FieldError id="tpl-type-error" message={err.type} />
               </label>
-              <label>
-                From
-                <input
-                  name="from"
-                  type="email"
-                  required
-                  maxLength={254}
-                  autoComplete="off"
-                  value={draft.from}
-                  onChange={(e) => set("from", e.target.value)}
-                  placeholder="hello@example.com"
-                  {...invalidProps("tpl-from-error", err.from)}
-                />
-                <FieldError id="tpl-from-error" message={err.from} />
-              </label>
-              <label>
-                From name <span className="muted">(optional)</span>
-                <input
-                  name="fromName"
-                  maxLength={200}
-                  autoComplete="off"
-                  value={draft.fromName}
-                  onChange={(e) => set("fromName", e.target.value)}
-                  placeholder="Acme"
-                  {...invalidProps("tpl-fromName-error", err.fromName)}
-                />
-                <FieldError id="tpl-fromName-error" message={err.fromName} />
-              </label>
-              <label>
-                Reply-to <span className="muted">(optional)</span>
-                <input
-                  name="replyTo"
-                  type="email"
-                  maxLength={254}
-                  autoComplete="off"
-                  value={draft.replyTo}
-                  onChange={(e) => set("replyTo", e.target.value)}
-                  {...invalidProps("tpl-replyTo-error", err.replyTo)}
-                />
-                <FieldError id="tpl-replyTo-error" message={err.replyTo} />
-              </label>
+              <SenderFields
+                idPrefix="tpl"
+                value={draft}
+                onChange={set}
+                errors={err}
+                required
+                placeholders={{ from: "hello@example.com", fromName: "Acme" }}
+              />
             </div>
             <SubjectAndBody
               idPrefix="tpl"
@@ -281,80 +221,6 @@ function TemplateForm({ template }: { template: Template | null }) {
           <EmailPreview preview={preview} contact={contact} onContact={setContact} />
         </div>
       </div>
-    </>
-  );
-}
-
-/** The subject and body fields (Liquid), with the variables they can use; shared with the campaign composer. */
-export function SubjectAndBody(props: {
-  idPrefix: string;
-  subject: string;
-  body: string;
-  onSubject: (v: string) => void;
-  onBody: (v: string) => void;
-  subjectError: string | undefined;
-  bodyError: string | undefined;
-  subjectLabel?: string;
-  subjectPlaceholder?: string;
-  /** Without a body field (a campaign that sends a template's). */
-  noBody?: boolean;
-  /** The body's height in lines (14 unless told). */
-  rows?: number;
-}) {
-  const p = props.idPrefix;
-  return (
-    <>
-      <label>
-        {props.subjectLabel ?? "Subject"}
-        <input
-          name="subject"
-          className="mono"
-          maxLength={998}
-          autoComplete="off"
-          spellCheck={false}
-          value={props.subject}
-          onChange={(e) => props.onSubject(e.target.value)}
-          placeholder={props.subjectPlaceholder ?? "Welcome, {{ data.name ?? email }}"}
-          {...invalidProps(`${p}-subject-error`, props.subjectError)}
-        />
-        <FieldError id={`${p}-subject-error`} message={props.subjectError} />
-      </label>
-      {!props.noBody && (
-        <label>
-          Body <span className="muted">(HTML with Liquid)</span>
-          <textarea
-            name="body"
-            className="mono compose-body"
-            rows={props.rows ?? 14}
-            spellCheck={false}
-            value={props.body}
-            onChange={(e) => props.onBody(e.target.value)}
-            {...invalidProps(`${p}-body-error`, props.bodyError)}
-          />
-          <FieldError id={`${p}-body-error`} message={props.bodyError} />
-        </label>
-      )}
-      <details className="variables">
-        <summary>Variables</summary>
-        <ul>
-          <li>
-            <code>{"{{ email }}"}</code>, <code>{"{{ id }}"}</code>: the contact's
-          </li>
-          <li>
-            <code>{"{{ data.plan }}"}</code> or <code>{"{{ plan }}"}</code>: a key of the contact's data
-          </li>
-          <li>
-            <code>{'{{ data.name ?? "there" }}'}</code>: "there" when the name is missing or empty
-          </li>
-          <li>
-            <code>{"{{ unsubscribeUrl }}"}</code>, <code>{"{{ subscribeUrl }}"}</code>,{" "}
-            <code>{"{{ manageUrl }}"}</code>: the contact's signed links
-          </li>
-          <li>
-            <code>{"{{ event.total }}"}</code>: the data of the event that started the workflow
-          </li>
-        </ul>
-      </details>
     </>
   );
 }

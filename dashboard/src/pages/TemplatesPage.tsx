@@ -4,33 +4,24 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
-import { useHistoryState } from "wouter/use-browser-location";
 import { templateListQuery } from "../api/queries";
 import type { Template } from "../api/types";
 import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
+import { DeletedNotice, ListHead } from "../components/ListHead";
 import { Pager, useCursorPages } from "../components/Pager";
+import { Table } from "../components/Table";
 import { Time } from "../components/Time";
 
 export function TemplatesPage() {
   const pages = useCursorPages("");
   const list = useQuery({ ...templateListQuery(pages.cursor), placeholderData: keepPreviousData });
   const rows = list.data?.data ?? [];
-  // Set by the editor when it deleted a template and came back here.
-  const deleted = useHistoryState<{ deleted?: string } | null>()?.deleted;
   return (
     <>
-      <div className="page-head">
-        <h1>Templates</h1>
-        <Link href="/templates/new" className="button-link">
-          New template
-        </Link>
-      </div>
-      {deleted && (
-        <p className="notice" role="status">
-          Deleted the template {deleted}.
-        </p>
-      )}
+      <ListHead title="Templates" newHref="/templates/new" newLabel="New template" />
+      {/* Set by the editor when it deleted a template and came back here. */}
+      <DeletedNotice says={(name) => <>Deleted the template {name}.</>} />
       <p className="muted">
         Emails written once, in <a href="https://liquidjs.com">Liquid</a> with the contact's data, sent by
         workflows' <strong>Send email</strong> steps, <code>POST /v1/send</code> and campaigns.
@@ -48,49 +39,29 @@ export function TemplatesPage() {
         </EmptyState>
       )}
       {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="striped">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">From</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Last change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((t) => (
-                <tr key={t.id} data-template-id={t.id}>
-                  <td className="cell-wrap">
-                    <Link href={`/templates/${t.id}`}>{t.name}</Link>
-                  </td>
-                  <td>
-                    <TemplateType type={t.type} />
-                  </td>
-                  <td>
-                    <Sender template={t} />
-                  </td>
-                  <td className="cell-wrap">
-                    <code className="template-subject">{t.subject}</code>
-                  </td>
-                  <td>
-                    <Time iso={t.updatedAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Name", "Type", "From", "Subject", "Last change"]}>
+          {rows.map((t) => (
+            <tr key={t.id} data-template-id={t.id}>
+              <td className="cell-wrap">
+                <Link href={`/templates/${t.id}`}>{t.name}</Link>
+              </td>
+              <td>
+                <TemplateType type={t.type} />
+              </td>
+              <td>
+                <Sender template={t} />
+              </td>
+              <td className="cell-wrap">
+                <code className="template-subject">{t.subject}</code>
+              </td>
+              <td>
+                <Time iso={t.updatedAt} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
-      <Pager
-        label="Template pages"
-        page={pages.page}
-        nextCursor={list.data?.cursor}
-        hasMore={list.data?.hasMore}
-        onOlder={pages.older}
-        onNewer={pages.newer}
-      />
+      <Pager label="Template pages" pages={pages} data={list.data} />
     </>
   );
 }

@@ -13,6 +13,7 @@ import { EmptyState } from "../components/EmptyState";
 import { ErrorBox } from "../components/ErrorBox";
 import { FieldError, fieldMessage, invalidProps } from "../components/FieldError";
 import { Pager, useCursorPages } from "../components/Pager";
+import { RadioOptions } from "../components/RadioOptions";
 import { runsFor, ScheduleFields, useProjectTimeZone, useSegmentName } from "../components/ScheduleFields";
 import { formatInZone, type ScheduleValue } from "../components/schedule";
 import { Time } from "../components/Time";
@@ -83,14 +84,7 @@ export function WorkflowsPage() {
               </tbody>
             </table>
           </div>
-          <Pager
-            label="Workflow pages"
-            page={pages.page}
-            nextCursor={list.data?.cursor}
-            hasMore={list.data?.hasMore}
-            onOlder={pages.older}
-            onNewer={pages.newer}
-          />
+          <Pager label="Workflow pages" pages={pages} data={list.data} />
         </>
       )}
       <DeleteWorkflowDialog workflow={deleting} onClose={() => setDeleting(null)} />
@@ -363,26 +357,15 @@ function CreateWorkflowForm({ onClose }: { onClose: () => void }) {
         </label>
         <fieldset className="starts-on" aria-describedby="wf-starts-help">
           <legend>Starts on</legend>
-          <label>
-            <input
-              type="radio"
-              name="startsOn"
-              value="event"
-              checked={startsOn === "event"}
-              onChange={() => setStartsOn("event")}
-            />
-            An event
-          </label>
-          <label>
-            <input
-              type="radio"
-              name="startsOn"
-              value="schedule"
-              checked={startsOn === "schedule"}
-              onChange={() => setStartsOn("schedule")}
-            />
-            A schedule
-          </label>
+          <RadioOptions
+            name="startsOn"
+            value={startsOn}
+            onChange={setStartsOn}
+            options={[
+              ["event", "An event"],
+              ["schedule", "A schedule"],
+            ]}
+          />
           <small id="wf-starts-help" className="muted">
             <strong>The trigger is permanent</strong>: an event workflow keeps its event, and a schedule
             workflow stays on a schedule (its times and segment can be changed in the editor).

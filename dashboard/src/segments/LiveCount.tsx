@@ -4,22 +4,14 @@
  * The API counts the first 10,000 contacts; past that it says "N of the first 10,000".
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useEffect, useMemo, useState } from "react";
+import { useMemo } from "react";
 import { ApiError, describeError, post } from "../api/client";
 import { keys } from "../api/queries";
 import type { SegmentCount } from "../api/types";
+import { useDebounced } from "../components/useDebounced";
 import { type DraftCondition, localProblems, toCondition } from "./model";
 
 export const COUNT_DEBOUNCE_MS = 400;
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [settled, setSettled] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setSettled(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return settled;
-}
 
 export function LiveCount({ condition }: { condition: DraftCondition }) {
   const complete = useMemo(() => localProblems(condition).size === 0, [condition]);
