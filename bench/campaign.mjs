@@ -86,7 +86,7 @@ async function main() {
       from: "news@bench.example",
       audience: { type: "ALL" },
     });
-    let t = performance.now();
+    const t = performance.now();
     const count = await api(stack, key, "POST", "/campaigns/count", { audience: { type: "ALL" } });
     const countSeconds = (performance.now() - t) / 1000;
     log(`audience ${count.count} counted in ${countSeconds.toFixed(2)} s`);

@@ -453,7 +453,8 @@ export const withCostSection = (markdown) => withSection(markdown, "## Cost per 
 export const withDatabasesSection = (markdown) => withSection(markdown, "## Databases", databasesSection());
 
 /** `npm run bench:campaign`: only the "Campaign to N contacts" section. */
-export const withCampaignSection = (markdown) => withSection(markdown, "## Campaign to N contacts", campaignSection());
+export const withCampaignSection = (markdown) =>
+  withSection(markdown, "## Campaign to N contacts", campaignSection());
 
 /** A campaign end to end (`npm run bench:campaign`, docs/benchmarks-campaign.json), if it has run. */
 function campaignSection() {
@@ -476,7 +477,9 @@ function campaignSection() {
     "",
     `Counters at the end: ${Object.entries(d.stats)
       .map(([k, v]) => `${k} ${n(v)}`)
-      .join(", ")}. CPU time: workerd ${n(d.cpuSeconds.workerdFanOut)} s during the fan-out and ${n(d.cpuSeconds.workerdTotal)} s in all; the local SES ${n(d.cpuSeconds.ses)} s. Local D1 files at the end: ${(d.d1Bytes / 1024 / 1024).toFixed(0)} MB.`,
+      .join(
+        ", ",
+      )}. CPU time: workerd ${n(d.cpuSeconds.workerdFanOut)} s during the fan-out and ${n(d.cpuSeconds.workerdTotal)} s in all; the local SES ${n(d.cpuSeconds.ses)} s. Local D1 files at the end: ${(d.d1Bytes / 1024 / 1024).toFixed(0)} MB.`,
     "",
     `**Where the time goes.** The fan-out costs ${ms(d.cpuSeconds.workerdFanOut, d.stats.recipients)} ms of workerd CPU per email (a page of 500: one read of the audience, one insert of its emails with the cursor's move, five hand-overs of 100 to the queue). Sending costs ${ms(d.cpuSeconds.workerdTotal - (d.cpuSeconds.workerdFanOut ?? 0), d.stats.sent)} ms per email: the claim (which returns the row), one batch reading the contact, project, campaign and template, the render, the signed call to SES, and one batch storing SENT, \`email.sent\` and the counters. workerd used ${n(d.cpuSeconds.workerdTotal)} s of CPU in ${n(d.totalSeconds)} s: locally one runtime thread runs the worker, its queues and the D1 simulator, so that thread is the ceiling, and the rate is its CPU per email. On Cloudflare the emails queue's consumers run side by side (up to 250 invocations at once), and what serializes is the project's D1 database: three round trips and ten statements per email.`,
     "",
