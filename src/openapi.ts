@@ -579,12 +579,35 @@ const errorEnvelope = {
   },
 };
 
+/**
+ * The schemas a recursive validator defines (a segment's nested condition: zod puts them in `$defs`, referred
+ * to as `#/$defs/…`), hoisted into components.schemas: inside an OpenAPI document a `#/…` reference resolves
+ * against the document, not the embedded schema.
+ */
+const hoisted: Record<string, unknown> = {};
+
 function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input"): Record<string, unknown> {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+  const {
+    $schema: _drop,
+    $defs,
+    ...rest
+  } = z.toJSONSchema(schema, {
     io,
     unrepresentable: "any",
   }) as Record<string, unknown>;
-  return rest;
+  if (!$defs) return rest;
+  const names = new Map(
+    Object.keys($defs as object).map((k, i) => [k, `Nested${Object.keys(hoisted).length + i + 1}`]),
+  );
+  const rename = <T>(v: T): T =>
+    JSON.parse(
+      JSON.stringify(v).replace(/"#\/\$defs\/([^"]+)"/g, (_, k: string) =>
+        JSON.stringify(`#/components/schemas/${names.get(k) ?? k}`),
+      ),
+    );
+  for (const [k, v] of Object.entries($defs as Record<string, unknown>))
+    hoisted[names.get(k) as string] = rename(v);
+  return rename(rest);
 }
 
 let cached: Record<string, unknown> | null = null;
@@ -664,7 +687,7 @@ export function openApiDocument(): Record<string, unknown> {
     servers: [{ url: "/" }],
     paths,
     components: {
-      schemas: { Error: errorEnvelope },
+      schemas: { Error: errorEnvelope, ...hoisted },
       securitySchemes: {
         secretKey: {
           type: "http",
