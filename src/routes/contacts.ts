@@ -40,6 +40,16 @@ export const patchContact = z
 
 const contactNotFound = () => notFound("Contact", "CONTACT_NOT_FOUND");
 
+/** The id, if it names a contact of the project (else 404), for the routes listing what is the contact's. */
+async function projectContact(env: Env, projectId: string, contactId: string): Promise<string> {
+  const [exists] = await db(env)
+    .select({ id: contacts.id })
+    .from(contacts)
+    .where(and(eq(contacts.projectId, projectId), eq(contacts.id, contactId)));
+  if (!exists) throw contactNotFound();
+  return contactId;
+}
+
 const fromRaw = (r: ContactRowRaw) =>
   showContact({ ...r, createdAt: r.created_at, updatedAt: r.updated_at, subscribed: r.subscribed });
 
@@ -146,13 +156,8 @@ export const contactRoutes = new Hono<AppEnv>()
   .get("/:id/executions", async (c) => {
     const q = parseQuery(c, listQuery);
     const projectId = c.get("project").id;
-    const contactId = c.req.param("id");
+    const contactId = await projectContact(c.env, projectId, c.req.param("id"));
     const d = db(c.env);
-    const [exists] = await d
-      .select({ id: contacts.id })
-      .from(contacts)
-      .where(and(eq(contacts.projectId, projectId), eq(contacts.id, contactId)));
-    if (!exists) throw contactNotFound();
     const rows = await d
       .select()
       .from(executions)
@@ -170,13 +175,8 @@ export const contactRoutes = new Hono<AppEnv>()
   .get("/:id/events", async (c) => {
     const q = parseQuery(c, listQuery);
     const projectId = c.get("project").id;
-    const contactId = c.req.param("id");
+    const contactId = await projectContact(c.env, projectId, c.req.param("id"));
     const d = db(c.env);
-    const [exists] = await d
-      .select({ id: contacts.id })
-      .from(contacts)
-      .where(and(eq(contacts.projectId, projectId), eq(contacts.id, contactId)));
-    if (!exists) throw contactNotFound();
     const rows = await d
       .select()
       .from(events)
