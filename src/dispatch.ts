@@ -5,6 +5,7 @@
  * so the cron sweep can finish what a crash cut short; doing it twice starts nothing twice, because an
  * execution's id is derived from (workflow, event) and its Durable Object starts once.
  */
+import { REGISTRY_BINDING } from "./db/databases";
 import { derivedId } from "./domain/ids";
 import { parseJsonObject } from "./domain/shapes";
 import type { StepType } from "./domain/workflow/config";
@@ -12,6 +13,7 @@ import type { WorkflowSnapshot } from "./domain/workflow/snapshot";
 import type { ExecutionInit, StoredEventRef } from "./engine/state";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
+import { engineOf, shardName, shardStub } from "./shard/routing";
 
 export interface EventRow {
   id: string;
@@ -67,6 +69,7 @@ export async function dispatchStored(
   eventIds: string[],
 ): Promise<void> {
   if (eventIds.length === 0) return;
+  if ((await engineOf(env, projectId)) === "shard") return dispatchToShards(env, projectId, eventIds);
   const { results } = await env.DB.prepare(
     `SELECT id, project_id, contact_id, name, data, created_at FROM events
      WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?2)) AND dispatched_at IS NULL ORDER BY id`,
@@ -149,8 +152,31 @@ export function parseDispatchRead(result: D1Result | undefined): DispatchRows {
   };
 }
 
+/**
+ * On the shard engine, stored events are dispatched by their contacts' shards (durable/shard.ts), in the
+ * order they were stored; an event whose contact is gone goes to any shard, which marks it dispatched.
+ */
+async function dispatchToShards(env: Env, projectId: string, eventIds: string[]): Promise<void> {
+  const { results } = await env.DB.prepare(
+    `SELECT e.id, c.email FROM events e LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
+     WHERE e.project_id = ?1 AND e.id IN (SELECT value FROM json_each(?2)) AND e.dispatched_at IS NULL ORDER BY e.id`,
+  )
+    .bind(projectId, JSON.stringify(eventIds))
+    .all<{ id: string; email: string | null }>();
+  const byShard = new Map<string, string[]>();
+  for (const r of results) {
+    const name = shardName(projectId, r.email ?? "");
+    byShard.set(name, [...(byShard.get(name) ?? []), r.id]);
+  }
+  const database = env.DATABASE ?? REGISTRY_BINDING;
+  await Promise.all(
+    [...byShard].map(([name, ids]) => shardStub(env, name).dispatch(projectId, database, name, ids)),
+  );
+}
+
 /** Reads what decides a stored event's dispatch (one statement), then dispatches it. */
 async function dispatchEvent(env: Env, log: Logger, ev: EventRow): Promise<void> {
+  if ((await engineOf(env, ev.project_id)) === "shard") return dispatchToShards(env, ev.project_id, [ev.id]);
   const read = await dispatchRead(env.DB, {
     projectId: ev.project_id,
     name: ev.name,

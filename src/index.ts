@@ -1,4 +1,4 @@
-/** Worker entry: the HTTP app, the queue consumers and the cron sweep; exports the Execution DO class. */
+/** Worker entry: the HTTP app, the queue consumers and the cron sweep; exports the Durable Object classes. */
 import { app } from "./app";
 import type { Env } from "./env";
 import { createLogger, errorFields } from "./log";
@@ -6,6 +6,7 @@ import { handleQueue } from "./queues";
 import { sweep } from "./sweep";
 
 export { ExecutionDO } from "../durable-objects/execution";
+export { ShardDO } from "../durable-objects/shard";
 
 export default {
   fetch: app.fetch,

@@ -70,11 +70,11 @@ let counter = 0;
  */
 export async function createProject(
   name = `Test ${++counter}`,
-  opts: { database?: string } = {},
+  opts: { database?: string; engine?: "objects" | "shard" } = {},
 ): Promise<TestProject> {
   const res = await call("POST", "/admin/projects", {
     key: ADMIN,
-    body: { name, database: opts.database ?? "DB" },
+    body: { name, database: opts.database ?? "DB", ...(opts.engine ? { engine: opts.engine } : {}) },
   });
   if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as TestProject;

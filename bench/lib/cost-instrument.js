@@ -376,7 +376,12 @@ const C_storage = () => C.durableObjects.storage;
  * from outside; calls between its own methods are not entries) and the wall time the object is inside one,
  * and whose storage and bindings are instrumented.
  */
-export function instrumentDurableObject(Base) {
+/**
+ * `entries`: the methods callers reach (RPC methods, `alarm`); by default every method of the class. A
+ * class whose own methods call each other from timers (the shard's commit loop) names them, so that its
+ * internal calls are not counted as requests.
+ */
+export function instrumentDurableObject(Base, entries) {
   class Counted extends Base {
     constructor(ctx, env) {
       instrumentStorage(ctx.storage);
@@ -390,7 +395,7 @@ export function instrumentDurableObject(Base) {
     for (const n of Object.getOwnPropertyNames(p)) {
       if (n === "constructor" || n.startsWith("__")) continue;
       const d = Object.getOwnPropertyDescriptor(p, n);
-      if (d && typeof d.value === "function") names.add(n);
+      if (d && typeof d.value === "function" && (!entries || entries.includes(n))) names.add(n);
     }
   }
   for (const n of names) {

@@ -27,6 +27,8 @@ export const projects = sqliteTable(
     retentionDays: integer("retention_days").notNull().default(30),
     /** The IANA time zone schedule triggers are read in (src/domain/schedule.ts). */
     timeZone: text("time_zone").notNull().default("UTC"),
+    /** Where its executions run: 'objects' (one Execution DO each) or 'shard' (pages, docs/engine.md). */
+    engine: text("engine").notNull().default("objects"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -77,6 +79,8 @@ export const events = sqliteTable(
     createdAt: integer("created_at").notNull(),
     /** Set once everything the event triggers has been handed on; the sweep finishes rows left null. */
     dispatchedAt: integer("dispatched_at"),
+    /** In a project on the shard engine: the ids of the executions the event started (JSON array). */
+    executions: text("executions"),
   },
   (t) => [
     primaryKey({ columns: [t.projectId, t.id] }),
@@ -164,6 +168,25 @@ export const workflowTransitions = sqliteTable(
     index("transitions_workflow").on(t.workflowId),
     uniqueIndex("transitions_from_branch").on(t.fromStepId, t.branchKey),
   ],
+);
+
+/**
+ * The executions of a project on the shard engine (durable/shard.ts): up to 64 of one workflow to a row,
+ * started by one shard from one snapshot, their states a JSON array rewritten whole (migration 0018).
+ */
+export const pages = sqliteTable(
+  "pages",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    workflowId: text("workflow_id").notNull(),
+    owner: text("owner").notNull(),
+    active: integer("active").notNull(),
+    snapshot: text("snapshot").notNull(),
+    body: text("body").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("pages_workflow").on(t.projectId, t.workflowId, t.id)],
 );
 
 /** The executions index: the Execution DO owns the state and mirrors it here for listing. */

@@ -17,6 +17,12 @@ export interface MachineHost {
   /** Makes the state durable (the host's storage). */
   save(): Promise<void>;
   log: Logger;
+  /**
+   * Whether `step` may run now; the loop stops before one that may not (the execution stays RUNNING at it).
+   * A shard runs the steps with no effect outside the execution before the commit that stores its start,
+   * and the others after (durable/shard.ts). Unset: every step may run.
+   */
+  canRun?(step: { type: string }): boolean;
 }
 
 /** Runs steps while the execution is RUNNING: until it waits, ends, or a step fails for good. */
@@ -31,6 +37,7 @@ export async function advance(s: ExecutionState, host: MachineHost): Promise<voi
       await host.save();
       break;
     }
+    if (host.canRun && !host.canRun(step)) break;
     const visit = (s.visits[step.id] ?? 0) + 1;
     const entry: StepLogEntry = {
       id: await derivedId("sx", s.executionId, step.id, visit),

@@ -6,6 +6,7 @@ import type { KeyCheck } from "../db/contact-sql";
 import { projectEnv } from "../db/databases";
 import { projects } from "../db/schema";
 import { sha256Hex, timingSafeEqualString } from "../domain/crypto";
+import { rememberEngine } from "../shard/routing";
 import type { AppEnv, AuthedProject } from "./context";
 import { db } from "./db";
 import { ApiError } from "./errors";
@@ -43,11 +44,18 @@ function keyOf(c: Context<AppEnv>): { key: string; keyType: KeyType } {
 async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): Promise<AuthedProject> {
   const column = keyType === "public" ? projects.publicKeyHash : projects.secretKeyHash;
   const [project] = await db(env)
-    .select({ id: projects.id, name: projects.name, database: projects.database, hash: column })
+    .select({
+      id: projects.id,
+      name: projects.name,
+      database: projects.database,
+      engine: projects.engine,
+      hash: column,
+    })
     .from(projects)
     .where(eq(column, hash))
     .limit(1);
   if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
+  rememberEngine(project.id, project.engine);
   return { id: project.id, name: project.name, database: project.database, keyType };
 }
 

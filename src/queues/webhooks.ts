@@ -41,7 +41,7 @@ export interface Attempt {
 const generationOf = (body: WebhookQueueMessage) => (body.kind === "webhook" ? 0 : body.generation);
 
 /** Development and tests may shrink the schedule (RETRY_DELAY_SCALE); production never does. */
-function retryDelay(env: Env, attempt: number, retryAfter: number | null): number {
+export function retryDelay(env: Env, attempt: number, retryAfter: number | null): number {
   const base = RETRY_SCHEDULE_S[attempt - 1] ?? RETRY_SCHEDULE_S[RETRY_SCHEDULE_S.length - 1] ?? 5;
   const jittered = base * (0.9 + Math.random() * 0.2);
   const delay = Math.max(jittered, retryAfter ?? 0);
@@ -325,7 +325,7 @@ async function recordAll(
   );
 }
 
-interface DeliverOutcome {
+export interface DeliverOutcome {
   ok: boolean;
   /** No retry can help (410 Gone, a URL refused by the guard, a template that does not render). */
   final: boolean;
@@ -341,14 +341,14 @@ interface ProjectSecretsRow {
   signing_secret: string | null;
 }
 
-interface ProjectSecrets {
+export interface ProjectSecrets {
   webhookSecret: string;
   previousWebhookSecret: string | null;
   previousWebhookSecretUntil: number | null;
   signingSecret: string | null;
 }
 
-async function deliver(
+export async function deliver(
   env: Env,
   m: WebhookMessage,
   now: number,

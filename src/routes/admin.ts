@@ -28,6 +28,11 @@ export const createProject = z.object({
     .string()
     .regex(/^DB(_[0-9]+)?$/, "A D1 binding of wrangler.toml: DB, DB_2, …")
     .optional(),
+  /**
+   * Where its executions run: `objects` (one Durable Object each, the default) or `shard` (the engine being
+   * ported to, docs/engine.md: what it runs so far is listed there). Chosen at creation, never changed.
+   */
+  engine: z.enum(["objects", "shard"]).default("objects"),
 });
 
 export const createSignInLink = z.strictObject({
@@ -45,6 +50,7 @@ const showProject = (p: typeof projects.$inferSelect) => ({
   publicKeyPrefix: p.publicKeyPrefix,
   secretKeyPrefix: p.secretKeyPrefix,
   database: p.database,
+  engine: p.engine,
   createdAt: iso(p.createdAt),
 });
 
@@ -69,6 +75,7 @@ export const adminRoutes = new Hono<AppEnv>()
       id,
       name: data.name,
       database,
+      engine: data.engine,
       ...keys.hashes,
       webhookSecret,
       signingSecret: newSecret("sk").slice(3),
@@ -87,6 +94,7 @@ export const adminRoutes = new Hono<AppEnv>()
         secretKey: keys.secretKey,
         webhookSecret,
         database,
+        engine: data.engine,
         createdAt: iso(now),
       },
       201,

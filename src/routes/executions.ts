@@ -18,6 +18,8 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { ApiError, conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import { pagedExecution, pagedExecutions } from "../shard/reads";
+import { engineOf, shardStub } from "../shard/routing";
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
@@ -76,6 +78,8 @@ export const executionRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = parseQuery(c, listExecutions);
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    if ((await engineOf(c.env, wf.projectId)) === "shard")
+      return c.json(await pagedExecutions(c.env, wf.projectId, wf.id, q));
     const filters: (SQL | undefined)[] = [
       eq(executions.projectId, c.get("project").id),
       eq(executions.workflowId, wf.id),
@@ -122,11 +126,26 @@ export const executionRoutes = new Hono<AppEnv>()
   })
   .get("/:eid", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    if ((await engineOf(c.env, wf.projectId)) === "shard") {
+      const e = await pagedExecution(c.env, wf.projectId, wf.id, c.req.param("eid"));
+      if (!e) throw notFound("Execution", "EXECUTION_NOT_FOUND");
+      const { owner: _, ...out } = e;
+      return c.json(out);
+    }
     const e = await loadExecution(c.env, c.get("project").id, wf.id, c.req.param("eid"));
     return c.json(withStepLog(e));
   })
   .delete("/:eid", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    if ((await engineOf(c.env, wf.projectId)) === "shard") {
+      const e = await pagedExecution(c.env, wf.projectId, wf.id, c.req.param("eid"));
+      if (!e) throw notFound("Execution", "EXECUTION_NOT_FOUND");
+      if (isTerminal(e.status)) throw conflict(`The execution has already ended (${e.status})`);
+      // The shard holds it in memory and writes its page: the answer is read once that commit is stored.
+      if (!(await shardStub(c.env, e.owner).cancel(e.id))) throw conflict("The execution has already ended");
+      const { owner: _, ...out } = (await pagedExecution(c.env, wf.projectId, wf.id, e.id)) ?? e;
+      return c.json(out);
+    }
     const e = await loadExecution(c.env, c.get("project").id, wf.id, c.req.param("eid"));
     if (isTerminal(e.status as ExecutionStatus))
       throw conflict(`The execution has already ended (${e.status})`);

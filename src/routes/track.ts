@@ -8,6 +8,7 @@ import type { AppEnv } from "../http/context";
 import { readIdempotency } from "../http/idempotency";
 import { rateLimit } from "../http/rate-limit";
 import { refreshSegments } from "../segments";
+import { engineOf, shardName, shardStub } from "../shard/routing";
 
 export const trackRoutes = new Hono<AppEnv>().post(
   "/track",
@@ -19,6 +20,30 @@ export const trackRoutes = new Hono<AppEnv>().post(
     const now = Date.now();
     const idempotency = await readIdempotency(c, project.id, "track", raw, now);
     const split = splitTrackData(data.data);
+    const log = c.get("log");
+    // On the shard engine, a plain track is stored by its contact's shard with what it starts, in one
+    // transaction (durable/shard.ts); one with a key to replay or a status to change is stored here, and its
+    // events handed to the shard like any stored event.
+    if (!idempotency && data.subscribed === undefined && (await engineOf(c.env, project.id)) === "shard") {
+      const name = shardName(project.id, data.email);
+      const out = await shardStub(c.env, name).track({
+        shard: name,
+        projectId: project.id,
+        database: project.database,
+        email: data.email,
+        name: data.event,
+        persistentData: split.persistent,
+        eventData: split.event,
+        now,
+        keyCheck: c.get("keyCheck"),
+      });
+      if (out === "key gone") throw keyGone(c.get("keyCheck"));
+      if (out.hasSegments) c.executionCtx.waitUntil(refreshSegments(c.env, log, project.id, [out.contactId]));
+      return c.json({
+        success: true,
+        data: { contact: out.contactId, event: out.eventId, timestamp: out.timestamp },
+      });
+    }
     const result = await trackEvent(c.env, {
       projectId: project.id,
       email: data.email,
@@ -36,7 +61,6 @@ export const trackRoutes = new Hono<AppEnv>().post(
     // do), so a dispatch cut short is finished by the cron sweep, and what it triggers happens either way.
     // With one event stored, dispatch starts from the event as the batch stored it; after a status change,
     // both events are dispatched in order the usual way (an event already dispatched is skipped).
-    const log = c.get("log");
     const after = async () => {
       if (result.stored.length > 1) await dispatchOrDefer(c.env, log, project.id, result.stored);
       else if (result.dispatch) await dispatchEventOrDefer(c.env, log, result.dispatch);

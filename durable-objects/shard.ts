@@ -1,0 +1,1007 @@
+/**
+ * A shard of a project on the shard engine (docs/engine.md): the contacts whose email hashes to it. It
+ * stores their tracked events and runs the executions those events start, many to a D1 row (a page,
+ * src/shard/pages.ts), instead of one Durable Object and one row each.
+ *
+ * - **Group commit.** What arrived while the previous commit was in flight goes in the next one: one read
+ *   round trip (the workflows the events start, the contacts, first runs), then one D1 batch (one
+ *   transaction) with the contacts upserted, the events inserted (already dispatched, with the ids of the
+ *   executions they started), the pages, the per-step counters and the first runs. An idle shard commits at
+ *   once, so nothing waits for a batch to fill.
+ * - **An event and the executions it starts are stored in one transaction**, so there is no undispatched
+ *   mark to set and clear for a tracked event; events stored elsewhere (a status change, the system's
+ *   events) are dispatched by the same commit, which marks them dispatched (`dispatch`).
+ * - **Steps run on the state in memory** (src/engine/machine.ts): those with no effect outside the
+ *   execution (TRIGGER, CONDITION, DELAY, WAIT_FOR_EVENT, WEBHOOK, which only records its delivery, EXIT)
+ *   before the commit that stores the start; the others (SEND_EMAIL, UPDATE_CONTACT) after it, each saved
+ *   by a commit before the next step runs, with ids derived from (execution, step, visit) as before.
+ * - **Webhooks are posted by the shard** once the commit holding them is stored (the delivery's id is the
+ *   `webhook-id`, the same on every attempt), their outcomes committed with the next commit or alone after
+ *   `LINGER_MS`, retries timed by the shard's one alarm, which also ends waits.
+ * - **Restart**: the shard lists the pages holding its active executions in its own storage (one key,
+ *   written when a page opens) and reloads them; an alarm then resumes what was running, posts what was
+ *   not posted, and looks for events a waiting execution missed.
+ */
+import { DurableObject } from "cloudflare:workers";
+import {
+  isKeyGone,
+  type KeyCheck,
+  mergeJsonSql,
+  statusChangeEvent,
+  upsertContact,
+} from "../src/db/contact-sql";
+import { projectEnv } from "../src/db/databases";
+import { buildSnapshot, dispatchStored } from "../src/dispatch";
+import { newId } from "../src/domain/ids";
+import { parseJsonObject } from "../src/domain/shapes";
+import type { StepType } from "../src/domain/workflow/config";
+import type { WorkflowSnapshot } from "../src/domain/workflow/snapshot";
+import { acceptEvent, advance, cancelState, endWait, type MachineHost } from "../src/engine/machine";
+import { type ExecutionState, isTerminal, type StoredEventRef } from "../src/engine/state";
+import { type StepEffects, StepFailure } from "../src/engine/steps";
+import type { Env } from "../src/env";
+import { createLogger, errorFields, type Logger } from "../src/log";
+import type { ContactView } from "../src/queues/messages";
+import { deliver, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/queues/webhooks";
+import { refreshSegments } from "../src/segments";
+import {
+  ADD_STEP_COUNTS,
+  DELETE_WAITS,
+  executionIdOf,
+  GROUP_READ,
+  type Hook,
+  INSERT_EVENTS,
+  MARK_DISPATCHED,
+  newPageId,
+  PAGE_SIZE,
+  type StoredExecution,
+  UPSERT_CONTACTS,
+  WRITE_PAGES,
+  WRITE_WAITS,
+} from "../src/shard/pages";
+
+/** How long an outcome (a webhook's result, a step after the start) waits for a track's commit to ride with. */
+const LINGER_MS = 250;
+/** After a failed commit, before the next try when nothing else is waiting. */
+const COMMIT_RETRY_MS = 200;
+/** An execution whose step failed for a transient reason is tried again this much later. */
+const RUN_RETRY_MS = 5_000;
+/** The project's signing secrets are read at most this often (a rotation keeps the old one valid a while). */
+const SECRETS_TTL_MS = 60_000;
+/** Steps that act outside the execution: run after the commit that stores the execution's start. */
+const AFTER_COMMIT: ReadonlySet<StepType> = new Set(["SEND_EMAIL", "UPDATE_CONTACT"]);
+/** How many of a contact's events of the awaited name a restarted shard reads for a wait (as ExecutionDO). */
+const MISSED_EVENTS_SCANNED = 100;
+
+export interface ShardTrack {
+  /** This shard's name (`shardName`): its pages' owner. */
+  shard: string;
+  projectId: string;
+  database: string;
+  email: string;
+  name: string;
+  persistentData: Record<string, unknown>;
+  eventData: Record<string, unknown>;
+  now: number;
+  keyCheck: KeyCheck;
+}
+
+export type ShardTrackAnswer =
+  | { contactId: string; eventId: string; timestamp: string; hasSegments: boolean }
+  | "key gone";
+
+interface Meta {
+  projectId: string;
+  database: string;
+  name: string;
+}
+
+type Exec = ExecutionState & { hooks?: Hook[] };
+
+interface LivePage {
+  id: string;
+  workflowId: string;
+  snapshot: WorkflowSnapshot;
+  snapshotJson: string;
+  execs: Exec[];
+  /** Whether D1 has the page (its insert has been committed). */
+  stored: boolean;
+}
+
+/** What D1 holds of an execution: its log's statuses and whether it has ended (the counters' baseline). */
+interface Committed {
+  log: string[];
+  ended: boolean;
+  waitRow: boolean;
+}
+
+interface PendingTrack {
+  input: ShardTrack;
+  resolve: (a: ShardTrackAnswer) => void;
+  reject: (e: unknown) => void;
+  /** Committed in a group of its own (its group failed: one bad track must not fail the others). */
+  alone?: boolean;
+}
+
+interface PendingDispatch {
+  ids: string[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface WorkflowRow {
+  id: string;
+  name: string;
+  event_name: string;
+  allow_reentry: number;
+}
+
+export class ShardDO extends DurableObject<Env> {
+  private meta: Meta | null = null;
+  private tracks: PendingTrack[] = [];
+  private dispatches: PendingDispatch[] = [];
+  private pages = new Map<string, LivePage>();
+  private byId = new Map<string, { page: LivePage; exec: Exec }>();
+  private committed = new Map<string, Committed>();
+  private committedHooks = new Set<string>();
+  private dirty = new Set<string>();
+  private open = new Map<string, LivePage>();
+  private listed: string[] = [];
+  /** The active execution of each (workflow, contact), for the re-entry rule. */
+  private active = new Map<string, string>();
+  /** First runs of no-re-entry workflows started by this object (D1 has them once committed). */
+  private ran = new Set<string>();
+  private committing: Promise<void> | null = null;
+  private lingering: ReturnType<typeof setTimeout> | null = null;
+  private flush = false;
+  private startedSeq = 0;
+  private doneSeq = 0;
+  private persistWaiters: { need: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private alarmAt: number | null = null;
+  private posting = new Set<string>();
+  private running = new Map<string, Promise<void>>();
+  private retryAt = new Map<string, number>();
+  private secrets: { at: number; value: ProjectSecrets | null } | null = null;
+  private log: Logger = createLogger({ component: "shard" });
+  /** Work that follows a commit (runs, posts), awaited by an alarm before it returns. */
+  private after = new Set<Promise<unknown>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(() => this.load());
+  }
+
+  // ---- entry points -------------------------------------------------------------------------------
+
+  /** Stores a tracked event (and its contact) with the executions it starts; answers once committed. */
+  track(input: ShardTrack): Promise<ShardTrackAnswer> {
+    this.know(input, input.shard);
+    return new Promise((resolve, reject) => {
+      this.tracks.push({ input, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Dispatches events stored elsewhere (not yet dispatched): starts what they trigger, marks them dispatched. */
+  async dispatch(projectId: string, database: string, name: string, ids: string[]): Promise<void> {
+    this.know({ projectId, database }, name);
+    await new Promise<void>((resolve, reject) => {
+      this.dispatches.push({ ids, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Cancels a running or waiting execution of this shard; null if it is not active here. */
+  async cancel(executionId: string): Promise<{ status: string } | null> {
+    const at = this.byId.get(executionId);
+    if (!at || isTerminal(at.exec.status)) return null;
+    cancelState(at.exec, Date.now());
+    this.settled(at.exec);
+    await this.persist(at.page);
+    this.log.info("execution cancelled", { executionId });
+    return { status: at.exec.status };
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    await this.resume();
+    const now = Date.now();
+    for (const { exec, page } of this.byId.values()) {
+      if (exec.status === "WAITING" && exec.wait?.until != null && exec.wait.until <= now) {
+        endWait(exec, now);
+        this.changed(page);
+        this.run(exec, page);
+      } else if (exec.status === "RUNNING" && (this.retryAt.get(exec.executionId) ?? 0) <= now) {
+        this.run(exec, page);
+      }
+    }
+    this.postDue();
+    while (this.after.size > 0) await Promise.allSettled([...this.after]);
+    await this.committedAll();
+    await this.arm();
+  }
+
+  // ---- group commit -------------------------------------------------------------------------------
+
+  private know(p: { projectId: string; database: string }, name: string): void {
+    if (this.meta) return;
+    this.meta = { projectId: p.projectId, database: p.database, name };
+    this.log = createLogger({ component: "shard", projectId: p.projectId, shard: this.meta.name });
+  }
+
+  private get db(): D1Database {
+    if (!this.meta) throw new Error("shard used before it knows its project");
+    return projectEnv(this.env, this.meta.database).DB;
+  }
+
+  private kick(): void {
+    if (this.committing) return;
+    this.committing = (async () => {
+      try {
+        await this.commitLoop();
+      } finally {
+        this.committing = null;
+      }
+      if (this.tracks.length > 0 || this.dispatches.length > 0 || (this.flush && this.dirty.size > 0))
+        this.kick();
+    })();
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (this.tracks.length > 0 || this.dispatches.length > 0 || (this.flush && this.dirty.size > 0)) {
+      this.flush = false;
+      if (this.lingering) clearTimeout(this.lingering);
+      this.lingering = null;
+      const first = this.tracks[0];
+      const tracks = first?.alone ? this.tracks.splice(0, 1) : this.takeTracks();
+      const dispatches = first?.alone ? [] : this.dispatches.splice(0);
+      try {
+        await this.commitGroup(tracks, dispatches);
+      } catch (err) {
+        const guard = /NOT NULL constraint failed: events\.contact_id/.test(String(err));
+        if (tracks.length > 1 && !guard) {
+          // One bad track (its key rotated) fails the whole transaction: each is committed alone.
+          for (const t of tracks) t.alone = true;
+          this.tracks.unshift(...tracks);
+        } else if (tracks.length === 1 && isKeyGone(err)) {
+          tracks[0]?.resolve("key gone");
+        } else if (guard) {
+          // A contact was created by another writer between the read and the write: read again.
+          this.tracks.unshift(...tracks);
+        } else {
+          for (const t of tracks) t.reject(err);
+        }
+        for (const d of dispatches) d.reject(err);
+        this.failWaiters(err);
+        this.log.warn("shard commit failed", { tracks: tracks.length, ...errorFields(err) });
+        if (this.tracks.length === 0) await new Promise((r) => setTimeout(r, COMMIT_RETRY_MS));
+      }
+    }
+  }
+
+  private takeTracks(): PendingTrack[] {
+    const n = this.tracks.findIndex((t) => t.alone);
+    return this.tracks.splice(0, n === -1 ? this.tracks.length : n);
+  }
+
+  private async commitGroup(tracks: PendingTrack[], dispatches: PendingDispatch[]): Promise<void> {
+    const meta = this.meta as Meta;
+    const db = this.db;
+    const now = Date.now();
+    const seq = ++this.startedSeq;
+    const storedIds = dispatches.flatMap((d) => d.ids);
+    const emails = [...new Set(tracks.map((t) => t.input.email))];
+    const names = [...new Set(tracks.map((t) => t.input.name))];
+
+    // 1. What the events decide: the workflows they start, the contacts (as they will be), first runs.
+    let read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null = null;
+    if (tracks.length > 0 || storedIds.length > 0)
+      read = await this.readForGroup(db, meta, names, emails, storedIds);
+
+    // 2. The events, in order, and what each starts (its first steps run now, in memory).
+    const statements: D1PreparedStatement[] = [];
+    const started: { exec: Exec; page: LivePage }[] = [];
+    const answers: { contactId: string; eventId: string; timestamp: string; hasSegments: boolean }[] = [];
+    const toWaits: { ref: StoredEventRef; contactId: string }[] = [];
+    const contactRows: unknown[][] = [];
+    const eventRows: unknown[][] = [];
+    for (const t of tracks) {
+      const i = t.input;
+      const contact = read?.predict(i.email, i.persistentData) as ContactView;
+      const eventId = newId("evt", now);
+      const ref: StoredEventRef = { id: eventId, name: i.name, data: i.eventData, createdAt: now };
+      const execs = await this.startFor(read, ref, contact, started);
+      contactRows.push([
+        contact.id,
+        i.email,
+        JSON.stringify(i.persistentData),
+        i.keyCheck.column,
+        i.keyCheck.hash,
+      ]);
+      eventRows.push([
+        eventId,
+        i.email,
+        i.name,
+        JSON.stringify(i.eventData),
+        execs.length > 0 ? JSON.stringify(execs) : null,
+        contact.id,
+      ]);
+      answers.push({
+        contactId: contact.id,
+        eventId,
+        timestamp: new Date(now).toISOString(),
+        hasSegments: false,
+      });
+      toWaits.push({ ref, contactId: contact.id });
+    }
+    const eventsAt = tracks.length > 0 ? statements.length + 1 : -1;
+    if (tracks.length > 0) {
+      statements.push(
+        db.prepare(UPSERT_CONTACTS).bind(meta.projectId, JSON.stringify(contactRows), now),
+        db.prepare(INSERT_EVENTS).bind(meta.projectId, now, JSON.stringify(eventRows)),
+      );
+    }
+    const marked: [string, string | null][] = [];
+    for (const { ref, contact } of read?.stored ?? []) {
+      const execs = contact ? await this.startFor(read, ref, contact, started) : [];
+      marked.push([ref.id, execs.length > 0 ? JSON.stringify(execs) : null]);
+      if (contact) toWaits.push({ ref, contactId: contact.id });
+    }
+    if (marked.length > 0)
+      statements.push(db.prepare(MARK_DISPATCHED).bind(now, meta.projectId, JSON.stringify(marked)));
+
+    // 3. The pages changed (the new executions' among them), their counters, first runs and waits.
+    const pages = [...this.dirty].map((id) => this.pages.get(id)).filter((p): p is LivePage => !!p);
+    this.dirty.clear();
+    const counts = new Map<string, Record<string, [number, number, number]>>();
+    const waitsOn: [string, string, string, number][] = [];
+    const waitsOff: string[] = [];
+    const views = new Map<string, Committed>();
+    for (const p of pages) {
+      for (const e of p.execs) {
+        const view = this.viewOf(e);
+        const before = this.committed.get(e.executionId);
+        if (before && sameView(before, view)) continue;
+        this.count(counts, p.workflowId, e, before);
+        if (view.waitRow && e.wait?.kind === "event")
+          waitsOn.push([e.executionId, e.contactId, e.wait.eventName, e.wait.since]);
+        else if (before?.waitRow && !view.waitRow) waitsOff.push(e.executionId);
+        views.set(e.executionId, view);
+      }
+    }
+    if (pages.length > 0) {
+      const rows = pages.map((p) => [
+        p.id,
+        p.workflowId,
+        p.execs.filter(isActive).length,
+        p.stored ? "" : p.snapshotJson,
+        JSON.stringify(p.execs.map(stored)),
+      ]);
+      statements.push(db.prepare(WRITE_PAGES).bind(meta.projectId, meta.name, now, JSON.stringify(rows)));
+    }
+    if (counts.size > 0) {
+      const day = Math.floor(now / 86_400_000);
+      const rows = [...counts].map(([wf, c]) => [wf, day, JSON.stringify(c)]);
+      statements.push(db.prepare(ADD_STEP_COUNTS).bind(JSON.stringify(rows)));
+    }
+    if (waitsOn.length > 0)
+      statements.push(db.prepare(WRITE_WAITS).bind(meta.projectId, JSON.stringify(waitsOn)));
+    if (waitsOff.length > 0) statements.push(db.prepare(DELETE_WAITS).bind(JSON.stringify(waitsOff)));
+
+    // A page is listed in this object's storage before D1 holds active executions in it.
+    const unlisted = pages.filter((p) => !this.listed.includes(p.id));
+    if (unlisted.length > 0) {
+      this.listed = [...this.listed.filter((id) => this.pages.has(id)), ...unlisted.map((p) => p.id)];
+      await this.ctx.storage.put({ listed: this.listed, meta });
+    }
+
+    let results: D1Result[];
+    try {
+      results = statements.length > 0 ? await db.batch(statements) : [];
+    } catch (err) {
+      // Nothing of the batch is stored (one transaction): the new executions go, the pages are written again.
+      for (const { exec, page } of started) this.unstart(exec, page);
+      for (const p of pages) if (this.pages.has(p.id)) this.dirty.add(p.id);
+      throw err;
+    }
+
+    // 4. Stored: answer, and do what follows the commit.
+    for (const p of pages) p.stored = true;
+    for (const [id, v] of views) this.committed.set(id, v);
+    for (const p of pages)
+      for (const e of p.execs) for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
+    const segments = results[eventsAt]?.results[0] as { has_segments: number } | undefined;
+    tracks.forEach((t, n) => {
+      const a = answers[n] as (typeof answers)[number];
+      t.resolve({ ...a, hasSegments: Boolean(segments?.has_segments) });
+    });
+    for (const d of dispatches) d.resolve();
+    this.doneSeq = seq;
+    this.releaseWaiters();
+    if (started.length > 0) {
+      this.log.info("executions started", {
+        started: started.map(({ exec }) => ({
+          executionId: exec.executionId,
+          workflowId: exec.workflowId,
+          eventId: exec.triggerEventId,
+        })),
+      });
+    }
+    this.prune(pages);
+    for (const { exec, page } of started) if (exec.status === "RUNNING") this.run(exec, page);
+    for (const w of toWaits) this.offerToWaits(w.ref, w.contactId, now);
+    this.postDue();
+    await this.arm();
+  }
+
+  /** One statement: the workflows these events start, their contacts, the stored events, earlier runs. */
+  private async readForGroup(
+    db: D1Database,
+    meta: Meta,
+    names: string[],
+    emails: string[],
+    storedIds: string[],
+  ) {
+    const row = await db
+      .prepare(GROUP_READ)
+      .bind(meta.projectId, JSON.stringify(names), JSON.stringify(storedIds), JSON.stringify(emails))
+      .first<Record<string, string | null>>();
+    const list = <T>(v: string | null | undefined) => JSON.parse(v ?? "[]") as T[];
+    const workflows = list<WorkflowRow>(row?.workflows);
+    const steps = list<{ id: string; workflow_id: string; type: StepType; name: string; config: string }>(
+      row?.steps,
+    );
+    const transitions = list<{
+      workflow_id: string;
+      from_step_id: string;
+      to_step_id: string;
+      branch: string | null;
+    }>(row?.transitions);
+    const snapshots = new Map<string, WorkflowSnapshot[]>();
+    for (const w of workflows) {
+      const snap = buildSnapshot(w, steps, transitions);
+      if (snap) snapshots.set(w.event_name, [...(snapshots.get(w.event_name) ?? []), snap]);
+    }
+    const byEmail = new Map<string, ContactView>();
+    for (const [id, email, subscribed, data] of list<[string, string, number, Record<string, unknown>]>(
+      row?.contacts,
+    ))
+      byEmail.set(email, { id, email, subscribed: Boolean(subscribed), data });
+    const stored = list<
+      [
+        string,
+        string,
+        string,
+        Record<string, unknown>,
+        number,
+        string | null,
+        number,
+        Record<string, unknown>,
+      ]
+    >(row?.stored).map(([id, contactId, name, data, createdAt, email, subscribed, cdata]) => ({
+      ref: { id, name, data, createdAt } as StoredEventRef,
+      contact:
+        email === null
+          ? null
+          : ({ id: contactId, email, subscribed: Boolean(subscribed), data: cdata } as ContactView),
+    }));
+    const now = Date.now();
+    return {
+      snapshots,
+      stored,
+      ranBefore: new Set(list<string>(row?.ran)),
+      /** The contact as this track's upsert will leave it (a shallow merge, as the SQL does). */
+      predict(email: string, data: Record<string, unknown>): ContactView {
+        const was = byEmail.get(email);
+        const next = was
+          ? { ...was, data: { ...was.data, ...data } }
+          : { id: newId("ctc", now), email, subscribed: true, data };
+        byEmail.set(email, next);
+        return next;
+      },
+    };
+  }
+
+  /**
+   * Starts what event `ref` of `contact` triggers, by the re-entry rule, and runs each start's first steps
+   * (those with no effect outside it); returns the new executions' ids.
+   */
+  private async startFor(
+    read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null,
+    ref: StoredEventRef,
+    contact: ContactView,
+    started: { exec: Exec; page: LivePage }[],
+  ): Promise<[string, string][]> {
+    const meta = this.meta as Meta;
+    const ids: [string, string][] = [];
+    for (const snapshot of read?.snapshots.get(ref.name) ?? []) {
+      const key = `${snapshot.id}|${contact.id}`;
+      if (this.active.has(key)) continue;
+      if (!snapshot.allowReentry && (this.ran.has(key) || read?.ranBefore.has(key))) continue;
+      const page = this.place(snapshot);
+      const place = page.execs.length;
+      const exec: Exec = {
+        executionId: executionIdOf(page.id, place),
+        projectId: meta.projectId,
+        workflowId: snapshot.id,
+        contactId: contact.id,
+        triggerEventId: ref.id,
+        snapshot,
+        event: ref.data,
+        database: meta.database,
+        startedAt: ref.createdAt,
+        status: "RUNNING",
+        currentStepId: snapshot.triggerStepId,
+        exitReason: null,
+        completedAt: null,
+        wait: null,
+        visits: {},
+        log: [],
+        dirtyLog: [],
+        dirty: true,
+        alarm: null,
+      };
+      page.execs.push(exec);
+      this.byId.set(exec.executionId, { page, exec });
+      this.active.set(key, exec.executionId);
+      if (!snapshot.allowReentry) this.ran.add(key);
+      started.push({ exec, page });
+      ids.push([exec.executionId, snapshot.id]);
+      await advance(exec, {
+        effects: () => this.effects(exec, contact),
+        save: async () => {},
+        log: this.log,
+        canRun: (step) => !AFTER_COMMIT.has(step.type as StepType),
+      });
+      this.settled(exec);
+    }
+    return ids;
+  }
+
+  /** Takes back a start whose commit failed. */
+  private unstart(exec: Exec, page: LivePage): void {
+    page.execs.splice(page.execs.indexOf(exec), 1);
+    this.byId.delete(exec.executionId);
+    const key = `${exec.workflowId}|${exec.contactId}`;
+    if (this.active.get(key) === exec.executionId) this.active.delete(key);
+    this.ran.delete(key);
+    if (page.execs.length === 0 && !page.stored) {
+      this.pages.delete(page.id);
+      if (this.open.get(page.workflowId) === page) this.open.delete(page.workflowId);
+    }
+  }
+
+  /** The workflow's open page for this snapshot (a new one when it is full or the workflow changed). */
+  private place(snapshot: WorkflowSnapshot): LivePage {
+    const json = JSON.stringify(snapshot);
+    let page = this.open.get(snapshot.id);
+    if (!page || page.execs.length >= PAGE_SIZE || page.snapshotJson !== json) {
+      page = {
+        id: newPageId(Date.now()),
+        workflowId: snapshot.id,
+        snapshot,
+        snapshotJson: json,
+        execs: [],
+        stored: false,
+      };
+      this.open.set(snapshot.id, page);
+      this.pages.set(page.id, page);
+    }
+    this.dirty.add(page.id);
+    return page;
+  }
+
+  /** Adds an execution's moves since the last commit to the per-step counters (as COUNT_STEPS does). */
+  private count(
+    counts: Map<string, Record<string, [number, number, number]>>,
+    workflowId: string,
+    e: Exec,
+    before: Committed | undefined,
+  ): void {
+    const c = counts.get(workflowId) ?? {};
+    counts.set(workflowId, c);
+    const add = (key: string, status: string, old: string | undefined) => {
+      const row = c[key] ?? [0, 0, 0];
+      c[key] = row;
+      if (old === undefined) row[0]++;
+      if (status === "COMPLETED" && old !== "COMPLETED") row[1]++;
+      if (status === "FAILED" && old !== "FAILED") row[2]++;
+    };
+    e.log.forEach((entry, i) => {
+      const old = before?.log[i];
+      if (old === entry.status) return;
+      add(entry.stepId, entry.status, old);
+      if (i === 0) add("$start", entry.status, old);
+    });
+    if (isTerminal(e.status) && !before?.ended) add(`$end:${e.status}`, e.status, undefined);
+  }
+
+  private viewOf(e: Exec): Committed {
+    return {
+      log: e.log.map((l) => l.status),
+      ended: isTerminal(e.status),
+      waitRow: e.status === "WAITING" && e.wait?.kind === "event",
+    };
+  }
+
+  /** Whether the last commit's work has been followed by one more (what a step's save waits for). */
+  private persist(page: LivePage): Promise<void> {
+    this.changed(page);
+    this.flush = true;
+    const need = this.startedSeq + 1;
+    const p = new Promise<void>((resolve, reject) => this.persistWaiters.push({ need, resolve, reject }));
+    this.kick();
+    return p;
+  }
+
+  private releaseWaiters(): void {
+    const ready = this.persistWaiters.filter((w) => w.need <= this.doneSeq);
+    this.persistWaiters = this.persistWaiters.filter((w) => w.need > this.doneSeq);
+    for (const w of ready) w.resolve();
+  }
+
+  private failWaiters(err: unknown): void {
+    const all = this.persistWaiters;
+    this.persistWaiters = [];
+    for (const w of all) w.reject(err);
+  }
+
+  /** A page's change goes with the next commit, or alone after LINGER_MS. */
+  private changed(page: LivePage): void {
+    this.dirty.add(page.id);
+    this.lingering ??= setTimeout(() => {
+      this.lingering = null;
+      this.flush = true;
+      this.kick();
+    }, LINGER_MS);
+  }
+
+  /** Resolves once everything changed so far is committed (an alarm's work, before it returns). */
+  private async committedAll(): Promise<void> {
+    if (this.dirty.size === 0 && !this.committing) return;
+    this.flush = true;
+    this.kick();
+    while (this.committing) await this.committing;
+  }
+
+  /** Pages whose executions and deliveries have all ended leave memory (D1 has them whole). */
+  private prune(pages: LivePage[]): void {
+    for (const p of pages) {
+      if (this.open.get(p.workflowId) === p && p.execs.length < PAGE_SIZE) continue;
+      if (p.execs.some(isActive) || this.dirty.has(p.id)) continue;
+      this.pages.delete(p.id);
+      for (const e of p.execs) {
+        this.byId.delete(e.executionId);
+        this.committed.delete(e.executionId);
+        for (const h of e.hooks ?? []) this.committedHooks.delete(h.id);
+      }
+    }
+  }
+
+  // ---- running executions ---------------------------------------------------------------------------
+
+  /** Runs an execution's steps after a commit (each saved by a commit before the next), then its webhooks. */
+  private run(exec: Exec, page: LivePage): void {
+    if (this.running.has(exec.executionId)) return;
+    const contactOf = async (): Promise<ContactView> => {
+      const row = await this.db
+        .prepare("SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id = ?2")
+        .bind(exec.projectId, exec.contactId)
+        .first<{ id: string; email: string; subscribed: number; data: string }>();
+      if (!row) throw new StepFailure("The contact no longer exists");
+      return {
+        id: row.id,
+        email: row.email,
+        subscribed: Boolean(row.subscribed),
+        data: parseJsonObject(row.data),
+      };
+    };
+    const host: MachineHost = {
+      effects: () => this.effects(exec, null, contactOf),
+      save: () => this.persist(page),
+      log: this.log.child({ executionId: exec.executionId }),
+    };
+    const job = (async () => {
+      try {
+        await advance(exec, host);
+        this.retryAt.delete(exec.executionId);
+      } catch (err) {
+        this.log.error("execution step failed; tried again later", {
+          executionId: exec.executionId,
+          ...errorFields(err),
+        });
+        this.retryAt.set(exec.executionId, Date.now() + RUN_RETRY_MS);
+      } finally {
+        this.running.delete(exec.executionId);
+        this.settled(exec);
+        this.changed(page);
+      }
+      this.postDue();
+      await this.arm();
+    })();
+    this.running.set(exec.executionId, job);
+    this.background(job);
+  }
+
+  private background(p: Promise<unknown>): void {
+    this.after.add(p);
+    void p.finally(() => this.after.delete(p));
+  }
+
+  /** After a move: an ended execution frees its (workflow, contact) for the next run. */
+  private settled(exec: Exec): void {
+    if (!isTerminal(exec.status)) return;
+    const key = `${exec.workflowId}|${exec.contactId}`;
+    if (this.active.get(key) === exec.executionId) this.active.delete(key);
+  }
+
+  /** Hands a stored event to this contact's executions waiting for it (after its commit). */
+  private offerToWaits(ref: StoredEventRef, contactId: string, now: number): void {
+    for (const { exec, page } of this.byId.values()) {
+      if (exec.contactId !== contactId || exec.status !== "WAITING") continue;
+      if (this.running.has(exec.executionId)) continue;
+      if (acceptEvent(exec, ref, now)) {
+        this.changed(page);
+        this.run(exec, page);
+      }
+    }
+  }
+
+  private effects(exec: Exec, contact: ContactView | null, read?: () => Promise<ContactView>): StepEffects {
+    const env = projectEnv(this.env, (this.meta as Meta).database);
+    return {
+      contact: async () => {
+        if (contact) return contact;
+        if (!read) throw new Error("no contact");
+        return read();
+      },
+      enqueueWebhook: async (message) => {
+        exec.hooks ??= [];
+        if (exec.hooks.some((h) => h.id === message.deliveryId)) return;
+        exec.hooks.push({
+          id: message.deliveryId,
+          stepId: message.stepId,
+          message,
+          status: "PENDING",
+          attempts: [],
+          due: null,
+        });
+      },
+      enqueueEmail: async (message) => {
+        await env.EMAILS_QUEUE.send({ ...message, db: env.DATABASE }, { contentType: "json" });
+      },
+      updateContact: async (update, statusEventId) => {
+        const now = Date.now();
+        const subscribed = update.subscribed ?? null;
+        const [status, updated] = await env.DB.batch([
+          statusChangeEvent(
+            env,
+            { contactId: exec.contactId },
+            { eventId: statusEventId, projectId: exec.projectId, subscribed, now },
+          ),
+          env.DB.prepare(
+            `UPDATE contacts SET subscribed = coalesce(?1, subscribed), data = ${mergeJsonSql("data", "?2")},
+               updated_at = ?3 WHERE project_id = ?4 AND id = ?5 RETURNING id`,
+          ).bind(
+            subscribed === null ? null : subscribed ? 1 : 0,
+            JSON.stringify(update.data ?? {}),
+            now,
+            exec.projectId,
+            exec.contactId,
+          ),
+        ]);
+        if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
+        const statusChanged = (status?.meta.changes ?? 0) > 0;
+        // After the step's commit: its status event is dispatched (by this shard: the contact is its), and
+        // the contact's segments follow. Neither is lost if the object goes first: the event is stored
+        // undispatched (the sweep), and the segments are refreshed by the next change.
+        this.background(
+          (async () => {
+            await Promise.resolve();
+            if (statusChanged) await dispatchStored(env, this.log, exec.projectId, [statusEventId]);
+            await refreshSegments(env, this.log, exec.projectId, [exec.contactId]);
+          })().catch((err) => this.log.error("after a contact update", errorFields(err))),
+        );
+        return { statusChanged };
+      },
+    };
+  }
+
+  // ---- webhooks -----------------------------------------------------------------------------------
+
+  /** Posts every committed delivery that is due and not in flight. */
+  private postDue(): void {
+    const now = Date.now();
+    for (const { exec, page } of this.byId.values()) {
+      for (const h of exec.hooks ?? []) {
+        if (h.status !== "PENDING" || (h.due ?? 0) > now) continue;
+        if (!this.committedHooks.has(h.id) || this.posting.has(h.id)) continue;
+        this.background(this.post(h, page));
+      }
+    }
+  }
+
+  private async post(h: Hook, page: LivePage): Promise<void> {
+    this.posting.add(h.id);
+    try {
+      const env = projectEnv(this.env, (this.meta as Meta).database);
+      const now = Date.now();
+      const outcome = await deliver(env, h.message, now, await this.projectSecrets());
+      const attemptNo = h.attempts.length + 1;
+      const final = outcome.ok || outcome.final || attemptNo >= MAX_ATTEMPTS;
+      const delaySeconds = final ? null : retryDelay(env, attemptNo, outcome.retryAfter);
+      h.attempts.push({
+        ...outcome.attempt,
+        generation: 0,
+        ...(delaySeconds === null
+          ? {}
+          : { nextAttemptAt: new Date(Date.now() + delaySeconds * 1000).toISOString() }),
+      });
+      h.status = outcome.ok ? "DELIVERED" : final ? "FAILED" : "PENDING";
+      h.due = delaySeconds === null ? null : Date.now() + delaySeconds * 1000;
+      const dlog = this.log.child({
+        deliveryId: h.id,
+        executionId: h.message.executionId,
+        attempt: attemptNo,
+      });
+      if (final)
+        dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
+          statusCode: outcome.attempt.statusCode,
+          error: outcome.attempt.error,
+        });
+      else
+        dlog.warn("webhook attempt failed; retrying", {
+          statusCode: outcome.attempt.statusCode,
+          error: outcome.attempt.error,
+          delaySeconds,
+        });
+      this.changed(page);
+    } catch (err) {
+      h.due = Date.now() + RUN_RETRY_MS;
+      this.log.error("webhook post failed; tried again later", { deliveryId: h.id, ...errorFields(err) });
+    } finally {
+      this.posting.delete(h.id);
+    }
+    await this.arm();
+  }
+
+  private async projectSecrets(): Promise<ProjectSecrets | null> {
+    const now = Date.now();
+    if (this.secrets && now - this.secrets.at < SECRETS_TTL_MS) return this.secrets.value;
+    const p = await this.db
+      .prepare(
+        `SELECT webhook_secret, previous_webhook_secret, previous_webhook_secret_until, signing_secret
+         FROM projects WHERE id = ?1`,
+      )
+      .bind((this.meta as Meta).projectId)
+      .first<{
+        webhook_secret: string;
+        previous_webhook_secret: string | null;
+        previous_webhook_secret_until: number | null;
+        signing_secret: string | null;
+      }>();
+    const value = p
+      ? {
+          webhookSecret: p.webhook_secret,
+          previousWebhookSecret: p.previous_webhook_secret,
+          previousWebhookSecretUntil: p.previous_webhook_secret_until,
+          signingSecret: p.signing_secret,
+        }
+      : null;
+    this.secrets = { at: now, value };
+    return value;
+  }
+
+  // ---- timers and restart -------------------------------------------------------------------------
+
+  /** One alarm for the shard's earliest due time, set only when that moves earlier. */
+  private async arm(): Promise<void> {
+    let next = Number.POSITIVE_INFINITY;
+    for (const { exec } of this.byId.values()) {
+      if (exec.status === "WAITING" && exec.wait?.until != null) next = Math.min(next, exec.wait.until);
+      const retry = this.retryAt.get(exec.executionId);
+      if (exec.status === "RUNNING" && retry !== undefined) next = Math.min(next, retry);
+      for (const h of exec.hooks ?? [])
+        if (h.status === "PENDING" && h.due !== null) next = Math.min(next, h.due);
+    }
+    if (!Number.isFinite(next) || (this.alarmAt !== null && this.alarmAt <= next)) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  /** A restarted shard: its listed pages back in memory; an alarm now resumes what was under way. */
+  private async load(): Promise<void> {
+    const got = await this.ctx.storage.get<string[] | Meta>(["listed", "meta"]);
+    const meta = got.get("meta") as Meta | undefined;
+    this.listed = (got.get("listed") as string[] | undefined) ?? [];
+    if (!meta) return;
+    this.know(meta, meta.name);
+    if (this.listed.length === 0) return;
+    const { results } = await this.db
+      .prepare(
+        "SELECT id, workflow_id, snapshot, body FROM pages WHERE id IN (SELECT value FROM json_each(?1))",
+      )
+      .bind(JSON.stringify(this.listed))
+      .all<{ id: string; workflow_id: string; snapshot: string; body: string }>();
+    for (const row of results) {
+      const snapshot = JSON.parse(row.snapshot) as WorkflowSnapshot;
+      const page: LivePage = {
+        id: row.id,
+        workflowId: row.workflow_id,
+        snapshot,
+        snapshotJson: row.snapshot,
+        execs: [],
+        stored: true,
+      };
+      page.execs = (JSON.parse(row.body) as StoredExecution[]).map((e) => ({
+        ...e,
+        snapshot,
+        projectId: meta.projectId,
+        workflowId: row.workflow_id,
+        database: meta.database,
+      }));
+      if (!page.execs.some(isActive)) continue;
+      this.pages.set(page.id, page);
+      for (const e of page.execs) {
+        this.byId.set(e.executionId, { page, exec: e });
+        this.committed.set(e.executionId, this.viewOf(e));
+        for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
+        if (!isTerminal(e.status)) this.active.set(`${e.workflowId}|${e.contactId}`, e.executionId);
+      }
+    }
+    this.resuming = true;
+    this.alarmAt = Date.now();
+    await this.ctx.storage.setAlarm(this.alarmAt);
+  }
+
+  private resuming = false;
+
+  /** After a restart: running executions resumed, and each wait offered the events it may have missed. */
+  private async resume(): Promise<void> {
+    if (!this.resuming) return;
+    this.resuming = false;
+    for (const { exec, page } of this.byId.values()) {
+      if (exec.status === "RUNNING") this.retryAt.set(exec.executionId, 0);
+      const w = exec.wait;
+      if (exec.status !== "WAITING" || w?.kind !== "event") continue;
+      const { results } = await this.db
+        .prepare(
+          `SELECT id, name, data, created_at FROM events WHERE project_id = ?1 AND contact_id = ?2 AND name = ?3
+           AND created_at >= ?4 AND id != ?5 ORDER BY created_at, id LIMIT ?6`,
+        )
+        .bind(
+          exec.projectId,
+          exec.contactId,
+          w.eventName,
+          w.since,
+          exec.triggerEventId ?? "",
+          MISSED_EVENTS_SCANNED,
+        )
+        .all<{ id: string; name: string; data: string; created_at: number }>();
+      const now = Date.now();
+      for (const m of results) {
+        const ref = { id: m.id, name: m.name, data: parseJsonObject(m.data), createdAt: m.created_at };
+        if (acceptEvent(exec, ref, now)) {
+          this.changed(page);
+          this.retryAt.set(exec.executionId, 0);
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** An execution not ended, or a delivery of it not finished: its page stays in the shard's memory. */
+function isActive(e: Exec): boolean {
+  return !isTerminal(e.status) || (e.hooks ?? []).some((h) => h.status === "PENDING");
+}
+
+function sameView(a: Committed, b: Committed): boolean {
+  return a.ended === b.ended && a.waitRow === b.waitRow && a.log.join() === b.log.join();
+}
+
+/** The state a page stores: the page holds the project, workflow and snapshot once. */
+function stored(e: Exec): StoredExecution {
+  const { snapshot: _s, projectId: _p, workflowId: _w, database: _d, dirtyLog: _l, ...rest } = e;
+  return { ...rest, dirtyLog: [] };
+}

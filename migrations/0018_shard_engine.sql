@@ -1,0 +1,24 @@
+-- The shard engine (docs/engine.md): a project whose `engine` is 'shard' runs its executions in shard
+-- Durable Objects that keep them in pages, many to a D1 row, instead of one object and one row each.
+ALTER TABLE `projects` ADD `engine` text DEFAULT 'objects' NOT NULL;
+--> statement-breakpoint
+-- The executions an event started, as a JSON array of their ids (a contact's executions are its events').
+ALTER TABLE `events` ADD `executions` text;
+--> statement-breakpoint
+-- Up to 64 executions of one workflow, started by one shard from one snapshot of the workflow: `body` is
+-- their states as a JSON array, rewritten whole when one of them changes; `snapshot` the workflow they run.
+-- An execution's id names its page and its place there. `active` counts the executions not ended and the
+-- deliveries not finished; the shard (`owner`) lists the pages it holds active in its own storage.
+-- `pages_workflow` is a workflow's executions list, newest page first: one entry per page, never updated.
+CREATE TABLE `pages` (
+	`id` text PRIMARY KEY NOT NULL,
+	`project_id` text NOT NULL,
+	`workflow_id` text NOT NULL,
+	`owner` text NOT NULL,
+	`active` integer NOT NULL,
+	`snapshot` text NOT NULL,
+	`body` text NOT NULL,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `pages_workflow` ON `pages` (`project_id`, `workflow_id`, `id`);

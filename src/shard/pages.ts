@@ -1,0 +1,163 @@
+/**
+ * The shard engine's pages (docs/engine.md): what a page holds, the ids that name an execution's page and
+ * place, the statements a shard's commit writes them with, and the reads the API answers from them.
+ */
+
+import { mergeJsonSql } from "../db/contact-sql";
+import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
+import type { ExecutionState } from "../engine/state";
+import type { WebhookMessage } from "../queues/messages";
+import type { Attempt } from "../queues/webhooks";
+
+/** Executions to a page: a D1 row written costs the same for one or for all of them. */
+export const PAGE_SIZE = 64;
+
+/** A webhook a WEBHOOK step asked for: posted by the shard after the commit that stores it. */
+export interface Hook {
+  id: string;
+  stepId: string;
+  message: WebhookMessage;
+  status: "PENDING" | "DELIVERED" | "FAILED";
+  attempts: Attempt[];
+  /** When the next attempt is due (null: now, or never once finished). */
+  due: number | null;
+}
+
+/** An execution as a page stores it: the state without what the page holds once (project, workflow, snapshot). */
+export type StoredExecution = Omit<ExecutionState, "snapshot" | "projectId" | "workflowId" | "database"> & {
+  hooks?: Hook[];
+};
+
+export interface PageRow {
+  id: string;
+  project_id: string;
+  workflow_id: string;
+  owner: string;
+  active: number;
+  snapshot: string;
+  body: string;
+}
+
+/** A page id: time-ordered (a workflow's newest page first is its newest executions first), then random. */
+export function newPageId(now: number): string {
+  const rand = crypto.getRandomValues(new Uint8Array(6));
+  return `${now.toString(36).padStart(9, "0")}${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** An execution's id names its page and its place there: `xpg_<page>_<place>`. */
+export const executionIdOf = (pageId: string, place: number) => `xpg_${pageId}_${place}`;
+
+export function parseExecutionId(id: string): { pageId: string; place: number } | null {
+  const m = /^xpg_([0-9a-z]{9}[0-9a-f]{12})_(\d{1,2})$/.exec(id);
+  if (!m?.[1] || !m[2]) return null;
+  const place = Number(m[2]);
+  return place < PAGE_SIZE ? { pageId: m[1], place } : null;
+}
+
+/** Every page the commit carries, in one statement: inserted whole, or its state and counts rewritten. */
+export const WRITE_PAGES = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, updated_at)
+  SELECT j.value ->> 0, ?1, j.value ->> 1, ?2, j.value ->> 2, j.value ->> 3, j.value ->> 4, ?3
+  FROM json_each(?4) AS j WHERE true
+  ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body, updated_at = excluded.updated_at`;
+
+/**
+ * The per-step counters of every workflow the commit moved, in one statement (`?1`: [workflow, day,
+ * {step: [passed, completed, failed]}] each), added to the day's row (src/routes/workflows.ts reads them).
+ */
+export const ADD_STEP_COUNTS = `INSERT INTO step_counts (workflow_id, day, counts)
+  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) AS j WHERE true
+  ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
+    SELECT json_group_object(k, json_array(p, c, f)) FROM (
+      SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
+        SELECT key AS k, value ->> 0 AS p, value ->> 1 AS c, value ->> 2 AS f FROM json_each(step_counts.counts)
+        UNION ALL
+        SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
+      GROUP BY k))`;
+
+/** Waits rows (what stores an event undispatched when an execution waits for it): `?2` [execution, contact, name, since]. */
+export const WRITE_WAITS = `INSERT INTO waits (execution_id, project_id, contact_id, event_name, created_at)
+  SELECT j.value ->> 0, ?1, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?2) AS j WHERE true
+  ON CONFLICT (execution_id) DO UPDATE SET event_name = excluded.event_name, created_at = excluded.created_at`;
+export const DELETE_WAITS = "DELETE FROM waits WHERE execution_id IN (SELECT value FROM json_each(?1))";
+
+/** Stored events this commit dispatched (`?3`: [event id, executions JSON or null]). An event's executions are [id, workflow] pairs. */
+export const MARK_DISPATCHED = `UPDATE events SET dispatched_at = ?1,
+    executions = (SELECT j.value ->> 1 FROM json_each(?3) AS j WHERE j.value ->> 0 = events.id)
+  WHERE project_id = ?2 AND id IN (SELECT value ->> 0 FROM json_each(?3)) AND dispatched_at IS NULL`;
+
+const NAMES = `w.event_name IN (SELECT value FROM json_each(?2)
+  UNION SELECT name FROM events WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?3)))`;
+const GROUP_CONTACTS = `SELECT id FROM contacts WHERE project_id = ?1 AND email IN (SELECT value FROM json_each(?4))
+  UNION SELECT contact_id FROM events WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?3))`;
+
+/**
+ * What a commit's events decide, in one statement (`?2` the tracked events' names, `?3` the stored events'
+ * ids, `?4` the tracked contacts' emails): the enabled workflows they start, with steps and transitions;
+ * the contacts as they are; the stored events not yet dispatched, in order, with their contacts; and which
+ * of these contacts have run a workflow that does not allow re-entry (the executions their events started).
+ */
+export const GROUP_READ = `SELECT
+  (SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
+     'allow_reentry', w.allow_reentry)) FROM workflows w
+   WHERE w.project_id = ?1 AND w.enabled = 1 AND ${NAMES}) AS workflows,
+  (SELECT json_group_array(json_object('id', s.id, 'workflow_id', s.workflow_id, 'type', s.type,
+     'name', s.name, 'config', s.config))
+   FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id
+   WHERE w.project_id = ?1 AND w.enabled = 1 AND ${NAMES}) AS steps,
+  (SELECT json_group_array(json_object('workflow_id', t.workflow_id, 'from_step_id', t.from_step_id,
+     'to_step_id', t.to_step_id, 'branch', t.branch))
+   FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id
+   WHERE w.project_id = ?1 AND w.enabled = 1 AND ${NAMES}) AS transitions,
+  (SELECT json_group_array(json_array(c.id, c.email, c.subscribed, json(c.data))) FROM contacts c
+   WHERE c.project_id = ?1 AND c.email IN (SELECT value FROM json_each(?4))) AS contacts,
+  (SELECT json_group_array(json_array(id, contact_id, name, json(data), created_at, email, subscribed, json(cdata)))
+   FROM (SELECT e.id, e.contact_id, e.name, e.data, e.created_at, c.email, c.subscribed, c.data AS cdata
+     FROM events e LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
+     WHERE e.project_id = ?1 AND e.id IN (SELECT value FROM json_each(?3)) AND e.dispatched_at IS NULL
+     ORDER BY e.id)) AS stored,
+  (SELECT json_group_array(DISTINCT (x.value ->> 1) || '|' || e.contact_id)
+   FROM events e, json_each(e.executions) AS x
+   WHERE e.project_id = ?1 AND e.contact_id IN (${GROUP_CONTACTS}) AND e.executions IS NOT NULL
+     AND x.value ->> 1 IN (SELECT w.id FROM workflows w
+       WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES})) AS ran`;
+
+/**
+ * The tracked contacts, upserted in one statement (`?2`: [id, email, data, key column, key hash] each): a
+ * row whose key no longer names the project (rotated since it was read) has no project id, and fails the
+ * transaction, as the request path's own upsert does (src/db/contact-sql.ts); the shard then commits the
+ * group's tracks one by one.
+ */
+export const UPSERT_CONTACTS = `INSERT INTO contacts (id, project_id, email, subscribed, data, created_at, updated_at)
+  SELECT j.value ->> 0,
+    CASE j.value ->> 3 WHEN 'public_key_hash'
+      THEN (SELECT id FROM projects WHERE id = ?1 AND public_key_hash = j.value ->> 4)
+      ELSE (SELECT id FROM projects WHERE id = ?1 AND secret_key_hash = j.value ->> 4) END,
+    j.value ->> 1, 1, j.value ->> 2, ?3, ?3
+  FROM json_each(?2) AS j WHERE true
+  ON CONFLICT (project_id, email) DO UPDATE SET
+    data = ${mergeJsonSql("contacts.data", "excluded.data")}, updated_at = excluded.updated_at`;
+
+/**
+ * The tracked events, stored dispatched with the executions they started (`?3`: [id, email, name, data,
+ * executions or null, the contact id those executions were started for, or null] each). The contact id is
+ * held against the one the upsert left: a contact made by another writer between the shard's read and
+ * this write fails the transaction (NOT NULL), and the shard reads again.
+ */
+export const INSERT_EVENTS = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at, executions)
+  SELECT j.value ->> 0, ?1,
+    (SELECT id FROM contacts WHERE project_id = ?1 AND email = j.value ->> 1 AND (j.value ->> 5 IS NULL OR id = j.value ->> 5)),
+    j.value ->> 2, j.value ->> 3, ?2, ?2, j.value ->> 4
+  FROM json_each(?3) AS j
+  RETURNING EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has_segments`;
+
+/** Reads of the API, from the pages of a project on the shard engine. */
+export const EXECUTION_READ = `SELECT id, project_id, workflow_id, owner, body ->> ?2 AS body FROM pages WHERE id = ?1`;
+
+/** A workflow's executions, newest first, from the page of `?3`'s place `?4` on (exclusive); `?5` a status. */
+export const EXECUTIONS_LIST = `SELECT p.id AS page, CAST(e.key AS INTEGER) AS place, e.value AS body
+  FROM pages p, json_each(p.body) AS e
+  WHERE p.project_id = ?1 AND p.workflow_id = ?2 AND (p.id < ?3 OR (p.id = ?3 AND e.key < ?4))
+    AND (?5 IS NULL OR e.value ->> 'status' = ?5) AND (?6 = 0 OR p.active > 0)
+  ORDER BY p.id DESC, e.key DESC LIMIT ?7`;
+
+export type { WorkflowSnapshot };

@@ -1,0 +1,352 @@
+/**
+ * The shard engine (durable/shard.ts, docs/engine.md) end to end through the API: a project created with
+ * `engine: "shard"` stores its tracked events with the executions they start in pages, runs their steps in
+ * the contact's shard, posts webhooks from there, and answers the executions API from the pages.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { shardName, shardStub } from "../src/shard/routing";
+import { call, captureQueue, createProject, type TestProject, uniqueEmail } from "./helpers";
+import { createWorkflow, getExecution, listExecutions, track } from "./workflow-helpers";
+
+interface Post {
+  url: string;
+  id: string;
+  body: any;
+}
+let posts: Post[] = [];
+let answer: (post: Post) => number = () => 200;
+
+beforeEach(() => {
+  posts = [];
+  answer = () => 200;
+  const real = globalThis.fetch;
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!url.startsWith("https://hooks.test/")) return real(input, init);
+    const headers = new Headers(init?.headers);
+    const post = { url, id: headers.get("webhook-id") ?? "", body: JSON.parse(String(init?.body ?? "null")) };
+    posts.push(post);
+    return new Response("ok", { status: answer(post) });
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const hook = (path = "a") => ({ type: "WEBHOOK", config: { url: `https://hooks.test/${path}` } });
+
+async function shardProject(): Promise<TestProject> {
+  return createProject(undefined, { engine: "shard" });
+}
+
+async function waitForPosts(n: number): Promise<void> {
+  await vi.waitFor(() => expect(posts.length).toBeGreaterThanOrEqual(n), { timeout: 5_000, interval: 20 });
+}
+
+describe("shard engine", () => {
+  it("stores a tracked event with the execution it starts, runs it to its webhook, and lists it", async () => {
+    const webhooks = captureQueue(env.WEBHOOKS_QUEUE);
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "signup",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    const t = await track(p.publicKey, "signup", email, { plan: "pro" });
+    await waitForPosts(1);
+    expect(webhooks.sent).toHaveLength(0); // posted by the shard, not through the queue
+    expect(posts[0]?.body).toMatchObject({ contact: { email }, event: { plan: "pro" } });
+
+    const [listed] = await listExecutions(p.secretKey, wf.id);
+    expect(listed).toMatchObject({ workflowId: wf.id, contactId: t.contact, status: "COMPLETED" });
+    expect(listed.id).toMatch(/^xpg_/);
+    const ex = await getExecution(p.secretKey, wf.id, listed.id);
+    expect(ex.steps.map((s: { stepId: string }) => s.stepId)).toEqual([wf.steps.trigger, wf.steps.hook]);
+    expect(posts[0]?.id).toBe(ex.steps[1].output.deliveryId);
+
+    // The event was stored dispatched, naming the execution; no executions row, no object of its own.
+    const ev = await env.DB.prepare(
+      "SELECT dispatched_at, executions FROM events WHERE project_id = ?1 AND id = ?2",
+    )
+      .bind(p.id, t.event)
+      .first<{ dispatched_at: number | null; executions: string }>();
+    expect(ev?.dispatched_at).not.toBeNull();
+    expect(JSON.parse(ev?.executions ?? "[]")).toEqual([[listed.id, wf.id]]);
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM executions WHERE workflow_id = ?1")
+      .bind(wf.id)
+      .first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+
+    // The delivery's outcome reaches the page (committed after the post).
+    await vi.waitFor(
+      async () => {
+        const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
+          .bind(wf.id)
+          .first<{ body: string }>();
+        expect(JSON.parse(page?.body ?? "[]")[0].hooks[0]).toMatchObject({ status: "DELIVERED" });
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    // Per-step counters, as the stats route reads them.
+    const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
+    expect(stats.status).toBe(200);
+    expect(JSON.stringify(stats.body)).toContain(wf.steps.hook);
+  });
+
+  it("commits concurrent tracks in groups: every execution stored, pages shared", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "burst",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const n = 40;
+    await Promise.all(Array.from({ length: n }, () => track(p.publicKey, "burst", uniqueEmail())));
+    await waitForPosts(n);
+    expect(new Set(posts.map((x) => x.id)).size).toBe(n);
+    const list = await listExecutions(p.secretKey, wf.id);
+    expect(list).toHaveLength(n);
+    const pages = await env.DB.prepare("SELECT count(*) AS n FROM pages WHERE workflow_id = ?1")
+      .bind(wf.id)
+      .first<{ n: number }>();
+    expect(pages?.n).toBeLessThanOrEqual(8); // one per shard at most
+  });
+
+  it("keeps the re-entry rule under 20 identical events at once", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "again",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    await Promise.all(Array.from({ length: 20 }, () => track(p.publicKey, "again", email)));
+    await waitForPosts(1);
+    await track(p.publicKey, "again", email);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+    expect(posts).toHaveLength(1);
+    // Remembered in D1 (the event lists the run), not only by the shard: a shard started afresh refuses too.
+    const fresh = shardStub(env, shardName(p.id, email));
+    await runInDurableObject(fresh as DurableObjectStub, (shard: unknown) => {
+      (shard as { ran: Set<string> }).ran.clear();
+    });
+    await track(p.publicKey, "again", email);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+  });
+
+  it("with re-entry allowed, starts again once the previous run has ended", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "loop",
+      allowReentry: true,
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    await track(p.publicKey, "loop", email);
+    await track(p.publicKey, "loop", email);
+    await waitForPosts(2);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(2);
+  });
+
+  it("waits at a DELAY until the shard's alarm, then branches and posts", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "later",
+      steps: {
+        wait: { type: "DELAY", config: { amount: 1, unit: "seconds" } },
+        check: { type: "CONDITION", config: { field: "event.plan", operator: "equals", value: "pro" } },
+        pro: hook("pro"),
+      },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "check"],
+        ["check", "pro", "yes"],
+      ],
+    });
+    const email = uniqueEmail();
+    await track(p.publicKey, "later", email, { plan: "pro" });
+    const [waiting] = await listExecutions(p.secretKey, wf.id);
+    expect(waiting.status).toBe("WAITING");
+    expect(await listExecutions(p.secretKey, wf.id, "&status=WAITING")).toHaveLength(1);
+    await waitForPosts(1);
+    expect(posts[0]?.url).toBe("https://hooks.test/pro");
+    await vi.waitFor(
+      async () => expect((await getExecution(p.secretKey, wf.id, waiting.id)).status).toBe("COMPLETED"),
+      {
+        timeout: 3_000,
+        interval: 50,
+      },
+    );
+    const ex = await getExecution(p.secretKey, wf.id, waiting.id);
+    expect(ex.steps.map((s: { stepId: string }) => s.stepId)).toEqual([
+      wf.steps.trigger,
+      wf.steps.wait,
+      wf.steps.check,
+      wf.steps.pro,
+    ]);
+  });
+
+  it("resumes a WAIT_FOR_EVENT with the contact's next event of the name", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "cart",
+      steps: {
+        wait: { type: "WAIT_FOR_EVENT", config: { eventName: "paid", timeout: 3600 } },
+        done: hook("paid"),
+      },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "done", "event"],
+      ],
+    });
+    const email = uniqueEmail();
+    await track(p.publicKey, "cart", email);
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    expect(ex.status).toBe("WAITING");
+    const wait = await env.DB.prepare("SELECT event_name FROM waits WHERE execution_id = ?1")
+      .bind(ex.id)
+      .first<{ event_name: string }>();
+    expect(wait?.event_name).toBe("paid");
+    await track(p.publicKey, "paid", uniqueEmail()); // another contact's: not this wait's
+    await track(p.publicKey, "paid", email);
+    await waitForPosts(1);
+    await vi.waitFor(
+      async () => expect((await getExecution(p.secretKey, wf.id, ex.id)).status).toBe("COMPLETED"),
+      {
+        timeout: 3_000,
+        interval: 50,
+      },
+    );
+    await vi.waitFor(
+      async () => {
+        const gone = await env.DB.prepare("SELECT count(*) AS n FROM waits WHERE execution_id = ?1")
+          .bind(ex.id)
+          .first<{ n: number }>();
+        expect(gone?.n).toBe(0);
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+  });
+
+  it("retries a failed webhook from the shard's alarm with the same webhook-id", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "flaky",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    answer = () => (posts.length === 1 ? 503 : 200);
+    const email = uniqueEmail();
+    await track(p.publicKey, "flaky", email);
+    await waitForPosts(1);
+    const stub = shardStub(env, shardName(p.id, email));
+    // The retry is due 5 s on (API.md's schedule): brought forward, and the shard's alarm run now.
+    await vi.waitFor(
+      async () => {
+        const due: number | null = await runInDurableObject(stub as DurableObjectStub, (shard: unknown) => {
+          const [at] = [
+            ...(shard as { byId: Map<string, { exec: { hooks?: { due: number | null }[] } }> }).byId.values(),
+          ];
+          const h = at?.exec.hooks?.[0];
+          if (h?.due) h.due = Date.now();
+          return h?.due ?? null;
+        });
+        expect(due).not.toBeNull();
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await waitForPosts(2);
+    expect(posts[1]?.id).toBe(posts[0]?.id);
+    await vi.waitFor(
+      async () => {
+        const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
+          .bind(wf.id)
+          .first<{ body: string }>();
+        const h = JSON.parse(page?.body ?? "[]")[0].hooks[0];
+        expect(h.status).toBe("DELIVERED");
+        expect(h.attempts.map((a: { statusCode: number }) => a.statusCode)).toEqual([503, 200]);
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+  });
+
+  it("cancels a waiting execution through the API", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "slow",
+      steps: { wait: { type: "DELAY", config: { amount: 2, unit: "hours" } }, hook: hook() },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "hook"],
+      ],
+    });
+    await track(p.publicKey, "slow", uniqueEmail());
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    const res = await call("DELETE", `/workflows/${wf.id}/executions/${ex.id}`, { key: p.secretKey });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.status).toBe("CANCELLED");
+    const again = await call("DELETE", `/workflows/${wf.id}/executions/${ex.id}`, { key: p.secretKey });
+    expect(again.status).toBe(409);
+    expect(
+      (await call("GET", `/workflows/${wf.id}/executions/xpg_nope_1`, { key: p.secretKey })).status,
+    ).toBe(404);
+  });
+
+  it("starts workflows from events stored elsewhere: a track that changes the status", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "contact.unsubscribed",
+      steps: { hook: hook("bye") },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    await track(p.publicKey, "hello", email);
+    await track(p.publicKey, "bye", email, undefined, false);
+    await waitForPosts(1);
+    expect(posts[0]?.url).toBe("https://hooks.test/bye");
+    const [ex] = await listExecutions(p.secretKey, wf.id);
+    expect(ex.status).toBe("COMPLETED");
+    const undispatched = await env.DB.prepare(
+      "SELECT count(*) AS n FROM events WHERE project_id = ?1 AND dispatched_at IS NULL",
+    )
+      .bind(p.id)
+      .first<{ n: number }>();
+    expect(undispatched?.n).toBe(0);
+  });
+
+  it("runs SEND_EMAIL and UPDATE_CONTACT after the start is stored", async () => {
+    const emails = captureQueue(env.EMAILS_QUEUE);
+    const p = await shardProject();
+    const tpl = await call("POST", "/templates", {
+      key: p.secretKey,
+      body: { name: "T", subject: "Hi", body: "<p>Hi</p>", from: "hello@example.com" },
+    });
+    expect(tpl.status, JSON.stringify(tpl.body)).toBe(201);
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "welcome",
+      steps: {
+        mail: { type: "SEND_EMAIL", config: { templateId: tpl.body.id } },
+        tag: { type: "UPDATE_CONTACT", config: { data: { welcomed: true } } },
+      },
+      edges: [
+        ["trigger", "mail"],
+        ["mail", "tag"],
+      ],
+    });
+    const email = uniqueEmail();
+    const t = await track(p.publicKey, "welcome", email);
+    await vi.waitFor(
+      async () => {
+        const [ex] = await listExecutions(p.secretKey, wf.id);
+        expect(ex?.status).toBe("COMPLETED");
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    expect(emails.sent).toHaveLength(1);
+    const contact = await call("GET", `/contacts/${t.contact}`, { key: p.secretKey });
+    expect(contact.body.data).toMatchObject({ welcomed: true });
+  });
+});
