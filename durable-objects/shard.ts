@@ -23,13 +23,7 @@
  *   not posted, and looks for events a waiting execution missed.
  */
 import { DurableObject } from "cloudflare:workers";
-import {
-  isKeyGone,
-  type KeyCheck,
-  mergeJsonSql,
-  statusChangeEvent,
-  upsertContact,
-} from "../src/db/contact-sql";
+import { isKeyGone, type KeyCheck, mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
 import { projectEnv } from "../src/db/databases";
 import { buildSnapshot, dispatchStored } from "../src/dispatch";
 import { newId } from "../src/domain/ids";
