@@ -156,6 +156,11 @@ export class ShardDO extends DurableObject<Env> {
   private running = new Map<string, Promise<void>>();
   private retryAt = new Map<string, number>();
   private secrets: { at: number; value: ProjectSecrets | null } | null = null;
+  private contactReads = new Map<
+    string,
+    { resolve: (c: ContactView | null) => void; reject: (e: unknown) => void }[]
+  >();
+  private contactTimer: ReturnType<typeof setTimeout> | null = null;
   private log: Logger = createLogger({ component: "shard" });
   /** Work that follows a commit (runs, posts), awaited by an alarm before it returns. */
   private after = new Set<Promise<unknown>>();
@@ -678,27 +683,32 @@ export class ShardDO extends DurableObject<Env> {
   private run(exec: Exec, page: LivePage): void {
     if (this.running.has(exec.executionId)) return;
     const contactOf = async (): Promise<ContactView> => {
-      const row = await this.db
-        .prepare("SELECT id, email, subscribed, data FROM contacts WHERE project_id = ?1 AND id = ?2")
-        .bind(exec.projectId, exec.contactId)
-        .first<{ id: string; email: string; subscribed: number; data: string }>();
-      if (!row) throw new StepFailure("The contact no longer exists");
-      return {
-        id: row.id,
-        email: row.email,
-        subscribed: Boolean(row.subscribed),
-        data: parseJsonObject(row.data),
-      };
+      const contact = await this.readContact(exec.contactId);
+      if (!contact) throw new StepFailure("The contact no longer exists");
+      return contact;
+    };
+    // A step is made durable before a step that acts outside the execution runs (a branch taken before an
+    // email must not change on a retry); moves in between are committed with the next commit. A retry
+    // after a crash repeats them from the stored state, with the same ids (nothing they did left the shard).
+    const beforeEffect = () => {
+      const step = exec.currentStepId ? exec.snapshot.steps[exec.currentStepId] : undefined;
+      return exec.status === "RUNNING" && step !== undefined && AFTER_COMMIT.has(step.type);
     };
     const host: MachineHost = {
       effects: () => this.effects(exec, null, contactOf),
-      save: () => this.persist(page),
+      save: async () => {
+        if (beforeEffect()) await this.persist(page);
+        else this.changed(page);
+      },
       log: this.log.child({ executionId: exec.executionId }),
     };
     const job = (async () => {
       try {
+        if (beforeEffect() && this.dirty.has(page.id)) await this.persist(page);
         await advance(exec, host);
         this.retryAt.delete(exec.executionId);
+        // A webhook the run asked for is posted once stored: stored now rather than after the linger.
+        if ((exec.hooks ?? []).some((h) => !this.committedHooks.has(h.id))) await this.persist(page);
       } catch (err) {
         this.log.error("execution step failed; tried again later", {
           executionId: exec.executionId,
@@ -715,6 +725,41 @@ export class ShardDO extends DurableObject<Env> {
     })();
     this.running.set(exec.executionId, job);
     this.background(job);
+  }
+
+  /** Contacts asked for in one turn of the event loop are read in one statement (an alarm's due runs). */
+  private readContact(id: string): Promise<ContactView | null> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.contactReads.get(id) ?? [];
+      waiting.push({ resolve, reject });
+      this.contactReads.set(id, waiting);
+      this.contactTimer ??= setTimeout(() => void this.flushContactReads(), 0);
+    });
+  }
+
+  private async flushContactReads(): Promise<void> {
+    const reads = this.contactReads;
+    this.contactReads = new Map();
+    this.contactTimer = null;
+    try {
+      const { results } = await this.db
+        .prepare(
+          `SELECT c.id, c.email, c.subscribed, c.data FROM json_each(?2) AS m
+           CROSS JOIN contacts c ON c.project_id = ?1 AND c.id = m.value`,
+        )
+        .bind((this.meta as Meta).projectId, JSON.stringify([...reads.keys()]))
+        .all<{ id: string; email: string; subscribed: number; data: string }>();
+      const found = new Map(results.map((r) => [r.id, r]));
+      for (const [id, waiting] of reads) {
+        const r = found.get(id);
+        const view = r
+          ? { id: r.id, email: r.email, subscribed: Boolean(r.subscribed), data: parseJsonObject(r.data) }
+          : null;
+        for (const w of waiting) w.resolve(view);
+      }
+    } catch (err) {
+      for (const waiting of reads.values()) for (const w of waiting) w.reject(err);
+    }
   }
 
   private background(p: Promise<unknown>): void {

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FANOUT_INSERT } from "../src/campaigns";
 import { EVENT_COUNTS } from "../src/segments";
+import { GROUP_READ } from "../src/shard/pages";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -24,12 +25,23 @@ describe("query plans", () => {
       ["prj_x", "[]", "[]"],
       /SEARCH e USING INDEX events_contact_created/,
     ],
+    [
+      "a shard commit's read (workflows, contacts, stored events, earlier runs)",
+      GROUP_READ,
+      ["prj_x", '["a"]', '["evt_x"]', '["a@b.c"]'],
+      /SEARCH e USING INDEX events_contact_created/,
+    ],
   ] as const) {
     it(`${name}: by keys, no table scanned`, async () => {
       const details = await plan(sql, [...params]);
       const text = details.join("\n");
       expect(
-        details.filter((d) => /^SCAN /.test(d) && !/^SCAN (json_each|r|ct|q)\b/.test(d)),
+        details.filter(
+          (d) =>
+            /^SCAN /.test(d) &&
+            !/^SCAN (json_each|r|ct|q|m|x|g)\b/.test(d) &&
+            !/^SCAN (CONSTANT ROW|\(subquery-\d+\))/.test(d),
+        ),
         text,
       ).toEqual([]);
       expect(text).toMatch(uses);

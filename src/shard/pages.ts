@@ -86,9 +86,9 @@ export const MARK_DISPATCHED = `UPDATE events SET dispatched_at = ?1,
   WHERE project_id = ?2 AND id IN (SELECT value ->> 0 FROM json_each(?3)) AND dispatched_at IS NULL`;
 
 const NAMES = `w.event_name IN (SELECT value FROM json_each(?2)
-  UNION SELECT name FROM events WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?3)))`;
-const GROUP_CONTACTS = `SELECT id FROM contacts WHERE project_id = ?1 AND email IN (SELECT value FROM json_each(?4))
-  UNION SELECT contact_id FROM events WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?3))`;
+  UNION SELECT e.name FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value)`;
+const GROUP_CONTACTS = `SELECT c.id FROM json_each(?4) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value
+  UNION SELECT e.contact_id FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value`;
 
 /**
  * What a commit's events decide, in one statement (`?2` the tracked events' names, `?3` the stored events'
@@ -108,16 +108,20 @@ export const GROUP_READ = `SELECT
      'to_step_id', t.to_step_id, 'branch', t.branch))
    FROM workflow_transitions t JOIN workflows w ON w.id = t.workflow_id
    WHERE w.project_id = ?1 AND w.enabled = 1 AND ${NAMES}) AS transitions,
-  (SELECT json_group_array(json_array(c.id, c.email, c.subscribed, json(c.data))) FROM contacts c
-   WHERE c.project_id = ?1 AND c.email IN (SELECT value FROM json_each(?4))) AS contacts,
+  (SELECT json_group_array(json_array(c.id, c.email, c.subscribed, json(c.data)))
+   FROM json_each(?4) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value) AS contacts,
   (SELECT json_group_array(json_array(id, contact_id, name, json(data), created_at, email, subscribed, json(cdata)))
    FROM (SELECT e.id, e.contact_id, e.name, e.data, e.created_at, c.email, c.subscribed, c.data AS cdata
-     FROM events e LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
-     WHERE e.project_id = ?1 AND e.id IN (SELECT value FROM json_each(?3)) AND e.dispatched_at IS NULL
+     FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value
+       LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
+     WHERE e.dispatched_at IS NULL
      ORDER BY e.id)) AS stored,
   (SELECT json_group_array(DISTINCT (x.value ->> 1) || '|' || e.contact_id)
-   FROM events e, json_each(e.executions) AS x
-   WHERE e.project_id = ?1 AND e.contact_id IN (${GROUP_CONTACTS}) AND e.executions IS NOT NULL
+   FROM (${GROUP_CONTACTS}) AS g
+     CROSS JOIN events AS e INDEXED BY events_contact_created ON e.project_id = ?1 AND e.contact_id = g.id
+     JOIN json_each(e.executions) AS x
+   WHERE EXISTS (SELECT 1 FROM workflows w WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES})
+     AND e.executions IS NOT NULL
      AND x.value ->> 1 IN (SELECT w.id FROM workflows w
        WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES})) AS ran`;
 

@@ -8,7 +8,7 @@ import type { Env } from "../env";
 export type Engine = "objects" | "shard";
 
 /** Shards per project: a contact's events all go to one (its email's), so they are handled in order. */
-export const SHARDS_PER_PROJECT = 8;
+export const SHARDS_PER_PROJECT = 4;
 
 const engines = new Map<string, Engine>();
 
