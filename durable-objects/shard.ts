@@ -165,9 +165,12 @@ export class ShardDO extends DurableObject<Env> {
   /** Work that follows a commit (runs, posts), awaited by an alarm before it returns. */
   private after = new Set<Promise<unknown>>();
 
+  /** The reload of a restarted shard (what a test of a restart awaits). */
+  readonly loaded: Promise<void>;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(() => this.load());
+    this.loaded = ctx.blockConcurrencyWhile(() => this.load());
   }
 
   // ---- entry points -------------------------------------------------------------------------------

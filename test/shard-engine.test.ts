@@ -6,6 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ShardDO } from "../durable-objects/shard";
 import { shardName, shardStub } from "../src/shard/routing";
 import { call, captureQueue, createProject, type TestProject, uniqueEmail } from "./helpers";
 import { createWorkflow, getExecution, listExecutions, track } from "./workflow-helpers";
@@ -16,7 +17,7 @@ interface Post {
   body: any;
 }
 let posts: Post[] = [];
-let answer: (post: Post) => number = () => 200;
+let answer: (post: Post) => number | Promise<number> = () => 200;
 
 beforeEach(() => {
   posts = [];
@@ -28,7 +29,7 @@ beforeEach(() => {
     const headers = new Headers(init?.headers);
     const post = { url, id: headers.get("webhook-id") ?? "", body: JSON.parse(String(init?.body ?? "null")) };
     posts.push(post);
-    return new Response("ok", { status: answer(post) });
+    return new Response("ok", { status: await answer(post) });
   });
 });
 afterEach(() => vi.restoreAllMocks());
@@ -348,5 +349,114 @@ describe("shard engine", () => {
     expect(emails.sent).toHaveLength(1);
     const contact = await call("GET", `/contacts/${t.contact}`, { key: p.secretKey });
     expect(contact.body.data).toMatchObject({ welcomed: true });
+  });
+
+  describe("a shard restarted (its memory lost, its storage and D1 kept)", () => {
+    /** A new instance of the shard over the same storage, as the platform makes after a restart. */
+    async function restarted(project: TestProject, email: string, then: (shard: any) => Promise<void>) {
+      const stub = shardStub(env, shardName(project.id, email)) as DurableObjectStub;
+      await runInDurableObject(stub, async (_old: unknown, state: DurableObjectState) => {
+        const fresh = new ShardDO(state, env) as any;
+        await fresh.loaded;
+        await then(fresh);
+      });
+    }
+
+    it("reloads a waiting execution from its pages and ends the DELAY from its alarm", async () => {
+      const p = await shardProject();
+      const wf = await createWorkflow(p.secretKey, {
+        eventName: "nap",
+        steps: { wait: { type: "DELAY", config: { amount: 2, unit: "hours" } }, hook: hook("woke") },
+        edges: [
+          ["trigger", "wait"],
+          ["wait", "hook"],
+        ],
+      });
+      const email = uniqueEmail();
+      await track(p.publicKey, "nap", email);
+      const [ex] = await listExecutions(p.secretKey, wf.id);
+      await restarted(p, email, async (shard) => {
+        const at = shard.byId.get(ex.id);
+        expect(at?.exec.status).toBe("WAITING");
+        at.exec.wait.until = Date.now(); // its time has come
+        await shard.alarm();
+      });
+      await waitForPosts(1);
+      expect(posts[0]?.url).toBe("https://hooks.test/woke");
+      expect((await getExecution(p.secretKey, wf.id, ex.id)).status).toBe("COMPLETED");
+    });
+
+    it("posts again, with the same webhook-id, a webhook whose outcome was not stored", async () => {
+      const p = await shardProject();
+      const wf = await createWorkflow(p.secretKey, {
+        eventName: "ping",
+        steps: { hook: hook() },
+        edges: [["trigger", "hook"]],
+      });
+      let release: () => void = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      // The first post hangs: the shard is "gone" before its outcome is committed.
+      answer = async () => {
+        if (posts.length === 1) await held;
+        return 200;
+      };
+      const email = uniqueEmail();
+      await track(p.publicKey, "ping", email);
+      await waitForPosts(1);
+      await restarted(p, email, async (shard) => {
+        await shard.alarm();
+      });
+      await waitForPosts(2);
+      release();
+      expect(posts[1]?.id).toBe(posts[0]?.id);
+      await vi.waitFor(
+        async () => {
+          const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
+            .bind(wf.id)
+            .first<{ body: string }>();
+          expect(JSON.parse(page?.body ?? "[]")[0].hooks[0].status).toBe("DELIVERED");
+        },
+        { timeout: 3_000, interval: 50 },
+      );
+    });
+
+    it("offers a waiting execution the event it missed while the shard was gone", async () => {
+      const p = await shardProject();
+      const wf = await createWorkflow(p.secretKey, {
+        eventName: "trial",
+        steps: {
+          wait: { type: "WAIT_FOR_EVENT", config: { eventName: "upgrade", timeout: 3600 } },
+          done: hook("up"),
+        },
+        edges: [
+          ["trigger", "wait"],
+          ["wait", "done", "event"],
+        ],
+      });
+      const email = uniqueEmail();
+      const t = await track(p.publicKey, "trial", email);
+      const [ex] = await listExecutions(p.secretKey, wf.id);
+      // Stored (and marked dispatched) by a commit whose hand-over to the wait the restart lost.
+      await env.DB.prepare(
+        `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at)
+         VALUES ('evt_missed' || hex(randomblob(6)), ?1, ?2, 'upgrade', '{}', ?3, ?3)`,
+      )
+        .bind(p.id, t.contact, Date.now() + 1)
+        .run();
+      await restarted(p, email, async (shard) => {
+        await shard.alarm();
+      });
+      await waitForPosts(1);
+      expect(posts[0]?.url).toBe("https://hooks.test/up");
+      await vi.waitFor(
+        async () => expect((await getExecution(p.secretKey, wf.id, ex.id)).status).toBe("COMPLETED"),
+        {
+          timeout: 3_000,
+          interval: 50,
+        },
+      );
+    });
   });
 });
