@@ -10,6 +10,7 @@
 //            --rounds=N --round-ms=MS (case 1's rounds, for profiling one change against another)
 //            --compare=FILE (a benchmarks.json of an earlier run: adds a before/after table)
 //            --report (measure nothing: rewrite benchmarks.md from benchmarks.json and bench/notes.md)
+//            --engine=shard (the app's bench project on the shard engine, docs/engine.md)
 //
 // Everything listens on 127.0.0.1; every load loop is bounded in count and time; every process
 // started here is stopped at the end (also on Ctrl-C).
@@ -39,6 +40,8 @@ import { latencySvg } from "./lib/svg.mjs";
 const QUICK = flag("quick");
 const ONLY = new Set(opt("only", "track,tooling,latency,executions,scale").split(","));
 const OUT = path.resolve(root, opt("out", "docs"));
+/** `--engine=shard`: the app's bench project on the shard engine (docs/engine.md). */
+const ENGINE = String(opt("engine", "objects"));
 const P = {
   concurrency: Number(opt("concurrency", 16)),
   rounds: Number(opt("rounds", QUICK ? 1 : 3)),
@@ -123,7 +126,7 @@ const trackReq = (project, event, email, data) => ({
 
 /** A migrated state dir seeded with a project (and contacts, waits), and the app served on it. */
 async function appStack(label, seed = {}, { devDefaults = false } = {}) {
-  const { persist, project } = seededState(label, seed, { devDefaults });
+  const { persist, project } = seededState(label, { engine: ENGINE, ...seed }, { devDefaults });
   const stack = await start({
     label,
     config: appConfig.file,
@@ -659,6 +662,7 @@ async function main() {
   }
   results.machine = machine();
   results.startedAt = started.toISOString();
+  results.engine = ENGINE;
   log(`machine: ${results.machine.cpu}, ${results.machine.cores} cores; ${QUICK ? "quick" : "full"} run`);
   consumer = await startConsumer();
 

@@ -39,7 +39,6 @@ import type { ContactView } from "../src/queues/messages";
 import { deliver, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/queues/webhooks";
 import { refreshSegments } from "../src/segments";
 import {
-  ADD_STEP_COUNTS,
   DELETE_WAITS,
   executionIdOf,
   GROUP_READ,
@@ -92,8 +91,12 @@ interface Meta {
 
 type Exec = ExecutionState & { hooks?: Hook[] };
 
+/** Per-step counters by UTC day: {day: {step: [passed, completed, failed]}}. */
+type Counts = Record<string, Record<string, [number, number, number]>>;
+
 interface LivePage {
   id: string;
+  counts: Counts;
   workflowId: string;
   snapshot: WorkflowSnapshot;
   snapshotJson: string;
@@ -355,7 +358,8 @@ export class ShardDO extends DurableObject<Env> {
     // 3. The pages changed (the new executions' among them), their counters, first runs and waits.
     const pages = [...this.dirty].map((id) => this.pages.get(id)).filter((p): p is LivePage => !!p);
     this.dirty.clear();
-    const counts = new Map<string, Record<string, [number, number, number]>>();
+    const day = String(Math.floor(now / 86_400_000));
+    const counts = new Map<string, Counts>();
     const waitsOn: [string, string, string, number][] = [];
     const waitsOff: string[] = [];
     const views = new Map<string, Committed>();
@@ -364,7 +368,10 @@ export class ShardDO extends DurableObject<Env> {
         const view = this.viewOf(e);
         const before = this.committed.get(e.executionId);
         if (before && sameView(before, view)) continue;
-        this.count(counts, p.workflowId, e, before);
+        const c = counts.get(p.id) ?? structuredClone(p.counts);
+        counts.set(p.id, c);
+        c[day] ??= {};
+        this.count(c[day], e, before);
         if (view.waitRow && e.wait?.kind === "event")
           waitsOn.push([e.executionId, e.contactId, e.wait.eventName, e.wait.since]);
         else if (before?.waitRow && !view.waitRow) waitsOff.push(e.executionId);
@@ -378,13 +385,9 @@ export class ShardDO extends DurableObject<Env> {
         p.execs.filter(isActive).length,
         p.stored ? "" : p.snapshotJson,
         JSON.stringify(p.execs.map(stored)),
+        JSON.stringify(counts.get(p.id) ?? p.counts),
       ]);
       statements.push(db.prepare(WRITE_PAGES).bind(meta.projectId, meta.name, now, JSON.stringify(rows)));
-    }
-    if (counts.size > 0) {
-      const day = Math.floor(now / 86_400_000);
-      const rows = [...counts].map(([wf, c]) => [wf, day, JSON.stringify(c)]);
-      statements.push(db.prepare(ADD_STEP_COUNTS).bind(JSON.stringify(rows)));
     }
     if (waitsOn.length > 0)
       statements.push(db.prepare(WRITE_WAITS).bind(meta.projectId, JSON.stringify(waitsOn)));
@@ -408,7 +411,10 @@ export class ShardDO extends DurableObject<Env> {
     }
 
     // 4. Stored: answer, and do what follows the commit.
-    for (const p of pages) p.stored = true;
+    for (const p of pages) {
+      p.stored = true;
+      p.counts = counts.get(p.id) ?? p.counts;
+    }
     for (const [id, v] of views) this.committed.set(id, v);
     for (const p of pages)
       for (const e of p.execs) for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
@@ -585,6 +591,7 @@ export class ShardDO extends DurableObject<Env> {
         snapshotJson: json,
         execs: [],
         stored: false,
+        counts: {},
       };
       this.open.set(snapshot.id, page);
       this.pages.set(page.id, page);
@@ -593,15 +600,8 @@ export class ShardDO extends DurableObject<Env> {
     return page;
   }
 
-  /** Adds an execution's moves since the last commit to the per-step counters (as COUNT_STEPS does). */
-  private count(
-    counts: Map<string, Record<string, [number, number, number]>>,
-    workflowId: string,
-    e: Exec,
-    before: Committed | undefined,
-  ): void {
-    const c = counts.get(workflowId) ?? {};
-    counts.set(workflowId, c);
+  /** Adds an execution's moves since the last commit to a day's per-step counters (as COUNT_STEPS does). */
+  private count(c: Counts[string], e: Exec, before: Committed | undefined): void {
     const add = (key: string, status: string, old: string | undefined) => {
       const row = c[key] ?? [0, 0, 0];
       c[key] = row;
@@ -961,10 +961,10 @@ export class ShardDO extends DurableObject<Env> {
     if (this.listed.length === 0) return;
     const { results } = await this.db
       .prepare(
-        "SELECT id, workflow_id, snapshot, body FROM pages WHERE id IN (SELECT value FROM json_each(?1))",
+        "SELECT p.id, p.workflow_id, p.snapshot, p.body, p.counts FROM json_each(?1) AS m CROSS JOIN pages p ON p.id = m.value",
       )
       .bind(JSON.stringify(this.listed))
-      .all<{ id: string; workflow_id: string; snapshot: string; body: string }>();
+      .all<{ id: string; workflow_id: string; snapshot: string; body: string; counts: string }>();
     for (const row of results) {
       const snapshot = JSON.parse(row.snapshot) as WorkflowSnapshot;
       const page: LivePage = {
@@ -974,6 +974,7 @@ export class ShardDO extends DurableObject<Env> {
         snapshotJson: row.snapshot,
         execs: [],
         stored: true,
+        counts: JSON.parse(row.counts) as Counts,
       };
       page.execs = (JSON.parse(row.body) as StoredExecution[]).map((e) => ({
         ...e,

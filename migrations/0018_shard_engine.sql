@@ -6,7 +6,9 @@ ALTER TABLE `projects` ADD `engine` text DEFAULT 'objects' NOT NULL;
 ALTER TABLE `events` ADD `executions` text;
 --> statement-breakpoint
 -- Up to 64 executions of one workflow, started by one shard from one snapshot of the workflow: `body` is
--- their states as a JSON array, rewritten whole when one of them changes; `snapshot` the workflow they run.
+-- their states as a JSON array, rewritten whole when one of them changes; `snapshot` the workflow they run;
+-- `counts` their per-step counters by UTC day ({day: {step: [passed, completed, failed]}}), written with
+-- the page (no row of their own) and added to `step_counts` when retention deletes the page.
 -- An execution's id names its page and its place there. `active` counts the executions not ended and the
 -- deliveries not finished; the shard (`owner`) lists the pages it holds active in its own storage.
 -- `pages_workflow` is a workflow's executions list, newest page first: one entry per page, never updated.
@@ -18,6 +20,7 @@ CREATE TABLE `pages` (
 	`active` integer NOT NULL,
 	`snapshot` text NOT NULL,
 	`body` text NOT NULL,
+	`counts` text DEFAULT '{}' NOT NULL,
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint

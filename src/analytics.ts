@@ -142,11 +142,17 @@ export async function readAnalytics(
     env.DB.prepare(
       "SELECT day, metric, dim, n FROM stats_daily WHERE project_id = ?1 AND day BETWEEN ?2 AND ?3",
     ).bind(projectId, first, last),
+    // And on the shard engine, the counters the pages keep (src/shard/pages.ts).
     env.DB.prepare(
       `SELECT w.id AS workflow_id, w.name, s.day, c.key AS k, c.value ->> 0 AS n
        FROM workflows w JOIN step_counts s ON s.workflow_id = w.id AND s.day BETWEEN ?2 AND ?3,
          json_each(s.counts) AS c
-       WHERE w.project_id = ?1 AND c.key LIKE '$%'`,
+       WHERE w.project_id = ?1 AND c.key LIKE '$%'
+       UNION ALL
+       SELECT w.id, w.name, CAST(d.key AS INTEGER), c.key, c.value ->> 0
+       FROM workflows w JOIN pages p ON p.project_id = w.project_id AND p.workflow_id = w.id,
+         json_each(p.counts) AS d, json_each(d.value) AS c
+       WHERE w.project_id = ?1 AND CAST(d.key AS INTEGER) BETWEEN ?2 AND ?3 AND c.key LIKE '$%'`,
     ).bind(projectId, first, last),
   ]);
   const emails = Object.fromEntries(EMAIL_METRICS.map((m) => [m, zeros()])) as Analytics["emails"];

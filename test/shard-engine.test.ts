@@ -92,7 +92,19 @@ describe("shard engine", () => {
     // Per-step counters, as the stats route reads them.
     const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
     expect(stats.status).toBe(200);
-    expect(JSON.stringify(stats.body)).toContain(wf.steps.hook);
+    const hookStats = stats.body.steps.find((x: { stepId: string }) => x.stepId === wf.steps.hook);
+    expect(hookStats).toMatchObject({ active: 0, passed: 1, completed: 1, failed: 0 });
+    // The page keeps them: no step_counts row is written per commit.
+    const counters = await env.DB.prepare("SELECT count(*) AS n FROM step_counts WHERE workflow_id = ?1")
+      .bind(wf.id)
+      .first<{ n: number }>();
+    expect(counters?.n).toBe(0);
+    const day = new Date().toISOString().slice(0, 10);
+    const analytics = await call("GET", `/analytics?from=${day}&to=${day}`, { key: p.secretKey });
+    expect(analytics.status, JSON.stringify(analytics.body)).toBe(200);
+    const runs = analytics.body.executions.find((x: { workflowId: string }) => x.workflowId === wf.id);
+    expect(runs.started).toEqual([1]);
+    expect(runs.ended.COMPLETED).toEqual([1]);
   });
 
   it("commits concurrent tracks in groups: every execution stored, pages shared", async () => {
@@ -171,6 +183,14 @@ describe("shard engine", () => {
     const [waiting] = await listExecutions(p.secretKey, wf.id);
     expect(waiting.status).toBe("WAITING");
     expect(await listExecutions(p.secretKey, wf.id, "&status=WAITING")).toHaveLength(1);
+    const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
+    expect(stats.body.steps.find((x: { stepId: string }) => x.stepId === wf.steps.wait)).toMatchObject({
+      active: 1,
+      passed: 1,
+      completed: 0,
+    });
+    const shown = await call("GET", `/workflows/${wf.id}`, { key: p.secretKey });
+    expect(shown.body.activeExecutions).toBe(1);
     await waitForPosts(1);
     expect(posts[0]?.url).toBe("https://hooks.test/pro");
     await vi.waitFor(

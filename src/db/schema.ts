@@ -184,6 +184,8 @@ export const pages = sqliteTable(
     active: integer("active").notNull(),
     snapshot: text("snapshot").notNull(),
     body: text("body").notNull(),
+    /** Per-step counters by UTC day, {day: {step: [passed, completed, failed]}}: added to step_counts by retention. */
+    counts: text("counts").notNull().default("{}"),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [index("pages_workflow").on(t.projectId, t.workflowId, t.id)],

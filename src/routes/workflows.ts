@@ -41,6 +41,7 @@ import {
   projectTimeZone,
   triggerConfigOf,
 } from "../schedules";
+import { STEP_COUNTS_OF } from "../shard/pages";
 import { executionRoutes } from "./executions";
 import { definitionRoutes } from "./workflow-definition";
 
@@ -106,21 +107,32 @@ async function loadGraph(env: Env, workflowId: string) {
  * RUNNING or WAITING executions per workflow (by the executions_active index): what locks a
  * workflow's steps, shown beside it.
  */
-async function activeCounts(env: Env, workflowIds: string[]): Promise<Map<string, number>> {
+async function activeCounts(
+  env: Env,
+  projectId: string,
+  workflowIds: string[],
+): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   if (workflowIds.length === 0) return counts;
+  // On the shard engine, the executions of the workflows' pages with active ones.
   const { results } = await env.DB.prepare(
-    `SELECT workflow_id AS id, count(*) AS n FROM executions
-      WHERE workflow_id IN (SELECT value FROM json_each(?1)) AND status IN ('RUNNING', 'WAITING')
-      GROUP BY workflow_id`,
+    `SELECT id, count(*) AS n FROM (
+       SELECT workflow_id AS id FROM executions
+        WHERE workflow_id IN (SELECT value FROM json_each(?1)) AND status IN ('RUNNING', 'WAITING')
+       UNION ALL
+       SELECT p.workflow_id FROM json_each(?1) AS w CROSS JOIN pages p ON p.project_id = ?2 AND p.workflow_id = w.value,
+         json_each(p.body) AS e
+        WHERE p.active > 0 AND e.value ->> 'status' IN ('RUNNING', 'WAITING'))
+     GROUP BY id`,
   )
-    .bind(JSON.stringify(workflowIds))
+    .bind(JSON.stringify(workflowIds), projectId)
     .all<{ id: string; n: number }>();
   for (const r of results) counts.set(r.id, r.n);
   return counts;
 }
 
-const activeCount = async (env: Env, id: string) => (await activeCounts(env, [id])).get(id) ?? 0;
+const activeCount = async (env: Env, projectId: string, id: string) =>
+  (await activeCounts(env, projectId, [id])).get(id) ?? 0;
 
 /**
  * A transition's insert that stores only while both its steps exist (a batch's later statements see its
@@ -205,6 +217,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       .limit(q.limit + 1);
     const active = await activeCounts(
       c.env,
+      c.get("project").id,
       rows.slice(0, q.limit).map((r) => r.id),
     );
     return c.json(
@@ -237,7 +250,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
     const [{ steps, transitions }, active] = await Promise.all([
       loadGraph(c.env, wf.id),
-      activeCount(c.env, wf.id),
+      activeCount(c.env, wf.projectId, wf.id),
     ]);
     return c.json({
       ...showWorkflow(wf, active),
@@ -255,17 +268,23 @@ export const workflowRoutes = new Hono<AppEnv>()
       c.env.DB.prepare("SELECT id FROM workflow_steps WHERE workflow_id = ?1 ORDER BY created_at").bind(
         wf.id,
       ),
-      // By executions_active (partial): only the active executions are read.
+      // By executions_active (partial): only the active executions are read; on the shard engine, the
+      // workflow's pages with active executions (`pages_workflow`: every page's entry, the ended skipped).
       c.env.DB.prepare(
-        `SELECT current_step_id AS stepId, count(*) AS n FROM executions
-          WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING') GROUP BY current_step_id`,
-      ).bind(wf.id),
-      // The counters of the window's UTC days: a range of step_counts' primary key (a row a day).
+        `SELECT stepId, count(*) AS n FROM (
+           SELECT current_step_id AS stepId FROM executions WHERE workflow_id = ?1 AND status IN ('RUNNING', 'WAITING')
+           UNION ALL
+           SELECT e.value ->> 'currentStepId' FROM pages p, json_each(p.body) AS e
+            WHERE p.project_id = ?2 AND p.workflow_id = ?1 AND p.active > 0
+              AND e.value ->> 'status' IN ('RUNNING', 'WAITING'))
+         GROUP BY stepId`,
+      ).bind(wf.id, wf.projectId),
+      // The counters of the window's UTC days: a range of step_counts' primary key (a row a day), and on
+      // the shard engine the counters its pages keep (src/shard/pages.ts).
       c.env.DB.prepare(
-        `SELECT c.key AS stepId, sum(c.value ->> 0) AS passed, sum(c.value ->> 1) AS completed,
-           sum(c.value ->> 2) AS failed
-          FROM step_counts s, json_each(s.counts) AS c WHERE s.workflow_id = ?1 AND s.day >= ?2 GROUP BY c.key`,
-      ).bind(wf.id, since / 86_400_000),
+        `SELECT k AS stepId, sum(p) AS passed, sum(c) AS completed, sum(f) AS failed
+          FROM (${STEP_COUNTS_OF("$w = ?1")}) GROUP BY k`,
+      ).bind(wf.id, since / 86_400_000, wf.projectId),
     ]);
     const stats = new Map(
       (stepRows?.results ?? []).map((r) => [
@@ -329,7 +348,7 @@ export const workflowRoutes = new Hono<AppEnv>()
         .set({ config: JSON.stringify(triggerConfigOf(next)) })
         .where(and(eq(workflowSteps.workflowId, wf.id), eq(workflowSteps.type, "TRIGGER"))),
     ]);
-    return c.json(showWorkflow(next, await activeCount(c.env, wf.id)));
+    return c.json(showWorkflow(next, await activeCount(c.env, wf.projectId, wf.id)));
   })
   .delete("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
@@ -341,6 +360,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       d.prepare("DELETE FROM enrollments WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM step_counts WHERE workflow_id = ?1").bind(wf.id),
       d.prepare("DELETE FROM executions WHERE workflow_id = ?1").bind(wf.id),
+      d.prepare("DELETE FROM pages WHERE project_id = ?1 AND workflow_id = ?2").bind(wf.projectId, wf.id),
       d.prepare("DELETE FROM workflows WHERE id = ?1").bind(wf.id),
     ]);
     return c.body(null, 204);

@@ -55,17 +55,28 @@ export function parseExecutionId(id: string): { pageId: string; place: number } 
 }
 
 /** Every page the commit carries, in one statement: inserted whole, or its state and counts rewritten. */
-export const WRITE_PAGES = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, updated_at)
-  SELECT j.value ->> 0, ?1, j.value ->> 1, ?2, j.value ->> 2, j.value ->> 3, j.value ->> 4, ?3
+export const WRITE_PAGES = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, counts, updated_at)
+  SELECT j.value ->> 0, ?1, j.value ->> 1, ?2, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, ?3
   FROM json_each(?4) AS j WHERE true
-  ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body, updated_at = excluded.updated_at`;
+  ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body, counts = excluded.counts,
+    updated_at = excluded.updated_at`;
 
 /**
- * The per-step counters of every workflow the commit moved, in one statement (`?1`: [workflow, day,
- * {step: [passed, completed, failed]}] each), added to the day's row (src/routes/workflows.ts reads them).
+ * Per-step counters of a workflow (`?1`) from day `?2` on, wherever they are kept: `step_counts` (the
+ * Execution DOs' mirrors; pages retention deleted) and the pages' own. Rows: step (or `$start`,
+ * `$end:<status>`), day, passed, completed, failed.
  */
-export const ADD_STEP_COUNTS = `INSERT INTO step_counts (workflow_id, day, counts)
-  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) AS j WHERE true
+export const STEP_COUNTS_OF = (workflowFilter: string) => `
+  SELECT c.key AS k, s.day AS day, c.value ->> 0 AS p, c.value ->> 1 AS c, c.value ->> 2 AS f
+    FROM step_counts s, json_each(s.counts) AS c WHERE ${workflowFilter.replaceAll("$w", "s.workflow_id")} AND s.day >= ?2
+  UNION ALL
+  SELECT c.key, CAST(d.key AS INTEGER), c.value ->> 0, c.value ->> 1, c.value ->> 2
+    FROM pages p, json_each(p.counts) AS d, json_each(d.value) AS c
+    WHERE p.project_id = ?3 AND ${workflowFilter.replaceAll("$w", "p.workflow_id")} AND CAST(d.key AS INTEGER) >= ?2`;
+
+/** A page's counters added to `step_counts` (`?1` the page): what retention runs before deleting it. */
+export const FOLD_PAGE_COUNTS = `INSERT INTO step_counts (workflow_id, day, counts)
+  SELECT p.workflow_id, CAST(d.key AS INTEGER), d.value FROM pages p, json_each(p.counts) AS d WHERE p.id = ?1
   ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
     SELECT json_group_object(k, json_array(p, c, f)) FROM (
       SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
