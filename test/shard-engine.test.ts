@@ -240,6 +240,25 @@ describe("shard engine", () => {
         interval: 50,
       },
     );
+    // The contact's executions, and its events' links: the trigger started it, "paid" resumed it.
+    const mine = await call(
+      "GET",
+      `/contacts/${(await track(p.publicKey, "noop", email)).contact}/executions`,
+      {
+        key: p.secretKey,
+      },
+    );
+    expect(mine.body.data.map((x: { id: string }) => x.id)).toEqual([ex.id]);
+    const evs = await call("GET", `/contacts/${mine.body.data[0].contactId}/events?limit=10`, {
+      key: p.secretKey,
+    });
+    const byName = (n: string) => evs.body.data.find((e: { name: string }) => e.name === n);
+    expect(byName("cart").executions.started).toEqual([
+      { id: ex.id, workflowId: wf.id, status: "COMPLETED" },
+    ]);
+    expect(byName("paid").executions.resumed).toEqual([
+      { id: ex.id, workflowId: wf.id, status: "COMPLETED" },
+    ]);
     await vi.waitFor(
       async () => {
         const gone = await env.DB.prepare("SELECT count(*) AS n FROM waits WHERE execution_id = ?1")

@@ -16,6 +16,8 @@ import { db } from "../http/db";
 import { conflict, notFound } from "../http/errors";
 import { afterCursor, decodeCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { refreshSegments } from "../segments";
+import { contactExecutions, type ExecutionLink, eventExecutionLinks } from "../shard/reads";
+import { engineOf } from "../shard/routing";
 import { showExecution } from "./executions";
 
 const contactData = z.record(z.string(), z.unknown());
@@ -157,6 +159,8 @@ export const contactRoutes = new Hono<AppEnv>()
     const q = parseQuery(c, listQuery);
     const projectId = c.get("project").id;
     const contactId = await projectContact(c.env, projectId, c.req.param("id"));
+    if ((await engineOf(c.env, projectId)) === "shard")
+      return c.json(await contactExecutions(c.env, projectId, contactId, q));
     const d = db(c.env);
     const rows = await d
       .select()
@@ -191,6 +195,7 @@ export const contactRoutes = new Hono<AppEnv>()
       .limit(q.limit + 1);
     const links = await executionsOfEvents(
       c.env,
+      projectId,
       contactId,
       rows.slice(0, q.limit).map((r) => r.id),
     );
@@ -207,32 +212,31 @@ export const contactRoutes = new Hono<AppEnv>()
     );
   });
 
-interface ExecutionLink {
-  id: string;
-  workflowId: string;
-  status: string;
-}
-
 /**
  * Per event of a page: the executions it started (their trigger) and those it resumed (a WAIT_FOR_EVENT
  * it ended records the event's id in its step log). Both read through the contact's executions
  * (executions_contact, then each one's step log), so in proportion to the contact's own runs.
  */
-async function executionsOfEvents(env: Env, contactId: string, eventIds: string[]) {
+async function executionsOfEvents(env: Env, projectId: string, contactId: string, eventIds: string[]) {
   const out = new Map<string, { started: ExecutionLink[]; resumed: ExecutionLink[] }>();
   if (eventIds.length === 0) return out;
   const ids = JSON.stringify(eventIds);
-  const [started, resumed] = await env.DB.batch<{ eventId: string } & ExecutionLink>([
-    env.DB.prepare(
-      `SELECT trigger_event_id AS eventId, id, workflow_id AS workflowId, status FROM executions
+  const [started, resumed] =
+    (await engineOf(env, projectId)) === "shard"
+      ? Object.values(await eventExecutionLinks(env, projectId, contactId, eventIds)).map((results) => ({
+          results,
+        }))
+      : await env.DB.batch<{ eventId: string } & ExecutionLink>([
+          env.DB.prepare(
+            `SELECT trigger_event_id AS eventId, id, workflow_id AS workflowId, status FROM executions
         WHERE contact_id = ?1 AND trigger_event_id IN (SELECT value FROM json_each(?2))`,
-    ).bind(contactId, ids),
-    env.DB.prepare(
-      `SELECT sx.value ->> '$.output.eventId' AS eventId, e.id, e.workflow_id AS workflowId, e.status
+          ).bind(contactId, ids),
+          env.DB.prepare(
+            `SELECT sx.value ->> '$.output.eventId' AS eventId, e.id, e.workflow_id AS workflowId, e.status
          FROM executions e, json_each(e.steps) AS sx
         WHERE e.contact_id = ?1 AND sx.value ->> '$.output.eventId' IN (SELECT value FROM json_each(?2))`,
-    ).bind(contactId, ids),
-  ]);
+          ).bind(contactId, ids),
+        ]);
   const entry = (id: string) => {
     let e = out.get(id);
     if (!e) {

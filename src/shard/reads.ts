@@ -84,3 +84,78 @@ export async function pagedExecutions(
     hasMore,
   };
 }
+
+/** An execution id's page and place, in SQL (`xpg_` + a 21-character page id + `_` + the place). */
+const PAGE_OF = (id: string) => `substr(${id}, 5, 21)`;
+const PATH_OF = (id: string, tail = "") => `('$[' || substr(${id}, 27) || ']${tail}')`;
+
+/** The executions a contact's events started, newest first (a range of `events_contact_created`). */
+export async function contactExecutions(
+  env: Env,
+  projectId: string,
+  contactId: string,
+  q: { limit: number; cursor?: string },
+): Promise<Page<ExecutionOut>> {
+  const after = q.cursor ? decodeCursor(q.cursor) : null;
+  const { results } = await env.DB.prepare(
+    `SELECT e.created_at AS startedAt, x.value ->> 0 AS id, x.value ->> 1 AS workflowId,
+       p.body ->> ${PATH_OF("x.value ->> 0")} AS body
+     FROM events e INDEXED BY events_contact_created CROSS JOIN json_each(e.executions) AS x
+       CROSS JOIN pages p ON p.id = ${PAGE_OF("x.value ->> 0")}
+     WHERE e.project_id = ?1 AND e.contact_id = ?2 AND e.executions IS NOT NULL
+       AND (?3 IS NULL OR e.created_at < ?3 OR (e.created_at = ?3 AND x.value ->> 0 < ?4))
+     ORDER BY e.created_at DESC, x.value ->> 0 DESC LIMIT ?5`,
+  )
+    .bind(projectId, contactId, after?.t ?? null, after?.id ?? "", q.limit + 1)
+    .all<{ startedAt: number; id: string; workflowId: string; body: string | null }>();
+  const rows = results.filter((r) => r.body !== null);
+  const hasMore = results.length > q.limit;
+  const kept = rows.slice(0, q.limit);
+  const last = kept[kept.length - 1];
+  return {
+    data: kept.map((r) => show(r.workflowId, JSON.parse(r.body as string) as StoredExecution)),
+    cursor: hasMore && last ? encodeCursor({ t: last.startedAt, id: last.id }) : null,
+    hasMore,
+  };
+}
+
+export interface ExecutionLink {
+  id: string;
+  workflowId: string;
+  status: string;
+}
+
+/**
+ * Per event: the executions it started (the event lists them) and those it resumed (a WAIT_FOR_EVENT it
+ * ended records the event's id in its step log), read through the contact's events that started any.
+ */
+export async function eventExecutionLinks(
+  env: Env,
+  projectId: string,
+  contactId: string,
+  eventIds: string[],
+) {
+  const ids = JSON.stringify(eventIds);
+  const [started, resumed] = await env.DB.batch<{ eventId: string } & ExecutionLink>([
+    env.DB.prepare(
+      `SELECT e.id AS eventId, x.value ->> 0 AS id, x.value ->> 1 AS workflowId,
+         p.body ->> ${PATH_OF("x.value ->> 0", ".status")} AS status
+       FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value
+         CROSS JOIN json_each(e.executions) AS x CROSS JOIN pages p ON p.id = ${PAGE_OF("x.value ->> 0")}
+       WHERE e.contact_id = ?2`,
+    ).bind(projectId, contactId, ids),
+    env.DB.prepare(
+      `SELECT sx.value ->> '$.output.eventId' AS eventId, x.value ->> 0 AS id, x.value ->> 1 AS workflowId,
+         p.body ->> ${PATH_OF("x.value ->> 0", ".status")} AS status
+       FROM events e INDEXED BY events_contact_created CROSS JOIN json_each(e.executions) AS x
+         CROSS JOIN pages p ON p.id = ${PAGE_OF("x.value ->> 0")}
+         CROSS JOIN json_each(p.body, ${PATH_OF("x.value ->> 0", ".log")}) AS sx
+       WHERE e.project_id = ?1 AND e.contact_id = ?2 AND e.executions IS NOT NULL
+         AND sx.value ->> '$.output.eventId' IN (SELECT value FROM json_each(?3))`,
+    ).bind(projectId, contactId, ids),
+  ]);
+  return {
+    started: (started?.results ?? []) as ({ eventId: string } & ExecutionLink)[],
+    resumed: (resumed?.results ?? []) as ({ eventId: string } & ExecutionLink)[],
+  };
+}
