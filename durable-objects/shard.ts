@@ -40,6 +40,7 @@ import { deliver, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/q
 import { refreshSegments } from "../src/segments";
 import {
   DELETE_WAITS,
+  deliveryIdOf,
   executionIdOf,
   GROUP_READ,
   type Hook,
@@ -47,6 +48,7 @@ import {
   MARK_DISPATCHED,
   newPageId,
   PAGE_SIZE,
+  parseExecutionId,
   type StoredExecution,
   UPSERT_CONTACTS,
   WRITE_PAGES,
@@ -205,6 +207,92 @@ export class ShardDO extends DurableObject<Env> {
     await this.persist(at.page);
     this.log.info("execution cancelled", { executionId });
     return { status: at.exec.status };
+  }
+
+  /** Cancels every running or waiting execution of a workflow in this shard; answers how many. */
+  async cancelAll(workflowId: string): Promise<number> {
+    const now = Date.now();
+    const touched = new Set<LivePage>();
+    for (const { exec, page } of this.byId.values()) {
+      if (exec.workflowId !== workflowId || isTerminal(exec.status)) continue;
+      cancelState(exec, now);
+      this.settled(exec);
+      touched.add(page);
+    }
+    await Promise.all([...touched].map((p) => this.persist(p)));
+    return [...touched].reduce(
+      (n, p) => n + p.execs.filter((e) => e.status === "CANCELLED" && e.completedAt === now).length,
+      0,
+    );
+  }
+
+  /** Sends a delivery again (a new generation of attempts); false if this shard has no such delivery. */
+  async replay(executionId: string, deliveryId: string): Promise<boolean> {
+    const at = await this.pageOf(executionId);
+    const h = at?.exec.hooks?.find((x) => x.id === deliveryId);
+    if (!at || !h) return false;
+    h.generation++;
+    h.status = "PENDING";
+    h.due = null;
+    h.updatedAt = Date.now();
+    await this.persist(at.page);
+    this.postDue();
+    this.log.info("webhook replay queued", { deliveryId, generation: h.generation });
+    return true;
+  }
+
+  /** An execution of this shard: in memory, or its page read back from D1 (an ended one's). */
+  private async pageOf(executionId: string): Promise<{ page: LivePage; exec: Exec } | null> {
+    const hit = this.byId.get(executionId);
+    if (hit) return hit;
+    const at = parseExecutionId(executionId);
+    const meta = this.meta;
+    if (!at || !meta) return null;
+    const row = await this.db
+      .prepare(
+        "SELECT id, workflow_id, owner, snapshot, body, counts FROM pages WHERE id = ?1 AND owner = ?2",
+      )
+      .bind(at.pageId, meta.name)
+      .first<{ id: string; workflow_id: string; snapshot: string; body: string; counts: string }>();
+    if (!row) return null;
+    this.adopt(row);
+    return this.byId.get(executionId) ?? null;
+  }
+
+  /** A page read from D1 taken into memory, as D1 has it. */
+  private adopt(row: {
+    id: string;
+    workflow_id: string;
+    snapshot: string;
+    body: string;
+    counts: string;
+  }): LivePage {
+    const meta = this.meta as Meta;
+    const snapshot = JSON.parse(row.snapshot) as WorkflowSnapshot;
+    const page: LivePage = {
+      id: row.id,
+      workflowId: row.workflow_id,
+      snapshot,
+      snapshotJson: row.snapshot,
+      execs: [],
+      stored: true,
+      counts: JSON.parse(row.counts) as Counts,
+    };
+    page.execs = (JSON.parse(row.body) as StoredExecution[]).map((e) => ({
+      ...e,
+      snapshot,
+      projectId: meta.projectId,
+      workflowId: row.workflow_id,
+      database: meta.database,
+    }));
+    this.pages.set(page.id, page);
+    for (const e of page.execs) {
+      this.byId.set(e.executionId, { page, exec: e });
+      this.committed.set(e.executionId, this.viewOf(e));
+      for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
+      if (!isTerminal(e.status)) this.active.set(`${e.workflowId}|${e.contactId}`, e.executionId);
+    }
+    return page;
   }
 
   override async alarm(): Promise<void> {
@@ -798,16 +886,24 @@ export class ShardDO extends DurableObject<Env> {
         return read();
       },
       enqueueWebhook: async (message) => {
+        const id = deliveryIdOf(exec.executionId, message.deliveryId);
         exec.hooks ??= [];
-        if (exec.hooks.some((h) => h.id === message.deliveryId)) return;
-        exec.hooks.push({
-          id: message.deliveryId,
-          stepId: message.stepId,
-          message,
-          status: "PENDING",
-          attempts: [],
-          due: null,
-        });
+        if (!exec.hooks.some((h) => h.id === id)) {
+          const now = Date.now();
+          exec.hooks.push({
+            id,
+            stepId: message.stepId,
+            message: { ...message, deliveryId: id },
+            status: "PENDING",
+            attempts: [],
+            due: null,
+            url: message.config.url,
+            generation: 0,
+            createdAt: now,
+            updatedAt: now,
+          });
+        }
+        return id;
       },
       enqueueEmail: async (message) => {
         await env.EMAILS_QUEUE.send({ ...message, db: env.DATABASE }, { contentType: "json" });
@@ -869,12 +965,14 @@ export class ShardDO extends DurableObject<Env> {
       const env = projectEnv(this.env, (this.meta as Meta).database);
       const now = Date.now();
       const outcome = await deliver(env, h.message, now, await this.projectSecrets());
-      const attemptNo = h.attempts.length + 1;
+      const attemptNo = h.attempts.filter((a) => a.generation === h.generation).length + 1;
       const final = outcome.ok || outcome.final || attemptNo >= MAX_ATTEMPTS;
       const delaySeconds = final ? null : retryDelay(env, attemptNo, outcome.retryAfter);
+      h.url = outcome.url;
+      h.updatedAt = Date.now();
       h.attempts.push({
         ...outcome.attempt,
-        generation: 0,
+        generation: h.generation,
         ...(delaySeconds === null
           ? {}
           : { nextAttemptAt: new Date(Date.now() + delaySeconds * 1000).toISOString() }),
@@ -966,31 +1064,8 @@ export class ShardDO extends DurableObject<Env> {
       .bind(JSON.stringify(this.listed))
       .all<{ id: string; workflow_id: string; snapshot: string; body: string; counts: string }>();
     for (const row of results) {
-      const snapshot = JSON.parse(row.snapshot) as WorkflowSnapshot;
-      const page: LivePage = {
-        id: row.id,
-        workflowId: row.workflow_id,
-        snapshot,
-        snapshotJson: row.snapshot,
-        execs: [],
-        stored: true,
-        counts: JSON.parse(row.counts) as Counts,
-      };
-      page.execs = (JSON.parse(row.body) as StoredExecution[]).map((e) => ({
-        ...e,
-        snapshot,
-        projectId: meta.projectId,
-        workflowId: row.workflow_id,
-        database: meta.database,
-      }));
-      if (!page.execs.some(isActive)) continue;
-      this.pages.set(page.id, page);
-      for (const e of page.execs) {
-        this.byId.set(e.executionId, { page, exec: e });
-        this.committed.set(e.executionId, this.viewOf(e));
-        for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
-        if (!isTerminal(e.status)) this.active.set(`${e.workflowId}|${e.contactId}`, e.executionId);
-      }
+      const execs = JSON.parse(row.body) as StoredExecution[];
+      if (execs.some(isActive)) this.adopt(row);
     }
     this.resuming = true;
     this.alarmAt = Date.now();
@@ -1035,7 +1110,7 @@ export class ShardDO extends DurableObject<Env> {
 }
 
 /** An execution not ended, or a delivery of it not finished: its page stays in the shard's memory. */
-function isActive(e: Exec): boolean {
+function isActive(e: Pick<Exec, "status" | "hooks">): boolean {
   return !isTerminal(e.status) || (e.hooks ?? []).some((h) => h.status === "PENDING");
 }
 

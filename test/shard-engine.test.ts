@@ -313,6 +313,74 @@ describe("shard engine", () => {
     );
   });
 
+  it("lists, shows and replays its deliveries through the deliveries API", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "notify",
+      steps: { hook: hook("n") },
+      edges: [["trigger", "hook"]],
+    });
+    await track(p.publicKey, "notify", uniqueEmail());
+    await waitForPosts(1);
+    let list: any;
+    await vi.waitFor(
+      async () => {
+        list = await call("GET", `/webhook-deliveries?workflowId=${wf.id}`, { key: p.secretKey });
+        expect(list.body.data[0]?.status).toBe("DELIVERED");
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    const d = list.body.data[0];
+    expect(d).toMatchObject({ workflowId: wf.id, url: "https://hooks.test/n", attemptCount: 1, replays: 0 });
+    expect(d.id).toBe(posts[0]?.id);
+    const one = await call("GET", `/webhook-deliveries/${d.id}`, { key: p.secretKey });
+    expect(one.body.attempts).toHaveLength(1);
+    expect(one.body.attempts[0]).toMatchObject({ statusCode: 200, generation: 0 });
+    const byExecution = await call("GET", `/webhook-deliveries?executionId=${d.executionId}`, {
+      key: p.secretKey,
+    });
+    expect(byExecution.body.data.map((x: { id: string }) => x.id)).toEqual([d.id]);
+    expect((await call("GET", "/webhook-deliveries?status=FAILED", { key: p.secretKey })).body.data).toEqual(
+      [],
+    );
+
+    const replay = await call("POST", `/webhook-deliveries/${d.id}/replay`, { key: p.secretKey });
+    expect(replay.status, JSON.stringify(replay.body)).toBe(202);
+    expect(replay.body).toMatchObject({ replays: 1 });
+    await waitForPosts(2);
+    expect(posts[1]?.id).toBe(d.id);
+    await vi.waitFor(
+      async () => {
+        const again = await call("GET", `/webhook-deliveries/${d.id}`, { key: p.secretKey });
+        expect(again.body).toMatchObject({ status: "DELIVERED", replays: 1, attemptCount: 2 });
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    expect((await call("GET", "/webhook-deliveries/whd_nope", { key: p.secretKey })).status).toBe(404);
+  });
+
+  it("cancels all of a workflow's active executions across its shards", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "hold",
+      steps: { wait: { type: "DELAY", config: { amount: 1, unit: "days" } }, hook: hook() },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "hook"],
+      ],
+    });
+    await Promise.all(Array.from({ length: 12 }, () => track(p.publicKey, "hold", uniqueEmail())));
+    const res = await call("POST", `/workflows/${wf.id}/executions/cancel-all`, { key: p.secretKey });
+    expect(res.body).toEqual({ cancelled: 12 });
+    const list = await listExecutions(p.secretKey, wf.id);
+    expect(list.map((e: { status: string }) => e.status)).toEqual(Array(12).fill("CANCELLED"));
+    expect(
+      (await call("POST", `/workflows/${wf.id}/executions/cancel-all`, { key: p.secretKey })).body,
+    ).toEqual({
+      cancelled: 0,
+    });
+  });
+
   it("cancels a waiting execution through the API", async () => {
     const p = await shardProject();
     const wf = await createWorkflow(p.secretKey, {

@@ -30,7 +30,8 @@ function needContact(state: ExecutionState, step: SnapshotStep): void {
 export interface StepEffects {
   /** The contact as it is now (throws if it was deleted). */
   contact(): Promise<ContactView>;
-  enqueueWebhook(message: WebhookMessage): Promise<void>;
+  /** Hands the delivery on; a host that names deliveries itself (a shard) answers the id it gave. */
+  enqueueWebhook(message: WebhookMessage): Promise<string | undefined | void>;
   enqueueEmail(message: EmailMessage): Promise<void>;
   /** Applies the update; a status change is stored as an event with `statusEventId`. */
   updateContact(
@@ -170,23 +171,24 @@ export async function runStep(
     case "WEBHOOK": {
       // A schedule's run with no contact posts `contact: null`.
       const contact = state.contactId === NO_CONTACT ? null : await effects.contact();
-      const deliveryId = await effectId("whd");
-      await effects.enqueueWebhook({
-        kind: "webhook",
-        deliveryId,
-        projectId: state.projectId,
-        workflowId: state.workflowId,
-        executionId: state.executionId,
-        stepId: step.id,
-        config: step.config as StepConfig<"WEBHOOK">,
-        vars: {
-          contact: contact && { email: contact.email, subscribed: contact.subscribed, data: contact.data },
-          ...(contact ? { contactId: contact.id } : {}),
-          workflow: { id: state.snapshot.id, name: state.snapshot.name },
-          execution: { id: state.executionId, startedAt: new Date(state.startedAt).toISOString() },
-          event: state.event,
-        },
-      });
+      const derived = await effectId("whd");
+      const deliveryId =
+        (await effects.enqueueWebhook({
+          kind: "webhook",
+          deliveryId: derived,
+          projectId: state.projectId,
+          workflowId: state.workflowId,
+          executionId: state.executionId,
+          stepId: step.id,
+          config: step.config as StepConfig<"WEBHOOK">,
+          vars: {
+            contact: contact && { email: contact.email, subscribed: contact.subscribed, data: contact.data },
+            ...(contact ? { contactId: contact.id } : {}),
+            workflow: { id: state.snapshot.id, name: state.snapshot.name },
+            execution: { id: state.executionId, startedAt: new Date(state.startedAt).toISOString() },
+            event: state.event,
+          },
+        })) || derived;
       return { kind: "next", branch: null, output: { deliveryId } };
     }
     case "SEND_EMAIL": {

@@ -13,6 +13,8 @@ import { db } from "../http/db";
 import { notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import type { Attempt } from "../queues/webhooks";
+import { pagedDeliveries, pagedDelivery } from "../shard/reads";
+import { engineOf, shardStub } from "../shard/routing";
 
 export const listDeliveries = listQuery.extend({
   status: z.enum(["PENDING", "DELIVERED", "FAILED"]).optional(),
@@ -39,6 +41,12 @@ const showDelivery = (d: WebhookDelivery, withAttempts: boolean): DeliveryOut =>
   };
 };
 
+async function shardDelivery(env: Env, projectId: string, id: string) {
+  const d = await pagedDelivery(env, projectId, id);
+  if (!d) throw notFound("Webhook delivery", "DELIVERY_NOT_FOUND");
+  return d;
+}
+
 async function loadDelivery(env: Env, projectId: string, id: string): Promise<WebhookDelivery> {
   const [row] = await db(env)
     .select()
@@ -52,6 +60,8 @@ export const deliveryRoutes = new Hono<AppEnv>()
   .use(projectAuth())
   .get("/", async (c) => {
     const q = parseQuery(c, listDeliveries);
+    if ((await engineOf(c.env, c.get("project").id)) === "shard")
+      return c.json(await pagedDeliveries(c.env, c.get("project").id, q));
     const filters: (SQL | undefined)[] = [
       eq(webhookDeliveries.projectId, c.get("project").id),
       afterCursor(webhookDeliveries.createdAt, webhookDeliveries.id, q.cursor),
@@ -74,10 +84,22 @@ export const deliveryRoutes = new Hono<AppEnv>()
       ),
     );
   })
-  .get("/:id", async (c) =>
-    c.json(showDelivery(await loadDelivery(c.env, c.get("project").id, c.req.param("id")), true)),
-  )
+  .get("/:id", async (c) => {
+    if ((await engineOf(c.env, c.get("project").id)) === "shard") {
+      const { owner: _, ...d } = await shardDelivery(c.env, c.get("project").id, c.req.param("id"));
+      return c.json(d);
+    }
+    return c.json(showDelivery(await loadDelivery(c.env, c.get("project").id, c.req.param("id")), true));
+  })
   .post("/:id/replay", async (c) => {
+    if ((await engineOf(c.env, c.get("project").id)) === "shard") {
+      // The execution's shard posts it again (a new generation), once the change is stored.
+      const d = await shardDelivery(c.env, c.get("project").id, c.req.param("id"));
+      if (!(await shardStub(c.env, d.owner).replay(d.executionId, d.id)))
+        throw notFound("Webhook delivery", "DELIVERY_NOT_FOUND");
+      const { owner: _, ...after } = await shardDelivery(c.env, c.get("project").id, d.id);
+      return c.json(after, 202);
+    }
     const d = await loadDelivery(c.env, c.get("project").id, c.req.param("id"));
     // A new generation: queue messages of the old one are stale and send nothing.
     const row = await c.env.DB.prepare(

@@ -19,7 +19,7 @@ import { db } from "../http/db";
 import { ApiError, conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { pagedExecution, pagedExecutions } from "../shard/reads";
-import { engineOf, shardStub } from "../shard/routing";
+import { engineOf, shardNames, shardStub } from "../shard/routing";
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
@@ -96,6 +96,15 @@ export const executionRoutes = new Hono<AppEnv>()
   })
   .post("/cancel-all", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id") as string);
+    if ((await engineOf(c.env, wf.projectId)) === "shard") {
+      // Every active execution is in its shard's memory: each shard cancels its own.
+      const counts = await Promise.all(
+        shardNames(wf.projectId).map((name) => shardStub(c.env, name).cancelAll(wf.id)),
+      );
+      const cancelled = counts.reduce((a, b) => a + b, 0);
+      c.get("log").info("executions cancelled", { workflowId: wf.id, cancelled });
+      return c.json({ cancelled });
+    }
     let cancelled = 0;
     for (;;) {
       const active = await db(c.env)

@@ -14,6 +14,7 @@ export const PAGE_SIZE = 64;
 
 /** A webhook a WEBHOOK step asked for: posted by the shard after the commit that stores it. */
 export interface Hook {
+  /** `deliveryIdOf`: names the execution (so the delivery is one row to read) and the step's visit. */
   id: string;
   stepId: string;
   message: WebhookMessage;
@@ -21,6 +22,21 @@ export interface Hook {
   attempts: Attempt[];
   /** When the next attempt is due (null: now, or never once finished). */
   due: number | null;
+  /** The URL last posted to (rendered); the step's until the first attempt. */
+  url: string;
+  /** Replays so far: each starts a new generation of attempts. */
+  generation: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A delivery id on the shard engine: `whd_<page>_<place>_<12 hex of the step's derived delivery id>`. */
+export const deliveryIdOf = (executionId: string, derived: string) =>
+  `whd_${executionId.slice(4)}_${derived.slice(4, 16)}`;
+
+export function parseDeliveryId(id: string): { executionId: string } | null {
+  const m = /^whd_([0-9a-z]{21}_\d{1,2})_[0-9a-f]{12}$/.exec(id);
+  return m?.[1] ? { executionId: `xpg_${m[1]}` } : null;
 }
 
 /** An execution as a page stores it: the state without what the page holds once (project, workflow, snapshot). */

@@ -3,12 +3,20 @@
  * execution is one row read (its id names its page and place); a workflow's list is a range of
  * `pages_workflow`, newest page first, each page's executions unfolded by `json_each`.
  */
-import type { ExecutionDetailOut, ExecutionOut } from "../domain/responses";
+import type { DeliveryOut, ExecutionDetailOut, ExecutionOut } from "../domain/responses";
 import { iso } from "../domain/shapes";
 import { NO_CONTACT } from "../engine/state";
 import type { Env } from "../env";
 import { decodeCursor, encodeCursor, type Page } from "../http/pagination";
-import { EXECUTION_READ, EXECUTIONS_LIST, PAGE_SIZE, parseExecutionId, type StoredExecution } from "./pages";
+import {
+  EXECUTION_READ,
+  EXECUTIONS_LIST,
+  type Hook,
+  PAGE_SIZE,
+  parseDeliveryId,
+  parseExecutionId,
+  type StoredExecution,
+} from "./pages";
 
 function show(workflowId: string, e: StoredExecution): ExecutionOut {
   return {
@@ -46,13 +54,9 @@ export async function pagedExecution(
   workflowId: string,
   id: string,
 ): Promise<(ExecutionDetailOut & { owner: string }) | null> {
-  const at = parseExecutionId(id);
-  if (!at) return null;
-  const row = await env.DB.prepare(EXECUTION_READ)
-    .bind(at.pageId, `$[${at.place}]`)
-    .first<{ project_id: string; workflow_id: string; owner: string; body: string | null }>();
-  if (!row?.body || row.project_id !== projectId || row.workflow_id !== workflowId) return null;
-  return { ...showDetail(workflowId, JSON.parse(row.body) as StoredExecution), owner: row.owner };
+  const e = await pagedExecutionRow(env, projectId, id);
+  if (!e || e.workflowId !== workflowId) return null;
+  return { ...showDetail(workflowId, e.exec), owner: e.owner };
 }
 
 /** A workflow's executions, newest first (a status filter of RUNNING or WAITING skips ended pages). */
@@ -158,4 +162,86 @@ export async function eventExecutionLinks(
     started: (started?.results ?? []) as ({ eventId: string } & ExecutionLink)[],
     resumed: (resumed?.results ?? []) as ({ eventId: string } & ExecutionLink)[],
   };
+}
+
+function showHook(workflowId: string, executionId: string, h: Hook, withAttempts: boolean): DeliveryOut {
+  return {
+    id: h.id,
+    workflowId,
+    executionId,
+    stepId: h.stepId,
+    url: h.url,
+    method: h.message.config.method,
+    status: h.status,
+    attemptCount: h.attempts.length,
+    nextAttemptAt: h.status === "PENDING" ? (h.attempts.at(-1)?.nextAttemptAt ?? null) : null,
+    replays: h.generation,
+    createdAt: iso(h.createdAt),
+    updatedAt: iso(h.updatedAt),
+    ...(withAttempts ? { attempts: h.attempts } : {}),
+  };
+}
+
+/**
+ * The project's webhook deliveries, in the order of the executions that made them (newest page first):
+ * a range of `pages_workflow` (of one workflow with `workflowId`; one page with `executionId`).
+ */
+export async function pagedDeliveries(
+  env: Env,
+  projectId: string,
+  q: { limit: number; cursor?: string; status?: string; workflowId?: string; executionId?: string },
+): Promise<Page<DeliveryOut>> {
+  const after = q.cursor ? decodeCursor(q.cursor) : null;
+  const one = q.executionId ? parseExecutionId(q.executionId) : null;
+  if (q.executionId && !one) return { data: [], cursor: null, hasMore: false };
+  const { results } = await env.DB.prepare(
+    `SELECT p.id AS page, p.workflow_id AS workflowId, e.value ->> 'executionId' AS executionId,
+       CAST(e.key AS INTEGER) * 1000 + CAST(h.key AS INTEGER) AS at, h.value AS hook
+     FROM pages p INDEXED BY pages_workflow, json_each(p.body) AS e, json_each(e.value, '$.hooks') AS h
+     WHERE p.project_id = ?1 AND (?2 IS NULL OR p.workflow_id = ?2) AND (?3 IS NULL OR p.id = ?3)
+       AND (?4 IS NULL OR e.key = ?4) AND (?5 IS NULL OR h.value ->> 'status' = ?5)
+       AND (p.id < ?6 OR (p.id = ?6 AND CAST(e.key AS INTEGER) * 1000 + CAST(h.key AS INTEGER) < ?7))
+     ORDER BY p.id DESC, at DESC LIMIT ?8`,
+  )
+    .bind(
+      projectId,
+      q.workflowId ?? null,
+      one?.pageId ?? null,
+      one?.place ?? null,
+      q.status ?? null,
+      after?.id ?? "~",
+      after?.t ?? Number.MAX_SAFE_INTEGER,
+      q.limit + 1,
+    )
+    .all<{ page: string; workflowId: string; executionId: string; at: number; hook: string }>();
+  const hasMore = results.length > q.limit;
+  const kept = hasMore ? results.slice(0, q.limit) : results;
+  const last = kept[kept.length - 1];
+  return {
+    data: kept.map((r) => showHook(r.workflowId, r.executionId, JSON.parse(r.hook) as Hook, false)),
+    cursor: hasMore && last ? encodeCursor({ t: last.at, id: last.page }) : null,
+    hasMore,
+  };
+}
+
+/** One delivery, with its attempts: its id names its execution's page (one row read). */
+export async function pagedDelivery(
+  env: Env,
+  projectId: string,
+  id: string,
+): Promise<(DeliveryOut & { owner: string }) | null> {
+  const at = parseDeliveryId(id);
+  const e = at && (await pagedExecutionRow(env, projectId, at.executionId));
+  const h = e?.exec.hooks?.find((x) => x.id === id);
+  return e && h ? { ...showHook(e.workflowId, e.exec.executionId, h, true), owner: e.owner } : null;
+}
+
+async function pagedExecutionRow(env: Env, projectId: string, executionId: string) {
+  const at = parseExecutionId(executionId);
+  if (!at) return null;
+  const row = await env.DB.prepare(EXECUTION_READ)
+    .bind(at.pageId, `$[${at.place}]`)
+    .first<{ project_id: string; workflow_id: string; owner: string; body: string | null }>();
+  if (!row?.body || row.project_id !== projectId) return null;
+  return { workflowId: row.workflow_id, owner: row.owner, exec: JSON.parse(row.body) as StoredExecution };
 }

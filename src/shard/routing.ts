@@ -41,4 +41,8 @@ export function shardName(projectId: string, email: string): string {
   return `${projectId}/${(h >>> 0) % SHARDS_PER_PROJECT}`;
 }
 
+/** Every shard of a project. */
+export const shardNames = (projectId: string) =>
+  Array.from({ length: SHARDS_PER_PROJECT }, (_, i) => `${projectId}/${i}`);
+
 export const shardStub = (env: Env, name: string) => env.SHARDS.get(env.SHARDS.idFromName(name));
