@@ -25,3 +25,7 @@ CREATE TABLE `pages` (
 );
 --> statement-breakpoint
 CREATE INDEX `pages_workflow` ON `pages` (`project_id`, `workflow_id`, `id`);
+--> statement-breakpoint
+-- Retention's pages: a project's pages with nothing active, by their last write (an entry made when a page's
+-- last execution and delivery end, gone if a replay makes it active again).
+CREATE INDEX `pages_ended` ON `pages` (`project_id`, `updated_at`) WHERE active = 0;

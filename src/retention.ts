@@ -9,6 +9,10 @@
  * - emails, by `created_at`: `body`, `data` and `headers` become NULL, the row stays (stats and segments
  *   count it);
  * - events, by `created_at`, once dispatched.
+ * - on the shard engine, pages (src/shard/pages.ts) whose executions and deliveries have all ended, by
+ *   their last write: their per-step counters are added to `step_counts` and, for a workflow that does not
+ *   allow re-entry, an enrollments row is made for each contact (what the page and its events remembered),
+ *   in the same transaction. An event stays while a page of the executions it started does.
  *
  * The per-step counters (`step_counts`, a row a step a day) stay: GET /workflows/:id/stats reads 30 days.
  *
@@ -26,6 +30,7 @@ import { REGISTRY_BINDING } from "./db/databases";
 import { idsBefore } from "./domain/ids";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
+import { FOLD_PAGE_COUNTS } from "./shard/pages";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MIN_RETENTION_DAYS = 1;
@@ -40,6 +45,7 @@ const CURSOR = "retention";
 export interface RetentionResult {
   projects: number;
   executions: number;
+  pages: number;
   deliveries: number;
   emails: number;
   events: number;
@@ -55,8 +61,21 @@ const endedPage = `SELECT x.id FROM executions x
   WHERE x.project_id = ?1 AND x.completed_at IS NOT NULL AND x.completed_at < ?2 AND x.status IN ${ENDED}
   ORDER BY x.completed_at LIMIT ?3`;
 
+/** The page of a project's pages with nothing active past retention, oldest first (index pages_ended). */
+const endedPages = `SELECT p.id FROM pages p WHERE p.project_id = ?1 AND p.active = 0 AND p.updated_at < ?2
+  ORDER BY p.updated_at LIMIT ?3`;
+
 /** The statements, by kind; each binds (project id, cutoff, limit). Exported for their query plans. */
 export const RETENTION_SQL = {
+  /** The counters of the pages about to go, added to step_counts (the merge of FOLD_PAGE_COUNTS). */
+  pageCounts: FOLD_PAGE_COUNTS(endedPages),
+  /** A no-re-entry workflow's contacts of those pages, remembered for good. */
+  pageRuns: `INSERT INTO enrollments (workflow_id, contact_id, active_execution_id, last_execution_id, runs, updated_at)
+    SELECT p.workflow_id, e.value ->> 'contactId', NULL, e.value ->> 'executionId', 1, ?2
+    FROM (${endedPages}) AS g CROSS JOIN pages p ON p.id = g.id, json_each(p.body) AS e
+    WHERE p.snapshot ->> '$.allowReentry' = 0 AND e.value ->> 'contactId' != '' AND true
+    ON CONFLICT (workflow_id, contact_id) DO NOTHING`,
+  pages: `DELETE FROM pages WHERE id IN (${endedPages})`,
   /** A waits row an ended execution left behind (by primary key). */
   waits: `DELETE FROM waits WHERE execution_id IN (${endedPage})`,
   executions: `DELETE FROM executions WHERE id IN (${endedPage})`,
@@ -83,6 +102,8 @@ export const RETENTION_SQL = {
   events: `DELETE FROM events WHERE project_id = ?1 AND id IN (
     SELECT e.id FROM events e
     WHERE e.project_id = ?1 AND e.id < ?4 AND e.created_at < ?2 AND e.dispatched_at IS NOT NULL
+      AND (e.executions IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(e.executions) AS x
+        CROSS JOIN pages p ON p.id = substr(x.value ->> 0, 5, 21)))
       AND NOT EXISTS (SELECT 1 FROM waits w WHERE w.project_id = e.project_id AND w.contact_id = e.contact_id
         AND w.event_name = e.name AND w.created_at <= e.created_at)
       AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.contact_id = e.contact_id AND x.status IN ${ACTIVE}
@@ -114,6 +135,7 @@ export async function retention(
   const done: RetentionResult = {
     projects: 0,
     executions: 0,
+    pages: 0,
     deliveries: 0,
     emails: 0,
     events: 0,
@@ -123,7 +145,7 @@ export async function retention(
   } catch (err) {
     log.error("retention failed", errorFields(err));
   }
-  if (done.executions + done.deliveries + done.emails + done.events > 0) {
+  if (done.executions + done.pages + done.deliveries + done.emails + done.events > 0) {
     log.info("retention", { ...done });
   }
   return done;
@@ -140,6 +162,7 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
   const projects = [...(after?.results ?? []), ...(upTo?.results ?? [])].slice(0, perRun);
   const left: Record<Kind, number> = {
     executions: page,
+    pages: page,
     deliveries: page,
     emails: page,
     events: page,
@@ -156,6 +179,12 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
       // The waits rows first: the same page of executions goes in the same batch (one transaction).
       add(null, RETENTION_SQL.waits, left.executions);
       add("executions", RETENTION_SQL.executions, left.executions);
+    }
+    if (left.pages > 0) {
+      // Counted and remembered, then deleted: the same page of pages in one transaction.
+      add(null, RETENTION_SQL.pageCounts, left.pages);
+      add(null, RETENTION_SQL.pageRuns, left.pages);
+      add("pages", RETENTION_SQL.pages, left.pages);
     }
     if (left.deliveries > 0) add("deliveries", RETENTION_SQL.deliveries, left.deliveries);
     if (left.emails > 0) add("emails", RETENTION_SQL.emails, left.emails);

@@ -7,6 +7,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ShardDO } from "../durable-objects/shard";
+import { createLogger } from "../src/log";
+import { retention } from "../src/retention";
 import { shardName, shardStub } from "../src/shard/routing";
 import { call, captureQueue, createProject, type TestProject, uniqueEmail } from "./helpers";
 import { createWorkflow, getExecution, listExecutions, track } from "./workflow-helpers";
@@ -456,6 +458,65 @@ describe("shard engine", () => {
     expect(emails.sent).toHaveLength(1);
     const contact = await call("GET", `/contacts/${t.contact}`, { key: p.secretKey });
     expect(contact.body.data).toMatchObject({ welcomed: true });
+  });
+
+  it("retention deletes ended pages, their counters kept and their no-re-entry runs remembered", async () => {
+    const p = await shardProject();
+    expect((await call("PATCH", "/project", { key: p.secretKey, body: { retentionDays: 1 } })).status).toBe(
+      200,
+    );
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "once",
+      steps: { hook: hook("once") },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    const t = await track(p.publicKey, "once", email);
+    await waitForPosts(1);
+    const pageCount = async () =>
+      (
+        await env.DB.prepare("SELECT count(*) AS n FROM pages WHERE workflow_id = ?1")
+          .bind(wf.id)
+          .first<{ n: number }>()
+      )?.n;
+    await vi.waitFor(
+      async () => {
+        const row = await env.DB.prepare("SELECT active FROM pages WHERE workflow_id = ?1")
+          .bind(wf.id)
+          .first<{ active: number }>();
+        expect(row?.active).toBe(0);
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    const later = Date.now() + 2 * 86_400_000;
+    for (let i = 0; i < 20 && (await pageCount()) !== 0; i++)
+      await retention(env, createLogger(), later, { projects: 500 });
+    expect(await pageCount()).toBe(0);
+    // The counters moved to step_counts: the stats still count the run.
+    const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
+    expect(stats.body.steps.find((x: { stepId: string }) => x.stepId === wf.steps.hook)).toMatchObject({
+      passed: 1,
+      completed: 1,
+    });
+    // The event went too (its page had gone), and the contact still cannot enter again.
+    const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE project_id = ?1 AND id = ?2")
+      .bind(p.id, t.event)
+      .first<{ n: number }>();
+    expect(ev?.n).toBe(0);
+    const runs = await env.DB.prepare("SELECT contact_id FROM enrollments WHERE workflow_id = ?1")
+      .bind(wf.id)
+      .all();
+    expect(runs.results).toEqual([{ contact_id: t.contact }]);
+    // A shard started afresh (nothing in memory) reads it.
+    await runInDurableObject(
+      shardStub(env, shardName(p.id, email)) as DurableObjectStub,
+      (shard: unknown) => {
+        (shard as { ran: Set<string> }).ran.clear();
+      },
+    );
+    await track(p.publicKey, "once", email);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(0);
+    expect(posts).toHaveLength(1);
   });
 
   describe("a shard restarted (its memory lost, its storage and D1 kept)", () => {

@@ -188,7 +188,10 @@ export const pages = sqliteTable(
     counts: text("counts").notNull().default("{}"),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("pages_workflow").on(t.projectId, t.workflowId, t.id)],
+  (t) => [
+    index("pages_workflow").on(t.projectId, t.workflowId, t.id),
+    index("pages_ended").on(t.projectId, t.updatedAt).where(sql`active = 0`),
+  ],
 );
 
 /** The executions index: the Execution DO owns the state and mirrors it here for listing. */

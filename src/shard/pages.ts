@@ -73,7 +73,7 @@ export function parseExecutionId(id: string): { pageId: string; place: number } 
 /** Every page the commit carries, in one statement: inserted whole, or its state and counts rewritten. */
 export const WRITE_PAGES = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, counts, updated_at)
   SELECT j.value ->> 0, ?1, j.value ->> 1, ?2, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, ?3
-  FROM json_each(?4) AS j WHERE true
+  FROM json_each(?4) AS j WHERE j.value ->> 3 != '' OR EXISTS (SELECT 1 FROM pages WHERE id = j.value ->> 0)
   ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body, counts = excluded.counts,
     updated_at = excluded.updated_at`;
 
@@ -90,9 +90,10 @@ export const STEP_COUNTS_OF = (workflowFilter: string) => `
     FROM pages p, json_each(p.counts) AS d, json_each(d.value) AS c
     WHERE p.project_id = ?3 AND ${workflowFilter.replaceAll("$w", "p.workflow_id")} AND CAST(d.key AS INTEGER) >= ?2`;
 
-/** A page's counters added to `step_counts` (`?1` the page): what retention runs before deleting it. */
-export const FOLD_PAGE_COUNTS = `INSERT INTO step_counts (workflow_id, day, counts)
-  SELECT p.workflow_id, CAST(d.key AS INTEGER), d.value FROM pages p, json_each(p.counts) AS d WHERE p.id = ?1
+/** The counters of the pages `pageIds` (a subquery) added to `step_counts`: what retention runs before deleting them. */
+export const FOLD_PAGE_COUNTS = (pageIds: string) => `INSERT INTO step_counts (workflow_id, day, counts)
+  SELECT p.workflow_id, CAST(d.key AS INTEGER), d.value
+  FROM (${pageIds}) AS g CROSS JOIN pages p ON p.id = g.id, json_each(p.counts) AS d WHERE true
   ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
     SELECT json_group_object(k, json_array(p, c, f)) FROM (
       SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
@@ -114,6 +115,8 @@ export const MARK_DISPATCHED = `UPDATE events SET dispatched_at = ?1,
 
 const NAMES = `w.event_name IN (SELECT value FROM json_each(?2)
   UNION SELECT e.name FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value)`;
+const NO_REENTRY = `SELECT w.id FROM workflows w
+  WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES}`;
 const GROUP_CONTACTS = `SELECT c.id FROM json_each(?4) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value
   UNION SELECT e.contact_id FROM json_each(?3) AS m CROSS JOIN events e ON e.project_id = ?1 AND e.id = m.value`;
 
@@ -143,14 +146,18 @@ export const GROUP_READ = `SELECT
        LEFT JOIN contacts c ON c.project_id = e.project_id AND c.id = e.contact_id
      WHERE e.dispatched_at IS NULL
      ORDER BY e.id)) AS stored,
-  (SELECT json_group_array(DISTINCT (x.value ->> 1) || '|' || e.contact_id)
-   FROM (${GROUP_CONTACTS}) AS g
-     CROSS JOIN events AS e INDEXED BY events_contact_created ON e.project_id = ?1 AND e.contact_id = g.id
-     JOIN json_each(e.executions) AS x
-   WHERE EXISTS (SELECT 1 FROM workflows w WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES})
-     AND e.executions IS NOT NULL
-     AND x.value ->> 1 IN (SELECT w.id FROM workflows w
-       WHERE w.project_id = ?1 AND w.enabled = 1 AND w.allow_reentry = 0 AND ${NAMES})) AS ran`;
+  (SELECT json_group_array(k) FROM (
+     SELECT (x.value ->> 1) || '|' || e.contact_id AS k
+     FROM (${GROUP_CONTACTS}) AS g
+       CROSS JOIN events AS e INDEXED BY events_contact_created ON e.project_id = ?1 AND e.contact_id = g.id
+       CROSS JOIN json_each(e.executions) AS x
+     WHERE EXISTS (SELECT 1 FROM (${NO_REENTRY}))
+       AND e.executions IS NOT NULL AND x.value ->> 1 IN (${NO_REENTRY})
+     UNION
+     -- Runs whose pages retention has deleted are remembered as enrollments rows.
+     SELECT n.workflow_id || '|' || n.contact_id
+     FROM (${NO_REENTRY}) AS w CROSS JOIN (${GROUP_CONTACTS}) AS g
+       CROSS JOIN enrollments n ON n.workflow_id = w.id AND n.contact_id = g.id)) AS ran`;
 
 /**
  * The tracked contacts, upserted in one statement (`?2`: [id, email, data, key column, key hash] each): a
