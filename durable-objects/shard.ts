@@ -25,7 +25,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { isKeyGone, type KeyCheck, mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
 import { projectEnv } from "../src/db/databases";
-import { buildSnapshot, dispatchStored } from "../src/dispatch";
+import { buildSnapshot, dispatchStored, type RefusalReason } from "../src/dispatch";
 import { newId } from "../src/domain/ids";
 import { parseJsonObject } from "../src/domain/shapes";
 import type { StepType } from "../src/domain/workflow/config";
@@ -49,6 +49,7 @@ import {
   newPageId,
   PAGE_SIZE,
   parseExecutionId,
+  RECORD_RUNS,
   type StoredExecution,
   UPSERT_CONTACTS,
   WRITE_PAGES,
@@ -122,6 +123,26 @@ interface PendingTrack {
   alone?: boolean;
 }
 
+/** A start by hand: no event, the re-entry rule applied by this shard. */
+export interface ShardStart {
+  shard: string;
+  projectId: string;
+  database: string;
+  snapshot: WorkflowSnapshot;
+  contact: ContactView;
+  /** The execution's context (`event`). */
+  data: Record<string, unknown>;
+  startedAt: number;
+}
+
+export type ShardStartAnswer = { executionId: string } | { refused: RefusalReason };
+
+interface PendingStart {
+  input: ShardStart;
+  resolve: (a: ShardStartAnswer) => void;
+  reject: (e: unknown) => void;
+}
+
 interface PendingDispatch {
   ids: string[];
   resolve: () => void;
@@ -139,6 +160,7 @@ export class ShardDO extends DurableObject<Env> {
   private meta: Meta | null = null;
   private tracks: PendingTrack[] = [];
   private dispatches: PendingDispatch[] = [];
+  private starts: PendingStart[] = [];
   private pages = new Map<string, LivePage>();
   private byId = new Map<string, { page: LivePage; exec: Exec }>();
   private committed = new Map<string, Committed>();
@@ -194,6 +216,15 @@ export class ShardDO extends DurableObject<Env> {
     this.know({ projectId, database }, name);
     await new Promise<void>((resolve, reject) => {
       this.dispatches.push({ ids, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts an execution by hand (no event), by the re-entry rule; answers once its start is stored. */
+  start(input: ShardStart): Promise<ShardStartAnswer> {
+    this.know(input, input.shard);
+    return new Promise((resolve, reject) => {
+      this.starts.push({ input, resolve, reject });
       this.kick();
     });
   }
@@ -335,21 +366,21 @@ export class ShardDO extends DurableObject<Env> {
       } finally {
         this.committing = null;
       }
-      if (this.tracks.length > 0 || this.dispatches.length > 0 || (this.flush && this.dirty.size > 0))
-        this.kick();
+      if (this.hasWork()) this.kick();
     })();
   }
 
   private async commitLoop(): Promise<void> {
-    while (this.tracks.length > 0 || this.dispatches.length > 0 || (this.flush && this.dirty.size > 0)) {
+    while (this.hasWork()) {
       this.flush = false;
       if (this.lingering) clearTimeout(this.lingering);
       this.lingering = null;
       const first = this.tracks[0];
       const tracks = first?.alone ? this.tracks.splice(0, 1) : this.takeTracks();
       const dispatches = first?.alone ? [] : this.dispatches.splice(0);
+      const starts = first?.alone ? [] : this.starts.splice(0);
       try {
-        await this.commitGroup(tracks, dispatches);
+        await this.commitGroup(tracks, dispatches, starts);
       } catch (err) {
         const guard = /NOT NULL constraint failed: events\.contact_id/.test(String(err));
         if (tracks.length > 1 && !guard) {
@@ -365,6 +396,7 @@ export class ShardDO extends DurableObject<Env> {
           for (const t of tracks) t.reject(err);
         }
         for (const d of dispatches) d.reject(err);
+        for (const st of starts) st.reject(err);
         this.failWaiters(err);
         this.log.warn("shard commit failed", { tracks: tracks.length, ...errorFields(err) });
         if (this.tracks.length === 0) await new Promise((r) => setTimeout(r, COMMIT_RETRY_MS));
@@ -372,12 +404,21 @@ export class ShardDO extends DurableObject<Env> {
     }
   }
 
+  private hasWork(): boolean {
+    const waiting = this.tracks.length + this.dispatches.length + this.starts.length;
+    return waiting > 0 || (this.flush && this.dirty.size > 0);
+  }
+
   private takeTracks(): PendingTrack[] {
     const n = this.tracks.findIndex((t) => t.alone);
     return this.tracks.splice(0, n === -1 ? this.tracks.length : n);
   }
 
-  private async commitGroup(tracks: PendingTrack[], dispatches: PendingDispatch[]): Promise<void> {
+  private async commitGroup(
+    tracks: PendingTrack[],
+    dispatches: PendingDispatch[],
+    starts: PendingStart[],
+  ): Promise<void> {
     const meta = this.meta as Meta;
     const db = this.db;
     const now = Date.now();
@@ -388,8 +429,9 @@ export class ShardDO extends DurableObject<Env> {
 
     // 1. What the events decide: the workflows they start, the contacts (as they will be), first runs.
     let read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null = null;
-    if (tracks.length > 0 || storedIds.length > 0)
-      read = await this.readForGroup(db, meta, names, emails, storedIds);
+    const pairs = starts.map((st) => [st.input.snapshot.id, st.input.contact.id]);
+    if (tracks.length > 0 || storedIds.length > 0 || starts.length > 0)
+      read = await this.readForGroup(db, meta, names, emails, storedIds, pairs);
 
     // 2. The events, in order, and what each starts (its first steps run now, in memory).
     const statements: D1PreparedStatement[] = [];
@@ -442,6 +484,21 @@ export class ShardDO extends DurableObject<Env> {
     }
     if (marked.length > 0)
       statements.push(db.prepare(MARK_DISPATCHED).bind(now, meta.projectId, JSON.stringify(marked)));
+    // Starts by hand: no event lists them, so a workflow without re-entry remembers the contact in a row.
+    const startAnswers: ShardStartAnswer[] = [];
+    const runs: [string, string, string][] = [];
+    for (const st of starts) {
+      const { snapshot, contact, data, startedAt } = st.input;
+      const refused = this.refusal(read, snapshot, contact.id);
+      if (refused) {
+        startAnswers.push({ refused });
+        continue;
+      }
+      const exec = await this.startOne(snapshot, contact, null, data, startedAt, started);
+      startAnswers.push({ executionId: exec.executionId });
+      if (!snapshot.allowReentry) runs.push([snapshot.id, contact.id, exec.executionId]);
+    }
+    if (runs.length > 0) statements.push(db.prepare(RECORD_RUNS).bind(now, JSON.stringify(runs)));
 
     // 3. The pages changed (the new executions' among them), their counters, first runs and waits.
     const pages = [...this.dirty].map((id) => this.pages.get(id)).filter((p): p is LivePage => !!p);
@@ -512,6 +569,7 @@ export class ShardDO extends DurableObject<Env> {
       t.resolve({ ...a, hasSegments: Boolean(segments?.has_segments) });
     });
     for (const d of dispatches) d.resolve();
+    starts.forEach((st, n) => st.resolve(startAnswers[n] as ShardStartAnswer));
     this.doneSeq = seq;
     this.releaseWaiters();
     if (started.length > 0) {
@@ -537,10 +595,17 @@ export class ShardDO extends DurableObject<Env> {
     names: string[],
     emails: string[],
     storedIds: string[],
+    pairs: string[][],
   ) {
     const row = await db
       .prepare(GROUP_READ)
-      .bind(meta.projectId, JSON.stringify(names), JSON.stringify(storedIds), JSON.stringify(emails))
+      .bind(
+        meta.projectId,
+        JSON.stringify(names),
+        JSON.stringify(storedIds),
+        JSON.stringify(emails),
+        JSON.stringify(pairs),
+      )
       .first<Record<string, string | null>>();
     const list = <T>(v: string | null | undefined) => JSON.parse(v ?? "[]") as T[];
     const workflows = list<WorkflowRow>(row?.workflows);
@@ -608,50 +673,74 @@ export class ShardDO extends DurableObject<Env> {
     contact: ContactView,
     started: { exec: Exec; page: LivePage }[],
   ): Promise<[string, string][]> {
-    const meta = this.meta as Meta;
     const ids: [string, string][] = [];
     for (const snapshot of read?.snapshots.get(ref.name) ?? []) {
-      const key = `${snapshot.id}|${contact.id}`;
-      if (this.active.has(key)) continue;
-      if (!snapshot.allowReentry && (this.ran.has(key) || read?.ranBefore.has(key))) continue;
-      const page = this.place(snapshot);
-      const place = page.execs.length;
-      const exec: Exec = {
-        executionId: executionIdOf(page.id, place),
-        projectId: meta.projectId,
-        workflowId: snapshot.id,
-        contactId: contact.id,
-        triggerEventId: ref.id,
-        snapshot,
-        event: ref.data,
-        database: meta.database,
-        startedAt: ref.createdAt,
-        status: "RUNNING",
-        currentStepId: snapshot.triggerStepId,
-        exitReason: null,
-        completedAt: null,
-        wait: null,
-        visits: {},
-        log: [],
-        dirtyLog: [],
-        dirty: true,
-        alarm: null,
-      };
-      page.execs.push(exec);
-      this.byId.set(exec.executionId, { page, exec });
-      this.active.set(key, exec.executionId);
-      if (!snapshot.allowReentry) this.ran.add(key);
-      started.push({ exec, page });
+      if (this.refusal(read, snapshot, contact.id)) continue;
+      const exec = await this.startOne(snapshot, contact, ref.id, ref.data, ref.createdAt, started);
       ids.push([exec.executionId, snapshot.id]);
-      await advance(exec, {
-        effects: () => this.effects(exec, contact),
-        save: async () => {},
-        log: this.log,
-        canRun: (step) => !AFTER_COMMIT.has(step.type as StepType),
-      });
-      this.settled(exec);
     }
     return ids;
+  }
+
+  /** Why the re-entry rule refuses a run of `snapshot` for the contact now, or null if it allows it. */
+  private refusal(
+    read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null,
+    snapshot: WorkflowSnapshot,
+    contactId: string,
+  ): RefusalReason | null {
+    const key = `${snapshot.id}|${contactId}`;
+    if (this.active.has(key)) return "active run";
+    if (!snapshot.allowReentry && (this.ran.has(key) || read?.ranBefore.has(key)))
+      return "re-entry not allowed";
+    return null;
+  }
+
+  /** A new execution in its workflow's open page, its first steps run (those with no effect outside it). */
+  private async startOne(
+    snapshot: WorkflowSnapshot,
+    contact: ContactView,
+    triggerEventId: string | null,
+    data: Record<string, unknown>,
+    startedAt: number,
+    started: { exec: Exec; page: LivePage }[],
+  ): Promise<Exec> {
+    const meta = this.meta as Meta;
+    const key = `${snapshot.id}|${contact.id}`;
+    const page = this.place(snapshot);
+    const exec: Exec = {
+      executionId: executionIdOf(page.id, page.execs.length),
+      projectId: meta.projectId,
+      workflowId: snapshot.id,
+      contactId: contact.id,
+      triggerEventId,
+      snapshot,
+      event: data,
+      database: meta.database,
+      startedAt,
+      status: "RUNNING",
+      currentStepId: snapshot.triggerStepId,
+      exitReason: null,
+      completedAt: null,
+      wait: null,
+      visits: {},
+      log: [],
+      dirtyLog: [],
+      dirty: true,
+      alarm: null,
+    };
+    page.execs.push(exec);
+    this.byId.set(exec.executionId, { page, exec });
+    this.active.set(key, exec.executionId);
+    if (!snapshot.allowReentry) this.ran.add(key);
+    started.push({ exec, page });
+    await advance(exec, {
+      effects: () => this.effects(exec, contact),
+      save: async () => {},
+      log: this.log,
+      canRun: (step) => !AFTER_COMMIT.has(step.type as StepType),
+    });
+    this.settled(exec);
+    return exec;
   }
 
   /** Takes back a start whose commit failed. */

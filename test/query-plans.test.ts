@@ -28,7 +28,7 @@ describe("query plans", () => {
     [
       "a shard commit's read (workflows, contacts, stored events, earlier runs)",
       GROUP_READ,
-      ["prj_x", '["a"]', '["evt_x"]', '["a@b.c"]'],
+      ["prj_x", '["a"]', '["evt_x"]', '["a@b.c"]', '[["wf_x","ctc_x"]]'],
       /SEARCH e USING INDEX events_contact_created/,
     ],
   ] as const) {
@@ -39,7 +39,7 @@ describe("query plans", () => {
         details.filter(
           (d) =>
             /^SCAN /.test(d) &&
-            !/^SCAN (json_each|r|ct|q|m|x|g)\b/.test(d) &&
+            !/^SCAN (json_each|r|ct|q|m|x|g|j)\b/.test(d) &&
             !/^SCAN (CONSTANT ROW|\(subquery-\d+\))/.test(d),
         ),
         text,

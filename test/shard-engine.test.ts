@@ -361,6 +361,37 @@ describe("shard engine", () => {
     expect((await call("GET", "/webhook-deliveries/whd_nope", { key: p.secretKey })).status).toBe(404);
   });
 
+  it("starts an execution by hand in the contact's shard, by the re-entry rule", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "manual",
+      steps: { hook: hook("hand") },
+      edges: [["trigger", "hook"]],
+    });
+    const email = uniqueEmail();
+    const res = await call("POST", `/workflows/${wf.id}/executions`, {
+      key: p.secretKey,
+      body: { email, context: { reason: "support" } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({ workflowId: wf.id, context: { event: { reason: "support" } } });
+    expect(res.body.id).toMatch(/^xpg_/);
+    await waitForPosts(1);
+    expect(posts[0]?.body.event).toEqual({ reason: "support" });
+    const again = await call("POST", `/workflows/${wf.id}/executions`, { key: p.secretKey, body: { email } });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("REENTRY_NOT_ALLOWED");
+    // Remembered in D1: an event of the workflow for this contact, in a shard started afresh, starts nothing.
+    await runInDurableObject(
+      shardStub(env, shardName(p.id, email)) as DurableObjectStub,
+      (shard: unknown) => {
+        (shard as { ran: Set<string> }).ran.clear();
+      },
+    );
+    await track(p.publicKey, "manual", email);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+  });
+
   it("cancels all of a workflow's active executions across its shards", async () => {
     const p = await shardProject();
     const wf = await createWorkflow(p.secretKey, {

@@ -18,8 +18,9 @@ import type { AppEnv } from "../http/context";
 import { db } from "../http/db";
 import { ApiError, conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
+import type { ContactView } from "../queues/messages";
 import { pagedExecution, pagedExecutions } from "../shard/reads";
-import { engineOf, shardNames, shardStub } from "../shard/routing";
+import { engineOf, shardName, shardNames, shardStub } from "../shard/routing";
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
@@ -166,14 +167,14 @@ export const executionRoutes = new Hono<AppEnv>()
     const projectId = c.get("project").id;
     const wf = await loadWorkflow(c.env, projectId, c.req.param("id") as string);
     const now = Date.now();
-    let contactId: string;
+    let contact: ContactView;
     if (data.contactId) {
       const [row] = await db(c.env)
-        .select({ id: contacts.id })
+        .select()
         .from(contacts)
         .where(and(eq(contacts.projectId, projectId), eq(contacts.id, data.contactId)));
       if (!row) throw notFound("Contact", "CONTACT_NOT_FOUND");
-      contactId = row.id;
+      contact = { id: row.id, email: row.email, subscribed: row.subscribed, data: parseJsonObject(row.data) };
     } else {
       const res = await upsertContact(c.env, {
         id: newId("ctc", now),
@@ -183,11 +184,46 @@ export const executionRoutes = new Hono<AppEnv>()
         defaultSubscribed: true,
         data: {},
         now,
-      }).first<{ id: string }>();
-      contactId = (res as { id: string }).id;
+      }).first<{ id: string; email: string; subscribed: number; data: string }>();
+      const row = res as { id: string; email: string; subscribed: number; data: string };
+      contact = {
+        id: row.id,
+        email: row.email,
+        subscribed: Boolean(row.subscribed),
+        data: parseJsonObject(row.data),
+      };
     }
+    const contactId = contact.id;
     const snapshot = await loadSnapshot(c.env, wf);
     if (!snapshot) throw new ApiError(500, "INTERNAL_SERVER_ERROR", "The workflow has no trigger step");
+    const refusedFor = () =>
+      conflict(
+        wf.allowReentry
+          ? "This contact already has an active execution of this workflow"
+          : "This contact has already entered this workflow, and it does not allow re-entry",
+        "REENTRY_NOT_ALLOWED",
+      );
+    if ((await engineOf(c.env, projectId)) === "shard") {
+      // The contact's shard applies the re-entry rule and stores the start (its first steps run).
+      const shard = shardName(projectId, contact.email);
+      const out = await shardStub(c.env, shard).start({
+        shard,
+        projectId,
+        database: c.env.DATABASE ?? "DB",
+        snapshot,
+        contact,
+        data: data.context ?? {},
+        startedAt: now,
+      });
+      if ("refused" in out) throw refusedFor();
+      c.get("log").info("execution started by hand", {
+        executionId: out.executionId,
+        workflowId: wf.id,
+        contactId,
+      });
+      const { owner: _, ...shown } = (await pagedExecution(c.env, projectId, wf.id, out.executionId)) ?? {};
+      return c.json(shown, 201);
+    }
     const init = {
       executionId: await derivedId("exec", wf.id, "manual", newId("req", now)),
       projectId,
@@ -200,14 +236,7 @@ export const executionRoutes = new Hono<AppEnv>()
       database: c.env.DATABASE,
     };
     const [owned] = await claimExecutions(c.env, [init], now);
-    if (!owned) {
-      throw conflict(
-        wf.allowReentry
-          ? "This contact already has an active execution of this workflow"
-          : "This contact has already entered this workflow, and it does not allow re-entry",
-        "REENTRY_NOT_ALLOWED",
-      );
-    }
+    if (!owned) throw refusedFor();
     await startExecution(c.env, init);
     c.get("log").info("execution started by hand", {
       executionId: init.executionId,

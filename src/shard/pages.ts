@@ -102,6 +102,11 @@ export const FOLD_PAGE_COUNTS = (pageIds: string) => `INSERT INTO step_counts (w
         SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
       GROUP BY k))`;
 
+/** Runs started by hand of workflows without re-entry, remembered for good (`?2`: [workflow, contact, execution]). */
+export const RECORD_RUNS = `INSERT INTO enrollments (workflow_id, contact_id, active_execution_id, last_execution_id, runs, updated_at)
+  SELECT j.value ->> 0, j.value ->> 1, NULL, j.value ->> 2, 1, ?1 FROM json_each(?2) AS j WHERE true
+  ON CONFLICT (workflow_id, contact_id) DO NOTHING`;
+
 /** Waits rows (what stores an event undispatched when an execution waits for it): `?2` [execution, contact, name, since]. */
 export const WRITE_WAITS = `INSERT INTO waits (execution_id, project_id, contact_id, event_name, created_at)
   SELECT j.value ->> 0, ?1, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?2) AS j WHERE true
@@ -122,7 +127,7 @@ const GROUP_CONTACTS = `SELECT c.id FROM json_each(?4) AS m CROSS JOIN contacts 
 
 /**
  * What a commit's events decide, in one statement (`?2` the tracked events' names, `?3` the stored events'
- * ids, `?4` the tracked contacts' emails): the enabled workflows they start, with steps and transitions;
+ * ids, `?4` the tracked contacts' emails, `?5` the [workflow, contact] pairs of starts by hand): the enabled workflows they start, with steps and transitions;
  * the contacts as they are; the stored events not yet dispatched, in order, with their contacts; and which
  * of these contacts have run a workflow that does not allow re-entry (the executions their events started).
  */
@@ -157,7 +162,14 @@ export const GROUP_READ = `SELECT
      -- Runs whose pages retention has deleted are remembered as enrollments rows.
      SELECT n.workflow_id || '|' || n.contact_id
      FROM (${NO_REENTRY}) AS w CROSS JOIN (${GROUP_CONTACTS}) AS g
-       CROSS JOIN enrollments n ON n.workflow_id = w.id AND n.contact_id = g.id)) AS ran`;
+       CROSS JOIN enrollments n ON n.workflow_id = w.id AND n.contact_id = g.id
+     UNION
+     -- Starts by hand (\`?5\`: [workflow, contact] each): any earlier run of the pair.
+     SELECT (j.value ->> 0) || '|' || (j.value ->> 1) FROM json_each(?5) AS j
+     WHERE EXISTS (SELECT 1 FROM enrollments n WHERE n.workflow_id = j.value ->> 0 AND n.contact_id = j.value ->> 1)
+       OR EXISTS (SELECT 1 FROM events e INDEXED BY events_contact_created, json_each(e.executions) AS x
+         WHERE e.project_id = ?1 AND e.contact_id = j.value ->> 1 AND e.executions IS NOT NULL
+           AND x.value ->> 1 = j.value ->> 0))) AS ran`;
 
 /**
  * The tracked contacts, upserted in one statement (`?2`: [id, email, data, key column, key hash] each): a
