@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -29,6 +30,10 @@ export default defineConfig(async () => {
             exclude: ["test/e2e/**", "test/browser/**"],
             setupFiles: ["./test/setup/apply-migrations.ts"],
             silent: "passed-only" as const,
+            // Two files at a time even on a 2-core machine (vitest's default there is one: cores - 1): most
+            // of a file's time is its runtime starting, which overlaps well. These files run first, then
+            // e2e's and browser's, one at a time.
+            maxWorkers: Math.max(2, os.availableParallelism() - 1),
           },
         },
         {
@@ -36,7 +41,10 @@ export default defineConfig(async () => {
             name: "e2e",
             include: ["test/e2e/**/*.test.ts"],
             environment: "node",
-            // Each file starts its own wrangler dev: one at a time on a 2-core machine.
+            // One wrangler dev for the files that can share it (each file its own project and SES; started
+            // when first asked: test/e2e/shared-setup.ts), another for reliability-faults.test.ts; the
+            // files run one at a time, as the shared stack's SES goes to the file running now.
+            globalSetup: ["./test/e2e/global-setup.ts"],
             fileParallelism: false,
             testTimeout: 90_000,
             hookTimeout: 120_000,
@@ -48,6 +56,9 @@ export default defineConfig(async () => {
             // The dashboard in a real Chromium against wrangler dev (needs `npm run build:dashboard` first).
             include: ["test/browser/**/*.test.ts"],
             environment: "node",
+            // One wrangler dev and one Chromium for all the files, each file with its own project, SES and
+            // browser contexts (test/browser/global-setup.ts); one file at a time, as for e2e.
+            globalSetup: ["./test/browser/global-setup.ts"],
             fileParallelism: false,
             testTimeout: 120_000,
             hookTimeout: 120_000,

@@ -31,7 +31,7 @@ export interface StepEffects {
   /** The contact as it is now (throws if it was deleted). */
   contact(): Promise<ContactView>;
   /** Hands the delivery on; a host that names deliveries itself (a shard) answers the id it gave. */
-  enqueueWebhook(message: WebhookMessage): Promise<string | undefined | void>;
+  enqueueWebhook(message: WebhookMessage): Promise<string | undefined>;
   enqueueEmail(message: EmailMessage): Promise<void>;
   /** Applies the update; a status change is stored as an event with `statusEventId`. */
   updateContact(

@@ -7,9 +7,9 @@
  * the complaint) drawn as uPlot charts with
  * their legends, summaries and tables, the numbers checked against the seed; the range presets and a
  * custom range (an empty one, a refused one). Emails and executions are counted as they happen; events are
- * counted by the cron a minute after they are tracked: first the page shows them not counted yet, and the
- * last test runs the cron's handler (`/cdn-cgi/handler/scheduled`, as `npm start` does) once they are old
- * enough, and finds them.
+ * counted by the cron once they are older than its grace (a minute in production, ROLLUP_GRACE_SECONDS
+ * here): first the page shows them not counted yet, and the last test runs the cron's handler
+ * (`/cdn-cgi/handler/scheduled`, as `npm start` does) once they are old enough, and finds them.
  *
  * Settings: retention refused at its field (0) then saved (45); the time zone refused, then saved; the
  * webhook secret rotated (the new one shown, the 24 hours said); the keys rotated: the new ones shown once
@@ -18,12 +18,20 @@
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../e2e/local-servers";
-import { button, type Dashboard, described, screenshot, signIn, unnamedControls } from "./browser";
+import {
+  button,
+  type Dashboard,
+  described,
+  ROLLUP_GRACE_SECONDS,
+  screenshot,
+  signIn,
+  unnamedControls,
+} from "./browser";
 import { type SesDashboard, startSesDashboard, track } from "./seed";
 
 let harness: SesDashboard;
 let d: Dashboard;
-/** When the last event was stored (the unsubscriptions SES's bounce and complaint make are the last): the cron counts events a minute old. */
+/** When the last event was stored (the unsubscriptions SES's bounce and complaint make are the last): the cron counts events older than its grace. */
 let lastEventAt = 0;
 const today = new Date().toISOString().slice(0, 10);
 
@@ -413,8 +421,8 @@ describe("analytics and settings in the dashboard", () => {
   });
 
   it("draws the events and subscription changes once the cron has counted them, at 1280 and 390 px", async () => {
-    // The cron counts events a minute old: wait for the seeded ones to be, then run its handler.
-    const wait = lastEventAt + 62_000 - Date.now();
+    // The cron counts events older than its grace: wait for the seeded ones to be, then run its handler.
+    const wait = lastEventAt + ROLLUP_GRACE_SECONDS * 1000 + 2_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const counted = await until(
       "the events counted",

@@ -1,15 +1,19 @@
 /**
  * Browser tests' harness: a real Chromium (the binary the npm package @sparticuz/chromium ships, as no
  * browser can be downloaded here) driven by playwright-core, against `wrangler dev` serving the built
- * dashboard (test/e2e/stack.ts), with a project of its own and helpers to sign in.
+ * dashboard (test/e2e/stack.ts), with a project of its own and helpers to sign in. The `wrangler dev` and
+ * the Chromium are the browser project's, shared by its files (global-setup.ts, test/e2e/shared-setup.ts):
+ * each file has its own project and its own browser contexts.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { expect } from "vitest";
-import { type Stack, startStack } from "../e2e/stack";
-import { launchChromium } from "./chromium";
+import { sharedChromium, sharedStack } from "../e2e/shared-stack";
+import type { Stack } from "../e2e/stack";
+
+export { ROLLUP_GRACE_SECONDS } from "./global-setup";
 
 /**
  * Where screenshots go: docs/screenshots (shown in the README) when UPDATE_SCREENSHOTS=1, else a temporary
@@ -37,14 +41,28 @@ export interface Dashboard {
   stop: () => Promise<void>;
 }
 
+/**
+ * The dashboard for a test file: the shared stack (`vars` as sharedStack takes them: SES_ENDPOINT is the
+ * file's own SES) with a new project, and the shared Chromium.
+ */
 export async function startDashboard(vars: Record<string, string> = {}): Promise<Dashboard> {
   const built = path.resolve(import.meta.dirname, "../../dashboard/dist/app/index.html");
   if (!fs.existsSync(built)) throw new Error("the dashboard is not built: run `npm run build:dashboard`");
-  const stack = await startStack(vars);
-  const made = await stack.admin("POST", "/admin/projects", { name: "Browser tests" });
-  if (made.status !== 201) throw new Error(`project: ${made.status}`);
-  const project = made.body as Project;
-  const browser = await launchChromium();
+  const stack = await sharedStack(vars);
+  let browser: Browser | undefined;
+  try {
+    const made = await stack.admin("POST", "/admin/projects", { name: "Browser tests" });
+    if (made.status !== 201) throw new Error(`project: ${made.status} ${JSON.stringify(made.body)}`);
+    browser = await chromium.connect(await sharedChromium());
+    return dashboard(stack, browser, made.body as Project);
+  } catch (err) {
+    await browser?.close().catch(() => {});
+    await stack.stop();
+    throw err;
+  }
+}
+
+function dashboard(stack: Stack, browser: Browser, project: Project): Dashboard {
   const api = async (method: string, p: string, body?: unknown) => {
     const res = await fetch(`${stack.base}${p}`, {
       method,
@@ -70,6 +88,7 @@ export async function startDashboard(vars: Record<string, string> = {}): Promise
       return { context, page, errors };
     },
     async stop() {
+      // Connected to the shared Chromium: closes this file's contexts and leaves the browser running.
       await browser.close().catch(() => {});
       await stack.stop();
     },

@@ -26,3 +26,12 @@ export const CHROMIUM_ARGS = [
 
 export const launchChromium = async () =>
   playwright.launch({ executablePath: await chromium.executablePath(), args: CHROMIUM_ARGS, headless: true });
+
+/** The same Chromium as a browser server on loopback, for several test files to connect to (`playwright.connect`). */
+export const launchChromiumServer = async () =>
+  playwright.launchServer({
+    executablePath: await chromium.executablePath(),
+    args: CHROMIUM_ARGS,
+    headless: true,
+    host: "127.0.0.1",
+  });

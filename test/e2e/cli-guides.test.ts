@@ -9,7 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalSes, startLocalSes } from "./local-servers";
-import { freePort, type Stack, startStack } from "./stack";
+import { sharedStack } from "./shared-stack";
+import { freePort, type Stack } from "./stack";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const node = path.join(root, "node_modules", ".bin", "node");
@@ -68,12 +69,9 @@ const ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/;
 
 beforeAll(async () => {
   ses = await startLocalSes();
-  // PUBLIC_URL is where the simulator posts its SNS notifications (the worker's own /webhooks/sns).
-  const port = await freePort();
-  stack = await startStack(
-    { SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: `http://127.0.0.1:${port}` },
-    { port },
-  );
+  // The project's shared stack (shared-setup.ts), whose PUBLIC_URL, where the simulator posts its SNS
+  // notifications, is the worker itself (its own /webhooks/sns).
+  stack = await sharedStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-cli-guides-"));
   const made = await stack.admin("POST", "/admin/projects", { name: "CLI guides" });
   key = made.body.secretKey;

@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalSes, startLocalSes } from "./local-servers";
-import { E2E_ADMIN_TOKEN, freePort, type Stack, startStack } from "./stack";
+import { sharedStack } from "./shared-stack";
+import { E2E_ADMIN_TOKEN, freePort, type Stack } from "./stack";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const node = path.join(root, "node_modules", ".bin", "node");
@@ -75,7 +76,7 @@ async function until<T>(what: () => Promise<T | undefined>, ms = 30_000): Promis
 beforeAll(async () => {
   // The local SES: campaigns' test sends go to it.
   ses = await startLocalSes();
-  stack = await startStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
+  stack = await sharedStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-cli-"));
   hooks = http.createServer((req, res) => {
     req.resume();

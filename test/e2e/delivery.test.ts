@@ -11,7 +11,8 @@ import {
   startSesProxy,
   until,
 } from "./local-servers";
-import { type Stack, startStack } from "./stack";
+import { sharedStack } from "./shared-stack";
+import type { Stack } from "./stack";
 
 let stack: Stack;
 let ses: LocalSes;
@@ -51,7 +52,7 @@ async function workflow(event: string, steps: { type: string; name: string; conf
 beforeAll(async () => {
   ses = await startLocalSes();
   sesProxy = await startSesProxy(ses.url);
-  stack = await startStack({ SES_ENDPOINT: sesProxy.url, RETRY_DELAY_SCALE: "0" });
+  stack = await sharedStack({ SES_ENDPOINT: sesProxy.url, RETRY_DELAY_SCALE: "0" });
   const made = await stack.admin("POST", "/admin/projects", { name: "Delivery" });
   project = made.body;
   consumer = await startConsumer(project.webhookSecret);

@@ -3,13 +3,14 @@ import Plunk from "@plunk/node";
 import { NotFoundError } from "@plunk/node/dist/errors/NotFound.js";
 import { TokenError } from "@plunk/node/dist/errors/TokenError.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "./stack";
+import { sharedStack } from "./shared-stack";
+import type { Stack } from "./stack";
 
 let stack: Stack;
 let keys: { publicKey: string; secretKey: string };
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await sharedStack();
   const made = await stack.admin("POST", "/admin/projects", { name: "Plunk client" });
   expect(made.status).toBe(201);
   keys = made.body;

@@ -4,7 +4,8 @@
 // signed with its development certificate, to its own /webhooks/sns; the consumer gets the signed webhook.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Consumer, type LocalSes, startConsumer, startLocalSes, until } from "./local-servers";
-import { freePort, type Stack, startStack } from "./stack";
+import { sharedStack } from "./shared-stack";
+import type { Stack } from "./stack";
 
 let stack: Stack;
 let ses: LocalSes;
@@ -23,12 +24,9 @@ async function api(method: string, path: string, body?: unknown) {
 
 beforeAll(async () => {
   ses = await startLocalSes();
-  const port = await freePort();
-  // PUBLIC_URL is where the worker posts its simulated notifications and serves its dev certificate.
-  stack = await startStack(
-    { SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0", PUBLIC_URL: `http://127.0.0.1:${port}` },
-    { port },
-  );
+  // The project's shared stack (shared-setup.ts), whose PUBLIC_URL, where the worker posts its simulated
+  // notifications and serves its dev certificate, is the worker itself.
+  stack = await sharedStack({ SES_ENDPOINT: ses.url, RETRY_DELAY_SCALE: "0" });
   project = (await stack.admin("POST", "/admin/projects", { name: "Simulator" })).body;
   consumer = await startConsumer(project.webhookSecret);
 });

@@ -30,9 +30,21 @@ export interface Stack {
   output: () => string;
 }
 
+/** The admin API of the worker at `base`, with the admin token the stacks are started with. */
+export const adminClient =
+  (base: string): Stack["admin"] =>
+  async (method, p, body) => {
+    const res = await fetch(`${base}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+
 export async function startStack(
   vars: Record<string, string> = {},
-  opts: { port?: number } = {},
+  opts: { port?: number; logFile?: string } = {},
 ): Promise<Stack> {
   const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
   // Every projects' database of wrangler.toml (DB, DB_2, …).
@@ -60,12 +72,13 @@ export async function startStack(
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn(wrangler, args, { cwd: root, env: { ...process.env, CI: "1" } });
   let out = "";
-  child.stdout?.on("data", (d) => {
+  const record = (d: Buffer) => {
     out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
+    // Where another process can read it (a stack shared by test files: shared-setup.ts).
+    if (opts.logFile) fs.appendFileSync(opts.logFile, d);
+  };
+  child.stdout?.on("data", record);
+  child.stderr?.on("data", record);
   const base = `http://127.0.0.1:${port}`;
   const until = Date.now() + 90_000;
   for (;;) {
@@ -80,14 +93,7 @@ export async function startStack(
   return {
     base,
     output: () => out,
-    async admin(method, p, body) {
-      const res = await fetch(`${base}${p}`, {
-        method,
-        headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json() };
-    },
+    admin: adminClient(base),
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
