@@ -133,9 +133,14 @@ export interface ShardStart {
   /** The execution's context (`event`). */
   data: Record<string, unknown>;
   startedAt: number;
+  /**
+   * A schedule's run: (workflow, due time, contact) hashed. A run whose key the contact's enrollments row
+   * already holds is not started again (a page of the schedule's run delivered twice).
+   */
+  runKey?: string;
 }
 
-export type ShardStartAnswer = { executionId: string } | { refused: RefusalReason };
+export type ShardStartAnswer = { executionId: string } | { refused: RefusalReason | "already started" };
 
 interface PendingStart {
   input: ShardStart;
@@ -429,7 +434,7 @@ export class ShardDO extends DurableObject<Env> {
 
     // 1. What the events decide: the workflows they start, the contacts (as they will be), first runs.
     let read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null = null;
-    const pairs = starts.map((st) => [st.input.snapshot.id, st.input.contact.id]);
+    const pairs = starts.map((st) => [st.input.snapshot.id, st.input.contact.id, st.input.runKey ?? ""]);
     if (tracks.length > 0 || storedIds.length > 0 || starts.length > 0)
       read = await this.readForGroup(db, meta, names, emails, storedIds, pairs);
 
@@ -488,15 +493,18 @@ export class ShardDO extends DurableObject<Env> {
     const startAnswers: ShardStartAnswer[] = [];
     const runs: [string, string, string][] = [];
     for (const st of starts) {
-      const { snapshot, contact, data, startedAt } = st.input;
-      const refused = this.refusal(read, snapshot, contact.id);
+      const { snapshot, contact, data, startedAt, runKey } = st.input;
+      const refused =
+        runKey && read?.startedRuns.has(runKey)
+          ? "already started"
+          : this.refusal(read, snapshot, contact.id);
       if (refused) {
         startAnswers.push({ refused });
         continue;
       }
       const exec = await this.startOne(snapshot, contact, null, data, startedAt, started);
       startAnswers.push({ executionId: exec.executionId });
-      if (!snapshot.allowReentry) runs.push([snapshot.id, contact.id, exec.executionId]);
+      if (!snapshot.allowReentry || runKey) runs.push([snapshot.id, contact.id, runKey ?? exec.executionId]);
     }
     if (runs.length > 0) statements.push(db.prepare(RECORD_RUNS).bind(now, JSON.stringify(runs)));
 
@@ -651,6 +659,7 @@ export class ShardDO extends DurableObject<Env> {
       snapshots,
       stored,
       ranBefore: new Set(list<string>(row?.ran)),
+      startedRuns: new Set(list<string>(row?.started_runs)),
       /** The contact as this track's upsert will leave it (a shallow merge, as the SQL does). */
       predict(email: string, data: Record<string, unknown>): ContactView {
         const was = byEmail.get(email);

@@ -10,11 +10,15 @@ import { REGISTRY_BINDING, registry } from "./db/databases";
 import { claimExecutionsWithRefusals, loadSnapshot, startExecution } from "./dispatch";
 import { derivedId } from "./domain/ids";
 import { DEFAULT_TIME_ZONE, nextRunAfter, type ScheduleSpec, type StoredSchedule } from "./domain/schedule";
+import { parseJsonObject } from "./domain/shapes";
+import type { WorkflowSnapshot } from "./domain/workflow/snapshot";
 import { type ExecutionInit, NO_CONTACT } from "./engine/state";
 import type { Env } from "./env";
 import { fieldError } from "./http/errors";
 import type { Logger } from "./log";
+import type { ContactView } from "./queues/messages";
 import { isProjectSegment } from "./segments";
+import { engineOf, shardName, shardStub } from "./shard/routing";
 
 /** Due schedules handed over per cron pass and database (the rest wait for the next minute). */
 export const DUE_BATCH = 50;
@@ -169,6 +173,85 @@ export async function scheduleRunPage(env: Env, log: Logger, m: ScheduleRunMessa
     contactIds = results.map((r) => r.contact_id);
   }
   const event = { scheduledAt: new Date(m.dueAt).toISOString() };
+  if ((await engineOf(env, wf.project_id)) === "shard") {
+    await startInShards(env, log, wf.project_id, snapshot, contactIds, event, m.dueAt);
+  } else {
+    await startObjects(env, log, wf, snapshot, contactIds, event, m.dueAt);
+  }
+  const last = contactIds[contactIds.length - 1];
+  if (schedule.segmentId !== null && last && contactIds.length === SCHEDULE_PAGE) {
+    await env.SEGMENTS_QUEUE.send({ ...m, after: last } satisfies ScheduleRunMessage, {
+      contentType: "json",
+    });
+  }
+}
+
+/**
+ * On the shard engine: each run started by its contact's shard (a run with no contact by the shard of the
+ * empty email), its key derived from (workflow, due time, contact) so that a page delivered twice starts
+ * each run once.
+ */
+async function startInShards(
+  env: Env,
+  log: Logger,
+  projectId: string,
+  snapshot: WorkflowSnapshot,
+  contactIds: string[],
+  event: Record<string, unknown>,
+  dueAt: number,
+): Promise<void> {
+  const { results } = await env.DB.prepare(
+    `SELECT c.id, c.email, c.subscribed, c.data FROM json_each(?2) AS m
+     CROSS JOIN contacts c ON c.project_id = ?1 AND c.id = m.value`,
+  )
+    .bind(projectId, JSON.stringify(contactIds))
+    .all<{ id: string; email: string; subscribed: number; data: string }>();
+  const found = new Map(results.map((r) => [r.id, r]));
+  const answers = await Promise.all(
+    contactIds.map(async (contactId) => {
+      const row = found.get(contactId);
+      if (contactId !== NO_CONTACT && !row) return null; // deleted since the page was read
+      const contact: ContactView = row
+        ? {
+            id: row.id,
+            email: row.email,
+            subscribed: Boolean(row.subscribed),
+            data: parseJsonObject(row.data),
+          }
+        : { id: NO_CONTACT, email: "", subscribed: false, data: {} };
+      const shard = shardName(projectId, contact.email);
+      return shardStub(env, shard).start({
+        shard,
+        projectId,
+        database: env.DATABASE ?? REGISTRY_BINDING,
+        snapshot,
+        contact,
+        data: event,
+        startedAt: dueAt,
+        runKey: await derivedId("exec", snapshot.id, "schedule", dueAt, contactId),
+      });
+    }),
+  );
+  const refused = answers.filter((a) => a && "refused" in a) as { refused: string }[];
+  log.info("schedule run page", {
+    workflowId: snapshot.id,
+    dueAt,
+    started: answers.filter((a) => a && "executionId" in a).length,
+    notStarted: refused.length,
+    ...(refused.length > 0 ? { reasons: [...new Set(refused.map((r) => r.refused))] } : {}),
+  });
+}
+
+async function startObjects(
+  env: Env,
+  log: Logger,
+  wf: { id: string; project_id: string },
+  snapshot: WorkflowSnapshot,
+  contactIds: string[],
+  event: Record<string, unknown>,
+  dueAt: number,
+): Promise<void> {
+  const m = { dueAt };
   const inits: ExecutionInit[] = await Promise.all(
     contactIds.map(async (contactId) => ({
       executionId: await derivedId("exec", wf.id, "schedule", m.dueAt, contactId),
@@ -191,10 +274,4 @@ export async function scheduleRunPage(env: Env, log: Logger, m: ScheduleRunMessa
     notStarted: refused.length,
     ...(refused.length > 0 ? { reasons: [...new Set(refused.map((r) => r.reason))] } : {}),
   });
-  const last = contactIds[contactIds.length - 1];
-  if (schedule.segmentId !== null && last && contactIds.length === SCHEDULE_PAGE) {
-    await env.SEGMENTS_QUEUE.send({ ...m, after: last } satisfies ScheduleRunMessage, {
-      contentType: "json",
-    });
-  }
 }

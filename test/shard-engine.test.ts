@@ -10,7 +10,7 @@ import { ShardDO } from "../durable-objects/shard";
 import { createLogger } from "../src/log";
 import { retention } from "../src/retention";
 import { shardName, shardStub } from "../src/shard/routing";
-import { call, captureQueue, createProject, type TestProject, uniqueEmail } from "./helpers";
+import { call, captureQueue, consume, createProject, type TestProject, uniqueEmail } from "./helpers";
 import { createWorkflow, getExecution, listExecutions, track } from "./workflow-helpers";
 
 interface Post {
@@ -390,6 +390,40 @@ describe("shard engine", () => {
     );
     await track(p.publicKey, "manual", email);
     expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+  });
+
+  it("runs a schedule in the shards: once per due time however often its page is delivered", async () => {
+    const p = await shardProject();
+    const created = await call("POST", "/workflows", {
+      key: p.secretKey,
+      body: { name: "Report", schedule: { cron: "@daily" }, enabled: true },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const wf = created.body;
+    const step = await call("POST", `/workflows/${wf.id}/steps`, {
+      key: p.secretKey,
+      body: { type: "WEBHOOK", name: "Report", config: { url: "https://hooks.test/report" } },
+    });
+    await call("POST", `/workflows/${wf.id}/transitions`, {
+      key: p.secretKey,
+      body: { fromStepId: wf.steps[0].id, toStepId: step.body.id },
+    });
+    const dueAt = Date.now() - 1_000;
+    const page = { kind: "schedule-run", db: "DB", workflowId: wf.id, dueAt, after: "" };
+    await Promise.all([consume("segments", page), consume("segments", page)]);
+    await waitForPosts(1);
+    expect(posts[0]?.body).toMatchObject({
+      contact: null,
+      event: { scheduledAt: new Date(dueAt).toISOString() },
+    });
+    await consume("segments", page); // delivered again later
+    const runs = await listExecutions(p.secretKey, wf.id);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ contactId: null, status: "COMPLETED" });
+    // The next due time is a run of its own.
+    await consume("segments", { ...page, dueAt: dueAt + 1 });
+    await waitForPosts(2);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(2);
   });
 
   it("cancels all of a workflow's active executions across its shards", async () => {

@@ -102,10 +102,14 @@ export const FOLD_PAGE_COUNTS = (pageIds: string) => `INSERT INTO step_counts (w
         SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
       GROUP BY k))`;
 
-/** Runs started by hand of workflows without re-entry, remembered for good (`?2`: [workflow, contact, execution]). */
+/**
+ * Runs started with no event (`?2`: [workflow, contact, run key or execution id]): a workflow without
+ * re-entry remembers the contact for good, and a schedule's run its key (what a repeated page finds).
+ */
 export const RECORD_RUNS = `INSERT INTO enrollments (workflow_id, contact_id, active_execution_id, last_execution_id, runs, updated_at)
   SELECT j.value ->> 0, j.value ->> 1, NULL, j.value ->> 2, 1, ?1 FROM json_each(?2) AS j WHERE true
-  ON CONFLICT (workflow_id, contact_id) DO NOTHING`;
+  ON CONFLICT (workflow_id, contact_id) DO UPDATE SET last_execution_id = excluded.last_execution_id,
+    runs = enrollments.runs + 1, updated_at = excluded.updated_at`;
 
 /** Waits rows (what stores an event undispatched when an execution waits for it): `?2` [execution, contact, name, since]. */
 export const WRITE_WAITS = `INSERT INTO waits (execution_id, project_id, contact_id, event_name, created_at)
@@ -169,7 +173,10 @@ export const GROUP_READ = `SELECT
      WHERE EXISTS (SELECT 1 FROM enrollments n WHERE n.workflow_id = j.value ->> 0 AND n.contact_id = j.value ->> 1)
        OR EXISTS (SELECT 1 FROM events e INDEXED BY events_contact_created, json_each(e.executions) AS x
          WHERE e.project_id = ?1 AND e.contact_id = j.value ->> 1 AND e.executions IS NOT NULL
-           AND x.value ->> 1 = j.value ->> 0))) AS ran`;
+           AND x.value ->> 1 = j.value ->> 0))) AS ran,
+  (SELECT json_group_array(n.last_execution_id) FROM json_each(?5) AS j
+     CROSS JOIN enrollments n ON n.workflow_id = j.value ->> 0 AND n.contact_id = j.value ->> 1
+   WHERE j.value ->> 2 != '' AND n.last_execution_id = j.value ->> 2) AS started_runs`;
 
 /**
  * The tracked contacts, upserted in one statement (`?2`: [id, email, data, key column, key hash] each): a
