@@ -262,6 +262,23 @@ export class ShardDO extends DurableObject<Env> {
     );
   }
 
+  /** Cancels the running and waiting executions of these contacts (they are being deleted). */
+  async cancelContacts(contactIds: string[]): Promise<number> {
+    const ids = new Set(contactIds);
+    const now = Date.now();
+    const touched = new Set<LivePage>();
+    let n = 0;
+    for (const { exec, page } of this.byId.values()) {
+      if (!ids.has(exec.contactId) || isTerminal(exec.status)) continue;
+      cancelState(exec, now);
+      this.settled(exec);
+      touched.add(page);
+      n++;
+    }
+    await Promise.all([...touched].map((p) => this.persist(p)));
+    return n;
+  }
+
   /** Sends a delivery again (a new generation of attempts); false if this shard has no such delivery. */
   async replay(executionId: string, deliveryId: string): Promise<boolean> {
     const at = await this.pageOf(executionId);

@@ -465,6 +465,15 @@ describe("shard engine", () => {
     expect(res.body.status).toBe("CANCELLED");
     const again = await call("DELETE", `/workflows/${wf.id}/executions/${ex.id}`, { key: p.secretKey });
     expect(again.status).toBe(409);
+    // Deleting a contact cancels its waiting executions.
+    const email = uniqueEmail();
+    const t = await track(p.publicKey, "slow", email);
+    const waiting = (await listExecutions(p.secretKey, wf.id)).find(
+      (e: { contactId: string }) => e.contactId === t.contact,
+    );
+    expect(waiting.status).toBe("WAITING");
+    expect((await call("DELETE", `/contacts/${t.contact}`, { key: p.secretKey })).status).toBe(204);
+    expect((await getExecution(p.secretKey, wf.id, waiting.id)).status).toBe("CANCELLED");
     expect(
       (await call("GET", `/workflows/${wf.id}/executions/xpg_nope_1`, { key: p.secretKey })).status,
     ).toBe(404);

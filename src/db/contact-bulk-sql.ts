@@ -8,6 +8,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { cancelExecution } from "../engine/cancel";
 import type { Env } from "../env";
+import { engineOf, shardName, shardStub } from "../shard/routing";
 import { mergeJsonSql } from "./contact-sql";
 import { executions } from "./schema";
 
@@ -146,6 +147,7 @@ export async function deleteContacts(env: Env, projectId: string, ids: string[])
       ),
     );
   await Promise.all(active.map((e) => cancelExecution(env, e)));
+  if ((await engineOf(env, projectId)) === "shard") await cancelInShards(env, projectId, json);
   const db = env.DB;
   const results = await db.batch([
     db
@@ -163,6 +165,21 @@ export async function deleteContacts(env: Env, projectId: string, ids: string[])
       .bind(projectId, json),
   ]);
   return ((results[2]?.results ?? []) as { id: string }[]).map((r) => r.id);
+}
+
+/** On the shard engine: the contacts' active executions, cancelled by their shards. */
+async function cancelInShards(env: Env, projectId: string, idsJson: string): Promise<void> {
+  const { results } = await env.DB.prepare(
+    `SELECT c.id, c.email FROM json_each(?2) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.id = m.value`,
+  )
+    .bind(projectId, idsJson)
+    .all<{ id: string; email: string }>();
+  const byShard = new Map<string, string[]>();
+  for (const r of results) {
+    const name = shardName(projectId, r.email);
+    byShard.set(name, [...(byShard.get(name) ?? []), r.id]);
+  }
+  await Promise.all([...byShard].map(([name, ids]) => shardStub(env, name).cancelContacts(ids)));
 }
 
 /** The `id` column of a batch result's rows. */
