@@ -58,6 +58,8 @@ import {
 
 /** How long an outcome (a webhook's result, a step after the start) waits for a track's commit to ride with. */
 const LINGER_MS = 250;
+/** How long a dispatch's answer waits for the runs it set off (their steps after the commit). */
+const DISPATCH_WAIT_MS = 10_000;
 /** After a failed commit, before the next try when nothing else is waiting. */
 const COMMIT_RETRY_MS = 200;
 /** An execution whose step failed for a transient reason is tried again this much later. */
@@ -593,7 +595,7 @@ export class ShardDO extends DurableObject<Env> {
       const a = answers[n] as (typeof answers)[number];
       t.resolve({ ...a, hasSegments: Boolean(segments?.has_segments) });
     });
-    for (const d of dispatches) d.resolve();
+
     starts.forEach((st, n) => st.resolve(startAnswers[n] as ShardStartAnswer));
     this.doneSeq = seq;
     this.releaseWaiters();
@@ -607,8 +609,22 @@ export class ShardDO extends DurableObject<Env> {
       });
     }
     this.prune(pages);
-    for (const { exec, page } of started) if (exec.status === "RUNNING") this.run(exec, page);
-    for (const w of toWaits) this.offerToWaits(w.ref, w.contactId, now);
+    const setOff: Promise<void>[] = [];
+    for (const { exec, page } of started) if (exec.status === "RUNNING") setOff.push(this.run(exec, page));
+    for (const w of toWaits) setOff.push(...this.offerToWaits(w.ref, w.contactId, now));
+    // A dispatch (the system's events, from work that is not a client's request) answers once the runs it
+    // set off have reached a wait or their end (bounded by DISPATCH_WAIT_MS); a track answers at its commit.
+    if (dispatches.length > 0) {
+      const settled = Promise.race([
+        Promise.allSettled(setOff),
+        new Promise((r) => setTimeout(r, DISPATCH_WAIT_MS)),
+      ])
+        .then(() => this.committedAll())
+        .then(() => {
+          for (const d of dispatches) d.resolve();
+        });
+      this.background(settled);
+    }
     this.postDue();
     await this.arm();
   }
@@ -886,8 +902,9 @@ export class ShardDO extends DurableObject<Env> {
   // ---- running executions ---------------------------------------------------------------------------
 
   /** Runs an execution's steps after a commit (each saved by a commit before the next), then its webhooks. */
-  private run(exec: Exec, page: LivePage): void {
-    if (this.running.has(exec.executionId)) return;
+  private run(exec: Exec, page: LivePage): Promise<void> {
+    const already = this.running.get(exec.executionId);
+    if (already) return already;
     const contactOf = async (): Promise<ContactView> => {
       const contact = await this.readContact(exec.contactId);
       if (!contact) throw new StepFailure("The contact no longer exists");
@@ -931,6 +948,7 @@ export class ShardDO extends DurableObject<Env> {
     })();
     this.running.set(exec.executionId, job);
     this.background(job);
+    return job;
   }
 
   /** Contacts asked for in one turn of the event loop are read in one statement (an alarm's due runs). */
@@ -981,15 +999,17 @@ export class ShardDO extends DurableObject<Env> {
   }
 
   /** Hands a stored event to this contact's executions waiting for it (after its commit). */
-  private offerToWaits(ref: StoredEventRef, contactId: string, now: number): void {
+  private offerToWaits(ref: StoredEventRef, contactId: string, now: number): Promise<void>[] {
+    const runs: Promise<void>[] = [];
     for (const { exec, page } of this.byId.values()) {
       if (exec.contactId !== contactId || exec.status !== "WAITING") continue;
       if (this.running.has(exec.executionId)) continue;
       if (acceptEvent(exec, ref, now)) {
         this.changed(page);
-        this.run(exec, page);
+        runs.push(this.run(exec, page));
       }
     }
+    return runs;
   }
 
   private effects(exec: Exec, contact: ContactView | null, read?: () => Promise<ContactView>): StepEffects {

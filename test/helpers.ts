@@ -63,6 +63,12 @@ export interface TestProject {
   webhookSecret: string;
 }
 
+/**
+ * The engine of the projects a test makes when it names none: `objects`, or `shard` in the `shard` vitest
+ * project, which runs the engine's behavioural test files again on the shard engine (vitest.config.ts).
+ */
+const testEngine = () => ((env as { TEST_ENGINE?: string }).TEST_ENGINE === "shard" ? "shard" : "objects");
+
 let counter = 0;
 /**
  * A new project, in the registry's database `DB` unless `database` names another (test/databases.test.ts
@@ -74,7 +80,7 @@ export async function createProject(
 ): Promise<TestProject> {
   const res = await call("POST", "/admin/projects", {
     key: ADMIN,
-    body: { name, database: opts.database ?? "DB", ...(opts.engine ? { engine: opts.engine } : {}) },
+    body: { name, database: opts.database ?? "DB", engine: opts.engine ?? testEngine() },
   });
   if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as TestProject;

@@ -27,6 +27,9 @@ beforeEach(() => {
   const real = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    // SES (the emails consumer's sends): accepted.
+    if (url.includes("amazonaws.com") || url.includes("/v2/email/"))
+      return Response.json({ MessageId: "m-1" });
     if (!url.startsWith("https://hooks.test/")) return real(input, init);
     const headers = new Headers(init?.headers);
     const post = { url, id: headers.get("webhook-id") ?? "", body: JSON.parse(String(init?.body ?? "null")) };
@@ -107,6 +110,35 @@ describe("shard engine", () => {
     const runs = analytics.body.executions.find((x: { workflowId: string }) => x.workflowId === wf.id);
     expect(runs.started).toEqual([1]);
     expect(runs.ended.COMPLETED).toEqual([1]);
+  });
+
+  it("keeps a project in DB_2 there: its pages, events and contacts, and its emails name the workflow", async () => {
+    const emails = captureQueue(env.EMAILS_QUEUE);
+    const p = await createProject(undefined, { engine: "shard", database: "DB_2" });
+    const tpl = await call("POST", "/templates", {
+      key: p.secretKey,
+      body: { name: "T", subject: "Hi", body: "<p>Hi</p>", from: "hello@example.com" },
+    });
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "two",
+      steps: { mail: { type: "SEND_EMAIL", config: { templateId: tpl.body.id } }, hook: hook("two") },
+      edges: [
+        ["trigger", "mail"],
+        ["mail", "hook"],
+      ],
+    });
+    await track(p.publicKey, "two", uniqueEmail());
+    await waitForPosts(1);
+    const count = async (db: D1Database, sql: string) =>
+      (await db.prepare(sql).bind(p.id).first<{ n: number }>())?.n;
+    expect(await count(env.DB_2, "SELECT count(*) AS n FROM pages WHERE project_id = ?1")).toBe(1);
+    expect(await count(env.DB, "SELECT count(*) AS n FROM pages WHERE project_id = ?1")).toBe(0);
+    expect(await count(env.DB, "SELECT count(*) AS n FROM events WHERE project_id = ?1")).toBe(0);
+    // The email the execution sent, as the emails consumer records it, names the execution's workflow.
+    expect(emails.sent).toHaveLength(1);
+    expect(await consume("emails", emails.sent[0])).toMatchObject({ acked: true });
+    const listed = await call("GET", "/emails", { key: p.secretKey });
+    expect(listed.body.data[0]).toMatchObject({ workflowId: wf.id });
   });
 
   it("commits concurrent tracks in groups: every execution stored, pages shared", async () => {

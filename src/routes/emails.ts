@@ -33,12 +33,18 @@ export const listEmails = listQuery.extend({
   status: z.enum(EMAIL_STATUSES).optional(),
 });
 
-/** The workflow of each email's execution (by the executions' key), for the execution page's address. */
+/**
+ * The workflow of each email's execution (by the executions' key; on the shard engine, by the page its id
+ * names), for the execution page's address.
+ */
 async function workflowsOf(env: Env, rows: EmailRow[]): Promise<Map<string, string>> {
   const ids = [...new Set(rows.flatMap((r) => (r.workflowExecutionId ? [r.workflowExecutionId] : [])))];
   if (ids.length === 0) return new Map();
   const { results } = await env.DB.prepare(
-    "SELECT id, workflow_id FROM executions WHERE id IN (SELECT value FROM json_each(?1))",
+    `SELECT id, workflow_id FROM executions WHERE id IN (SELECT value FROM json_each(?1))
+     UNION ALL
+     SELECT m.value, p.workflow_id FROM json_each(?1) AS m CROSS JOIN pages p ON p.id = substr(m.value, 5, 21)
+     WHERE substr(m.value, 1, 4) = 'xpg_'`,
   )
     .bind(JSON.stringify(ids))
     .all<{ id: string; workflow_id: string }>();
