@@ -31,6 +31,8 @@ export const FLAGS = {
   segment: "value",
   file: "value",
   "time-zone": "value",
+  engine: "value",
+  database: "value",
 } as const;
 
 export type FlagName = keyof typeof FLAGS;

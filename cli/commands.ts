@@ -185,11 +185,16 @@ export const COMMANDS: Command[] = [
   {
     words: ["projects", "create"],
     args: ["<name>"],
-    flags: [],
+    flags: ["engine", "database"],
     auth: "admin",
-    summary: "create a project; prints its keys and webhook secret (shown only now)",
-    run: async (ctx, api, [name]) => {
-      const p = await api.request<Row>("POST", "/admin/projects", { body: { name } });
+    summary:
+      "create a project (--engine objects|shard, --database DB_2); prints its keys and webhook secret (shown only now)",
+    run: async (ctx, api, [name], flags) => {
+      const engine = str(flags, "engine");
+      const database = str(flags, "database");
+      const p = await api.request<Row>("POST", "/admin/projects", {
+        body: { name, ...(engine ? { engine } : {}), ...(database ? { database } : {}) },
+      });
       if (ctx.json) return printJson(ctx, p);
       print(ctx, fields(p));
       ctx.stderr.write("keep these keys: they are shown only once\n");
@@ -213,6 +218,7 @@ export const COMMANDS: Command[] = [
           ["NAME", (p) => p.name],
           ["PUBLIC KEY", (p) => (p.publicKeyPrefix ? `${p.publicKeyPrefix}…` : null)],
           ["SECRET KEY", (p) => (p.secretKeyPrefix ? `${p.secretKeyPrefix}…` : null)],
+          ["ENGINE", (p) => p.engine ?? null],
           ["CREATED", (p) => p.createdAt],
         ],
         "projects",

@@ -26,6 +26,6 @@ CREATE TABLE `pages` (
 --> statement-breakpoint
 CREATE INDEX `pages_workflow` ON `pages` (`project_id`, `workflow_id`, `id`);
 --> statement-breakpoint
--- Retention's pages: a project's pages with nothing active, by their last write (an entry made when a page's
--- last execution and delivery end, gone if a replay makes it active again).
-CREATE INDEX `pages_ended` ON `pages` (`project_id`, `updated_at`) WHERE active = 0;
+-- A project's pages by age (ids are time-ordered): what retention ranges over. One entry per page, written
+-- when the page is made and never again (an index on what changes would be rewritten with each write).
+CREATE INDEX `pages_project` ON `pages` (`project_id`, `id`);

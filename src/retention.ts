@@ -9,8 +9,8 @@
  * - emails, by `created_at`: `body`, `data` and `headers` become NULL, the row stays (stats and segments
  *   count it);
  * - events, by `created_at`, once dispatched.
- * - on the shard engine, pages (src/shard/pages.ts) whose executions and deliveries have all ended, by
- *   their last write: their per-step counters are added to `step_counts` and, for a workflow that does not
+ * - on the shard engine, pages (src/shard/pages.ts) made before the cutoff whose executions and deliveries
+ *   have all ended and which no write has changed since: their per-step counters are added to `step_counts` and, for a workflow that does not
  *   allow re-entry, an enrollments row is made for each contact (what the page and its events remembered),
  *   in the same transaction. An event stays while a page of the executions it started does.
  *
@@ -30,7 +30,7 @@ import { REGISTRY_BINDING } from "./db/databases";
 import { idsBefore } from "./domain/ids";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
-import { FOLD_PAGE_COUNTS } from "./shard/pages";
+import { FOLD_PAGE_COUNTS, pageIdAt } from "./shard/pages";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MIN_RETENTION_DAYS = 1;
@@ -61,9 +61,12 @@ const endedPage = `SELECT x.id FROM executions x
   WHERE x.project_id = ?1 AND x.completed_at IS NOT NULL AND x.completed_at < ?2 AND x.status IN ${ENDED}
   ORDER BY x.completed_at LIMIT ?3`;
 
-/** The page of a project's pages with nothing active past retention, oldest first (index pages_ended). */
-const endedPages = `SELECT p.id FROM pages p WHERE p.project_id = ?1 AND p.active = 0 AND p.updated_at < ?2
-  ORDER BY p.updated_at LIMIT ?3`;
+/**
+ * The page of a project's pages made before the cutoff (`?4`, the page id of that time: ids are
+ * time-ordered) with nothing active and no write since it, oldest first (a range of index pages_project).
+ */
+const endedPages = `SELECT p.id FROM pages p INDEXED BY pages_project
+  WHERE p.project_id = ?1 AND p.id < ?4 AND p.active = 0 AND p.updated_at < ?2 ORDER BY p.id LIMIT ?3`;
 
 /** The statements, by kind; each binds (project id, cutoff, limit). Exported for their query plans. */
 export const RETENTION_SQL = {
@@ -182,9 +185,10 @@ async function run(env: Env, now: number, page: number, perRun: number, done: Re
     }
     if (left.pages > 0) {
       // Counted and remembered, then deleted: the same page of pages in one transaction.
-      add(null, RETENTION_SQL.pageCounts, left.pages);
-      add(null, RETENTION_SQL.pageRuns, left.pages);
-      add("pages", RETENTION_SQL.pages, left.pages);
+      const before = pageIdAt(cutoff);
+      add(null, RETENTION_SQL.pageCounts, left.pages, before);
+      add(null, RETENTION_SQL.pageRuns, left.pages, before);
+      add("pages", RETENTION_SQL.pages, left.pages, before);
     }
     if (left.deliveries > 0) add("deliveries", RETENTION_SQL.deliveries, left.deliveries);
     if (left.emails > 0) add("emails", RETENTION_SQL.emails, left.emails);

@@ -414,9 +414,9 @@ describe("retention", () => {
     uses("events", "PRIMARY KEY (project_id=? AND id<?)");
     uses("events", "waits_lookup");
     uses("events", "executions_contact");
-    uses("pages", "pages_ended");
-    uses("pageCounts", "pages_ended");
-    uses("pageRuns", "pages_ended");
+    uses("pages", "pages_project");
+    uses("pageCounts", "pages_project");
+    uses("pageRuns", "pages_project");
     console.log(
       Object.entries(plans)
         .map(([name, d]) => `${name}\n  ${d.join("\n  ")}`)

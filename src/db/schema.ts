@@ -190,7 +190,7 @@ export const pages = sqliteTable(
   },
   (t) => [
     index("pages_workflow").on(t.projectId, t.workflowId, t.id),
-    index("pages_ended").on(t.projectId, t.updatedAt).where(sql`active = 0`),
+    index("pages_project").on(t.projectId, t.id),
   ],
 );
 

@@ -57,8 +57,11 @@ export interface PageRow {
 /** A page id: time-ordered (a workflow's newest page first is its newest executions first), then random. */
 export function newPageId(now: number): string {
   const rand = crypto.getRandomValues(new Uint8Array(6));
-  return `${now.toString(36).padStart(9, "0")}${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `${pageIdAt(now)}${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
+
+/** The smallest page id of a page made at `at` or later: every page made before it sorts below. */
+export const pageIdAt = (at: number) => at.toString(36).padStart(9, "0");
 
 /** An execution's id names its page and its place there: `xpg_<page>_<place>`. */
 export const executionIdOf = (pageId: string, place: number) => `xpg_${pageId}_${place}`;
