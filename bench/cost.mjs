@@ -235,7 +235,7 @@ async function main() {
   writeResultJson(json, result);
   if (ENGINE !== "shard") writeReport();
   log(
-    `wrote ${path.relative(root, path.join(OUT, "benchmarks-cost.json"))} and the section of benchmarks.md`,
+    `wrote ${path.relative(root, json)}${ENGINE === "shard" ? "" : " and the section of benchmarks.md"}`,
   );
 }
 

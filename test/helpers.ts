@@ -67,7 +67,7 @@ export interface TestProject {
  * The engine of the projects a test makes when it names none: `objects`, or `shard` in the `shard` vitest
  * project, which runs the engine's behavioural test files again on the shard engine (vitest.config.ts).
  */
-const testEngine = () => ((env as { TEST_ENGINE?: string }).TEST_ENGINE === "shard" ? "shard" : "objects");
+const testEngine = () => (env.TEST_ENGINE === "shard" ? "shard" : "objects");
 
 let counter = 0;
 /**

@@ -410,7 +410,7 @@ describe("D1 round trips of POST /v1/track", () => {
   it("is one batch when the key was seen in the last minute, two the first time", async () => {
     const q = await createProject();
     // On the shard engine the track is the shard's commit: its read, then its batch (one each at this load).
-    const shard = (env as { TEST_ENGINE?: string }).TEST_ENGINE === "shard" ? 1 : 0;
+    const shard = env.TEST_ENGINE === "shard" ? 1 : 0;
     const track = (key: string) => () =>
       call("POST", "/v1/track", { key, body: { event: "nothing.listens", email: uniqueEmail() } });
     expect(await roundTrips(track(q.publicKey))).toBe(2 + shard);
