@@ -69,6 +69,7 @@ export default defineConfig(async () => {
             ],
             setupFiles: ["./test/setup/apply-migrations.ts"],
             silent: "passed-only" as const,
+            maxWorkers: Math.max(2, os.availableParallelism() - 1),
           },
         },
         {
