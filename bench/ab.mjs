@@ -24,6 +24,8 @@ const ROUNDS = Number(opt("rounds", 5));
 const ROUND_MS = Number(opt("round-ms", 8_000));
 const CONCURRENCY = Number(opt("concurrency", 16));
 const EVENT = opt("event", "plain");
+/** `--engine=shard`: both sides' bench project on the shard engine (docs/engine.md). */
+const ENGINE = opt("engine", "objects");
 if (!["plain", "hook"].includes(EVENT))
   throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
 const consumer = await startConsumer();
@@ -44,7 +46,7 @@ function extract(rev) {
 
 async function appFrom(label, from) {
   const config = benchConfig({ from });
-  const { persist, project } = seededState(label);
+  const { persist, project } = seededState(label, { engine: ENGINE });
   const stack = await startWorker({ label, config: config.file, persist, vars: appVars });
   if (EVENT === "hook") {
     await workflow(stack, project, "bench.hook", [

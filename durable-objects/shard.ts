@@ -177,8 +177,10 @@ export class ShardDO extends DurableObject<Env> {
   private listed: string[] = [];
   /** The active execution of each (workflow, contact), for the re-entry rule. */
   private active = new Map<string, string>();
-  /** First runs of no-re-entry workflows started by this object (D1 has them once committed). */
+  /** Runs of no-re-entry workflows started by the group being committed (D1 has them once it is). */
   private ran = new Set<string>();
+  /** The workflows each event name starts, as of the project's `workflows_version` they were read at. */
+  private workflows: { version: number; byName: Map<string, WorkflowSnapshot[]> } | null = null;
   private committing: Promise<void> | null = null;
   private lingering: ReturnType<typeof setTimeout> | null = null;
   private flush = false;
@@ -196,8 +198,6 @@ export class ShardDO extends DurableObject<Env> {
   >();
   private contactTimer: ReturnType<typeof setTimeout> | null = null;
   private log: Logger = createLogger({ component: "shard" });
-  /** Work that follows a commit (runs, posts), awaited by an alarm before it returns. */
-  private after = new Set<Promise<unknown>>();
 
   /** The reload of a restarted shard (what a test of a restart awaits). */
   readonly loaded: Promise<void>;
@@ -354,17 +354,20 @@ export class ShardDO extends DurableObject<Env> {
     this.alarmAt = null;
     await this.resume();
     const now = Date.now();
+    const work: Promise<void>[] = [];
     for (const { exec, page } of this.byId.values()) {
       if (exec.status === "WAITING" && exec.wait?.until != null && exec.wait.until <= now) {
         endWait(exec, now);
         this.changed(page);
-        this.run(exec, page);
+        work.push(this.run(exec, page));
       } else if (exec.status === "RUNNING" && (this.retryAt.get(exec.executionId) ?? 0) <= now) {
-        this.run(exec, page);
+        work.push(this.run(exec, page));
       }
     }
-    this.postDue();
-    while (this.after.size > 0) await Promise.allSettled([...this.after]);
+    work.push(...this.postDue());
+    // The alarm's own work, stored before it returns (the posts its runs make go on after it; a shard gone
+    // before their outcomes are stored posts them again when it restarts, with the same ids).
+    await Promise.allSettled(work);
     await this.committedAll();
     await this.arm();
   }
@@ -407,20 +410,29 @@ export class ShardDO extends DurableObject<Env> {
         await this.commitGroup(tracks, dispatches, starts);
       } catch (err) {
         const guard = /NOT NULL constraint failed: events\.contact_id/.test(String(err));
-        if (tracks.length > 1 && !guard) {
-          // One bad track (its key rotated) fails the whole transaction: each is committed alone.
-          for (const t of tracks) t.alone = true;
+        const others = dispatches.length + starts.length;
+        const requeue = () => {
           this.tracks.unshift(...tracks);
+          this.dispatches.unshift(...dispatches);
+          this.starts.unshift(...starts);
+        };
+        if (guard) {
+          // A contact was made by another writer between the read and the write, or the project's workflows
+          // changed since this shard read them: read again.
+          this.workflows = null;
+          requeue();
+        } else if (tracks.length > 1 || (tracks.length === 1 && others > 0)) {
+          // One bad track (its key rotated) fails the whole transaction: each is committed alone, and the
+          // rest of the group after them.
+          for (const t of tracks) t.alone = true;
+          requeue();
         } else if (tracks.length === 1 && isKeyGone(err)) {
           tracks[0]?.resolve("key gone");
-        } else if (guard) {
-          // A contact was created by another writer between the read and the write: read again.
-          this.tracks.unshift(...tracks);
         } else {
           for (const t of tracks) t.reject(err);
+          for (const d of dispatches) d.reject(err);
+          for (const st of starts) st.reject(err);
         }
-        for (const d of dispatches) d.reject(err);
-        for (const st of starts) st.reject(err);
         this.failWaiters(err);
         this.log.warn("shard commit failed", { tracks: tracks.length, ...errorFields(err) });
         if (this.tracks.length === 0) await new Promise((r) => setTimeout(r, COMMIT_RETRY_MS));
@@ -451,22 +463,43 @@ export class ShardDO extends DurableObject<Env> {
     const emails = [...new Set(tracks.map((t) => t.input.email))];
     const names = [...new Set(tracks.map((t) => t.input.name))];
 
-    // 1. What the events decide: the workflows they start, the contacts (as they will be), first runs.
+    // 1. What the events decide: the workflows they start, the contacts (as they will be), first runs. A
+    // group of tracks whose names this shard knows start no workflow, and no execution here waits for,
+    // needs none of it: the batch holds the workflows' version it knew against the project's row.
     let read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null = null;
     const pairs = starts.map((st) => [st.input.snapshot.id, st.input.contact.id, st.input.runKey ?? ""]);
-    if (tracks.length > 0 || storedIds.length > 0 || starts.length > 0)
+    const known = this.workflows;
+    const waited = known && tracks.length > 0 ? this.waitedNames() : null;
+    const noRead =
+      known !== null &&
+      dispatches.length === 0 &&
+      starts.length === 0 &&
+      names.every((n) => known.byName.get(n)?.length === 0 && !waited?.has(n));
+    if (!noRead && (tracks.length > 0 || storedIds.length > 0 || starts.length > 0)) {
       read = await this.readForGroup(db, meta, names, emails, storedIds, pairs);
+      if (this.workflows?.version !== read.version)
+        this.workflows = { version: read.version, byName: new Map() };
+      for (const n of names) this.workflows.byName.set(n, read.snapshots.get(n) ?? []);
+    }
+    const version = read?.version ?? known?.version ?? 0;
+    const guess = (email: string, data: Record<string, unknown>): ContactView => ({
+      id: newId("ctc", now),
+      email,
+      subscribed: true,
+      data,
+    });
 
     // 2. The events, in order, and what each starts (its first steps run now, in memory).
     const statements: D1PreparedStatement[] = [];
     const started: { exec: Exec; page: LivePage }[] = [];
     const answers: { contactId: string; eventId: string; timestamp: string; hasSegments: boolean }[] = [];
-    const toWaits: { ref: StoredEventRef; contactId: string }[] = [];
+    // A tracked event's contact is named by its email until the upsert says its id (`stored` ones by id).
+    const toWaits: { ref: StoredEventRef; contactId: string; stored?: boolean }[] = [];
     const contactRows: unknown[][] = [];
     const eventRows: unknown[][] = [];
     for (const t of tracks) {
       const i = t.input;
-      const contact = read?.predict(i.email, i.persistentData) as ContactView;
+      const contact = read ? read.predict(i.email, i.persistentData) : guess(i.email, i.persistentData);
       const eventId = newId("evt", now);
       const ref: StoredEventRef = { id: eventId, name: i.name, data: i.eventData, createdAt: now };
       const execs = await this.startFor(read, ref, contact, started);
@@ -483,7 +516,8 @@ export class ShardDO extends DurableObject<Env> {
         i.name,
         JSON.stringify(i.eventData),
         execs.length > 0 ? JSON.stringify(execs) : null,
-        contact.id,
+        // Held against the upsert's contact when the read predicted it (executions were started for it).
+        read ? contact.id : null,
       ]);
       answers.push({
         contactId: contact.id,
@@ -491,20 +525,21 @@ export class ShardDO extends DurableObject<Env> {
         timestamp: new Date(now).toISOString(),
         hasSegments: false,
       });
-      toWaits.push({ ref, contactId: contact.id });
+      toWaits.push({ ref, contactId: i.email });
     }
+    const contactsAt = tracks.length > 0 ? statements.length : -1;
     const eventsAt = tracks.length > 0 ? statements.length + 1 : -1;
     if (tracks.length > 0) {
       statements.push(
         db.prepare(UPSERT_CONTACTS).bind(meta.projectId, JSON.stringify(contactRows), now),
-        db.prepare(INSERT_EVENTS).bind(meta.projectId, now, JSON.stringify(eventRows)),
+        db.prepare(INSERT_EVENTS).bind(meta.projectId, now, JSON.stringify(eventRows), version),
       );
     }
     const marked: [string, string | null][] = [];
     for (const { ref, contact } of read?.stored ?? []) {
       const execs = contact ? await this.startFor(read, ref, contact, started) : [];
       marked.push([ref.id, execs.length > 0 ? JSON.stringify(execs) : null]);
-      if (contact) toWaits.push({ ref, contactId: contact.id });
+      if (contact) toWaits.push({ ref, contactId: contact.id, stored: true });
     }
     if (marked.length > 0)
       statements.push(db.prepare(MARK_DISPATCHED).bind(now, meta.projectId, JSON.stringify(marked)));
@@ -582,7 +617,9 @@ export class ShardDO extends DurableObject<Env> {
       throw err;
     }
 
-    // 4. Stored: answer, and do what follows the commit.
+    // 4. Stored: answer, and do what follows the commit. D1 now holds this group's runs (its events list
+    // them, or enrollments rows): the next group's read finds them, so memory of them can go.
+    this.ran.clear();
     for (const p of pages) {
       p.stored = true;
       p.counts = counts.get(p.id) ?? p.counts;
@@ -591,10 +628,18 @@ export class ShardDO extends DurableObject<Env> {
     for (const p of pages)
       for (const e of p.execs) for (const h of e.hooks ?? []) this.committedHooks.add(h.id);
     const segments = results[eventsAt]?.results[0] as { has_segments: number } | undefined;
+    const ids = new Map(
+      ((results[contactsAt]?.results ?? []) as { id: string; email: string }[]).map((r) => [r.email, r.id]),
+    );
     tracks.forEach((t, n) => {
       const a = answers[n] as (typeof answers)[number];
-      t.resolve({ ...a, hasSegments: Boolean(segments?.has_segments) });
+      t.resolve({
+        ...a,
+        contactId: ids.get(t.input.email) ?? a.contactId,
+        hasSegments: Boolean(segments?.has_segments),
+      });
     });
+    for (const w of toWaits) if (!w.stored) w.contactId = ids.get(w.contactId) ?? w.contactId;
 
     starts.forEach((st, n) => st.resolve(startAnswers[n] as ShardStartAnswer));
     this.doneSeq = seq;
@@ -689,6 +734,7 @@ export class ShardDO extends DurableObject<Env> {
     }));
     const now = Date.now();
     return {
+      version: Number(row?.version ?? 0),
       snapshots,
       stored,
       ranBefore: new Set(list<string>(row?.ran)),
@@ -722,6 +768,15 @@ export class ShardDO extends DurableObject<Env> {
       ids.push([exec.executionId, snapshot.id]);
     }
     return ids;
+  }
+
+  /** The event names executions of this shard wait for. */
+  private waitedNames(): Set<string> {
+    const names = new Set<string>();
+    for (const { exec } of this.byId.values()) {
+      if (exec.status === "WAITING" && exec.wait?.kind === "event") names.add(exec.wait.eventName);
+    }
+    return names;
   }
 
   /** Why the re-entry rule refuses a run of `snapshot` for the contact now, or null if it allows it. */
@@ -986,9 +1041,9 @@ export class ShardDO extends DurableObject<Env> {
     }
   }
 
+  /** Work that goes on after the call that set it off: a failure is logged (each kind retries itself). */
   private background(p: Promise<unknown>): void {
-    this.after.add(p);
-    void p.finally(() => this.after.delete(p));
+    p.catch((err) => this.log.error("shard background work failed", errorFields(err)));
   }
 
   /** After a move: an ended execution frees its (workflow, contact) for the next run. */
@@ -1083,15 +1138,19 @@ export class ShardDO extends DurableObject<Env> {
   // ---- webhooks -----------------------------------------------------------------------------------
 
   /** Posts every committed delivery that is due and not in flight. */
-  private postDue(): void {
+  private postDue(): Promise<void>[] {
     const now = Date.now();
+    const posts: Promise<void>[] = [];
     for (const { exec, page } of this.byId.values()) {
       for (const h of exec.hooks ?? []) {
         if (h.status !== "PENDING" || (h.due ?? 0) > now) continue;
         if (!this.committedHooks.has(h.id) || this.posting.has(h.id)) continue;
-        this.background(this.post(h, page));
+        const post = this.post(h, page);
+        this.background(post);
+        posts.push(post);
       }
     }
+    return posts;
   }
 
   private async post(h: Hook, page: LivePage): Promise<void> {

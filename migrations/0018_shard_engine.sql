@@ -2,6 +2,10 @@
 -- Durable Objects that keep them in pages, many to a D1 row, instead of one object and one row each.
 ALTER TABLE `projects` ADD `engine` text DEFAULT 'objects' NOT NULL;
 --> statement-breakpoint
+-- Moved on by every change to a project's workflows, steps and transitions (the triggers below): a shard
+-- keeps the workflows its events start in memory, and each commit holds the version it read against this.
+ALTER TABLE `projects` ADD `workflows_version` integer DEFAULT 0 NOT NULL;
+--> statement-breakpoint
 -- The executions an event started, as a JSON array of their ids (a contact's executions are its events').
 ALTER TABLE `events` ADD `executions` text;
 --> statement-breakpoint
@@ -29,3 +33,39 @@ CREATE INDEX `pages_workflow` ON `pages` (`project_id`, `workflow_id`, `id`);
 -- A project's pages by age (ids are time-ordered): what retention ranges over. One entry per page, written
 -- when the page is made and never again (an index on what changes would be rewritten with each write).
 CREATE INDEX `pages_project` ON `pages` (`project_id`, `id`);
+--> statement-breakpoint
+CREATE TRIGGER `workflows_insert_version` AFTER INSERT ON `workflows` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflows_update_version` AFTER UPDATE ON `workflows` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflows_delete_version` AFTER DELETE ON `workflows` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = OLD.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_steps_insert_version` AFTER INSERT ON `workflow_steps` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_steps_update_version` AFTER UPDATE ON `workflow_steps` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_steps_delete_version` AFTER DELETE ON `workflow_steps` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = OLD.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_transitions_insert_version` AFTER INSERT ON `workflow_transitions` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_transitions_update_version` AFTER UPDATE ON `workflow_transitions` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = NEW.project_id;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `workflow_transitions_delete_version` AFTER DELETE ON `workflow_transitions` BEGIN
+  UPDATE projects SET workflows_version = workflows_version + 1 WHERE id = OLD.project_id;
+END;

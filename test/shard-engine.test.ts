@@ -160,6 +160,46 @@ describe("shard engine", () => {
     expect(pages?.n).toBeLessThanOrEqual(4); // one per shard at most
   });
 
+  it("refuses a track whose key was rotated in the same commit as one with the new key, and stores the other", async () => {
+    const p = await shardProject();
+    const email = uniqueEmail();
+    await track(p.publicKey, "warm", email); // the old key is now in this isolate's cache
+    const rotated = await call("POST", `/admin/projects/${p.id}/rotate-keys`, { key: "test-admin-token" });
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    const [old, fresh] = await Promise.all([
+      call("POST", "/v1/track", { key: p.publicKey, body: { event: "after", email } }),
+      call("POST", "/v1/track", { key: rotated.body.publicKey, body: { event: "after", email } }),
+    ]);
+    expect(old.status).toBe(401);
+    expect(fresh.status).toBe(200);
+    const stored = await env.DB.prepare(
+      "SELECT count(*) AS n FROM events WHERE project_id = ?1 AND name = 'after'",
+    )
+      .bind(p.id)
+      .first<{ n: number }>();
+    expect(stored?.n).toBe(1);
+  });
+
+  it("sees a workflow made, or disabled, after the shard learnt what an event name starts", async () => {
+    const p = await shardProject();
+    const email = uniqueEmail();
+    await track(p.publicKey, "late", email);
+    await track(p.publicKey, "late", email); // the shard now knows "late" starts nothing
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "late",
+      allowReentry: true,
+      steps: { hook: hook("late") },
+      edges: [["trigger", "hook"]],
+    });
+    await track(p.publicKey, "late", email);
+    await waitForPosts(1);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+    await call("PATCH", `/workflows/${wf.id}`, { key: p.secretKey, body: { enabled: false } });
+    await track(p.publicKey, "late", email);
+    expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
+    expect(posts).toHaveLength(1);
+  });
+
   it("keeps the re-entry rule under 20 identical events at once", async () => {
     const p = await shardProject();
     const wf = await createWorkflow(p.secretKey, {

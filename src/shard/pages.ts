@@ -139,6 +139,7 @@ const GROUP_CONTACTS = `SELECT c.id FROM json_each(?4) AS m CROSS JOIN contacts 
  * of these contacts have run a workflow that does not allow re-entry (the executions their events started).
  */
 export const GROUP_READ = `SELECT
+  (SELECT workflows_version FROM projects WHERE id = ?1) AS version,
   (SELECT json_group_array(json_object('id', w.id, 'name', w.name, 'event_name', w.event_name,
      'allow_reentry', w.allow_reentry)) FROM workflows w
    WHERE w.project_id = ?1 AND w.enabled = 1 AND ${NAMES}) AS workflows,
@@ -195,17 +196,21 @@ export const UPSERT_CONTACTS = `INSERT INTO contacts (id, project_id, email, sub
     j.value ->> 1, 1, j.value ->> 2, ?3, ?3
   FROM json_each(?2) AS j WHERE true
   ON CONFLICT (project_id, email) DO UPDATE SET
-    data = ${mergeJsonSql("contacts.data", "excluded.data")}, updated_at = excluded.updated_at`;
+    data = ${mergeJsonSql("contacts.data", "excluded.data")}, updated_at = excluded.updated_at
+  RETURNING id, email`;
 
 /**
  * The tracked events, stored dispatched with the executions they started (`?3`: [id, email, name, data,
  * executions or null, the contact id those executions were started for, or null] each). The contact id is
- * held against the one the upsert left: a contact made by another writer between the shard's read and
- * this write fails the transaction (NOT NULL), and the shard reads again.
+ * held against the one the upsert left, and `?4` (the workflows' version the shard decided by) against the
+ * project's: a contact made by another writer, or a workflow changed, since the shard read them fails the
+ * transaction (NOT NULL), and the shard reads again.
  */
 export const INSERT_EVENTS = `INSERT INTO events (id, project_id, contact_id, name, data, created_at, dispatched_at, executions)
   SELECT j.value ->> 0, ?1,
-    (SELECT id FROM contacts WHERE project_id = ?1 AND email = j.value ->> 1 AND (j.value ->> 5 IS NULL OR id = j.value ->> 5)),
+    CASE WHEN (SELECT workflows_version FROM projects WHERE id = ?1) = ?4 THEN
+      (SELECT id FROM contacts WHERE project_id = ?1 AND email = j.value ->> 1 AND (j.value ->> 5 IS NULL OR id = j.value ->> 5))
+    END,
     j.value ->> 2, j.value ->> 3, ?2, ?2, j.value ->> 4
   FROM json_each(?3) AS j
   RETURNING EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has_segments`;
