@@ -51,6 +51,7 @@ import {
   parseExecutionId,
   RECORD_RUNS,
   type StoredExecution,
+  TRACKS_READ,
   UPSERT_CONTACTS,
   WRITE_PAGES,
   WRITE_WAITS,
@@ -434,7 +435,9 @@ export class ShardDO extends DurableObject<Env> {
           for (const st of starts) st.reject(err);
         }
         this.failWaiters(err);
-        this.log.warn("shard commit failed", { tracks: tracks.length, ...errorFields(err) });
+        if (guard)
+          this.log.info("shard commit read again: a contact or the workflows changed since its read");
+        else this.log.warn("shard commit failed", { tracks: tracks.length, ...errorFields(err) });
         if (this.tracks.length === 0) await new Promise((r) => setTimeout(r, COMMIT_RETRY_MS));
       }
     }
@@ -475,8 +478,19 @@ export class ShardDO extends DurableObject<Env> {
       dispatches.length === 0 &&
       starts.length === 0 &&
       names.every((n) => known.byName.get(n)?.length === 0 && !waited?.has(n));
+    // Tracks alone whose names the shard knows read only their contacts and earlier runs.
+    const cached =
+      known !== null &&
+      dispatches.length === 0 &&
+      starts.length === 0 &&
+      names.every((n) => known.byName.has(n))
+        ? known
+        : null;
     if (!noRead && (tracks.length > 0 || storedIds.length > 0 || starts.length > 0)) {
-      read = await this.readForGroup(db, meta, names, emails, storedIds, pairs);
+      read = await this.readForGroup(db, meta, names, emails, storedIds, pairs, cached);
+      // The workflows changed since the shard learnt them: what it knew is stale, read them.
+      if (cached && read.version !== cached.version)
+        read = await this.readForGroup(db, meta, names, emails, storedIds, pairs, null);
       if (this.workflows?.version !== read.version)
         this.workflows = { version: read.version, byName: new Map() };
       for (const n of names) this.workflows.byName.set(n, read.snapshots.get(n) ?? []);
@@ -682,15 +696,18 @@ export class ShardDO extends DurableObject<Env> {
     emails: string[],
     storedIds: string[],
     pairs: string[][],
+    cached: { byName: Map<string, WorkflowSnapshot[]> } | null,
   ) {
+    const known = cached ? names.flatMap((n) => cached.byName.get(n) ?? []) : [];
     const row = await db
-      .prepare(GROUP_READ)
+      .prepare(cached ? TRACKS_READ : GROUP_READ)
       .bind(
         meta.projectId,
         JSON.stringify(names),
         JSON.stringify(storedIds),
         JSON.stringify(emails),
         JSON.stringify(pairs),
+        ...(cached ? [JSON.stringify(known.filter((w) => !w.allowReentry).map((w) => w.id))] : []),
       )
       .first<Record<string, string | null>>();
     const list = <T>(v: string | null | undefined) => JSON.parse(v ?? "[]") as T[];
@@ -704,7 +721,9 @@ export class ShardDO extends DurableObject<Env> {
       to_step_id: string;
       branch: string | null;
     }>(row?.transitions);
-    const snapshots = new Map<string, WorkflowSnapshot[]>();
+    const snapshots = new Map<string, WorkflowSnapshot[]>(
+      cached ? names.map((n) => [n, cached.byName.get(n) ?? []]) : [],
+    );
     for (const w of workflows) {
       const snap = buildSnapshot(w, steps, transitions);
       if (snap) snapshots.set(w.event_name, [...(snapshots.get(w.event_name) ?? []), snap]);

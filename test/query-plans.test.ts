@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FANOUT_INSERT } from "../src/campaigns";
 import { EVENT_COUNTS } from "../src/segments";
-import { GROUP_READ } from "../src/shard/pages";
+import { GROUP_READ, TRACKS_READ } from "../src/shard/pages";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -31,6 +31,12 @@ describe("query plans", () => {
       ["prj_x", '["a"]', '["evt_x"]', '["a@b.c"]', '[["wf_x","ctc_x"]]'],
       /SEARCH e USING INDEX events_contact_created/,
     ],
+    [
+      "a shard commit's read of tracks whose workflows it knows",
+      TRACKS_READ,
+      ["prj_x", "[]", "[]", '["a@b.c"]', "[]", '["wf_x"]'],
+      /SEARCH e USING INDEX events_contact_created/,
+    ],
   ] as const) {
     it(`${name}: by keys, no table scanned`, async () => {
       const details = await plan(sql, [...params]);
@@ -39,7 +45,7 @@ describe("query plans", () => {
         details.filter(
           (d) =>
             /^SCAN /.test(d) &&
-            !/^SCAN (json_each|r|ct|q|m|x|g|j)\b/.test(d) &&
+            !/^SCAN (json_each|r|ct|q|m|x|g|j|w)\b/.test(d) &&
             !/^SCAN (CONSTANT ROW|\(subquery-\d+\))/.test(d),
         ),
         text,

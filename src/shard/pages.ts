@@ -215,6 +215,27 @@ export const INSERT_EVENTS = `INSERT INTO events (id, project_id, contact_id, na
   FROM json_each(?3) AS j
   RETURNING EXISTS (SELECT 1 FROM segments WHERE project_id = ?1) AS has_segments`;
 
+/**
+ * The read of a group of tracks alone whose workflows the shard knows (`?2` unused, `?4` the emails, `?6`
+ * the ids of those workflows that do not allow re-entry): the version, the contacts as they are, and which
+ * of them ran one of those workflows. A fraction of GROUP_READ's work (no workflow is read).
+ */
+export const TRACKS_READ = `SELECT
+  (SELECT workflows_version FROM projects WHERE id = ?1) AS version,
+  (SELECT json_group_array(json_array(c.id, c.email, c.subscribed, json(c.data)))
+   FROM json_each(?4) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value) AS contacts,
+  (SELECT json_group_array(k) FROM (
+     SELECT (x.value ->> 1) || '|' || e.contact_id AS k
+     FROM json_each(?4) AS m CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value
+       CROSS JOIN events AS e INDEXED BY events_contact_created ON e.project_id = ?1 AND e.contact_id = c.id
+       CROSS JOIN json_each(e.executions) AS x
+     WHERE ?6 != '[]' AND e.executions IS NOT NULL AND x.value ->> 1 IN (SELECT value FROM json_each(?6))
+     UNION
+     SELECT n.workflow_id || '|' || n.contact_id
+     FROM json_each(?6) AS w CROSS JOIN json_each(?4) AS m
+       CROSS JOIN contacts c ON c.project_id = ?1 AND c.email = m.value
+       CROSS JOIN enrollments n ON n.workflow_id = w.value AND n.contact_id = c.id)) AS ran`;
+
 /** Reads of the API, from the pages of a project on the shard engine. */
 export const EXECUTION_READ = `SELECT id, project_id, workflow_id, owner, body ->> ?2 AS body FROM pages WHERE id = ?1`;
 
