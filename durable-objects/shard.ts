@@ -180,6 +180,8 @@ export class ShardDO extends DurableObject<Env> {
   private active = new Map<string, string>();
   /** Runs of no-re-entry workflows started by the group being committed (D1 has them once it is). */
   private ran = new Set<string>();
+  /** The JSON of executions that will not change (`jsonOf`). */
+  private frozen = new WeakMap<Exec, string>();
   /** The workflows each event name starts, as of the project's `workflows_version` they were read at. */
   private workflows: { version: number; byName: Map<string, WorkflowSnapshot[]> } | null = null;
   private committing: Promise<void> | null = null;
@@ -287,6 +289,7 @@ export class ShardDO extends DurableObject<Env> {
     const at = await this.pageOf(executionId);
     const h = at?.exec.hooks?.find((x) => x.id === deliveryId);
     if (!at || !h) return false;
+    this.frozen.delete(at.exec);
     h.generation++;
     h.status = "PENDING";
     h.due = null;
@@ -605,7 +608,7 @@ export class ShardDO extends DurableObject<Env> {
         p.workflowId,
         p.execs.filter(isActive).length,
         p.stored ? "" : p.snapshotJson,
-        JSON.stringify(p.execs.map(stored)),
+        `[${p.execs.map((e) => this.jsonOf(e)).join(",")}]`,
         JSON.stringify(counts.get(p.id) ?? p.counts),
       ]);
       statements.push(db.prepare(WRITE_PAGES).bind(meta.projectId, meta.name, now, JSON.stringify(rows)));
@@ -796,6 +799,19 @@ export class ShardDO extends DurableObject<Env> {
       if (exec.status === "WAITING" && exec.wait?.kind === "event") names.add(exec.wait.eventName);
     }
     return names;
+  }
+
+  /**
+   * An execution as its page stores it, in JSON. One that has ended with its deliveries finished does not
+   * change again (a replay forgets it), so its JSON is made once: a page is rewritten whole at each commit
+   * that moves one of its executions, and most of them are done.
+   */
+  private jsonOf(e: Exec): string {
+    const hit = this.frozen.get(e);
+    if (hit !== undefined) return hit;
+    const json = JSON.stringify(stored(e));
+    if (!isActive(e)) this.frozen.set(e, json);
+    return json;
   }
 
   /** Why the re-entry rule refuses a run of `snapshot` for the contact now, or null if it allows it. */
