@@ -59,6 +59,11 @@ import {
 
 /** How long an outcome (a webhook's result, a step after the start) waits for a track's commit to ride with. */
 const LINGER_MS = 250;
+/**
+ * The alarm's grain: a wait ends, and a retry is posted, at most this long after its due time (each alarm
+ * is a billed request and a commit of its own: under load they come in fours a second per shard at most).
+ */
+const ALARM_QUANTUM_MS = 250;
 /** How long a dispatch's answer waits for the runs it set off (their steps after the commit). */
 const DISPATCH_WAIT_MS = 10_000;
 /** After a failed commit, before the next try when nothing else is waiting. */
@@ -1273,9 +1278,12 @@ export class ShardDO extends DurableObject<Env> {
       for (const h of exec.hooks ?? [])
         if (h.status === "PENDING" && h.due !== null) next = Math.min(next, h.due);
     }
-    if (!Number.isFinite(next) || (this.alarmAt !== null && this.alarmAt <= next)) return;
-    this.alarmAt = next;
-    await this.ctx.storage.setAlarm(next);
+    if (!Number.isFinite(next)) return;
+    // Due times are rounded up to the quantum: what falls due together is one alarm, one commit.
+    const at = Math.ceil(next / ALARM_QUANTUM_MS) * ALARM_QUANTUM_MS;
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   /** A restarted shard: its listed pages back in memory; an alarm now resumes what was under way. */
