@@ -5,25 +5,27 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  /** The worker under test in workerd, with the test-only bindings (`engine`: TEST_ENGINE, test/helpers.ts). */
+  const worker = (extra: Record<string, string> = {}) =>
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          TEST_MIGRATIONS: migrations,
+          ENVIRONMENT: "test",
+          ADMIN_TOKEN: "test-admin-token",
+          // SNS certificates of the tests' own (test/fixtures) are served from here by a fetch spy.
+          SNS_DEV_CERT_ORIGIN: "http://sns-certs.test",
+          ...extra,
+        },
+      },
+    });
   return {
     test: {
       silent: "passed-only" as const,
       projects: [
         {
-          plugins: [
-            cloudflareTest({
-              wrangler: { configPath: "./wrangler.toml" },
-              miniflare: {
-                bindings: {
-                  TEST_MIGRATIONS: migrations,
-                  ENVIRONMENT: "test",
-                  ADMIN_TOKEN: "test-admin-token",
-                  // SNS certificates of the tests' own (test/fixtures) are served from here by a fetch spy.
-                  SNS_DEV_CERT_ORIGIN: "http://sns-certs.test",
-                },
-              },
-            }),
-          ],
+          plugins: [worker()],
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
@@ -40,20 +42,7 @@ export default defineConfig(async () => {
           // The worker suite's files about what events set off, run again with the test projects on the shard
           // engine (test/helpers.ts reads TEST_ENGINE): the same assertions hold on both engines. The other
           // files read the objects engine's insides (docs/engine.md, "Where the port stands").
-          plugins: [
-            cloudflareTest({
-              wrangler: { configPath: "./wrangler.toml" },
-              miniflare: {
-                bindings: {
-                  TEST_MIGRATIONS: migrations,
-                  ENVIRONMENT: "test",
-                  ADMIN_TOKEN: "test-admin-token",
-                  SNS_DEV_CERT_ORIGIN: "http://sns-certs.test",
-                  TEST_ENGINE: "shard",
-                },
-              },
-            }),
-          ],
+          plugins: [worker({ TEST_ENGINE: "shard" })],
           test: {
             name: "shard",
             include: [

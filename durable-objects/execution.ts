@@ -16,10 +16,11 @@
  * row exists. If the final mirror fails, the state stays, and the retry (alarm, sweep) mirrors, then forgets.
  */
 import { DurableObject } from "cloudflare:workers";
-import { mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
 import { projectEnv, REGISTRY_BINDING } from "../src/db/databases";
+import { ADD_TO_STEP_COUNTS } from "../src/db/step-counts";
 import { dispatchStored } from "../src/dispatch";
 import { parseJsonObject } from "../src/domain/shapes";
+import { updateContactRow } from "../src/engine/contact-update";
 import { acceptEvent, advance, cancelState, endWait, type MachineHost } from "../src/engine/machine";
 import {
   type ExecutionInit,
@@ -57,13 +58,7 @@ export const COUNT_STEPS = `WITH d AS (
     FROM d GROUP BY step)
   INSERT INTO step_counts (workflow_id, day, counts)
   SELECT ?1, ?2, json_group_object(step, json_array(p, c, f)) FROM inc WHERE p + c + f > 0 HAVING count(*) > 0
-  ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
-    SELECT json_group_object(k, json_array(p, c, f)) FROM (
-      SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
-        SELECT key AS k, value ->> 0 AS p, value ->> 1 AS c, value ->> 2 AS f FROM json_each(step_counts.counts)
-        UNION ALL
-        SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
-      GROUP BY k))`;
+  ${ADD_TO_STEP_COUNTS}`;
 /** Set when a cancel reaches an object that has not started: a start arriving later must not run it. */
 const CANCELLED_BEFORE_START_KEY = "cancelledBeforeStart";
 
@@ -336,27 +331,13 @@ export class ExecutionDO extends DurableObject<Env> {
         await env.EMAILS_QUEUE.send({ ...message, db: env.DATABASE }, { contentType: "json" });
       },
       updateContact: async (update, statusEventId) => {
-        const now = Date.now();
-        const subscribed = update.subscribed ?? null;
-        const [status, updated] = await env.DB.batch([
-          statusChangeEvent(
-            env,
-            { contactId: s.contactId },
-            { eventId: statusEventId, projectId: s.projectId, subscribed, now },
-          ),
-          env.DB.prepare(
-            `UPDATE contacts SET subscribed = coalesce(?1, subscribed), data = ${mergeJsonSql("data", "?2")},
-               updated_at = ?3 WHERE project_id = ?4 AND id = ?5 RETURNING id`,
-          ).bind(
-            subscribed === null ? null : subscribed ? 1 : 0,
-            JSON.stringify(update.data ?? {}),
-            now,
-            s.projectId,
-            s.contactId,
-          ),
-        ]);
-        if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
-        const statusChanged = (status?.meta.changes ?? 0) > 0;
+        const { statusChanged } = await updateContactRow(
+          env,
+          s.projectId,
+          s.contactId,
+          update,
+          statusEventId,
+        );
         if (statusChanged) {
           this.toDispatch ??= { env, projectId: s.projectId, ids: [] };
           this.toDispatch.ids.push(statusEventId);

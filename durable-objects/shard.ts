@@ -23,13 +23,14 @@
  *   not posted, and looks for events a waiting execution missed.
  */
 import { DurableObject } from "cloudflare:workers";
-import { isKeyGone, type KeyCheck, mergeJsonSql, statusChangeEvent } from "../src/db/contact-sql";
+import { isKeyGone, type KeyCheck } from "../src/db/contact-sql";
 import { projectEnv } from "../src/db/databases";
 import { buildSnapshot, dispatchStored, type RefusalReason } from "../src/dispatch";
 import { newId } from "../src/domain/ids";
 import { parseJsonObject } from "../src/domain/shapes";
 import type { StepType } from "../src/domain/workflow/config";
 import type { WorkflowSnapshot } from "../src/domain/workflow/snapshot";
+import { updateContactRow } from "../src/engine/contact-update";
 import { acceptEvent, advance, cancelState, endWait, type MachineHost } from "../src/engine/machine";
 import { type ExecutionState, isTerminal, type StoredEventRef } from "../src/engine/state";
 import { type StepEffects, StepFailure } from "../src/engine/steps";
@@ -1139,27 +1140,13 @@ export class ShardDO extends DurableObject<Env> {
         await env.EMAILS_QUEUE.send({ ...message, db: env.DATABASE }, { contentType: "json" });
       },
       updateContact: async (update, statusEventId) => {
-        const now = Date.now();
-        const subscribed = update.subscribed ?? null;
-        const [status, updated] = await env.DB.batch([
-          statusChangeEvent(
-            env,
-            { contactId: exec.contactId },
-            { eventId: statusEventId, projectId: exec.projectId, subscribed, now },
-          ),
-          env.DB.prepare(
-            `UPDATE contacts SET subscribed = coalesce(?1, subscribed), data = ${mergeJsonSql("data", "?2")},
-               updated_at = ?3 WHERE project_id = ?4 AND id = ?5 RETURNING id`,
-          ).bind(
-            subscribed === null ? null : subscribed ? 1 : 0,
-            JSON.stringify(update.data ?? {}),
-            now,
-            exec.projectId,
-            exec.contactId,
-          ),
-        ]);
-        if (!updated?.results.length) throw new StepFailure("The contact no longer exists");
-        const statusChanged = (status?.meta.changes ?? 0) > 0;
+        const { statusChanged } = await updateContactRow(
+          env,
+          exec.projectId,
+          exec.contactId,
+          update,
+          statusEventId,
+        );
         // After the step's commit: its status event is dispatched (by this shard: the contact is its), and
         // the contact's segments follow. Neither is lost if the object goes first: the event is stored
         // undispatched (the sweep), and the segments are refreshed by the next change.

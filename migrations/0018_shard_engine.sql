@@ -9,7 +9,7 @@ ALTER TABLE `projects` ADD `workflows_version` integer DEFAULT 0 NOT NULL;
 -- The executions an event started, as a JSON array of their ids (a contact's executions are its events').
 ALTER TABLE `events` ADD `executions` text;
 --> statement-breakpoint
--- Up to 64 executions of one workflow, started by one shard from one snapshot of the workflow: `body` is
+-- Up to 16 executions of one workflow, started by one shard from one snapshot of the workflow: `body` is
 -- their states as a JSON array, rewritten whole when one of them changes; `snapshot` the workflow they run;
 -- `counts` their per-step counters by UTC day ({day: {step: [passed, completed, failed]}}), written with
 -- the page (no row of their own) and added to `step_counts` when retention deletes the page.

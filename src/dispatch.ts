@@ -153,7 +153,7 @@ export function parseDispatchRead(result: D1Result | undefined): DispatchRows {
 }
 
 /**
- * On the shard engine, stored events are dispatched by their contacts' shards (durable/shard.ts), in the
+ * On the shard engine, stored events are dispatched by their contacts' shards (durable-objects/shard.ts), in the
  * order they were stored; an event whose contact is gone goes to any shard, which marks it dispatched.
  */
 async function dispatchToShards(env: Env, projectId: string, eventIds: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The shard engine (durable/shard.ts, docs/engine.md) end to end through the API: a project created with
+ * The shard engine (durable-objects/shard.ts, docs/engine.md) end to end through the API: a project created with
  * `engine: "shard"` stores its tracked events with the executions they start in pages, runs their steps in
  * the contact's shard, posts webhooks from there, and answers the executions API from the pages.
  */
@@ -45,6 +45,24 @@ async function shardProject(): Promise<TestProject> {
   return createProject(undefined, { engine: "shard" });
 }
 
+/** The first delivery of the workflow's first execution, once its page says it is DELIVERED. */
+async function delivered(
+  workflowId: string,
+): Promise<{ status: string; attempts: { statusCode: number }[] }> {
+  let hook: { status: string; attempts: { statusCode: number }[] } | undefined;
+  await vi.waitFor(
+    async () => {
+      const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
+        .bind(workflowId)
+        .first<{ body: string }>();
+      hook = JSON.parse(page?.body ?? "[]")[0]?.hooks?.[0];
+      expect(hook?.status).toBe("DELIVERED");
+    },
+    { timeout: 3_000, interval: 50 },
+  );
+  return hook as { status: string; attempts: { statusCode: number }[] };
+}
+
 async function waitForPosts(n: number): Promise<void> {
   await vi.waitFor(() => expect(posts.length).toBeGreaterThanOrEqual(n), { timeout: 5_000, interval: 20 });
 }
@@ -85,15 +103,7 @@ describe("shard engine", () => {
     expect(rows?.n).toBe(0);
 
     // The delivery's outcome reaches the page (committed after the post).
-    await vi.waitFor(
-      async () => {
-        const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
-          .bind(wf.id)
-          .first<{ body: string }>();
-        expect(JSON.parse(page?.body ?? "[]")[0].hooks[0]).toMatchObject({ status: "DELIVERED" });
-      },
-      { timeout: 3_000, interval: 50 },
-    );
+    await delivered(wf.id);
     // Per-step counters, as the stats route reads them.
     const stats = await call("GET", `/workflows/${wf.id}/stats`, { key: p.secretKey });
     expect(stats.status).toBe(200);
@@ -375,17 +385,8 @@ describe("shard engine", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     await waitForPosts(2);
     expect(posts[1]?.id).toBe(posts[0]?.id);
-    await vi.waitFor(
-      async () => {
-        const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
-          .bind(wf.id)
-          .first<{ body: string }>();
-        const h = JSON.parse(page?.body ?? "[]")[0].hooks[0];
-        expect(h.status).toBe("DELIVERED");
-        expect(h.attempts.map((a: { statusCode: number }) => a.statusCode)).toEqual([503, 200]);
-      },
-      { timeout: 3_000, interval: 50 },
-    );
+    const h = await delivered(wf.id);
+    expect(h.attempts.map((a: { statusCode: number }) => a.statusCode)).toEqual([503, 200]);
   });
 
   it("lists, shows and replays its deliveries through the deliveries API", async () => {
@@ -726,15 +727,7 @@ describe("shard engine", () => {
       await waitForPosts(2);
       release();
       expect(posts[1]?.id).toBe(posts[0]?.id);
-      await vi.waitFor(
-        async () => {
-          const page = await env.DB.prepare("SELECT body FROM pages WHERE workflow_id = ?1")
-            .bind(wf.id)
-            .first<{ body: string }>();
-          expect(JSON.parse(page?.body ?? "[]")[0].hooks[0].status).toBe("DELIVERED");
-        },
-        { timeout: 3_000, interval: 50 },
-      );
+      await delivered(wf.id);
     });
 
     it("offers a waiting execution the event it missed while the shard was gone", async () => {

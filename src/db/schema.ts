@@ -173,7 +173,7 @@ export const workflowTransitions = sqliteTable(
 );
 
 /**
- * The executions of a project on the shard engine (durable/shard.ts): up to 64 of one workflow to a row,
+ * The executions of a project on the shard engine (durable-objects/shard.ts): up to 16 of one workflow to a row,
  * started by one shard from one snapshot, their states a JSON array rewritten whole (migration 0018).
  */
 export const pages = sqliteTable(

@@ -20,7 +20,7 @@ export interface MachineHost {
   /**
    * Whether `step` may run now; the loop stops before one that may not (the execution stays RUNNING at it).
    * A shard runs the steps with no effect outside the execution before the commit that stores its start,
-   * and the others after (durable/shard.ts). Unset: every step may run.
+   * and the others after (durable-objects/shard.ts). Unset: every step may run.
    */
   canRun?(step: { type: string }): boolean;
 }

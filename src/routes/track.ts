@@ -22,7 +22,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
     const split = splitTrackData(data.data);
     const log = c.get("log");
     // On the shard engine, a plain track is stored by its contact's shard with what it starts, in one
-    // transaction (durable/shard.ts); one with a key to replay or a status to change is stored here, and its
+    // transaction (durable-objects/shard.ts); one with a key to replay or a status to change is stored here, and its
     // events handed to the shard like any stored event.
     if (!idempotency && data.subscribed === undefined && (await engineOf(c.env, project.id)) === "shard") {
       const name = shardName(project.id, data.email);

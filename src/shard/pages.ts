@@ -4,6 +4,7 @@
  */
 
 import { mergeJsonSql } from "../db/contact-sql";
+import { ADD_TO_STEP_COUNTS } from "../db/step-counts";
 import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
 import type { ExecutionState } from "../engine/state";
 import type { WebhookMessage } from "../queues/messages";
@@ -101,13 +102,7 @@ export const STEP_COUNTS_OF = (workflowFilter: string) => `
 export const FOLD_PAGE_COUNTS = (pageIds: string) => `INSERT INTO step_counts (workflow_id, day, counts)
   SELECT p.workflow_id, CAST(d.key AS INTEGER), d.value
   FROM (${pageIds}) AS g CROSS JOIN pages p ON p.id = g.id, json_each(p.counts) AS d WHERE true
-  ON CONFLICT (workflow_id, day) DO UPDATE SET counts = (
-    SELECT json_group_object(k, json_array(p, c, f)) FROM (
-      SELECT k, sum(p) AS p, sum(c) AS c, sum(f) AS f FROM (
-        SELECT key AS k, value ->> 0 AS p, value ->> 1 AS c, value ->> 2 AS f FROM json_each(step_counts.counts)
-        UNION ALL
-        SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each(excluded.counts))
-      GROUP BY k))`;
+  ${ADD_TO_STEP_COUNTS}`;
 
 /**
  * Runs started with no event (`?2`: [workflow, contact, run key or execution id]): a workflow without
