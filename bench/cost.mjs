@@ -234,9 +234,7 @@ async function main() {
   const json = path.join(OUT, ENGINE === "shard" ? "benchmarks-cost-shard.json" : "benchmarks-cost.json");
   writeResultJson(json, result);
   if (ENGINE !== "shard") writeReport();
-  log(
-    `wrote ${path.relative(root, json)}${ENGINE === "shard" ? "" : " and the section of benchmarks.md"}`,
-  );
+  log(`wrote ${path.relative(root, json)}${ENGINE === "shard" ? "" : " and the section of benchmarks.md"}`);
 }
 
 try {

@@ -664,7 +664,9 @@ export class ShardDO extends DurableObject<Env> {
     });
     for (const w of toWaits) if (!w.stored) w.contactId = ids.get(w.contactId) ?? w.contactId;
 
-    starts.forEach((st, n) => st.resolve(startAnswers[n] as ShardStartAnswer));
+    starts.forEach((st, n) => {
+      st.resolve(startAnswers[n] as ShardStartAnswer);
+    });
     this.doneSeq = seq;
     this.releaseWaiters();
     if (started.length > 0) {
