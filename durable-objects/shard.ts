@@ -793,7 +793,17 @@ export class ShardDO extends DurableObject<Env> {
   ): Promise<[string, string][]> {
     const ids: [string, string][] = [];
     for (const snapshot of read?.snapshots.get(ref.name) ?? []) {
-      if (this.refusal(read, snapshot, contact.id)) continue;
+      const refused = this.refusal(read, snapshot, contact.id);
+      if (refused) {
+        // Nothing is a silent no-op: the workflow the event triggers but did not start, and why.
+        this.log.info("workflows not started", {
+          eventId: ref.id,
+          event: ref.name,
+          contactId: contact.id,
+          notStarted: [{ workflowId: snapshot.id, name: snapshot.name, reason: refused }],
+        });
+        continue;
+      }
       const exec = await this.startOne(snapshot, contact, ref.id, ref.data, ref.createdAt, started);
       ids.push([exec.executionId, snapshot.id]);
     }

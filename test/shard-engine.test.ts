@@ -219,11 +219,21 @@ describe("shard engine", () => {
       edges: [["trigger", "hook"]],
     });
     const email = uniqueEmail();
+    const lines: string[] = [];
+    vi.spyOn(console, "info").mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
     await Promise.all(Array.from({ length: 20 }, () => track(p.publicKey, "again", email)));
     await waitForPosts(1);
     await track(p.publicKey, "again", email);
     expect(await listExecutions(p.secretKey, wf.id)).toHaveLength(1);
     expect(posts).toHaveLength(1);
+    // Each refused start says which workflow and why (20 refused: 19 at once, 1 after the run).
+    const refused = lines
+      .filter((l) => l.includes('"workflows not started"'))
+      .map((l) => JSON.parse(l).notStarted[0]);
+    expect(refused).toHaveLength(20);
+    expect(new Set(refused.map((r) => r.workflowId))).toEqual(new Set([wf.id]));
     // Remembered in D1 (the event lists the run), not only by the shard: a shard started afresh refuses too.
     const fresh = shardStub(env, shardName(p.id, email));
     await runInDurableObject(fresh as DurableObjectStub, (shard: unknown) => {
