@@ -247,47 +247,41 @@ export class ShardDO extends DurableObject<Env> {
 
   /** Cancels a running or waiting execution of this shard; null if it is not active here. */
   async cancel(executionId: string): Promise<{ status: string } | null> {
-    const at = this.byId.get(executionId);
-    if (!at || isTerminal(at.exec.status)) return null;
-    cancelState(at.exec, Date.now());
-    this.settled(at.exec);
-    await this.persist(at.page);
+    const [done] = await this.cancelWhere((e) => e.executionId === executionId);
+    if (!done) return null;
     this.log.info("execution cancelled", { executionId });
-    return { status: at.exec.status };
+    return { status: done.status };
   }
 
   /** Cancels every running or waiting execution of a workflow in this shard; answers how many. */
   async cancelAll(workflowId: string): Promise<number> {
-    const now = Date.now();
-    const touched = new Set<LivePage>();
-    for (const { exec, page } of this.byId.values()) {
-      if (exec.workflowId !== workflowId || isTerminal(exec.status)) continue;
-      cancelState(exec, now);
-      this.settled(exec);
-      touched.add(page);
-    }
-    await Promise.all([...touched].map((p) => this.persist(p)));
-    return [...touched].reduce(
-      (n, p) => n + p.execs.filter((e) => e.status === "CANCELLED" && e.completedAt === now).length,
-      0,
-    );
+    return (await this.cancelWhere((e) => e.workflowId === workflowId)).length;
   }
 
   /** Cancels the running and waiting executions of these contacts (they are being deleted). */
   async cancelContacts(contactIds: string[]): Promise<number> {
     const ids = new Set(contactIds);
+    return (await this.cancelWhere((e) => ids.has(e.contactId))).length;
+  }
+
+  /** Cancels the active executions `match` picks (all of them are in memory), stored before it answers. */
+  private async cancelWhere(match: (e: Exec) => boolean): Promise<Exec[]> {
+    // A run under way finishes its step first (as an Execution DO's calls run one at a time): a step that
+    // ends after the cancel would move the execution on again.
+    const picked = [...this.byId.values()].filter(({ exec }) => !isTerminal(exec.status) && match(exec));
+    await Promise.allSettled(picked.flatMap(({ exec }) => this.running.get(exec.executionId) ?? []));
     const now = Date.now();
+    const cancelled: Exec[] = [];
     const touched = new Set<LivePage>();
-    let n = 0;
-    for (const { exec, page } of this.byId.values()) {
-      if (!ids.has(exec.contactId) || isTerminal(exec.status)) continue;
+    for (const { exec, page } of picked) {
+      if (isTerminal(exec.status)) continue;
       cancelState(exec, now);
       this.settled(exec);
+      cancelled.push(exec);
       touched.add(page);
-      n++;
     }
     await Promise.all([...touched].map((p) => this.persist(p)));
-    return n;
+    return cancelled;
   }
 
   /** Sends a delivery again (a new generation of attempts); false if this shard has no such delivery. */
@@ -1011,8 +1005,10 @@ export class ShardDO extends DurableObject<Env> {
 
   /** Runs an execution's steps after a commit (each saved by a commit before the next), then its webhooks. */
   private run(exec: Exec, page: LivePage): Promise<void> {
+    // A run under way may have passed the move that called for this one (a wait ended as it finished):
+    // this one follows it, and does nothing if there is nothing left to run.
     const already = this.running.get(exec.executionId);
-    if (already) return already;
+    if (already) return already.then(() => this.run(exec, page));
     const contactOf = async (): Promise<ContactView> => {
       const contact = await this.readContact(exec.contactId);
       if (!contact) throw new StepFailure("The contact no longer exists");
@@ -1110,8 +1106,8 @@ export class ShardDO extends DurableObject<Env> {
   private offerToWaits(ref: StoredEventRef, contactId: string, now: number): Promise<void>[] {
     const runs: Promise<void>[] = [];
     for (const { exec, page } of this.byId.values()) {
+      // WAITING: its run, if one is still finishing, has left the step loop; the next run follows it.
       if (exec.contactId !== contactId || exec.status !== "WAITING") continue;
-      if (this.running.has(exec.executionId)) continue;
       if (acceptEvent(exec, ref, now)) {
         this.changed(page);
         runs.push(this.run(exec, page));
@@ -1159,15 +1155,14 @@ export class ShardDO extends DurableObject<Env> {
           update,
           statusEventId,
         );
-        // After the step's commit: its status event is dispatched (by this shard: the contact is its), and
-        // the contact's segments follow. Neither is lost if the object goes first: the event is stored
-        // undispatched (the sweep), and the segments are refreshed by the next change.
+        // Its status event goes to this shard's next commit (the contact is its), and the contact's segments
+        // follow. Neither is lost if the object goes first: the event is stored undispatched (the sweep
+        // dispatches it), and the segments are refreshed by the contact's next change.
         this.background(
           (async () => {
-            await Promise.resolve();
             if (statusChanged) await dispatchStored(env, this.log, exec.projectId, [statusEventId]);
             await refreshSegments(env, this.log, exec.projectId, [exec.contactId]);
-          })().catch((err) => this.log.error("after a contact update", errorFields(err))),
+          })(),
         );
         return { statusChanged };
       },

@@ -585,6 +585,27 @@ describe("shard engine", () => {
     expect(undispatched?.n).toBe(0);
   });
 
+  it("an UPDATE_CONTACT that unsubscribes starts the contact.unsubscribed workflow, in the same shard", async () => {
+    const p = await shardProject();
+    await createWorkflow(p.secretKey, {
+      eventName: "leave",
+      steps: { off: { type: "UPDATE_CONTACT", config: { subscribed: false } } },
+      edges: [["trigger", "off"]],
+    });
+    const bye = await createWorkflow(p.secretKey, {
+      eventName: "contact.unsubscribed",
+      steps: { hook: hook("bye") },
+      edges: [["trigger", "hook"]],
+    });
+    const t = await track(p.publicKey, "leave", uniqueEmail());
+    await waitForPosts(1);
+    expect(posts[0]?.url).toBe("https://hooks.test/bye");
+    const [ex] = await listExecutions(p.secretKey, bye.id);
+    expect(ex).toMatchObject({ contactId: t.contact });
+    const contact = await call("GET", `/contacts/${t.contact}`, { key: p.secretKey });
+    expect(contact.body.subscribed).toBe(false);
+  });
+
   it("runs SEND_EMAIL and UPDATE_CONTACT after the start is stored", async () => {
     const emails = captureQueue(env.EMAILS_QUEUE);
     const p = await shardProject();

@@ -5,7 +5,6 @@
 
 import { mergeJsonSql } from "../db/contact-sql";
 import { ADD_TO_STEP_COUNTS } from "../db/step-counts";
-import type { WorkflowSnapshot } from "../domain/workflow/snapshot";
 import type { ExecutionState } from "../engine/state";
 import type { WebhookMessage } from "../queues/messages";
 import type { Attempt } from "../queues/webhooks";
@@ -48,16 +47,6 @@ export function parseDeliveryId(id: string): { executionId: string } | null {
 export type StoredExecution = Omit<ExecutionState, "snapshot" | "projectId" | "workflowId" | "database"> & {
   hooks?: Hook[];
 };
-
-export interface PageRow {
-  id: string;
-  project_id: string;
-  workflow_id: string;
-  owner: string;
-  active: number;
-  snapshot: string;
-  body: string;
-}
 
 /** A page id: time-ordered (a workflow's newest page first is its newest executions first), then random. */
 export function newPageId(now: number): string {
@@ -244,5 +233,3 @@ export const EXECUTIONS_LIST = `SELECT p.id AS page, CAST(e.key AS INTEGER) AS p
   WHERE p.project_id = ?1 AND p.workflow_id = ?2 AND (p.id < ?3 OR (p.id = ?3 AND e.key < ?4))
     AND (?5 IS NULL OR e.value ->> 'status' = ?5) AND (?6 = 0 OR p.active > 0)
   ORDER BY p.id DESC, e.key DESC LIMIT ?7`;
-
-export type { WorkflowSnapshot };
