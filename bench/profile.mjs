@@ -5,7 +5,7 @@
 // Read the table for the worker's own JavaScript: D1, the Durable Objects and the queues run in other
 // isolates on the same thread, and a native frame such as `fetch` also holds time spent in them.
 //
-//   npm run bench:profile -- [--event=plain|hook] [--ms=8000] [--out=.wrangler/track.cpuprofile] [--top=30]
+//   npm run bench:profile -- [--event=plain|hook] [--engine=objects|shard] [--ms=8000] [--out=.wrangler/track.cpuprofile] [--top=30]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -19,11 +19,13 @@ const EVENT = opt("event", "plain");
 const MS = Number(opt("ms", 8_000));
 const OUT = path.resolve(root, opt("out", `.wrangler/track-${EVENT}.cpuprofile`));
 const TOP = Number(opt("top", 30));
+/** `--engine=shard`: the bench project on the shard engine (docs/engine.md). */
+const ENGINE = opt("engine", "objects");
 if (!["plain", "hook"].includes(EVENT))
   throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
 
 const config = benchConfig();
-const { persist, project } = seededState("profile");
+const { persist, project } = seededState("profile", { engine: ENGINE });
 const consumer = await startConsumer();
 consumer.setSecret(project.webhookSecret);
 const app = await startWorker({

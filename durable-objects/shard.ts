@@ -1212,12 +1212,12 @@ export class ShardDO extends DurableObject<Env> {
         executionId: h.message.executionId,
         attempt: attemptNo,
       });
-      if (final)
+      if (final && (!outcome.ok || this.env.REQUEST_LOG === "all"))
         dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
           statusCode: outcome.attempt.statusCode,
           error: outcome.attempt.error,
         });
-      else
+      else if (!final)
         dlog.warn("webhook attempt failed; retrying", {
           statusCode: outcome.attempt.statusCode,
           error: outcome.attempt.error,

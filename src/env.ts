@@ -10,7 +10,8 @@
  * - SNS_DEV_CERT_ORIGIN: development and tests only, one more trusted SNS certificate origin.
  * - SNS_TOPIC_ARNS: the SNS topics /webhooks/sns accepts; empty accepts any.
  * - DEFAULT_FROM: the sender when neither a request nor a template names one.
- * - REQUEST_LOG: "errors" (a line per request answered 4xx/5xx) or "all" (a line per request).
+ * - REQUEST_LOG: "errors" (a line per request answered 4xx/5xx, and per webhook attempt that fails) or
+ *   "all" (also a line per request answered 2xx/3xx and per webhook delivered).
  * - ADMIN_TOKEN, SES_ACCESS_KEY_ID, SES_SECRET_ACCESS_KEY: secrets (an unset one is undefined at run time).
  *
  * D1 bindings `DB`, `DB_2`, …: the projects' databases, `DB` the registry (src/db/databases.ts). The

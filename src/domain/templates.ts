@@ -87,7 +87,11 @@ export function checkTemplate(source: string): TemplateProblem | null {
 
 const cache = new Map<string, Template[]>();
 
+/** Whether a source holds Liquid at all: without `{{` or `{%` it renders as itself. */
+export const isTemplated = (source: string): boolean => /\{[{%]/.test(source);
+
 export async function renderTemplate(source: string, vars: Record<string, unknown>): Promise<string> {
+  if (!isTemplated(source)) return source;
   let parsed = cache.get(source);
   if (!parsed) {
     parsed = engine.parse(desugar(source));

@@ -3,16 +3,10 @@
  * project. The project id says where the contact is (contacts are keyed by project and id); tokens made
  * before it was added (`<contactId>.<mac>`) are still read.
  */
-import { base64url } from "./crypto";
+import { base64url, hmacKey } from "./crypto";
 
 async function mac(secret: string, contactId: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+  const key = await hmacKey(secret);
   const sig = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`unsubscribe:${contactId}`));
   return base64url(new Uint8Array(sig));
 }

@@ -2,7 +2,7 @@
  * Standard Webhooks signatures: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the
  * base64 part of the `whsec_` secret. During a rotation both secrets sign, space-separated.
  */
-import { base64 } from "../domain/crypto";
+import { base64, hmacKey } from "../domain/crypto";
 
 function secretBytes(secret: string): Uint8Array {
   const raw = secret.startsWith("whsec_") ? secret.slice(6) : secret;
@@ -15,13 +15,8 @@ export async function signPayload(
   timestamp: number,
   body: string,
 ): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    secretBytes(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+  // Keyed by the whole secret: its prefix says how its bytes are read.
+  const key = await hmacKey(`webhook:${secret}`, () => secretBytes(secret));
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${id}.${timestamp}.${body}`));
   return `v1,${base64(new Uint8Array(mac))}`;
 }

@@ -6,7 +6,7 @@
 
 import { envOfMessage } from "../db/databases";
 import { forbiddenUrlReason, urlRulesFor } from "../domain/ssrf";
-import { renderJsonStrings, renderTemplate } from "../domain/templates";
+import { isTemplated, renderJsonStrings, renderTemplate } from "../domain/templates";
 import type { Env } from "../env";
 import { signatureHeader, signingSecrets } from "../integrations/signing";
 import { errorFields, type Logger } from "../log";
@@ -279,10 +279,12 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
       // Sent but not recorded: retried once the lease has run out (the delivery id makes it one to the receiver).
       c.msg.retry({ delaySeconds: 5 });
     } else if (final) {
-      dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
-        statusCode: attempt.statusCode,
-        error: attempt.error,
-      });
+      // A delivered webhook is in GET /webhook-deliveries; its line is written with REQUEST_LOG = "all".
+      if (!outcome.ok || env.REQUEST_LOG === "all")
+        dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
+          statusCode: attempt.statusCode,
+          error: attempt.error,
+        });
       c.msg.ack();
     } else {
       dlog.warn("webhook attempt failed; retrying", {
@@ -364,9 +366,15 @@ export async function deliver(
   });
   if (!project) return fail("The project no longer exists", true);
 
-  const links = m.vars.contactId
-    ? await contactLinks(env, project.signingSecret ?? "", m.projectId, m.vars.contactId)
-    : { unsubscribeUrl: "", subscribeUrl: "", manageUrl: "" };
+  // The contact's links (three signed tokens) only when a template may read them.
+  const templated =
+    isTemplated(m.config.url) ||
+    Object.values(m.config.headers ?? {}).some(isTemplated) ||
+    (m.config.body !== undefined && isTemplated(JSON.stringify(m.config.body)));
+  const links =
+    templated && m.vars.contactId
+      ? await contactLinks(env, project.signingSecret ?? "", m.projectId, m.vars.contactId)
+      : { unsubscribeUrl: "", subscribeUrl: "", manageUrl: "" };
   const vars = templateVariables({
     contact: {
       id: m.vars.contactId ?? "",
