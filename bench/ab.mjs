@@ -26,6 +26,8 @@ const CONCURRENCY = Number(opt("concurrency", 16));
 const EVENT = opt("event", "plain");
 /** `--engine=shard`: both sides' bench project on the shard engine (docs/engine.md). */
 const ENGINE = opt("engine", "objects");
+/** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
+const SHARDS = Number(opt("shards", 1));
 if (!["plain", "hook"].includes(EVENT))
   throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
 const consumer = await startConsumer();
@@ -46,7 +48,7 @@ function extract(rev) {
 
 async function appFrom(label, from) {
   const config = benchConfig({ from });
-  const { persist, project } = seededState(label, { engine: ENGINE });
+  const { persist, project } = seededState(label, { engine: ENGINE, shards: SHARDS });
   const stack = await startWorker({ label, config: config.file, persist, vars: appVars });
   if (EVENT === "hook") {
     await workflow(stack, project, "bench.hook", [

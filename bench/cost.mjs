@@ -44,6 +44,8 @@ const N = Number(opt("n", 200));
 const LOW_N = Number(opt("low-n", 50));
 const CONCURRENCY = Number(opt("concurrency", 50));
 const ENGINE = String(opt("engine", "objects"));
+/** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
+const SHARDS = Number(opt("shards", 1));
 
 function writeReport() {
   const md = path.join(OUT, "benchmarks.md");
@@ -160,7 +162,7 @@ async function main() {
   log("app: migrating, seeding and serving the instrumented copy");
   const appCfg = instrumentedApp();
   cleanups.push(() => appCfg.remove());
-  const { persist, project } = seededState("cost", { engine: ENGINE });
+  const { persist, project } = seededState("cost", { engine: ENGINE, shards: SHARDS });
   cleanups.push(() => fs.rmSync(persist, { recursive: true, force: true }));
   const app = await startWorker({ label: "cost-app", config: appCfg.file, persist, vars: appVars });
   cleanups.push(() => app.stop());
@@ -224,7 +226,7 @@ async function main() {
 
   const result = {
     at: new Date().toISOString(),
-    params: { n: N, lowN: LOW_N, concurrency: CONCURRENCY, engine: ENGINE },
+    params: { n: N, lowN: LOW_N, concurrency: CONCURRENCY, engine: ENGINE, shards: SHARDS },
     prices: PRICES,
     shapes,
     workflows: wf,

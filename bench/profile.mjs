@@ -21,11 +21,13 @@ const OUT = path.resolve(root, opt("out", `.wrangler/track-${EVENT}.cpuprofile`)
 const TOP = Number(opt("top", 30));
 /** `--engine=shard`: the bench project on the shard engine (docs/engine.md). */
 const ENGINE = opt("engine", "objects");
+/** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
+const SHARDS = Number(opt("shards", 1));
 if (!["plain", "hook"].includes(EVENT))
   throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
 
 const config = benchConfig();
-const { persist, project } = seededState("profile", { engine: ENGINE });
+const { persist, project } = seededState("profile", { engine: ENGINE, shards: SHARDS });
 const consumer = await startConsumer();
 consumer.setSecret(project.webhookSecret);
 const app = await startWorker({

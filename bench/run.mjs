@@ -42,6 +42,8 @@ const ONLY = new Set(opt("only", "track,tooling,latency,executions,scale").split
 const OUT = path.resolve(root, opt("out", "docs"));
 /** `--engine=shard`: the app's bench project on the shard engine (docs/engine.md). */
 const ENGINE = String(opt("engine", "objects"));
+/** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
+const SHARDS = Number(opt("shards", 1));
 const P = {
   concurrency: Number(opt("concurrency", 16)),
   rounds: Number(opt("rounds", QUICK ? 1 : 3)),
@@ -126,7 +128,11 @@ const trackReq = (project, event, email, data) => ({
 
 /** A migrated state dir seeded with a project (and contacts, waits), and the app served on it. */
 async function appStack(label, seed = {}, { devDefaults = false } = {}) {
-  const { persist, project } = seededState(label, { engine: ENGINE, ...seed }, { devDefaults });
+  const { persist, project } = seededState(
+    label,
+    { engine: ENGINE, shards: SHARDS, ...seed },
+    { devDefaults },
+  );
   const stack = await start({
     label,
     config: appConfig.file,
@@ -663,6 +669,7 @@ async function main() {
   results.machine = machine();
   results.startedAt = started.toISOString();
   results.engine = ENGINE;
+  results.shards = SHARDS;
   log(`machine: ${results.machine.cpu}, ${results.machine.cores} cores; ${QUICK ? "quick" : "full"} run`);
   consumer = await startConsumer();
 

@@ -32,6 +32,7 @@ export const FLAGS = {
   file: "value",
   "time-zone": "value",
   engine: "value",
+  shards: "value",
   database: "value",
 } as const;
 

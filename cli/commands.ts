@@ -185,15 +185,23 @@ export const COMMANDS: Command[] = [
   {
     words: ["projects", "create"],
     args: ["<name>"],
-    flags: ["engine", "database"],
+    flags: ["engine", "shards", "database"],
     auth: "admin",
     summary:
-      "create a project (--engine objects|shard, --database DB_2); prints its keys and webhook secret (shown only now)",
+      "create a project (--engine shard|objects, shard by default; --shards N, 1 by default; --database DB_2); prints its keys and webhook secret (shown only now)",
     run: async (ctx, api, [name], flags) => {
       const engine = str(flags, "engine");
       const database = str(flags, "database");
+      const given = str(flags, "shards");
+      // A number when it is one; anything else goes as it is, for the API to refuse with its reason.
+      const shards = given && /^[0-9]+$/.test(given) ? Number(given) : given;
       const p = await api.request<Row>("POST", "/admin/projects", {
-        body: { name, ...(engine ? { engine } : {}), ...(database ? { database } : {}) },
+        body: {
+          name,
+          ...(engine ? { engine } : {}),
+          ...(shards !== undefined ? { shards } : {}),
+          ...(database ? { database } : {}),
+        },
       });
       if (ctx.json) return printJson(ctx, p);
       print(ctx, fields(p));
@@ -218,7 +226,7 @@ export const COMMANDS: Command[] = [
           ["NAME", (p) => p.name],
           ["PUBLIC KEY", (p) => (p.publicKeyPrefix ? `${p.publicKeyPrefix}…` : null)],
           ["SECRET KEY", (p) => (p.secretKeyPrefix ? `${p.secretKeyPrefix}…` : null)],
-          ["ENGINE", (p) => p.engine ?? null],
+          ["ENGINE", (p) => (p.engine === "shard" ? `shard (${p.shards})` : (p.engine ?? null))],
           ["CREATED", (p) => p.createdAt],
         ],
         "projects",

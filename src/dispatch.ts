@@ -13,7 +13,7 @@ import type { WorkflowSnapshot } from "./domain/workflow/snapshot";
 import type { ExecutionInit, StoredEventRef } from "./engine/state";
 import type { Env } from "./env";
 import { errorFields, type Logger } from "./log";
-import { engineOf, shardName, shardStub } from "./shard/routing";
+import { engineOf, shardOf, shardStub } from "./shard/routing";
 
 export interface EventRow {
   id: string;
@@ -165,7 +165,7 @@ async function dispatchToShards(env: Env, projectId: string, eventIds: string[])
     .all<{ id: string; email: string | null }>();
   const byShard = new Map<string, string[]>();
   for (const r of results) {
-    const name = shardName(projectId, r.email ?? "");
+    const name = await shardOf(env, projectId, r.email ?? "");
     byShard.set(name, [...(byShard.get(name) ?? []), r.id]);
   }
   const database = env.DATABASE ?? REGISTRY_BINDING;

@@ -18,7 +18,7 @@ import { fieldError } from "./http/errors";
 import type { Logger } from "./log";
 import type { ContactView } from "./queues/messages";
 import { isProjectSegment } from "./segments";
-import { engineOf, shardName, shardStub } from "./shard/routing";
+import { engineOf, shardOf, shardStub } from "./shard/routing";
 
 /** Due schedules handed over per cron pass and database (the rest wait for the next minute). */
 export const DUE_BATCH = 50;
@@ -219,7 +219,7 @@ async function startInShards(
             data: parseJsonObject(row.data),
           }
         : { id: NO_CONTACT, email: "", subscribed: false, data: {} };
-      const shard = shardName(projectId, contact.email);
+      const shard = await shardOf(env, projectId, contact.email);
       return shardStub(env, shard).start({
         shard,
         projectId,

@@ -118,6 +118,41 @@ describe("POST /admin/projects", () => {
     expect(ok.status).toBe(201);
   });
 
+  it("puts a project on the shard engine with one shard unless it asks for more, and keeps both", async () => {
+    const plain = await call("POST", "/admin/projects", { key: ADMIN, body: { name: "Default engine" } });
+    expect(plain.status).toBe(201);
+    expect(plain.body).toMatchObject({ engine: "shard", shards: 1 });
+    expect(await projectRow(plain.body.id)).toMatchObject({ engine: "shard", shards: 1 });
+    const four = await call("POST", "/admin/projects", {
+      key: ADMIN,
+      body: { name: "Four shards", engine: "shard", shards: 4 },
+    });
+    expect(four.body).toMatchObject({ engine: "shard", shards: 4 });
+    expect(await projectRow(four.body.id)).toMatchObject({ shards: 4 });
+    const objects = await call("POST", "/admin/projects", {
+      key: ADMIN,
+      body: { name: "Objects", engine: "objects" },
+    });
+    expect(objects.body.engine).toBe("objects");
+    expect(objects.body.shards).toBeUndefined();
+    const listed = await call("GET", "/admin/projects?limit=3", { key: ADMIN });
+    expect(listed.body.data.map((p: { shards?: number }) => p.shards)).toEqual([undefined, 4, 1]);
+  });
+
+  it("refuses shards out of 1–16, not whole, or on the objects engine, with 422 on field shards", async () => {
+    for (const body of [
+      { name: "x", shards: 0 },
+      { name: "x", shards: 17 },
+      { name: "x", shards: 2.5 },
+      { name: "x", shards: "4" },
+      { name: "x", engine: "objects", shards: 2 },
+    ]) {
+      const res = await call("POST", "/admin/projects", { key: ADMIN, body });
+      expectEnvelope(res, 422, "VALIDATION_ERROR");
+      expect(res.body.error.errors.map((e: { field: string }) => e.field)).toEqual(["shards"]);
+    }
+  });
+
   it("refuses a body that is not a JSON object with 400", async () => {
     for (const raw of ["nope", "[]", "7"]) {
       const res = await call("POST", "/admin/projects", { key: ADMIN, raw });

@@ -76,11 +76,16 @@ let counter = 0;
  */
 export async function createProject(
   name = `Test ${++counter}`,
-  opts: { database?: string; engine?: "objects" | "shard" } = {},
+  opts: { database?: string; engine?: "objects" | "shard"; shards?: number } = {},
 ): Promise<TestProject> {
   const res = await call("POST", "/admin/projects", {
     key: ADMIN,
-    body: { name, database: opts.database ?? "DB", engine: opts.engine ?? testEngine() },
+    body: {
+      name,
+      database: opts.database ?? "DB",
+      engine: opts.engine ?? testEngine(),
+      ...(opts.shards ? { shards: opts.shards } : {}),
+    },
   });
   if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as TestProject;

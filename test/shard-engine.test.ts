@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ShardDO } from "../durable-objects/shard";
 import { createLogger } from "../src/log";
 import { retention } from "../src/retention";
-import { shardName, shardStub } from "../src/shard/routing";
+import { shardOf, shardStub } from "../src/shard/routing";
 import { call, captureQueue, consume, createProject, type TestProject, uniqueEmail } from "./helpers";
 import { createWorkflow, getExecution, listExecutions, track } from "./workflow-helpers";
 
@@ -41,8 +41,9 @@ afterEach(() => vi.restoreAllMocks());
 
 const hook = (path = "a") => ({ type: "WEBHOOK", config: { url: `https://hooks.test/${path}` } });
 
-async function shardProject(): Promise<TestProject> {
-  return createProject(undefined, { engine: "shard" });
+/** A project on the shard engine: one shard (the default), or as many as asked. */
+async function shardProject(shards?: number): Promise<TestProject> {
+  return createProject(undefined, { engine: "shard", shards });
 }
 
 /** The first delivery of the workflow's first execution, once its page says it is DELIVERED. */
@@ -152,7 +153,7 @@ describe("shard engine", () => {
   });
 
   it("commits concurrent tracks in groups: every execution stored, pages shared", async () => {
-    const p = await shardProject();
+    const p = await shardProject(4);
     const wf = await createWorkflow(p.secretKey, {
       eventName: "burst",
       steps: { hook: hook() },
@@ -235,7 +236,7 @@ describe("shard engine", () => {
     expect(refused).toHaveLength(20);
     expect(new Set(refused.map((r) => r.workflowId))).toEqual(new Set([wf.id]));
     // Remembered in D1 (the event lists the run), not only by the shard: a shard started afresh refuses too.
-    const fresh = shardStub(env, shardName(p.id, email));
+    const fresh = shardStub(env, await shardOf(env, p.id, email));
     await runInDurableObject(fresh as DurableObjectStub, (shard: unknown) => {
       (shard as { ran: Set<string> }).ran.clear();
     });
@@ -376,7 +377,7 @@ describe("shard engine", () => {
     const email = uniqueEmail();
     await track(p.publicKey, "flaky", email);
     await waitForPosts(1);
-    const stub = shardStub(env, shardName(p.id, email));
+    const stub = shardStub(env, await shardOf(env, p.id, email));
     // The retry is due 5 s on (API.md's schedule): brought forward, and the shard's alarm run now.
     await vi.waitFor(
       async () => {
@@ -467,7 +468,7 @@ describe("shard engine", () => {
     expect(again.body.error.code).toBe("REENTRY_NOT_ALLOWED");
     // Remembered in D1: an event of the workflow for this contact, in a shard started afresh, starts nothing.
     await runInDurableObject(
-      shardStub(env, shardName(p.id, email)) as DurableObjectStub,
+      shardStub(env, await shardOf(env, p.id, email)) as DurableObjectStub,
       (shard: unknown) => {
         (shard as { ran: Set<string> }).ran.clear();
       },
@@ -511,7 +512,7 @@ describe("shard engine", () => {
   });
 
   it("cancels all of a workflow's active executions across its shards", async () => {
-    const p = await shardProject();
+    const p = await shardProject(4);
     const wf = await createWorkflow(p.secretKey, {
       eventName: "hold",
       steps: { wait: { type: "DELAY", config: { amount: 1, unit: "days" } }, hook: hook() },
@@ -520,7 +521,10 @@ describe("shard engine", () => {
         ["wait", "hook"],
       ],
     });
-    await Promise.all(Array.from({ length: 12 }, () => track(p.publicKey, "hold", uniqueEmail())));
+    const emails = Array.from({ length: 12 }, () => uniqueEmail());
+    await Promise.all(emails.map((email) => track(p.publicKey, "hold", email)));
+    // Spread over the project's shards (which one is the email's hash modulo 4).
+    expect(new Set(await Promise.all(emails.map((e) => shardOf(env, p.id, e)))).size).toBeGreaterThan(1);
     const res = await call("POST", `/workflows/${wf.id}/executions/cancel-all`, { key: p.secretKey });
     expect(res.body).toEqual({ cancelled: 12 });
     const list = await listExecutions(p.secretKey, wf.id);
@@ -688,7 +692,7 @@ describe("shard engine", () => {
     expect(runs.results).toEqual([{ contact_id: t.contact }]);
     // A shard started afresh (nothing in memory) reads it.
     await runInDurableObject(
-      shardStub(env, shardName(p.id, email)) as DurableObjectStub,
+      shardStub(env, await shardOf(env, p.id, email)) as DurableObjectStub,
       (shard: unknown) => {
         (shard as { ran: Set<string> }).ran.clear();
       },
@@ -701,7 +705,7 @@ describe("shard engine", () => {
   describe("a shard restarted (its memory lost, its storage and D1 kept)", () => {
     /** A new instance of the shard over the same storage, as the platform makes after a restart. */
     async function restarted(project: TestProject, email: string, then: (shard: any) => Promise<void>) {
-      const stub = shardStub(env, shardName(project.id, email)) as DurableObjectStub;
+      const stub = shardStub(env, await shardOf(env, project.id, email)) as DurableObjectStub;
       await runInDurableObject(stub, async (_old: unknown, state: DurableObjectState) => {
         const fresh = new ShardDO(state, env) as any;
         await fresh.loaded;

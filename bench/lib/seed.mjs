@@ -21,14 +21,15 @@ export function newProject(label) {
 /** The contact id and email of seeded contact number i (1-based). Ids sort in i order. */
 export const seededEmail = (i) => `c${i}@seed.bench`;
 
-export function seedSql(project, { contacts = 0, waits = 0, engine = "objects" } = {}) {
+/** `shards`: on the shard engine, as many as the API gives a new project unless told (1). */
+export function seedSql(project, { contacts = 0, waits = 0, engine = "objects", shards = 1 } = {}) {
   const now = Date.now();
   const lines = [
     `INSERT INTO projects (id, name, public_key_hash, secret_key_hash, public_key_prefix, secret_key_prefix,
-       webhook_secret, signing_secret, engine, created_at, updated_at)
+       webhook_secret, signing_secret, engine, shards, created_at, updated_at)
      VALUES (${q(project.id)}, 'Bench', ${q(sha256(project.publicKey))}, ${q(sha256(project.secretKey))},
        ${q(project.publicKey.slice(0, 9))}, ${q(project.secretKey.slice(0, 9))}, ${q(project.webhookSecret)},
-       ${q(randomBytes(32).toString("hex"))}, ${q(engine)}, ${now}, ${now});`,
+       ${q(randomBytes(32).toString("hex"))}, ${q(engine)}, ${Number(shards)}, ${now}, ${now});`,
   ];
   if (contacts > 0) {
     // One contact in ten is on the "pro" plan (what the segment benchmark selects).

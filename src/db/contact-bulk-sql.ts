@@ -8,7 +8,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { cancelExecution } from "../engine/cancel";
 import type { Env } from "../env";
-import { engineOf, shardName, shardStub } from "../shard/routing";
+import { engineOf, shardOf, shardStub } from "../shard/routing";
 import { mergeJsonSql } from "./contact-sql";
 import { executions } from "./schema";
 
@@ -176,7 +176,7 @@ async function cancelInShards(env: Env, projectId: string, idsJson: string): Pro
     .all<{ id: string; email: string }>();
   const byShard = new Map<string, string[]>();
   for (const r of results) {
-    const name = shardName(projectId, r.email);
+    const name = await shardOf(env, projectId, r.email);
     byShard.set(name, [...(byShard.get(name) ?? []), r.id]);
   }
   await Promise.all([...byShard].map(([name, ids]) => shardStub(env, name).cancelContacts(ids)));

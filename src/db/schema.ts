@@ -29,6 +29,8 @@ export const projects = sqliteTable(
     timeZone: text("time_zone").notNull().default("UTC"),
     /** Where its executions run: 'objects' (one Execution DO each) or 'shard' (pages, docs/engine.md). */
     engine: text("engine").notNull().default("objects"),
+    /** On the shard engine: how many shards (src/shard/routing.ts); 4 for rows made before migration 0019. */
+    shards: integer("shards").notNull().default(4),
     /** Moved on by triggers at every change of the project's workflows, steps or transitions (0018). */
     workflowsVersion: integer("workflows_version").notNull().default(0),
     createdAt: integer("created_at").notNull(),

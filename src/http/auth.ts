@@ -49,13 +49,14 @@ async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): 
       name: projects.name,
       database: projects.database,
       engine: projects.engine,
+      shards: projects.shards,
       hash: column,
     })
     .from(projects)
     .where(eq(column, hash))
     .limit(1);
   if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
-  rememberEngine(project.id, project.engine);
+  rememberEngine(project.id, project.engine, project.shards);
   return { id: project.id, name: project.name, database: project.database, keyType };
 }
 

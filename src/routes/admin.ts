@@ -20,6 +20,7 @@ import { db } from "../http/db";
 import { fieldError, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import { randomToken, SIGN_IN_LINK_TTL_MS } from "../http/session";
+import { DEFAULT_SHARDS, MAX_SHARDS } from "../shard/routing";
 
 export const createProject = z.object({
   name: z.string().trim().min(1).max(100),
@@ -29,10 +30,16 @@ export const createProject = z.object({
     .regex(/^DB(_[0-9]+)?$/, "A D1 binding of wrangler.toml: DB, DB_2, …")
     .optional(),
   /**
-   * Where its executions run: `objects` (one Durable Object each, the default) or `shard` (the engine being
-   * ported to, docs/engine.md: what it runs so far is listed there). Chosen at creation, never changed.
+   * Where its executions run: `shard` (the default: a project's contacts split over shard objects, which
+   * store the executions their events start in pages, docs/engine.md) or `objects` (one Durable Object each,
+   * the default before; still supported, and what existing projects keep). Chosen at creation, never changed.
    */
-  engine: z.enum(["objects", "shard"]).default("objects"),
+  engine: z.enum(["objects", "shard"]).default("shard"),
+  /**
+   * On the shard engine: how many shards its contacts are split over (1 by default, docs/engine.md,
+   * "Shards per project"). Chosen at creation, never changed.
+   */
+  shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
 });
 
 export const createSignInLink = z.strictObject({
@@ -51,6 +58,7 @@ const showProject = (p: typeof projects.$inferSelect) => ({
   secretKeyPrefix: p.secretKeyPrefix,
   database: p.database,
   engine: p.engine,
+  ...(p.engine === "shard" ? { shards: p.shards } : {}),
   createdAt: iso(p.createdAt),
 });
 
@@ -70,12 +78,16 @@ export const adminRoutes = new Hono<AppEnv>()
         "invalid",
       );
     }
+    if (data.shards !== undefined && data.engine !== "shard")
+      throw fieldError("shards", "Only a project on the shard engine has shards", "invalid");
+    const shards = data.engine === "shard" ? (data.shards ?? DEFAULT_SHARDS) : 1;
     const database = data.database ?? (await databaseForNewProject(c.env));
     const row = {
       id,
       name: data.name,
       database,
       engine: data.engine,
+      shards,
       ...keys.hashes,
       webhookSecret,
       signingSecret: newSecret("sk").slice(3),
@@ -95,6 +107,7 @@ export const adminRoutes = new Hono<AppEnv>()
         webhookSecret,
         database,
         engine: data.engine,
+        ...(data.engine === "shard" ? { shards } : {}),
         createdAt: iso(now),
       },
       201,

@@ -20,7 +20,7 @@ import { ApiError, conflict, notFound } from "../http/errors";
 import { afterCursor, listQuery, newestFirst, toPage } from "../http/pagination";
 import type { ContactView } from "../queues/messages";
 import { pagedExecution, pagedExecutions } from "../shard/reads";
-import { engineOf, shardName, shardNames, shardStub } from "../shard/routing";
+import { engineOf, shardNames, shardOf, shardStub } from "../shard/routing";
 
 const STATUSES = ["RUNNING", "WAITING", "COMPLETED", "EXITED", "FAILED", "CANCELLED"] as const;
 
@@ -100,7 +100,7 @@ export const executionRoutes = new Hono<AppEnv>()
     if ((await engineOf(c.env, wf.projectId)) === "shard") {
       // Every active execution is in its shard's memory: each shard cancels its own.
       const counts = await Promise.all(
-        shardNames(wf.projectId).map((name) => shardStub(c.env, name).cancelAll(wf.id)),
+        (await shardNames(c.env, wf.projectId)).map((name) => shardStub(c.env, name).cancelAll(wf.id)),
       );
       const cancelled = counts.reduce((a, b) => a + b, 0);
       c.get("log").info("executions cancelled", { workflowId: wf.id, cancelled });
@@ -205,7 +205,7 @@ export const executionRoutes = new Hono<AppEnv>()
       );
     if ((await engineOf(c.env, projectId)) === "shard") {
       // The contact's shard applies the re-entry rule and stores the start (its first steps run).
-      const shard = shardName(projectId, contact.email);
+      const shard = await shardOf(c.env, projectId, contact.email);
       const out = await shardStub(c.env, shard).start({
         shard,
         projectId,

@@ -8,7 +8,7 @@ import type { AppEnv } from "../http/context";
 import { readIdempotency } from "../http/idempotency";
 import { rateLimit } from "../http/rate-limit";
 import { refreshSegments } from "../segments";
-import { engineOf, shardName, shardStub } from "../shard/routing";
+import { engineOf, shardOf, shardStub } from "../shard/routing";
 
 export const trackRoutes = new Hono<AppEnv>().post(
   "/track",
@@ -25,7 +25,7 @@ export const trackRoutes = new Hono<AppEnv>().post(
     // transaction (durable-objects/shard.ts); one with a key to replay or a status to change is stored here, and its
     // events handed to the shard like any stored event.
     if (!idempotency && data.subscribed === undefined && (await engineOf(c.env, project.id)) === "shard") {
-      const name = shardName(project.id, data.email);
+      const name = await shardOf(c.env, project.id, data.email);
       const out = await shardStub(c.env, name).track({
         shard: name,
         projectId: project.id,
