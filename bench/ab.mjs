@@ -24,8 +24,8 @@ const ROUNDS = Number(opt("rounds", 5));
 const ROUND_MS = Number(opt("round-ms", 8_000));
 const CONCURRENCY = Number(opt("concurrency", 16));
 const EVENT = opt("event", "plain");
-/** `--engine=shard`: both sides' bench project on the shard engine (docs/engine.md). */
-const ENGINE = opt("engine", "objects");
+/** `--engine=objects`: both sides' bench project on the objects engine (the shard engine is the default). */
+const ENGINE = opt("engine", "shard");
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
 if (!["plain", "hook"].includes(EVENT))

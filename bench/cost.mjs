@@ -2,12 +2,13 @@
 // `npm run bench:cost`: what one execution uses of each billed resource, counted (not estimated) by
 // instrumenting the bindings in the bench's copy of the app (bench/lib/cost-instrument.js), and what that
 // costs per million executions at list prices, beside the bench's Cloudflare Workflows worker. Writes
-// docs/benchmarks-cost.json and the "Cost per execution" section of docs/benchmarks.md (in place).
+// docs/benchmarks-cost.json (docs/benchmarks-cost-objects.json with --engine=objects) and the "Cost per
+// execution" section of docs/benchmarks.md (in place), which shows both.
 //
 //   npm run bench:cost                      N = 200 per shape under load, 50 at low load (about 3 minutes)
 //   options: --n=N (under load, at --concurrency, default 50)  --low-n=N (one at a time)  --out=DIR
-//            --engine=shard (the bench's project on the shard engine, docs/engine.md; written to
-//            benchmarks-cost-shard.json, and the report's shard section)
+//            --engine=objects (the bench's project on the objects engine; the shard engine, the default,
+//            otherwise: docs/engine.md)  --shards=N (the shard engine's count, 1 unless told)
 //            --report (measure nothing: rewrite the section from docs/benchmarks-cost.json)
 //
 // Shapes (each execution is a new contact's first event):
@@ -43,7 +44,7 @@ const OUT = path.resolve(root, opt("out", "docs"));
 const N = Number(opt("n", 200));
 const LOW_N = Number(opt("low-n", 50));
 const CONCURRENCY = Number(opt("concurrency", 50));
-const ENGINE = String(opt("engine", "objects"));
+const ENGINE = String(opt("engine", "shard"));
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
 
@@ -233,10 +234,10 @@ async function main() {
     sweep,
     instrumentErrors: errors,
   };
-  const json = path.join(OUT, ENGINE === "shard" ? "benchmarks-cost-shard.json" : "benchmarks-cost.json");
+  const json = path.join(OUT, ENGINE === "shard" ? "benchmarks-cost.json" : "benchmarks-cost-objects.json");
   writeResultJson(json, result);
-  if (ENGINE !== "shard") writeReport();
-  log(`wrote ${path.relative(root, json)}${ENGINE === "shard" ? "" : " and the section of benchmarks.md"}`);
+  writeReport();
+  log(`wrote ${path.relative(root, json)} and the section of benchmarks.md`);
 }
 
 try {

@@ -19,8 +19,8 @@ const EVENT = opt("event", "plain");
 const MS = Number(opt("ms", 8_000));
 const OUT = path.resolve(root, opt("out", `.wrangler/track-${EVENT}.cpuprofile`));
 const TOP = Number(opt("top", 30));
-/** `--engine=shard`: the bench project on the shard engine (docs/engine.md). */
-const ENGINE = opt("engine", "objects");
+/** `--engine=objects`: the bench project on the objects engine (the shard engine is the default). */
+const ENGINE = opt("engine", "shard");
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
 if (!["plain", "hook"].includes(EVENT))

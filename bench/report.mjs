@@ -55,6 +55,11 @@ export function report(r, before) {
   L.push(
     'of `wrangler.toml` raised out of reach (the limiter is still called on every request), and its `wrangler.toml` settings otherwise as shipped (`REQUEST_LOG = "errors"`).',
   );
+  L.push(
+    r.engine === "shard"
+      ? `The app's bench project is on the shard engine with ${r.shards ?? 4} shard${r.shards === 1 ? "" : "s"}, as a new project is by default (docs/engine.md); \`--engine=objects\` measures the objects engine.`
+      : "The app's bench project is on the objects engine (`--engine=objects`; a new project is on the shard engine by default).",
+  );
   L.push("Other work shared the machine, so read the ratios measured side by side, not the absolute times.");
   L.push("");
   L.push("## Machine and versions");
@@ -420,6 +425,7 @@ export function report(r, before) {
   L.push(...costSection());
   L.push(...databasesSection());
   L.push(...shardSection());
+  L.push(...campaignSection());
   const notes = path.join(import.meta.dirname, "notes.md");
   if (fs.existsSync(notes)) L.push(fs.readFileSync(notes, "utf8").trim(), "");
   return `${L.join("\n")}\n`;
@@ -614,7 +620,7 @@ function compare(b, a) {
   const L = [
     "## Before and after",
     "",
-    `Before: the run of ${b.startedAt}; after: this run. Each is one run with its own side-by-side baseline.`,
+    `Before: the run of ${b.startedAt} (${b.engine === "shard" ? "shard" : "objects"} engine); after: this run (${a.engine === "shard" ? "shard" : "objects"} engine). Each is one run with its own side-by-side baseline.`,
     "",
   ];
   L.push(row(["figure", "before", "after"]));

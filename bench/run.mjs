@@ -10,7 +10,8 @@
 //            --rounds=N --round-ms=MS (case 1's rounds, for profiling one change against another)
 //            --compare=FILE (a benchmarks.json of an earlier run: adds a before/after table)
 //            --report (measure nothing: rewrite benchmarks.md from benchmarks.json and bench/notes.md)
-//            --engine=shard (the app's bench project on the shard engine, docs/engine.md)
+//            --engine=objects (the app's bench project on the objects engine; by default on the shard
+//            engine, as a new project is: docs/engine.md)  --shards=N (the shard engine's count, 1 unless told)
 //
 // Everything listens on 127.0.0.1; every load loop is bounded in count and time; every process
 // started here is stopped at the end (also on Ctrl-C).
@@ -40,8 +41,8 @@ import { latencySvg } from "./lib/svg.mjs";
 const QUICK = flag("quick");
 const ONLY = new Set(opt("only", "track,tooling,latency,executions,scale").split(","));
 const OUT = path.resolve(root, opt("out", "docs"));
-/** `--engine=shard`: the app's bench project on the shard engine (docs/engine.md). */
-const ENGINE = String(opt("engine", "objects"));
+/** `--engine=objects`: the app's bench project on the objects engine (the shard engine, the default, otherwise). */
+const ENGINE = String(opt("engine", "shard"));
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
 const P = {

@@ -99,8 +99,35 @@ const n2 = (v) => (v === undefined || v === null ? "–" : String(Math.round(v *
 const usd = (v) => `$${v < 1 ? v.toFixed(3) : v.toFixed(2)}`;
 
 /** The "Cost per execution" section, from docs/benchmarks-cost.json if `npm run bench:cost` has run. */
+const docsFile = (name) => path.join(import.meta.dirname, "..", "..", "docs", name);
+
+/** The engine a cost report measured, as the report names it. */
+const engineOf = (d) =>
+  d.params.engine === "shard"
+    ? `the shard engine (the default), ${d.params.shards ?? 4} shard${d.params.shards === 1 ? "" : "s"}`
+    : "the objects engine";
+
+/** The same shapes on the objects engine (`npm run bench:cost -- --engine=objects`), if it has run. */
+function objectsEngineCost(names) {
+  const file = docsFile("benchmarks-cost-objects.json");
+  if (!fs.existsSync(file)) return [];
+  const o = JSON.parse(fs.readFileSync(file, "utf8"));
+  const keys = Object.keys(names).filter((k) => o.shapes[k]);
+  const cell = (m) =>
+    `${n2(m.perExecution.d1.statements)} / ${n2(m.perExecution.d1.rowsWritten)} / ${usd(priceShape(m.perExecution).usdPerMillion)}`;
+  return [
+    `**On the objects engine** (\`npm run bench:cost -- --engine=objects\`, ${o.at}, \`docs/benchmarks-cost-objects.json\`): D1 statements / D1 rows written / $ per million executions.`,
+    "",
+    row(["", ...keys.map((k) => names[k])]),
+    row(["---", ...keys.map(() => "---")]),
+    row(["under load", ...keys.map((k) => cell(o.shapes[k].load))]),
+    row(["low load", ...keys.map((k) => cell(o.shapes[k].low))]),
+    "",
+  ];
+}
+
 export function costSection() {
-  const file = path.join(import.meta.dirname, "..", "..", "docs", "benchmarks-cost.json");
+  const file = docsFile("benchmarks-cost.json");
   if (!fs.existsSync(file)) return [];
   const d = JSON.parse(fs.readFileSync(file, "utf8"));
   const S = d.shapes;
@@ -116,7 +143,7 @@ export function costSection() {
   const L = [
     "## Cost per execution",
     "",
-    `Measured by \`npm run bench:cost\` (\`bench/cost.mjs\`), ${d.at}: the bench's copy of the app served by wrangler dev with its bindings instrumented in that copy (\`bench/lib/cost-instrument.js\`: a generated entry wraps the worker's handlers, its D1, Durable Object, queue and Workflow bindings, the Durable Object class and its storage; the counters are read on a bench-only route of the copy, never in \`src/\`). Each shape: counters reset, ${d.params.n} executions tracked at concurrency ${d.params.concurrency}, every webhook received by the consumer, the after-work settled (counters unchanged for 1.5 s), the counters divided by ${d.params.n}. Each execution is a new contact's first event. "Low load" is the same with ${d.params.lowN} executions tracked one at a time.`,
+    `Measured by \`npm run bench:cost\` (\`bench/cost.mjs\`), ${d.at}, on ${engineOf(d)}: the bench's copy of the app served by wrangler dev with its bindings instrumented in that copy (\`bench/lib/cost-instrument.js\`: a generated entry wraps the worker's handlers, its D1, Durable Object, queue and Workflow bindings, the Durable Object class and its storage; the counters are read on a bench-only route of the copy, never in \`src/\`). Each shape: counters reset, ${d.params.n} executions tracked at concurrency ${d.params.concurrency}, every webhook received by the consumer, the after-work settled (counters unchanged for 1.5 s), the counters divided by ${d.params.n}. Each execution is a new contact's first event. "Low load" is the same with ${d.params.lowN} executions tracked one at a time.`,
     "",
     "Commands: `npm run bench:cost` (options `--n=200 --low-n=50 --concurrency=50`); `npm run bench:cost -- --report` rewrites this section from `docs/benchmarks-cost.json`.",
     "",
@@ -238,6 +265,7 @@ export function costSection() {
     ]),
     "",
   );
+  L.push(...objectsEngineCost(names));
   if (d.sweep?.perRun) {
     const s = d.sweep.perRun;
     L.push(
