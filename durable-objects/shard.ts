@@ -73,6 +73,12 @@ const COMMIT_RETRY_MS = 200;
 const RUN_RETRY_MS = 5_000;
 /** The project's signing secrets are read at most this often (a rotation keeps the old one valid a while). */
 const SECRETS_TTL_MS = 60_000;
+/**
+ * How long a delivery's post may take before the alarm looks at it again (the post's timeout is 15 s): a
+ * shard gone while a post was on its way, or before its outcome was stored, is woken by that alarm and
+ * posts it again with the same id, though no request comes to it.
+ */
+const POST_LEASE_MS = 30_000;
 /** Steps that act outside the execution: run after the commit that stores the execution's start. */
 const AFTER_COMMIT: ReadonlySet<StepType> = new Set(["SEND_EMAIL", "UPDATE_CONTACT"]);
 /** How many of a contact's events of the awaited name a restarted shard reads for a wait (as ExecutionDO). */
@@ -251,6 +257,11 @@ export class ShardDO extends DurableObject<Env> {
     if (!done) return null;
     this.log.info("execution cancelled", { executionId });
     return { status: done.status };
+  }
+
+  /** The project's secrets changed (a webhook secret rotated): the next post reads them again. */
+  async forgetSecrets(): Promise<void> {
+    this.secrets = null;
   }
 
   /** Cancels every running or waiting execution of a workflow in this shard; answers how many. */
@@ -624,6 +635,8 @@ export class ShardDO extends DurableObject<Env> {
       await this.ctx.storage.put({ listed: this.listed, meta });
     }
 
+    // The alarm covers the deliveries this commit stores before it stores them (their lease).
+    await this.arm();
     let results: D1Result[];
     try {
       results = statements.length > 0 ? await db.batch(statements) : [];
@@ -1264,13 +1277,19 @@ export class ShardDO extends DurableObject<Env> {
 
   /** One alarm for the shard's earliest due time, set only when that moves earlier. */
   private async arm(): Promise<void> {
+    const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     for (const { exec } of this.byId.values()) {
       if (exec.status === "WAITING" && exec.wait?.until != null) next = Math.min(next, exec.wait.until);
       const retry = this.retryAt.get(exec.executionId);
       if (exec.status === "RUNNING" && retry !== undefined) next = Math.min(next, retry);
-      for (const h of exec.hooks ?? [])
-        if (h.status === "PENDING" && h.due !== null) next = Math.min(next, h.due);
+      for (const h of exec.hooks ?? []) {
+        if (h.status !== "PENDING") continue;
+        // A first post (no due time) is leased: looked at again once the lease is over, should its
+        // outcome not be stored by then. One on its way or not stored yet: a lease from now.
+        const leased = this.posting.has(h.id) || !this.committedHooks.has(h.id) ? now : h.updatedAt;
+        next = Math.min(next, h.due ?? leased + POST_LEASE_MS);
+      }
     }
     if (!Number.isFinite(next)) return;
     // Due times are rounded up to the quantum: what falls due together is one alarm, one commit.

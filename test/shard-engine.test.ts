@@ -16,6 +16,7 @@ import { createWorkflow, getExecution, listExecutions, track } from "./workflow-
 interface Post {
   url: string;
   id: string;
+  signature: string;
   body: any;
 }
 let posts: Post[] = [];
@@ -32,7 +33,12 @@ beforeEach(() => {
       return Response.json({ MessageId: "m-1" });
     if (!url.startsWith("https://hooks.test/")) return real(input, init);
     const headers = new Headers(init?.headers);
-    const post = { url, id: headers.get("webhook-id") ?? "", body: JSON.parse(String(init?.body ?? "null")) };
+    const post = {
+      url,
+      id: headers.get("webhook-id") ?? "",
+      signature: headers.get("webhook-signature") ?? "",
+      body: JSON.parse(String(init?.body ?? "null")),
+    };
     posts.push(post);
     return new Response("ok", { status: await answer(post) });
   });
@@ -536,6 +542,47 @@ describe("shard engine", () => {
     });
   });
 
+  it("locks a workflow's steps while an execution waits, as the objects engine does", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "held",
+      steps: { wait: { type: "DELAY", config: { amount: 1, unit: "days" } }, done: hook() },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "done"],
+      ],
+    });
+    await track(p.publicKey, "held", uniqueEmail());
+    const edit = () =>
+      call("POST", `/workflows/${wf.id}/steps`, {
+        key: p.secretKey,
+        body: { type: "DELAY", name: "more", config: { amount: 1, unit: "hours" } },
+      });
+    const locked = await edit();
+    expect(locked.status, JSON.stringify(locked.body)).toBe(409);
+    expect(locked.body.error.code).toBe("WORKFLOW_LOCKED");
+    expect((await call("DELETE", `/workflows/${wf.id}`, { key: p.secretKey })).status).toBe(409);
+    await call("POST", `/workflows/${wf.id}/executions/cancel-all`, { key: p.secretKey });
+    expect((await edit()).status).toBe(201);
+  });
+
+  it("signs with both secrets from the first post after a webhook secret rotation", async () => {
+    const p = await shardProject();
+    await createWorkflow(p.secretKey, {
+      eventName: "signed",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    await track(p.publicKey, "signed", uniqueEmail()); // the shard reads the secrets, and keeps them
+    await waitForPosts(1);
+    expect(posts[0]?.signature.split(" ")).toHaveLength(1);
+    const rotated = await call("POST", "/project/rotate-webhook-secret", { key: p.secretKey });
+    expect(rotated.status).toBe(200);
+    await track(p.publicKey, "signed", uniqueEmail());
+    await waitForPosts(2);
+    expect(posts[1]?.signature.split(" ")).toHaveLength(2);
+  });
+
   it("cancels a waiting execution through the API", async () => {
     const p = await shardProject();
     const wf = await createWorkflow(p.secretKey, {
@@ -756,6 +803,14 @@ describe("shard engine", () => {
       const email = uniqueEmail();
       await track(p.publicKey, "ping", email);
       await waitForPosts(1);
+      // Its lease: the shard's alarm was set before the delivery was stored, for when the post should be
+      // over, so a shard gone now is woken though no request comes.
+      const stub = shardStub(env, await shardOf(env, p.id, email)) as DurableObjectStub;
+      const alarm = await runInDurableObject(stub, (_s: unknown, state: DurableObjectState) =>
+        state.storage.getAlarm(),
+      );
+      expect(alarm).toBeGreaterThan(Date.now() + 20_000);
+      expect(alarm).toBeLessThanOrEqual(Date.now() + 30_250);
       await restarted(p, email, async (shard) => {
         await shard.alarm();
       });

@@ -15,6 +15,7 @@ import { db } from "../http/db";
 import { notFound } from "../http/errors";
 import { MAX_RETENTION_DAYS, MIN_RETENTION_DAYS } from "../retention";
 import { rescheduleProject } from "../schedules";
+import { engineOf, shardNames, shardStub } from "../shard/routing";
 
 const STATS_WINDOW_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -98,6 +99,16 @@ export const projectRoutes = new Hono<AppEnv>()
         )
         .bind(c.get("project").id, now + WEBHOOK_SECRET_OVERLAP_MS, webhookSecret, now),
     );
+    // A shard keeps the secrets it signs with for a minute: each signs with both from its next post.
+    const projectId = c.get("project").id;
+    if ((await engineOf(c.env, projectId)) === "shard") {
+      const told = await Promise.allSettled(
+        (await shardNames(c.env, projectId)).map((name) => shardStub(c.env, name).forgetSecrets()),
+      );
+      const failed = told.filter((t) => t.status === "rejected").length;
+      if (failed > 0)
+        c.get("log").warn("shards not told of the rotation; they read it within a minute", { failed });
+    }
     c.get("log").info("webhook secret rotated");
     return c.json({ webhookSecret, previousSecretValidUntil: iso(now + WEBHOOK_SECRET_OVERLAP_MS) });
   })

@@ -222,7 +222,7 @@ export const definitionRoutes = new Hono<AppEnv>()
       triggerId = await derivedId("stp", id, TRIGGER_KEY);
     }
     const { steps, transitions } = await plan(c.env, projectId, def, triggerId, keptIds);
-    if (existing) await assertUnlocked(c.env, id);
+    if (existing) await assertUnlocked(c.env, projectId, id);
 
     const now = Date.now();
     const db1 = c.env.DB;

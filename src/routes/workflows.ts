@@ -352,7 +352,7 @@ export const workflowRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const wf = await loadWorkflow(c.env, c.get("project").id, c.req.param("id"));
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const d = c.env.DB;
     await d.batch([
       d.prepare("DELETE FROM workflow_transitions WHERE workflow_id = ?1").bind(wf.id),
@@ -374,7 +374,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const parsed = newStepBody.safeParse(data);
     if (!parsed.success) throw validationError(zodFieldErrors(parsed.error));
     await checkReferences(c.env, c.get("project").id, parsed.data.type, parsed.data.config);
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const d = db(c.env);
     const [count] = await d
       .select({ id: workflowSteps.id })
@@ -437,7 +437,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       }
       config = JSON.stringify(parsed.data);
     }
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const now = Date.now();
     const d = db(c.env);
     const [updated] = await d.batch([
@@ -472,7 +472,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     } else if (mode === "cascade") {
       removed = subtreeOf(steps.map(graphStep), transitions, stepId);
     }
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const d = c.env.DB;
     const now = Date.now();
     const ids = JSON.stringify(removed);
@@ -568,7 +568,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       throw fieldError("branch", `A ${body.type} step takes branch ${allowed}`, "invalid_branch");
     }
     await checkReferences(c.env, projectId, body.type, body.config);
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const now = Date.now();
     const row: StepRow = {
       id: newId("stp", now),
@@ -611,7 +611,7 @@ export const workflowRoutes = new Hono<AppEnv>()
     const t = { fromStepId: data.fromStepId, toStepId: data.toStepId, branch: data.branch ?? null };
     const problem = transitionProblem(steps.map(graphStep), transitions, t);
     if (problem) throw fieldError(problem.field, problem.message, problem.code);
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const now = Date.now();
     const row: TransitionRow = {
       id: newId("trn", now),
@@ -671,7 +671,7 @@ export const workflowRoutes = new Hono<AppEnv>()
       .from(workflowTransitions)
       .where(and(eq(workflowTransitions.workflowId, wf.id), eq(workflowTransitions.id, c.req.param("tid"))));
     if (!t) throw notFound("Transition", "TRANSITION_NOT_FOUND");
-    await assertUnlocked(c.env, wf.id);
+    await assertUnlocked(c.env, wf.projectId, wf.id);
     const d = db(c.env);
     await d.batch([
       d.delete(workflowTransitions).where(eq(workflowTransitions.id, t.id)),
