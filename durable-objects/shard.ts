@@ -74,11 +74,12 @@ const RUN_RETRY_MS = 5_000;
 /** The project's signing secrets are read at most this often (a rotation keeps the old one valid a while). */
 const SECRETS_TTL_MS = 60_000;
 /**
- * How long a delivery's post may take before the alarm looks at it again (the post's timeout is 15 s): a
- * shard gone while a post was on its way, or before its outcome was stored, is woken by that alarm and
- * posts it again with the same id, though no request comes to it.
+ * When the alarm looks again at a delivery whose first post has no stored outcome: a shard gone while the
+ * post was on its way, or before its outcome was stored, is woken by that alarm and posts it again with the
+ * same id, though no request comes to it. A post still on its way then (its timeout is 15 s) is left to
+ * finish, and looked at again as long after.
  */
-const POST_LEASE_MS = 30_000;
+const POST_LEASE_MS = 5_000;
 /** Steps that act outside the execution: run after the commit that stores the execution's start. */
 const AFTER_COMMIT: ReadonlySet<StepType> = new Set(["SEND_EMAIL", "UPDATE_CONTACT"]);
 /** How many of a contact's events of the awaited name a restarted shard reads for a wait (as ExecutionDO). */

@@ -333,13 +333,14 @@ describe("contacts and emails in the dashboard", () => {
     const execution = page.getByRole("link", { name: "an execution of Welcome flow" });
     await execution.waitFor({ timeout: 10_000 });
     expect(await execution.getAttribute("href")).toMatch(
-      new RegExp(`^/app/workflows/${wfId}/executions/exec_`),
+      // exec_… on the objects engine, xpg_… on the shard engine (API.md, "Engines").
+      new RegExp(`^/app/workflows/${wfId}/executions/(exec|xpg)_`),
     );
     await fields.getByRole("link", { name: "ada@example.com" }).click();
     await heading(page, "ada@example.com").waitFor({ timeout: 10_000 });
     await page.goBack();
     await execution.click();
-    await page.getByRole("heading", { name: /^Execution exec_/ }).waitFor({ timeout: 10_000 });
+    await page.getByRole("heading", { name: /^Execution (exec|xpg)_/ }).waitFor({ timeout: 10_000 });
 
     // The receipt: made by the API, with no execution nor template.
     await page.goto(`${d.stack.base}/app/emails/${receiptEmail}`);

@@ -117,10 +117,11 @@ describe("the workflows guide in the browser", () => {
     await page.getByLabel("Contact email").fill("ada@example.com");
     await page.getByLabel("Event data (JSON, optional)").fill('{"plan": "pro", "name": "Ada"}');
     await button(page, "Track event").click();
-    const open = page.getByRole("link", { name: /^Open execution exec_/ });
+    // Execution ids: exec_… on the objects engine, xpg_… on the shard engine (API.md, "Engines").
+    const open = page.getByRole("link", { name: /^Open execution (exec|xpg)_/ });
     await open.waitFor({ timeout: 15_000 });
     await open.click();
-    await expect.poll(() => path(page)).toMatch(new RegExp(`^/app/workflows/${wfId}/executions/exec_`));
+    await expect.poll(() => path(page)).toMatch(new RegExp(`^/app/workflows/${wfId}/executions/(exec|xpg)_`));
     await page.getByText("COMPLETED").first().waitFor({ timeout: 20_000 });
 
     // The signed webhook reached the consumer, verified.
@@ -154,7 +155,7 @@ describe("the workflows guide in the browser", () => {
     await page.getByLabel("Contact email").fill("grace@example.com");
     await page.getByLabel("Event data (JSON, optional)").fill('{"plan": "free"}');
     await button(page, "Track event").click();
-    await page.getByRole("link", { name: /^Open execution exec_/ }).click();
+    await page.getByRole("link", { name: /^Open execution (exec|xpg)_/ }).click();
     await page.getByText("COMPLETED").first().waitFor({ timeout: 30_000 });
     await expect
       .poll(
@@ -171,7 +172,7 @@ describe("the workflows guide in the browser", () => {
     const rows = page.locator("tr[data-execution-id]");
     await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
     for (const row of await rows.all()) {
-      expect(await row.getAttribute("data-execution-id")).toMatch(/^exec_/);
+      expect(await row.getAttribute("data-execution-id")).toMatch(/^(exec|xpg)_/);
       expect(await row.textContent()).toContain("COMPLETED");
     }
 

@@ -110,13 +110,25 @@ describe("projects (admin token)", () => {
     expect(project).toMatchObject({ name: "CLI", secretKey: expect.stringMatching(/^sk_/) });
     expect(json.stderr).toBe("");
     key = project.secretKey;
-    expect(project.engine).toBe("objects");
+    // The shard engine by default (README "Engines").
+    expect(project.engine).toBe("shard");
 
     // The engine its executions run on, chosen now (README "Engines"); an unknown one is the API's 422.
     const admin = ["--json", "--admin-token", E2E_ADMIN_TOKEN];
+    const objects = await cli(["projects", "create", "CLI objects", "--engine", "objects", ...admin]);
+    expect(objects.code, objects.stderr).toBe(0);
+    expect(JSON.parse(objects.stdout)).toMatchObject({ name: "CLI objects", engine: "objects" });
     const sharded = await cli(["projects", "create", "CLI shard", "--engine", "shard", ...admin]);
     expect(sharded.code, sharded.stderr).toBe(0);
-    expect(JSON.parse(sharded.stdout)).toMatchObject({ name: "CLI shard", engine: "shard" });
+    expect(JSON.parse(sharded.stdout)).toMatchObject({ name: "CLI shard", engine: "shard", shards: 1 });
+    const four = await cli(["projects", "create", "CLI four", "--shards", "4", ...admin]);
+    expect(four.code, four.stderr).toBe(0);
+    expect(JSON.parse(four.stdout)).toMatchObject({ name: "CLI four", engine: "shard", shards: 4 });
+    for (const shards of ["0", "many"]) {
+      const refused = await cli(["projects", "create", "CLI none", "--shards", shards, ...admin]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain("shards");
+    }
     const bad = await cli(["projects", "create", "CLI bad", "--engine", "fast", ...admin]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("engine");
@@ -128,6 +140,7 @@ describe("projects (admin token)", () => {
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+PUBLIC KEY\s+SECRET KEY\s+ENGINE\s+CREATED$/);
     expect(list.stdout).toContain("CLI table");
+    expect(list.stdout).toMatch(/CLI four\s.*\sshard \(4\)\s/);
 
     const page = await cli(["projects", "list", "--limit", "1", "--json"], env);
     expect(JSON.parse(page.stdout)).toMatchObject({ hasMore: true, cursor: expect.any(String) });
@@ -330,7 +343,8 @@ describe("executions", () => {
     expect((await cli(["workflows", "apply", locked()])).code).toBe(0);
     const started = await cli(["executions", "start", wf, "ada@example.com", "--json"]);
     expect(started.code, started.stderr).toBe(0);
-    expect(JSON.parse(started.stdout).id).toMatch(/^exec_/);
+    // An execution id: exec_… on the objects engine, xpg_… on the shard engine (API.md, "Engines").
+    expect(JSON.parse(started.stdout).id).toMatch(/^(exec|xpg)_/);
     await until(async () => {
       const run = await cli(["executions", "list", wf, "--status", "waiting", "--json"]);
       return JSON.parse(run.stdout).data.length === 1 ? true : undefined;
@@ -348,7 +362,7 @@ describe("executions", () => {
       /^ID\s+STATUS\s+CONTACT\s+EMAIL\s+STEP\s+STEP NAME\s+STARTED\s+ENDED/,
     );
     expect(list.stdout).toMatch(/WAITING\s+ctc_\S+\s+ada@example.com\s+stp_\S+\s+wait \(DELAY\)/);
-    const id = /^(exec_\S+)\s+WAITING/m.exec(list.stdout)?.[1] as string;
+    const id = /^((?:exec|xpg)_\S+)\s+WAITING/m.exec(list.stdout)?.[1] as string;
     expect(id).toBeDefined();
 
     const get = await cli(["executions", "get", wf, id]);
@@ -411,7 +425,7 @@ describe("track and deliveries", () => {
     expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+ATTEMPTS\s+METHOD\s+URL/);
     expect(list.stdout).toMatch(new RegExp(`${delivery.id}\\s+DELIVERED\\s+1\\s+POST`));
     expect(list.stdout.split("\n")[0]).toMatch(/\sWORKFLOW\s+STEP\s+STEP NAME\s+EXECUTION\s+CREATED$/);
-    expect(list.stdout).toMatch(/wf_cli_hook\s+stp_\S+\s+hook \(WEBHOOK\)\s+exec_/);
+    expect(list.stdout).toMatch(/wf_cli_hook\s+stp_\S+\s+hook \(WEBHOOK\)\s+(exec|xpg)_/);
 
     const get = await cli(["deliveries", "get", delivery.id]);
     expect(get.stdout).toMatch(/^status\s+DELIVERED$/m);

@@ -34,6 +34,11 @@ export async function sharedStack(vars: Record<string, string> = {}): Promise<St
     async stop() {
       if (ses) await route(null);
     },
+    async kill() {
+      throw new Error(
+        "the shared stack cannot be killed: start a stack of its own (startStack with persist)",
+      );
+    },
   };
 }
 

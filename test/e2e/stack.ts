@@ -27,6 +27,12 @@ export interface Stack {
   base: string;
   admin: (method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
   stop: () => Promise<void>;
+  /**
+   * SIGKILL to the whole `wrangler dev` process tree (wrangler and its workerd) with no chance to finish
+   * anything: a crash. Only for a stack started with `persist` (its own process group); `startStack` again
+   * on the same `persist` finds what it stored.
+   */
+  kill: () => Promise<void>;
   output: () => string;
 }
 
@@ -44,12 +50,24 @@ export const adminClient =
 
 export async function startStack(
   vars: Record<string, string> = {},
-  opts: { port?: number; logFile?: string } = {},
+  opts: {
+    port?: number;
+    logFile?: string;
+    /**
+     * The state directory, the caller's (made, migrated when empty, and kept by `stop()`): a stack started
+     * again on it after `kill()` runs on what the killed one stored. By default a directory of its own,
+     * removed by `stop()`.
+     */
+    persist?: string;
+  } = {},
 ): Promise<Stack> {
-  const persist = fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
+  const own = opts.persist === undefined;
+  const persist = opts.persist ?? fs.mkdtempSync(path.join(os.tmpdir(), "plunk-edge-e2e-"));
+  fs.mkdirSync(persist, { recursive: true });
+  const migrated = fs.readdirSync(persist).length > 0;
   // Every projects' database of wrangler.toml (DB, DB_2, …).
   const toml = fs.readFileSync(path.join(root, "wrangler.toml"), "utf8");
-  for (const [, binding] of toml.matchAll(/^binding = "(DB(?:_[0-9]+)?)"$/gm)) {
+  for (const [, binding] of migrated ? [] : toml.matchAll(/^binding = "(DB(?:_[0-9]+)?)"$/gm)) {
     const migrate = spawnSync(
       wrangler,
       ["d1", "migrations", "apply", binding as string, "--local", "--persist-to", persist],
@@ -70,7 +88,12 @@ export async function startStack(
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
   args.push("--persist-to", persist, "--show-interactive-dev-session=false");
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
-  const child: ChildProcess = spawn(wrangler, args, { cwd: root, env: { ...process.env, CI: "1" } });
+  // A stack on the caller's state runs as a process group of its own, for kill() to end all of it at once.
+  const child: ChildProcess = spawn(wrangler, args, {
+    cwd: root,
+    env: { ...process.env, CI: "1" },
+    detached: !own,
+  });
   let out = "";
   const record = (d: Buffer) => {
     out += d;
@@ -101,7 +124,33 @@ export async function startStack(
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
         if (child.exitCode === null) child.kill("SIGKILL");
       }
-      fs.rmSync(persist, { recursive: true, force: true });
+      if (own) fs.rmSync(persist, { recursive: true, force: true });
+      else killGroup(child);
+    },
+    async kill() {
+      if (own) throw new Error("kill() needs a stack started with `persist`");
+      const exited = child.exitCode === null ? new Promise((r) => child.once("exit", r)) : null;
+      killGroup(child);
+      await exited;
+      // Until workerd, the group's last process, is gone (and its port with it).
+      const until = Date.now() + 10_000;
+      while (groupAlive(child) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     },
   };
+}
+
+/** SIGKILL to a detached child's process group (itself and what it started), if any of it is left. */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, "SIGKILL");
+  } catch {}
+}
+
+function groupAlive(child: ChildProcess): boolean {
+  try {
+    if (child.pid) process.kill(-child.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
