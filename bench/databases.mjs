@@ -23,10 +23,13 @@ import { withDatabasesSection } from "./report.mjs";
 const ROUNDS = Number(opt("rounds", 3));
 const SECONDS = Number(opt("seconds", 8));
 const CONCURRENCY = Number(opt("concurrency", 16));
+/** `--engine=objects`: the projects on the objects engine (on the shard engine, the default, otherwise). */
+const ENGINE = String(opt("engine", "shard"));
 const log = (m) => console.log(`[databases ${Math.round(performance.now() / 1000)}s] ${m}`);
 
 /** A project made through the admin API (the bench's app runs with appVars' admin token). */
-const admin = (stack, body) => api(stack, appVars.ADMIN_TOKEN, "POST", "/admin/projects", body);
+const admin = (stack, body) =>
+  api(stack, appVars.ADMIN_TOKEN, "POST", "/admin/projects", { ...body, engine: ENGINE });
 
 const track = (project, event, email) => ({
   path: "/v1/track",
@@ -103,7 +106,7 @@ async function main() {
     }
     const report = {
       at: new Date().toISOString(),
-      params: { rounds: ROUNDS, seconds: SECONDS, concurrency: CONCURRENCY },
+      params: { rounds: ROUNDS, seconds: SECONDS, concurrency: CONCURRENCY, engine: ENGINE },
       results,
     };
     fs.writeFileSync(

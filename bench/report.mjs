@@ -506,7 +506,7 @@ function databasesSection() {
   return [
     "## Databases",
     "",
-    `Measured by \`npm run bench:databases\` (\`bench/databases.mjs\`), ${d.at}: one app with the D1 bindings DB and DB_2, four projects made through the admin API, two in DB ("one database") and one in each ("two databases"); ${d.params.rounds} rounds of ${d.params.seconds} s per case at concurrency ${d.params.concurrency}, the layouts interleaved, each request a new contact, alternating between the layout's two projects.`,
+    `Measured by \`npm run bench:databases\` (\`bench/databases.mjs\`), ${d.at}: one app with the D1 bindings DB and DB_2, four projects made through the admin API (on the ${d.params.engine ?? "objects"} engine), two in DB ("one database") and one in each ("two databases"); ${d.params.rounds} rounds of ${d.params.seconds} s per case at concurrency ${d.params.concurrency}, the layouts interleaved, each request a new contact, alternating between the layout's two projects.`,
     "",
     "| layout / case | requests answered per second (per round) | executions per second, to the webhook (per round) |",
     "| --- | --- | --- |",

@@ -99,7 +99,7 @@ export function DeliveriesPage() {
             onBlur={() =>
               executionText.trim() !== executionId && setFilter("executionId", executionText.trim())
             }
-            placeholder="exec_…"
+            placeholder="xpg_… or exec_…"
             autoComplete="off"
             spellCheck={false}
           />
