@@ -5,7 +5,7 @@
 // Read the table for the worker's own JavaScript: D1, the Durable Objects and the queues run in other
 // isolates on the same thread, and a native frame such as `fetch` also holds time spent in them.
 //
-//   npm run bench:profile -- [--event=plain|hook] [--engine=objects|shard] [--ms=8000] [--out=.wrangler/track.cpuprofile] [--top=30]
+//   npm run bench:profile -- [--event=plain|hook|flow] [--engine=objects|shard] [--ms=8000] [--out=.wrangler/track.cpuprofile] [--top=30]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -23,8 +23,10 @@ const TOP = Number(opt("top", 30));
 const ENGINE = opt("engine", "shard");
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
-if (!["plain", "hook"].includes(EVENT))
-  throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
+if (!["plain", "hook", "flow"].includes(EVENT))
+  throw new Error(
+    "--event is plain (no workflow), hook (workflow → webhook) or flow (DELAY 1 s → CONDITION → WEBHOOK)",
+  );
 
 const config = benchConfig();
 const { persist, project } = seededState("profile", { engine: ENGINE, shards: SHARDS });
@@ -42,6 +44,14 @@ try {
   if (EVENT === "hook") {
     await workflow(app, project, "bench.hook", [
       { type: "WEBHOOK", name: "Hook", config: { url: consumer.url } },
+    ]);
+  }
+  if (EVENT === "flow") {
+    // Case 3's flow (bench/run.mjs).
+    await workflow(app, project, "bench.flow", [
+      { type: "DELAY", name: "Wait a second", config: { amount: 1, unit: "seconds" } },
+      { type: "CONDITION", name: "Pro?", config: { field: "event.plan", operator: "equals", value: "pro" } },
+      { type: "WEBHOOK", name: "Hook", config: { url: consumer.url }, branch: "yes" },
     ]);
   }
   let n = 0;
@@ -108,7 +118,7 @@ try {
     maxRequests: Number.POSITIVE_INFINITY,
     make,
   });
-  if (EVENT === "hook") await consumer.waitFor(() => consumer.stats.received >= received + res.ok, 60_000);
+  if (EVENT !== "plain") await consumer.waitFor(() => consumer.stats.received >= received + res.ok, 60_000);
   const { profile } = await send("Profiler.stop");
   ws.close();
   if (!profile) throw new Error("Profiler.stop returned no profile");

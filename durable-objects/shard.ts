@@ -183,6 +183,12 @@ export class ShardDO extends DurableObject<Env> {
   private dispatches: PendingDispatch[] = [];
   private starts: PendingStart[] = [];
   private pages = new Map<string, LivePage>();
+  /**
+   * Pages changed since `arm` last looked: the alarm is at or before every other page's due times, so
+   * `arm` looks at these only (all of them when no alarm is set): a shard holding thousands of waiting
+   * executions does not go through them all at every run and post.
+   */
+  private toArm = new Set<LivePage>();
   private byId = new Map<string, { page: LivePage; exec: Exec }>();
   private committed = new Map<string, Committed>();
   private committedHooks = new Set<string>();
@@ -307,7 +313,7 @@ export class ShardDO extends DurableObject<Env> {
     h.due = null;
     h.updatedAt = Date.now();
     await this.persist(at.page);
-    this.postDue();
+    this.postDue([at.page]);
     this.log.info("webhook replay queued", { deliveryId, generation: h.generation });
     return true;
   }
@@ -487,12 +493,18 @@ export class ShardDO extends DurableObject<Env> {
     let read: Awaited<ReturnType<ShardDO["readForGroup"]>> | null = null;
     const pairs = starts.map((st) => [st.input.snapshot.id, st.input.contact.id, st.input.runKey ?? ""]);
     const known = this.workflows;
-    const waited = known && tracks.length > 0 ? this.waitedNames() : null;
+    // What this shard's executions wait for: looked at only for names that start nothing.
+    let waitedFor: Set<string> | null = null;
+    const waited = () => {
+      waitedFor ??= this.waitedNames();
+      return waitedFor;
+    };
     const noRead =
       known !== null &&
       dispatches.length === 0 &&
       starts.length === 0 &&
-      names.every((n) => known.byName.get(n)?.length === 0 && !waited?.has(n));
+      names.every((n) => known.byName.get(n)?.length === 0) &&
+      !names.some((n) => waited().has(n));
     // Tracks alone whose names the shard knows read only their contacts and earlier runs.
     const cached =
       known !== null &&
@@ -703,7 +715,7 @@ export class ShardDO extends DurableObject<Env> {
         });
       this.background(settled);
     }
-    this.postDue();
+    this.postDue(pages);
     await this.arm();
   }
 
@@ -986,6 +998,7 @@ export class ShardDO extends DurableObject<Env> {
   /** A page's change goes with the next commit, or alone after LINGER_MS. */
   private changed(page: LivePage): void {
     this.dirty.add(page.id);
+    this.toArm.add(page);
     this.lingering ??= setTimeout(() => {
       this.lingering = null;
       this.flush = true;
@@ -1061,7 +1074,7 @@ export class ShardDO extends DurableObject<Env> {
         this.settled(exec);
         this.changed(page);
       }
-      this.postDue();
+      this.postDue([page]);
       await this.arm();
     })();
     this.running.set(exec.executionId, job);
@@ -1119,9 +1132,14 @@ export class ShardDO extends DurableObject<Env> {
   /** Hands a stored event to this contact's executions waiting for it (after its commit). */
   private offerToWaits(ref: StoredEventRef, contactId: string, now: number): Promise<void>[] {
     const runs: Promise<void>[] = [];
-    for (const { exec, page } of this.byId.values()) {
+    // A contact has at most one active execution of a workflow: looked up for each workflow with pages here.
+    const workflows = new Set([...this.pages.values()].map((p) => p.workflowId));
+    for (const workflowId of workflows) {
+      const at = this.byId.get(this.active.get(`${workflowId}|${contactId}`) ?? "");
+      if (!at) continue;
+      const { exec, page } = at;
       // WAITING: its run, if one is still finishing, has left the step loop; the next run follows it.
-      if (exec.contactId !== contactId || exec.status !== "WAITING") continue;
+      if (exec.status !== "WAITING") continue;
       if (acceptEvent(exec, ref, now)) {
         this.changed(page);
         runs.push(this.run(exec, page));
@@ -1185,17 +1203,19 @@ export class ShardDO extends DurableObject<Env> {
 
   // ---- webhooks -----------------------------------------------------------------------------------
 
-  /** Posts every committed delivery that is due and not in flight. */
-  private postDue(): Promise<void>[] {
+  /** Posts every committed delivery that is due and not in flight (of these pages, or of every page). */
+  private postDue(pages: Iterable<LivePage> = this.pages.values()): Promise<void>[] {
     const now = Date.now();
     const posts: Promise<void>[] = [];
-    for (const { exec, page } of this.byId.values()) {
-      for (const h of exec.hooks ?? []) {
-        if (h.status !== "PENDING" || (h.due ?? 0) > now) continue;
-        if (!this.committedHooks.has(h.id) || this.posting.has(h.id)) continue;
-        const post = this.post(h, page);
-        this.background(post);
-        posts.push(post);
+    for (const page of pages) {
+      for (const exec of page.execs) {
+        for (const h of exec.hooks ?? []) {
+          if (h.status !== "PENDING" || (h.due ?? 0) > now) continue;
+          if (!this.committedHooks.has(h.id) || this.posting.has(h.id)) continue;
+          const post = this.post(h, page);
+          this.background(post);
+          posts.push(post);
+        }
       }
     }
     return posts;
@@ -1280,7 +1300,9 @@ export class ShardDO extends DurableObject<Env> {
   private async arm(): Promise<void> {
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
-    for (const { exec } of this.byId.values()) {
+    const pages = this.alarmAt === null ? [...this.pages.values()] : [...this.toArm];
+    this.toArm.clear();
+    for (const exec of pages.flatMap((p) => (this.pages.has(p.id) ? p.execs : []))) {
       if (exec.status === "WAITING" && exec.wait?.until != null) next = Math.min(next, exec.wait.until);
       const retry = this.retryAt.get(exec.executionId);
       if (exec.status === "RUNNING" && retry !== undefined) next = Math.min(next, retry);
