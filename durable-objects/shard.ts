@@ -648,7 +648,9 @@ export class ShardDO extends DurableObject<Env> {
       await this.ctx.storage.put({ listed: this.listed, meta });
     }
 
-    // The alarm covers the deliveries this commit stores before it stores them (their lease).
+    // The alarm covers the deliveries this commit stores before it stores them (their lease): every page
+    // the commit writes is looked at, new executions' among them.
+    for (const p of pages) this.toArm.add(p);
     await this.arm();
     let results: D1Result[];
     try {
@@ -1260,6 +1262,7 @@ export class ShardDO extends DurableObject<Env> {
       this.changed(page);
     } catch (err) {
       h.due = Date.now() + RUN_RETRY_MS;
+      this.toArm.add(page);
       this.log.error("webhook post failed; tried again later", { deliveryId: h.id, ...errorFields(err) });
     } finally {
       this.posting.delete(h.id);

@@ -791,6 +791,13 @@ describe("shard engine", () => {
         steps: { hook: hook() },
         edges: [["trigger", "hook"]],
       });
+      // An execution waiting a day in the same shard (the project's one): the alarm is set, a day away.
+      await createWorkflow(p.secretKey, {
+        eventName: "later",
+        steps: { wait: { type: "DELAY", config: { amount: 1, unit: "days" } } },
+        edges: [["trigger", "wait"]],
+      });
+      await track(p.publicKey, "later", uniqueEmail());
       let release: () => void = () => {};
       const held = new Promise<void>((r) => {
         release = r;
@@ -804,7 +811,8 @@ describe("shard engine", () => {
       await track(p.publicKey, "ping", email);
       await waitForPosts(1);
       // Its lease: the shard's alarm was set before the delivery was stored, for when the post should be
-      // over, so a shard gone now is woken though no request comes.
+      // over, so a shard gone now is woken though no request comes. Set though an alarm was already there,
+      // a day away (a waiting execution's: the alarm only moves earlier).
       const stub = shardStub(env, await shardOf(env, p.id, email)) as DurableObjectStub;
       const alarm = await runInDurableObject(stub, (_s: unknown, state: DurableObjectState) =>
         state.storage.getAlarm(),
