@@ -37,7 +37,7 @@ import { type StepEffects, StepFailure } from "../src/engine/steps";
 import type { Env } from "../src/env";
 import { createLogger, errorFields, type Logger } from "../src/log";
 import type { ContactView } from "../src/queues/messages";
-import { deliver, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/queues/webhooks";
+import { deliver, logAttempt, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/queues/webhooks";
 import { refreshSegments } from "../src/segments";
 import {
   DELETE_WAITS,
@@ -1248,17 +1248,7 @@ export class ShardDO extends DurableObject<Env> {
         executionId: h.message.executionId,
         attempt: attemptNo,
       });
-      if (final && (!outcome.ok || this.env.REQUEST_LOG === "all"))
-        dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
-          statusCode: outcome.attempt.statusCode,
-          error: outcome.attempt.error,
-        });
-      else if (!final)
-        dlog.warn("webhook attempt failed; retrying", {
-          statusCode: outcome.attempt.statusCode,
-          error: outcome.attempt.error,
-          delaySeconds,
-        });
+      logAttempt(this.env, dlog, outcome.ok, final, outcome.attempt, delaySeconds);
       this.changed(page);
     } catch (err) {
       h.due = Date.now() + RUN_RETRY_MS;

@@ -566,6 +566,33 @@ describe("shard engine", () => {
     expect((await edit()).status).toBe(201);
   });
 
+  it("logs a delivered webhook only with REQUEST_LOG=all, a failed attempt always", async () => {
+    const p = await shardProject();
+    await createWorkflow(p.secretKey, {
+      eventName: "logged",
+      steps: { hook: hook() },
+      edges: [["trigger", "hook"]],
+    });
+    const info = vi.spyOn(console, "info");
+    const warn = vi.spyOn(console, "warn");
+    const lines = (spy: typeof info, msg: string) =>
+      spy.mock.calls.map((a) => JSON.parse(String(a[0]))).filter((l) => l.msg === msg);
+    try {
+      await track(p.publicKey, "logged", uniqueEmail());
+      await waitForPosts(1);
+      answer = () => 410; // final at once: no retry to come
+      await track(p.publicKey, "logged", uniqueEmail());
+      await vi.waitFor(() => expect(lines(warn, "webhook failed for good")).toHaveLength(1));
+      answer = () => 200;
+      env.REQUEST_LOG = "all";
+      await track(p.publicKey, "logged", uniqueEmail());
+      await vi.waitFor(() => expect(lines(info, "webhook delivered")).toHaveLength(1));
+      expect(lines(info, "webhook delivered")[0].deliveryId).toBe(posts[2]?.id);
+    } finally {
+      env.REQUEST_LOG = "errors";
+    }
+  });
+
   it("signs with both secrets from the first post after a webhook secret rotation", async () => {
     const p = await shardProject();
     await createWorkflow(p.secretKey, {

@@ -6,7 +6,7 @@ import type { KeyCheck } from "../db/contact-sql";
 import { projectEnv } from "../db/databases";
 import { projects } from "../db/schema";
 import { sha256Hex, timingSafeEqualString } from "../domain/crypto";
-import { rememberEngine } from "../shard/routing";
+import { rememberPlacement } from "../shard/routing";
 import type { AppEnv, AuthedProject } from "./context";
 import { db } from "./db";
 import { ApiError } from "./errors";
@@ -56,7 +56,7 @@ async function lookUp(env: AppEnv["Bindings"], keyType: KeyType, hash: string): 
     .where(eq(column, hash))
     .limit(1);
   if (!project || !(await timingSafeEqualString(project.hash, hash))) throw invalid();
-  rememberEngine(project.id, project.engine, project.shards);
+  rememberPlacement(project.id, project.engine, project.shards);
   return { id: project.id, name: project.name, database: project.database, keyType };
 }
 

@@ -278,23 +278,30 @@ async function deliverGroup(claimed: Claimed[], env: Env, log: Logger, now: numb
     if (!recorded[i]) {
       // Sent but not recorded: retried once the lease has run out (the delivery id makes it one to the receiver).
       c.msg.retry({ delaySeconds: 5 });
-    } else if (final) {
-      // A delivered webhook is in GET /webhook-deliveries; its line is written with REQUEST_LOG = "all".
-      if (!outcome.ok || env.REQUEST_LOG === "all")
-        dlog[outcome.ok ? "info" : "warn"](outcome.ok ? "webhook delivered" : "webhook failed for good", {
-          statusCode: attempt.statusCode,
-          error: attempt.error,
-        });
-      c.msg.ack();
     } else {
-      dlog.warn("webhook attempt failed; retrying", {
-        statusCode: attempt.statusCode,
-        error: attempt.error,
-        delaySeconds,
-      });
-      c.msg.retry({ delaySeconds: delaySeconds ?? 5 });
+      logAttempt(env, dlog, outcome.ok, final, attempt, delaySeconds);
+      if (final) c.msg.ack();
+      else c.msg.retry({ delaySeconds: delaySeconds ?? 5 });
     }
   });
+}
+
+/**
+ * An attempt's log line, by both engines: a failed one always; a delivered one only with
+ * `REQUEST_LOG = "all"` (every delivery is in GET /webhook-deliveries either way).
+ */
+export function logAttempt(
+  env: Env,
+  log: Logger,
+  ok: boolean,
+  final: boolean,
+  attempt: { statusCode: number | null; error: string | null },
+  delaySeconds: number | null,
+): void {
+  const fields = { statusCode: attempt.statusCode, error: attempt.error };
+  if (!final) log.warn("webhook attempt failed; retrying", { ...fields, delaySeconds });
+  else if (!ok) log.warn("webhook failed for good", fields);
+  else if (env.REQUEST_LOG === "all") log.info("webhook delivered", fields);
 }
 
 /** Runs the attempts' statements in one batch; should it fail, each alone. Says which were written. */

@@ -32,9 +32,7 @@ function keep(projectId: string, engine: string, shards: number): Placement {
 }
 
 /** Read with the project elsewhere (its key's lookup): kept, so the first request reads nothing more. */
-export function rememberEngine(projectId: string, engine: string, shards: number): void {
-  keep(projectId, engine, shards);
-}
+export const rememberPlacement = keep;
 
 async function placementOf(env: Env, projectId: string): Promise<Placement> {
   const hit = placements.get(projectId);
@@ -51,7 +49,7 @@ export async function engineOf(env: Env, projectId: string): Promise<Engine> {
 }
 
 /** FNV-1a of the email, mod the project's shard count: the name of the contact's shard. */
-export function shardName(projectId: string, email: string, shards: number): string {
+function shardName(projectId: string, email: string, shards: number): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < email.length; i++) {
     h ^= email.charCodeAt(i);
