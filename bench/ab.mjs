@@ -3,10 +3,11 @@
 // each worker's requests per second and its CPU per request by process; the runtime process's CPU per
 // request is the figure to compare (case 1 is bound by it), and the rounds show how much the machine moves
 // between them. Migrations are the working tree's for both. `--event=hook` tracks an event that starts a
-// TRIGGER → WEBHOOK workflow instead of one that starts nothing, and a round's CPU is counted until its
-// webhooks have reached the loopback consumer.
+// TRIGGER → WEBHOOK workflow instead of one that starts nothing, `--event=flow` one that starts case 3's
+// DELAY 1 s → CONDITION → WEBHOOK; with either, a round's CPU is counted until its webhooks have reached the
+// loopback consumer.
 //
-//   npm run bench:ab -- [--base=REV] [--tree=REV] [--event=plain|hook] [--rounds=5] [--round-ms=8000] [--concurrency=16]
+//   npm run bench:ab -- [--base=REV] [--tree=REV] [--event=plain|hook|flow] [--rounds=5] [--round-ms=8000] [--concurrency=16]
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -28,8 +29,12 @@ const EVENT = opt("event", "plain");
 const ENGINE = opt("engine", "shard");
 /** `--shards=N`: on the shard engine, the project's shard count (1, the API's default, unless told). */
 const SHARDS = Number(opt("shards", 1));
-if (!["plain", "hook"].includes(EVENT))
-  throw new Error("--event is plain (no workflow) or hook (workflow → webhook)");
+if (!["plain", "hook", "flow"].includes(EVENT))
+  throw new Error(
+    "--event is plain (no workflow), hook (workflow → webhook) or flow (DELAY 1 s → CONDITION → WEBHOOK)",
+  );
+/** Whether each tracked event ends in a webhook the round waits for. */
+const HOOKED = EVENT !== "plain";
 const consumer = await startConsumer();
 const log = (msg) => console.log(`[ab] ${msg}`);
 
@@ -53,6 +58,14 @@ async function appFrom(label, from) {
   if (EVENT === "hook") {
     await workflow(stack, project, "bench.hook", [
       { type: "WEBHOOK", name: "Hook", config: { url: consumer.url } },
+    ]);
+  }
+  if (EVENT === "flow") {
+    // Case 3's flow (bench/run.mjs).
+    await workflow(stack, project, "bench.flow", [
+      { type: "DELAY", name: "Wait a second", config: { amount: 1, unit: "seconds" } },
+      { type: "CONDITION", name: "Pro?", config: { field: "event.plan", operator: "equals", value: "pro" } },
+      { type: "WEBHOOK", name: "Hook", config: { url: consumer.url }, branch: "yes" },
     ]);
   }
   let n = 0;
@@ -99,7 +112,7 @@ const stacks = workers.map((w) => w.stack);
 for (const w of [base, tree]) {
   await runLoad(w.stack.base, { concurrency: 8, durationMs: 5_000, maxRequests: 500, make: w.make });
 }
-if (EVENT === "hook") await consumer.waitFor(() => consumer.stats.received >= 1_000, 60_000);
+if (HOOKED) await consumer.waitFor(() => consumer.stats.received >= 1_000, 60_000);
 
 const rows = new Map(workers.map((w) => [w.label, []]));
 for (let r = 1; r <= ROUNDS; r++) {
@@ -113,7 +126,7 @@ for (let r = 1; r <= ROUNDS; r++) {
       maxRequests: Number.POSITIVE_INFINITY,
       make: w.make,
     });
-    if (EVENT === "hook" && w !== noop) {
+    if (HOOKED && w !== noop) {
       const arrived = await consumer.waitFor(() => consumer.stats.received - before >= res.ok, 120_000);
       if (!arrived)
         log(`round ${r} ${w.label}: ${res.ok - (consumer.stats.received - before)} webhooks missing`);

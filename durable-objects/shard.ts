@@ -35,6 +35,7 @@ import { acceptEvent, advance, cancelState, endWait, type MachineHost } from "..
 import { type ExecutionState, isTerminal, type StoredEventRef } from "../src/engine/state";
 import { type StepEffects, StepFailure } from "../src/engine/steps";
 import type { Env } from "../src/env";
+import { limitWindow } from "../src/http/rate-limit";
 import { createLogger, errorFields, type Logger } from "../src/log";
 import type { ContactView } from "../src/queues/messages";
 import { deliver, logAttempt, MAX_ATTEMPTS, type ProjectSecrets, retryDelay } from "../src/queues/webhooks";
@@ -96,11 +97,18 @@ export interface ShardTrack {
   eventData: Record<string, unknown>;
   now: number;
   keyCheck: KeyCheck;
+  /**
+   * This shard's share of the project's tracks per minute (`shardTrackLimit`): a track past it is refused,
+   * "rate limited", and nothing of it is stored. Counted here, where every track of the contact arrives,
+   * rather than by a call to the rate-limiting binding per request.
+   */
+  limit: number;
 }
 
 export type ShardTrackAnswer =
   | { contactId: string; eventId: string; timestamp: string; hasSegments: boolean }
-  | "key gone";
+  | "key gone"
+  | "rate limited";
 
 interface Meta {
   projectId: string;
@@ -220,6 +228,8 @@ export class ShardDO extends DurableObject<Env> {
   >();
   private contactTimer: ReturnType<typeof setTimeout> | null = null;
   private log: Logger = createLogger({ component: "shard" });
+  /** Tracks admitted in the current minute (`limitWindow`), against `ShardTrack.limit`. */
+  private admitted = { window: -1, count: 0 };
 
   /** The reload of a restarted shard (what a test of a restart awaits). */
   readonly loaded: Promise<void>;
@@ -234,6 +244,12 @@ export class ShardDO extends DurableObject<Env> {
   /** Stores a tracked event (and its contact) with the executions it starts; answers once committed. */
   track(input: ShardTrack): Promise<ShardTrackAnswer> {
     this.know(input, input.shard);
+    // The minute's count (in memory: a restarted shard starts it again, as the binding's count is a guard
+    // against floods, not an exact quota).
+    const window = limitWindow(Date.now());
+    if (this.admitted.window !== window) this.admitted = { window, count: 0 };
+    if (this.admitted.count >= input.limit) return Promise.resolve("rate limited");
+    this.admitted.count++;
     return new Promise((resolve, reject) => {
       this.tracks.push({ input, resolve, reject });
       this.kick();

@@ -12,6 +12,8 @@
  * - DEFAULT_FROM: the sender when neither a request nor a template names one.
  * - REQUEST_LOG: "errors" (a line per request answered 4xx/5xx, and per webhook attempt that fails) or
  *   "all" (also a line per request answered 2xx/3xx and per webhook delivered).
+ * - TRACK_LIMIT_PER_MINUTE: POST /v1/track's limit per project per minute, counted by a shard-engine
+ *   project's shards (split evenly between them); other tracks are counted by the TRACK_LIMITER binding.
  * - ADMIN_TOKEN, SES_ACCESS_KEY_ID, SES_SECRET_ACCESS_KEY: secrets (an unset one is undefined at run time).
  *
  * D1 bindings `DB`, `DB_2`, …: the projects' databases, `DB` the registry (src/db/databases.ts). The

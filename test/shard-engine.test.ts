@@ -610,6 +610,63 @@ describe("shard engine", () => {
     expect(posts[1]?.signature.split(" ")).toHaveLength(2);
   });
 
+  it("counts a project's plain tracks in its shards: past the minute's share, 429 with nothing stored", {
+    timeout: 20_000,
+  }, async () => {
+    // The count is per minute of the clock: start well inside one.
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 8_000) await new Promise((r) => setTimeout(r, left + 50));
+    const before = env.TRACK_LIMIT_PER_MINUTE;
+    env.TRACK_LIMIT_PER_MINUTE = "3";
+    try {
+      const p = await shardProject();
+      const other = await shardProject();
+      const status = async (key: string, email: string) =>
+        (await call("POST", "/v1/track", { key, body: { event: "e", email } })).status;
+      const events = async (projectId: string) =>
+        (
+          await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE project_id = ?1")
+            .bind(projectId)
+            .first<{ n: number }>()
+        )?.n;
+      for (let i = 0; i < 3; i++) expect(await status(p.publicKey, uniqueEmail())).toBe(200);
+      const over = await call("POST", "/v1/track", {
+        key: p.secretKey,
+        body: { event: "e", email: uniqueEmail() },
+      });
+      expect(over.status).toBe(429);
+      expect((over.body as any).error.code).toBe("RATE_LIMIT_EXCEEDED");
+      expect(over.headers.get("retry-after")).toBe("60");
+      expect(await events(p.id)).toBe(3);
+      // Another project has its own count; a track with an Idempotency-Key is counted by the binding.
+      expect(await status(other.publicKey, uniqueEmail())).toBe(200);
+      const keyed = await call("POST", "/v1/track", {
+        key: p.secretKey,
+        headers: { "idempotency-key": "k-1" },
+        body: { event: "e", email: uniqueEmail() },
+      });
+      expect(keyed.status).toBe(200);
+      // Validation still comes first: a bad body is 422, not 429.
+      expect((await call("POST", "/v1/track", { key: p.secretKey, body: { event: "e" } })).status).toBe(422);
+
+      // Two shards: each counts its half of the limit, rounded up (2 of 3), for the contacts it holds.
+      const two = await shardProject(2);
+      const byShard = new Map<string, string[]>();
+      while ([...byShard.values()].filter((emails) => emails.length >= 3).length < 2) {
+        const email = uniqueEmail();
+        const name = await shardOf(env, two.id, email);
+        byShard.set(name, [...(byShard.get(name) ?? []), email]);
+      }
+      for (const [first, second, third] of byShard.values()) {
+        expect(await status(two.publicKey, first as string)).toBe(200);
+        expect(await status(two.publicKey, second as string)).toBe(200);
+        expect(await status(two.publicKey, third as string)).toBe(429);
+      }
+    } finally {
+      env.TRACK_LIMIT_PER_MINUTE = before;
+    }
+  });
+
   it("cancels a waiting execution through the API", async () => {
     const p = await shardProject();
     const wf = await createWorkflow(p.secretKey, {

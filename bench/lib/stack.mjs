@@ -94,8 +94,8 @@ export function seededState(label, seed = {}, { devDefaults = false } = {}) {
  * the tree, so that packages resolve; ignored by git), with a wrangler.toml pointing there. `wrangler dev`
  * watches its sources and reloads on a change, so serving the live tree would let an edit made during
  * the run restart the worker mid-measurement. In that config every `[[ratelimits]]` limit is raised out
- * of reach (a per-project limit would measure the limiter, not the app; the limiter is still called on
- * every request). The soak keeps the limits (`{ raiseLimits: false }`) and spreads its events over projects.
+ * of reach, and so is `TRACK_LIMIT_PER_MINUTE` (a per-project limit would measure the limiter, not the app;
+ * the limiter is still called on every request that the binding counts, and a shard still counts). The soak keeps the limits (`{ raiseLimits: false }`) and spreads its events over projects.
  * `from` takes src/, durable-objects/ and wrangler.toml from another tree (bench/ab.mjs: a git revision).
  */
 export function benchConfig({ raiseLimits = true, from = root } = {}) {
@@ -113,7 +113,10 @@ export function benchConfig({ raiseLimits = true, from = root } = {}) {
       /^migrations_dir\s*=\s*"([^"]+)"/m,
       (_, p) => `migrations_dir = ${JSON.stringify(path.join(root, p))}`,
     )
-    .replace(/(simple\s*=\s*\{\s*limit\s*=\s*)\d+/g, (m, head) => (raiseLimits ? `${head}1000000000` : m));
+    .replace(/(simple\s*=\s*\{\s*limit\s*=\s*)\d+/g, (m, head) => (raiseLimits ? `${head}1000000000` : m))
+    .replace(/^(TRACK_LIMIT_PER_MINUTE\s*=\s*)"\d+"/m, (m, head) =>
+      raiseLimits ? `${head}"1000000000"` : m,
+    );
   const file = path.join(dir, "wrangler.toml");
   fs.writeFileSync(file, toml);
   return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };

@@ -18,7 +18,13 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   c.set("log", createLogger({ requestId }));
   const started = Date.now();
   await next();
-  c.header("X-Request-Id", requestId);
+  // Set on the answer's own headers: hono's `c.header` after the answer exists copies the whole Response
+  // first. An answer whose headers are immutable (one a binding made) takes the copy.
+  try {
+    c.res.headers.set("X-Request-Id", requestId);
+  } catch {
+    c.header("X-Request-Id", requestId);
+  }
   const status = c.res.status;
   if (status < 400 && c.env.REQUEST_LOG !== "all") return;
   // The route pattern, not the path: paths may carry tokens (unsubscribe links).

@@ -63,6 +63,11 @@ export async function shardOf(env: Env, projectId: string, email: string): Promi
   return shardName(projectId, email, (await placementOf(env, projectId)).shards);
 }
 
+/** How many shards the project has. */
+export async function shardCount(env: Env, projectId: string): Promise<number> {
+  return (await placementOf(env, projectId)).shards;
+}
+
 /** Every shard of a project. */
 export async function shardNames(env: Env, projectId: string): Promise<string[]> {
   const { shards } = await placementOf(env, projectId);
