@@ -50,13 +50,14 @@ import {
   MARK_DISPATCHED,
   newPageId,
   PAGE_SIZE,
+  PAGES_PER_WRITE,
   parseExecutionId,
   RECORD_RUNS,
   type StoredExecution,
   TRACKS_READ,
   UPSERT_CONTACTS,
-  WRITE_PAGES,
   WRITE_WAITS,
+  writePages,
 } from "../src/shard/pages";
 
 /** How long an outcome (a webhook's result, a step after the start) waits for a track's commit to ride with. */
@@ -642,8 +643,9 @@ export class ShardDO extends DurableObject<Env> {
         views.set(e.executionId, view);
       }
     }
-    if (pages.length > 0) {
-      const rows = pages.map((p) => [
+    for (let i = 0; i < pages.length; i += PAGES_PER_WRITE) {
+      const some = pages.slice(i, i + PAGES_PER_WRITE);
+      const values = some.flatMap((p) => [
         p.id,
         p.workflowId,
         p.execs.filter(isActive).length,
@@ -651,7 +653,7 @@ export class ShardDO extends DurableObject<Env> {
         `[${p.execs.map((e) => this.jsonOf(e)).join(",")}]`,
         JSON.stringify(counts.get(p.id) ?? p.counts),
       ]);
-      statements.push(db.prepare(WRITE_PAGES).bind(meta.projectId, meta.name, now, JSON.stringify(rows)));
+      statements.push(db.prepare(writePages(some.length)).bind(meta.projectId, meta.name, now, ...values));
     }
     if (waitsOn.length > 0)
       statements.push(db.prepare(WRITE_WAITS).bind(meta.projectId, JSON.stringify(waitsOn)));

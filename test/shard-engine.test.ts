@@ -178,6 +178,28 @@ describe("shard engine", () => {
     expect(pages?.n).toBeLessThanOrEqual(6);
   });
 
+  it("stores a commit of more pages than one statement carries: one event starting 17 workflows", async () => {
+    const p = await shardProject();
+    // A page per workflow: the track's commit writes 17 new pages, in two statements (16 and 1).
+    const ids: string[] = [];
+    for (let i = 0; i < 17; i++) {
+      const wf = await createWorkflow(p.secretKey, {
+        eventName: "wide",
+        steps: { wait: { type: "DELAY", config: { amount: 1, unit: "hours" } } },
+        edges: [["trigger", "wait"]],
+      });
+      ids.push(wf.id);
+    }
+    await track(p.publicKey, "wide", uniqueEmail());
+    const pages = await env.DB.prepare(
+      "SELECT workflow_id, body ->> '$[0].status' AS status FROM pages WHERE project_id = ?1",
+    )
+      .bind(p.id)
+      .all<{ workflow_id: string; status: string }>();
+    expect(pages.results.map((r) => r.workflow_id).sort()).toEqual([...ids].sort());
+    expect(new Set(pages.results.map((r) => r.status))).toEqual(new Set(["WAITING"]));
+  });
+
   it("refuses a track whose key was rotated in the same commit as one with the new key, and stores the other", async () => {
     const p = await shardProject();
     const email = uniqueEmail();
@@ -309,6 +331,57 @@ describe("shard engine", () => {
       wf.steps.check,
       wf.steps.pro,
     ]);
+  });
+
+  it("stores a page's executions in place order, each run and post in it once D1 has them", async () => {
+    const p = await shardProject();
+    const wf = await createWorkflow(p.secretKey, {
+      eventName: "paged",
+      steps: { wait: { type: "DELAY", config: { amount: 1, unit: "seconds" } }, done: hook("paged") },
+      edges: [
+        ["trigger", "wait"],
+        ["wait", "done"],
+      ],
+    });
+    // One page: the first track's commit inserts it, the next ones' rewrite it with one more, and so do the
+    // runs after the DELAY and the posts' outcomes.
+    const emails = [uniqueEmail(), uniqueEmail(), uniqueEmail()];
+    for (const email of emails) await track(p.publicKey, "paged", email);
+    await waitForPosts(3);
+    const row = async () =>
+      (
+        await env.DB.prepare("SELECT body FROM pages WHERE project_id = ?1 AND workflow_id = ?2")
+          .bind(p.id, wf.id)
+          .all<{ body: string }>()
+      ).results;
+    await vi.waitFor(
+      async () => {
+        const pages = await row();
+        expect(pages).toHaveLength(1);
+        const body = JSON.parse(pages[0]?.body ?? "[]");
+        expect(body.map((e: { status: string }) => e.status)).toEqual([
+          "COMPLETED",
+          "COMPLETED",
+          "COMPLETED",
+        ]);
+        expect(body.map((e: { hooks: { status: string }[] }) => e.hooks[0]?.status)).toEqual([
+          "DELIVERED",
+          "DELIVERED",
+          "DELIVERED",
+        ]);
+      },
+      { timeout: 3_000, interval: 50 },
+    );
+    const body = JSON.parse((await row())[0]?.body ?? "[]");
+    // In place order, each as the API shows it.
+    body.forEach((e: { executionId: string; log: unknown[] }, place: number) => {
+      expect(e.executionId.endsWith(`_${place}`)).toBe(true);
+      expect(e.log).toHaveLength(3);
+    });
+    const listed = await listExecutions(p.secretKey, wf.id);
+    expect(listed.map((e: { id: string }) => e.id).sort()).toEqual(
+      body.map((e: { executionId: string }) => e.executionId).sort(),
+    );
   });
 
   it("resumes a WAIT_FOR_EVENT with the contact's next event of the name", async () => {

@@ -67,12 +67,33 @@ export function parseExecutionId(id: string): { pageId: string; place: number } 
   return place < PAGE_SIZE ? { pageId: m[1], place } : null;
 }
 
-/** Every page the commit carries, in one statement: inserted whole, or its state and counts rewritten. */
-export const WRITE_PAGES = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, counts, updated_at)
-  SELECT j.value ->> 0, ?1, j.value ->> 1, ?2, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, ?3
-  FROM json_each(?4) AS j WHERE j.value ->> 3 != '' OR EXISTS (SELECT 1 FROM pages WHERE id = j.value ->> 0)
+/** Pages a `writePages` statement carries at most: 3 + 6 each of D1's 100 bound parameters. */
+export const PAGES_PER_WRITE = 16;
+
+const writePagesSql = new Map<number, string>();
+
+/**
+ * `n` of the pages a commit carries, in one statement: inserted whole, or their state and counts rewritten;
+ * a page retention deleted is not made again. Binds (project, owner, now), then per page its id, workflow,
+ * active count, snapshot (a new page's, else ''), body and counters, each a parameter of its own: a body
+ * reaches SQLite as the text it is, with no JSON around it to escape in the Worker and parse in SQLite.
+ */
+export function writePages(n: number): string {
+  let sql = writePagesSql.get(n);
+  if (sql) return sql;
+  const rows = Array.from({ length: n }, (_, i) => {
+    const at = 4 + i * 6;
+    return `(?${at}, ?${at + 1}, ?${at + 2}, ?${at + 3}, ?${at + 4}, ?${at + 5})`;
+  });
+  sql = `INSERT INTO pages (id, project_id, workflow_id, owner, active, snapshot, body, counts, updated_at)
+  SELECT v.column1, ?1, v.column2, ?2, v.column3, v.column4, v.column5, v.column6, ?3
+  FROM (VALUES ${rows.join(", ")}) AS v
+  WHERE v.column4 != '' OR EXISTS (SELECT 1 FROM pages WHERE id = v.column1)
   ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body, counts = excluded.counts,
     updated_at = excluded.updated_at`;
+  writePagesSql.set(n, sql);
+  return sql;
+}
 
 /**
  * Per-step counters of a workflow (`?1`) from day `?2` on, wherever they are kept: `step_counts` (the
