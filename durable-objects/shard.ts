@@ -210,6 +210,8 @@ export class ShardDO extends DurableObject<Env> {
   private ran = new Set<string>();
   /** The JSON of executions that will not change (`jsonOf`). */
   private frozen = new WeakMap<Exec, string>();
+  /** A snapshot's JSON (what a page stores once), made once per snapshot the shard holds. */
+  private snapshotJson = new WeakMap<WorkflowSnapshot, string>();
   /** The workflows each event name starts, as of the project's `workflows_version` they were read at. */
   private workflows: { version: number; byName: Map<string, WorkflowSnapshot[]> } | null = null;
   private committing: Promise<void> | null = null;
@@ -373,6 +375,10 @@ export class ShardDO extends DurableObject<Env> {
       counts: JSON.parse(row.counts) as Counts,
     };
     page.execs = (JSON.parse(row.body) as StoredExecution[]).map((e) => ({
+      // The objects engine's mirror fields, which a page does not store (pages stored before kept them).
+      dirtyLog: [],
+      dirty: false,
+      alarm: null,
       ...e,
       snapshot,
       projectId: meta.projectId,
@@ -948,7 +954,11 @@ export class ShardDO extends DurableObject<Env> {
 
   /** The workflow's open page for this snapshot (a new one when it is full or the workflow changed). */
   private place(snapshot: WorkflowSnapshot): LivePage {
-    const json = JSON.stringify(snapshot);
+    let json = this.snapshotJson.get(snapshot);
+    if (json === undefined) {
+      json = JSON.stringify(snapshot);
+      this.snapshotJson.set(snapshot, json);
+    }
     let page = this.open.get(snapshot.id);
     if (!page || page.execs.length >= PAGE_SIZE || page.snapshotJson !== json) {
       page = {
@@ -1404,6 +1414,16 @@ function sameView(a: Committed, b: Committed): boolean {
 
 /** The state a page stores: the page holds the project, workflow and snapshot once. */
 function stored(e: Exec): StoredExecution {
-  const { snapshot: _s, projectId: _p, workflowId: _w, database: _d, dirtyLog: _l, ...rest } = e;
-  return { ...rest, dirtyLog: [] };
+  const {
+    snapshot: _s,
+    projectId: _p,
+    workflowId: _w,
+    database: _d,
+    dirtyLog: _l,
+    dirty: _y,
+    alarm: _a,
+    alarmSet: _as,
+    ...rest
+  } = e;
+  return rest;
 }

@@ -43,8 +43,14 @@ export function parseDeliveryId(id: string): { executionId: string } | null {
   return m?.[1] ? { executionId: `xpg_${m[1]}` } : null;
 }
 
-/** An execution as a page stores it: the state without what the page holds once (project, workflow, snapshot). */
-export type StoredExecution = Omit<ExecutionState, "snapshot" | "projectId" | "workflowId" | "database"> & {
+/**
+ * An execution as a page stores it: the state without what the page holds once (project, workflow, snapshot)
+ * and without the objects engine's mirror and alarm fields.
+ */
+export type StoredExecution = Omit<
+  ExecutionState,
+  "snapshot" | "projectId" | "workflowId" | "database" | "dirtyLog" | "dirty" | "alarm" | "alarmSet"
+> & {
   hooks?: Hook[];
 };
 
