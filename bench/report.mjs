@@ -53,7 +53,7 @@ export function report(r, before) {
     "The app is served from a copy of `src/` taken when the run starts, with the `[[ratelimits]]` limits",
   );
   L.push(
-    'of `wrangler.toml` raised out of reach (the limiter is still called on every request), and its `wrangler.toml` settings otherwise as shipped (`REQUEST_LOG = "errors"`).',
+    'of `wrangler.toml` and `TRACK_LIMIT_PER_MINUTE` raised out of reach (the limiter is still called on every request it counts, and a shard still counts each plain track), and its `wrangler.toml` settings otherwise as shipped (`REQUEST_LOG = "errors"`).',
   );
   L.push(
     r.engine === "shard"
