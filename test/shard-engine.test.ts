@@ -7,6 +7,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ShardDO } from "../durable-objects/shard";
+import { DEFAULT_TRACK_LIMIT, shardTrackLimit } from "../src/http/rate-limit";
 import { createLogger } from "../src/log";
 import { retention } from "../src/retention";
 import { shardOf, shardStub } from "../src/shard/routing";
@@ -722,6 +723,10 @@ describe("shard engine", () => {
       // Validation still comes first: a bad body is 422, not 429.
       expect((await call("POST", "/v1/track", { key: p.secretKey, body: { event: "e" } })).status).toBe(422);
 
+      // A setting that is not a positive number is the default; a share is rounded up and never 0.
+      expect(shardTrackLimit({ ...env, TRACK_LIMIT_PER_MINUTE: "lots" }, 1)).toBe(DEFAULT_TRACK_LIMIT);
+      expect(shardTrackLimit({ ...env, TRACK_LIMIT_PER_MINUTE: "1000" }, 16)).toBe(63);
+      expect(shardTrackLimit({ ...env, TRACK_LIMIT_PER_MINUTE: "1" }, 4)).toBe(1);
       // Two shards: each counts its half of the limit, rounded up (2 of 3), for the contacts it holds.
       const two = await shardProject(2);
       const byShard = new Map<string, string[]>();
